@@ -1,0 +1,61 @@
+//! seccomp: per-syscall latency and counts, aggregated in the kernel.
+
+/// Number of log2 latency buckets: slot k counts syscalls that took [2^k, 2^(k+1)) ns.
+pub const HIST_SLOTS: usize = 32;
+
+pub const START: &str = "SYS_START";
+pub const HISTS: &str = "SYS_HISTS";
+pub const COUNTS: &str = "SYS_COUNTS";
+/// Entries in the per-(process, syscall) maps; a busy node has a few thousand live pairs.
+pub const MAX_KEYS: u32 = 65536;
+
+/// Key of the histogram and count maps: one entry per process and syscall number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SysKey {
+    pub tgid: u32,
+    pub nr: u32,
+}
+
+/// A syscall in flight on one thread: set at sys_enter, consumed at sys_exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Start {
+    pub ts_ns: u64,
+    pub nr: u32,
+    pub _pad: u32,
+}
+
+/// Latency histogram of one (process, syscall) pair on one CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SysHist {
+    pub count: u64,
+    pub total_ns: u64,
+    pub slots: [u64; HIST_SLOTS],
+}
+
+impl SysHist {
+    pub const ZERO: SysHist = SysHist {
+        count: 0,
+        total_ns: 0,
+        slots: [0; HIST_SLOTS],
+    };
+}
+
+/// The log2 bucket of a latency; shared so that user space and kernel agree on the edges.
+#[inline(always)]
+pub fn log2_slot(ns: u64) -> usize {
+    if ns == 0 {
+        return 0;
+    }
+    let s = 63 - ns.leading_zeros() as usize;
+    if s >= HIST_SLOTS { HIST_SLOTS - 1 } else { s }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    unsafe impl aya::Pod for super::SysKey {}
+    unsafe impl aya::Pod for super::Start {}
+    unsafe impl aya::Pod for super::SysHist {}
+}

@@ -1,0 +1,74 @@
+//! Which tasks are traced. Checked first in every hot probe, before any other map work.
+
+use aya_ebpf::{
+    Global,
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
+    macros::{map, tracepoint},
+    maps::{HashMap, PerCpuArray},
+    programs::TracePointContext,
+};
+use tracer_common::{COMM_LEN, Drop, filter};
+
+/// ctrace's own tgid: its syscalls are never traced.
+#[unsafe(no_mangle)]
+static SELF_TGID: Global<u32> = Global::new(0);
+/// `filter::BY_*` bits; 0 traces every task.
+#[unsafe(no_mangle)]
+static FILTER_FLAGS: Global<u32> = Global::new(0);
+/// Offset of `child_pid` in the sched_process_fork record, read from tracefs at load time.
+#[unsafe(no_mangle)]
+static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(44);
+
+#[map]
+static FILTER_PIDS: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
+#[map]
+static FILTER_COMMS: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(64, 0);
+#[map]
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Drop::COUNT, 0);
+
+#[inline(always)]
+pub fn count_drop(why: Drop) {
+    if let Some(p) = DROPS.get_ptr_mut(why as u32) {
+        unsafe { *p += 1 };
+    }
+}
+
+/// Returns the tgid when the current task is traced.
+#[inline(always)]
+pub fn traced(pid_tgid: u64) -> Option<u32> {
+    let tgid = (pid_tgid >> 32) as u32;
+    if tgid == SELF_TGID.load() {
+        return None;
+    }
+    let flags = FILTER_FLAGS.load();
+    if flags == 0 {
+        return Some(tgid);
+    }
+    if flags & filter::BY_PID != 0 && unsafe { FILTER_PIDS.get(tgid) }.is_some() {
+        return Some(tgid);
+    }
+    if flags & filter::BY_COMM != 0
+        && let Ok(comm) = bpf_get_current_comm()
+        && unsafe { FILTER_COMMS.get(comm) }.is_some()
+    {
+        return Some(tgid);
+    }
+    None
+}
+
+/// sched_process_fork: a traced process's new children are traced too (used for --container,
+/// whose processes fork after the start-up scan of the cgroup).
+#[tracepoint(category = "sched", name = "sched_process_fork")]
+pub fn follow_fork(ctx: TracePointContext) -> u32 {
+    let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if unsafe { FILTER_PIDS.get(parent) }.is_none() {
+        return 0;
+    }
+    let Ok(child) = (unsafe { ctx.read_at::<u32>(FORK_CHILD_PID_OFFSET.load() as usize) }) else {
+        return 0;
+    };
+    if FILTER_PIDS.insert(child, 1, 0).is_err() {
+        count_drop(Drop::FilterMapFull);
+    }
+    0
+}

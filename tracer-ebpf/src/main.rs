@@ -1,0 +1,17 @@
+//! ctrace's kernel side: one module per problem, plus the shared filter and the feature probes.
+#![no_std]
+#![no_main]
+
+mod filter;
+mod probes;
+mod seccomp;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,172 @@
+//! seccomp: per-(process, syscall) latency histograms and counts from raw_syscalls.
+//!
+//! The same logic is offered as tp_btf, raw_tp and classic tracepoint programs; the loader
+//! picks the cheapest one this kernel accepts. Nothing per syscall leaves the kernel.
+
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
+    maps::{Array, PerCpuHashMap},
+    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
+};
+use tracer_common::{
+    Drop,
+    seccomp::{HIST_SLOTS, MAX_KEYS, Start, SysHist, SysKey, log2_slot},
+};
+
+use crate::filter::{count_drop, traced};
+
+/// Indexed by thread id; resized to kernel.pid_max at load time.
+#[map]
+static SYS_START: Array<Start> = Array::with_max_entries(32768, 0);
+#[map]
+static SYS_HISTS: PerCpuHashMap<SysKey, SysHist> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+#[map]
+static SYS_COUNTS: PerCpuHashMap<SysKey, u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+
+#[inline(always)]
+fn on_enter(nr: i64) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if traced(pid_tgid).is_none() {
+        return;
+    }
+    let tid = pid_tgid as u32;
+    match SYS_START.get_ptr_mut(tid) {
+        Some(slot) => unsafe {
+            (*slot).ts_ns = bpf_ktime_get_ns();
+            (*slot).nr = nr as u32;
+        },
+        None => count_drop(Drop::TidOutOfRange),
+    }
+}
+
+#[inline(always)]
+fn on_exit() {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(tgid) = traced(pid_tgid) else {
+        return;
+    };
+    let Some(slot) = SYS_START.get_ptr_mut(pid_tgid as u32) else {
+        return;
+    };
+    let start = unsafe { *slot };
+    // 0: the syscall began before we attached, or exit fired twice (execve, rt_sigreturn).
+    if start.ts_ns == 0 {
+        return;
+    }
+    unsafe { (*slot).ts_ns = 0 };
+    let delta = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.ts_ns);
+    let key = SysKey {
+        tgid,
+        nr: start.nr,
+    };
+    let hist = match SYS_HISTS.get_ptr_mut(&key) {
+        Some(h) => h,
+        None => {
+            // BPF_NOEXIST: another CPU may have inserted it meanwhile; that is fine.
+            let _ = SYS_HISTS.insert(&key, &SysHist::ZERO, BPF_NOEXIST as u64);
+            match SYS_HISTS.get_ptr_mut(&key) {
+                Some(h) => h,
+                None => {
+                    count_drop(Drop::HistMapFull);
+                    return;
+                }
+            }
+        }
+    };
+    let slot = log2_slot(delta);
+    unsafe {
+        (*hist).count += 1;
+        (*hist).total_ns += delta;
+        if slot < HIST_SLOTS {
+            (*hist).slots[slot] += 1;
+        }
+    }
+}
+
+#[inline(always)]
+fn on_count(nr: i64) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(tgid) = traced(pid_tgid) else {
+        return;
+    };
+    let key = SysKey {
+        tgid,
+        nr: nr as u32,
+    };
+    match SYS_COUNTS.get_ptr_mut(&key) {
+        Some(c) => unsafe { *c += 1 },
+        None => {
+            if SYS_COUNTS.insert(&key, &1, BPF_NOEXIST as u64).is_err()
+                && SYS_COUNTS.get_ptr_mut(&key).is_none()
+            {
+                count_drop(Drop::CountMapFull);
+            }
+        }
+    }
+}
+
+// tp_btf and raw_tp: sys_enter(struct pt_regs *regs, long id), sys_exit(regs, long ret).
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn seccomp_enter_btf(ctx: BtfTracePointContext) -> i32 {
+    on_enter(ctx.arg::<i64>(1));
+    0
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn seccomp_exit_btf(_ctx: BtfTracePointContext) -> i32 {
+    on_exit();
+    0
+}
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn seccomp_count_btf(ctx: BtfTracePointContext) -> i32 {
+    on_count(ctx.arg::<i64>(1));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn seccomp_enter_raw(ctx: RawTracePointContext) -> i32 {
+    on_enter(ctx.arg::<i64>(1));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn seccomp_exit_raw(_ctx: RawTracePointContext) -> i32 {
+    on_exit();
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn seccomp_count_raw(ctx: RawTracePointContext) -> i32 {
+    on_count(ctx.arg::<i64>(1));
+    0
+}
+
+// Classic tracepoints: raw_syscalls/sys_enter and sys_exit carry `long id` after the 8-byte header.
+
+const TP_ID_OFFSET: usize = 8;
+
+#[tracepoint(category = "raw_syscalls", name = "sys_enter")]
+pub fn seccomp_enter_tp(ctx: TracePointContext) -> u32 {
+    if let Ok(nr) = unsafe { ctx.read_at::<i64>(TP_ID_OFFSET) } {
+        on_enter(nr);
+    }
+    0
+}
+
+#[tracepoint(category = "raw_syscalls", name = "sys_exit")]
+pub fn seccomp_exit_tp(_ctx: TracePointContext) -> u32 {
+    on_exit();
+    0
+}
+
+#[tracepoint(category = "raw_syscalls", name = "sys_enter")]
+pub fn seccomp_count_tp(ctx: TracePointContext) -> u32 {
+    if let Ok(nr) = unsafe { ctx.read_at::<i64>(TP_ID_OFFSET) } {
+        on_count(nr);
+    }
+    0
+}

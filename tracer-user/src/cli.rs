@@ -1,0 +1,108 @@
+//! Command-line interface: every flag a user can pass, and nothing else.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::problem::Problem;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ctrace",
+    version,
+    about = "eBPF tracer for container hosts: seccomp cost, overlayfs copy-up, SIGPIPE, semaphore leaks, zombies"
+)]
+pub struct Cli {
+    /// Show probe-side diagnostics (aya-log) and debug logs; repeat for more.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Check what this node supports: kernel, BTF, tracefs, attach types, cgroups, runtimes.
+    Doctor {
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Attach the chosen problems' probes, print a live line each interval, then a report.
+    Trace(TraceArgs),
+    /// Benchmarks that print ratios measured side by side in one run.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
+    /// Internal: a syscall loop used by the benchmarks and tests.
+    #[command(name = "__loop", hide = true)]
+    Loop(LoopArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TraceArgs {
+    /// Problems to trace (default: all).
+    #[arg(value_enum)]
+    pub problems: Vec<Problem>,
+    /// Stop after this long (e.g. 10s, 2m); default: until Ctrl-C or SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Only trace this process (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Only trace tasks with this command name (repeatable; at most 15 bytes, as the kernel keeps).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
+    /// Only trace this container, by id, id prefix or name (repeatable).
+    #[arg(long = "container", value_name = "ID_OR_NAME")]
+    pub containers: Vec<String>,
+    /// Print a live summary line this often.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Print one JSON document instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+    /// seccomp: count syscalls only (no timestamps); the cheapest mode.
+    #[arg(long)]
+    pub count_only: bool,
+    /// Attach the syscall probes for only this percentage of each interval, to bound overhead.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub duty_cycle: u8,
+    /// Rows per table and histograms shown in the human report.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Added ns per syscall: bare, empty probe pair (floor), ctrace modes, and bpftrace.
+    Overhead {
+        /// Syscalls per measurement.
+        #[arg(long, default_value_t = 2_000_000)]
+        iterations: u64,
+        /// Measurements per case; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct LoopArgs {
+    /// Which syscall to repeat.
+    #[arg(value_enum)]
+    pub syscall: LoopSyscall,
+    pub iterations: u64,
+    /// Wait for a line on stdin before starting (lets a tracer attach first).
+    #[arg(long)]
+    pub wait_stdin: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum LoopSyscall {
+    Getppid,
+    Getpgid,
+}

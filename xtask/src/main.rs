@@ -1,0 +1,114 @@
+//! Developer tasks: `cargo xtask setup|build|run|test|lint|bench`. Each one installs what it lacks.
+
+mod setup;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what a fresh machine lacks (idempotent): rust-src for nightly, bpf-linker.
+    Setup,
+    /// Build ctrace (probes included).
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build and run ctrace as root with the given arguments.
+    Run {
+        #[arg(long)]
+        release: bool,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Unit tests and root integration tests against the real kernel (and Docker).
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// rustfmt --check and clippy -D warnings over the workspace.
+    Lint,
+    /// Benchmarks that print ratios measured side by side (e.g. `bench overhead`).
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Setup => setup::toolchain(),
+        Cmd::Build { release } => build(release).map(|_| ()),
+        Cmd::Run { release, args } => {
+            let bin = build(release)?;
+            status(Command::new(bin).args(args))
+        }
+        Cmd::Test { args } => {
+            let bin = build(false)?;
+            setup::test_packages()?;
+            let mut cmd = cargo();
+            cmd.args(["test", "--workspace"])
+                .args(&args)
+                .env("CTRACE_BIN", &bin);
+            status(&mut cmd)
+        }
+        Cmd::Lint => {
+            setup::toolchain_if_missing()?;
+            status(cargo().args(["fmt", "--all", "--", "--check"]))?;
+            status(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+        }
+        Cmd::Bench { args } => {
+            let bin = build(true)?;
+            setup::bench_packages()?;
+            status(Command::new(bin).arg("bench").args(args))
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn status(cmd: &mut Command) -> Result<()> {
+    let st = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} failed ({st})");
+    }
+    Ok(())
+}
+
+/// Builds ctrace and returns the binary's path.
+fn build(release: bool) -> Result<std::path::PathBuf> {
+    setup::toolchain_if_missing()?;
+    let mut cmd = cargo();
+    cmd.args(["build", "--package", "tracer-user", "--bin", "ctrace"]);
+    if release {
+        cmd.arg("--release");
+    }
+    status(&mut cmd)?;
+    let root = setup::workspace_root();
+    Ok(root
+        .join("target")
+        .join(if release { "release" } else { "debug" })
+        .join("ctrace"))
+}
