@@ -1,1 +1,133 @@
+//! Test harness shared by the root integration tests: the ctrace binary, root checks that fail
+//! under CI instead of skipping, a tracer process driver, and a real Docker engine.
 
+pub mod docker;
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+/// The ctrace binary under test (`cargo xtask test` sets CTRACE_BIN).
+pub fn ctrace_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("CTRACE_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ctrace");
+    assert!(p.exists(), "ctrace binary not found at {}: run `cargo xtask test`", p.display());
+    p
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Tests that need a capability this run lacks say so loudly, and fail under CI=true.
+pub fn skip_or_fail(why: &str) -> bool {
+    if in_ci() {
+        panic!("cannot run under CI: {why}");
+    }
+    eprintln!("\n!!! SKIPPED: {why} !!!\n");
+    false
+}
+
+/// True when the test may go on as root; otherwise skipped loudly (or failed under CI).
+pub fn root() -> bool {
+    if unsafe { libc::geteuid() } == 0 {
+        true
+    } else {
+        skip_or_fail("this test needs root (real eBPF probes)")
+    }
+}
+
+/// A running `ctrace trace ...` whose stderr is watched for the "attached" line.
+pub struct Tracer {
+    child: Child,
+    stderr_lines: mpsc::Receiver<String>,
+    pub stderr: Vec<String>,
+}
+
+impl Tracer {
+    pub fn start(args: &[&str]) -> Tracer {
+        let mut child = Command::new(ctrace_bin())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ctrace");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut t = Tracer { child, stderr_lines: rx, stderr: Vec::new() };
+        t.wait_for("attached", Duration::from_secs(60));
+        t
+    }
+
+    /// Waits for a stderr line containing `needle`; panics with what was seen on timeout.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = line.contains(needle);
+                    self.stderr.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(_) => panic!("ctrace never printed {needle:?}; stderr: {:#?}", self.stderr),
+            }
+        }
+    }
+
+    /// SIGINT, then the JSON report from stdout.
+    pub fn stop_json(mut self) -> serde_json::Value {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.finish_json()
+    }
+
+    /// Waits for exit (e.g. after --duration), then the JSON report from stdout.
+    pub fn finish_json(&mut self) -> serde_json::Value {
+        let mut out = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
+            self.stderr.push(l);
+        }
+        assert!(status.success(), "ctrace failed ({status}); stderr: {:#?}", self.stderr);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"))
+    }
+}
+
+/// Runs ctrace to completion: (exit code, stdout, stderr).
+pub fn run_ctrace(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(ctrace_bin()).args(args).output().expect("run ctrace");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The seccomp entries of a report's processes, as (pid, syscall name) -> count.
+pub fn syscall_count(report: &serde_json::Value, pid: u32, syscall: &str) -> u64 {
+    report["seccomp"]["processes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["pid"] == pid)
+        .flat_map(|p| p["top"].as_array().into_iter().flatten())
+        .filter(|s| s["syscall"] == syscall)
+        .map(|s| s["count"].as_u64().unwrap_or(0))
+        .sum()
+}

@@ -1,0 +1,145 @@
+//! A real Docker engine for tests: installed when missing, started with its own data root,
+//! an offline busybox image imported, and stopped again when the last user is done.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+pub const IMAGE: &str = "ctrace-busybox:test";
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+pub struct Docker {
+    dockerd: Option<Child>,
+    _lock: MutexGuard<'static, ()>,
+}
+
+fn sh(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn must(cmd: &mut Command) {
+    let st = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(st.success(), "{cmd:?} failed: {st}");
+}
+
+fn answers() -> bool {
+    sh("docker version --format '{{.Server.Version}}'")
+}
+
+fn work_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ctrace-docker")
+}
+
+fn install_if_missing() {
+    if sh("command -v dockerd && command -v docker && test -x /bin/busybox") {
+        return;
+    }
+    eprintln!("tests: installing docker.io and busybox-static");
+    must(Command::new("apt-get").args(["update", "-q"]));
+    must(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "docker.io", "busybox-static"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    );
+}
+
+/// A rootfs with a static busybox and its applet links, imported without any registry.
+fn import_image() {
+    if sh(&format!("docker image inspect {IMAGE}")) {
+        return;
+    }
+    let root = work_dir().join("rootfs");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    for d in ["proc", "sys", "dev", "etc", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy busybox");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+        }
+    }
+    let cmd = format!("tar -C {} -c . | docker import - {IMAGE}", root.display());
+    assert!(sh(&cmd), "importing the busybox image failed: {cmd}");
+}
+
+impl Docker {
+    /// Starts dockerd unless one already answers; waits until it does.
+    pub fn start() -> Docker {
+        let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        install_if_missing();
+        let mut dockerd = None;
+        if !answers() {
+            let dir = work_dir();
+            std::fs::create_dir_all(&dir).unwrap();
+            let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+            let child = Command::new("dockerd")
+                .args(["--iptables=false", "--bridge=none", "--data-root"])
+                .arg(dir.join("data"))
+                .args(["--exec-root", "/run/ctrace-docker", "--pidfile", "/run/ctrace-docker.pid"])
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("spawn dockerd");
+            dockerd = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while !answers() {
+                assert!(
+                    Instant::now() < deadline,
+                    "dockerd did not answer within 90 s; see {}",
+                    dir.join("dockerd.log").display()
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+        import_image();
+        Docker { dockerd, _lock: lock }
+    }
+
+    /// `docker run -d` and the full container id.
+    pub fn run(&self, name: &str, extra: &[&str], cmd: &[&str]) -> String {
+        let _ = sh(&format!("docker rm -f {name}"));
+        let out = Command::new("docker")
+            .args(["run", "-d", "--network", "none", "--name", name])
+            .args(extra)
+            .arg(IMAGE)
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "docker run {name}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn rm(&self, name: &str) {
+        let _ = sh(&format!("docker rm -f {name}"));
+    }
+
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.dockerd.take() {
+            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = d.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+}

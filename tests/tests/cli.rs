@@ -1,0 +1,86 @@
+//! Bad input gets one clear line on stderr and a non-zero exit.
+
+use std::os::unix::process::CommandExt as _;
+use std::process::Command;
+
+use tests::{ctrace_bin, root, run_ctrace};
+
+fn one_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {stderr:?}");
+    lines[0]
+}
+
+#[test]
+fn unknown_subcommand() {
+    let (code, _, err) = run_ctrace(&["frobnicate"]);
+    assert_eq!(code, 2);
+    assert!(one_line(&err).contains("unrecognized subcommand 'frobnicate'"), "{err}");
+}
+
+#[test]
+fn unknown_problem() {
+    let (code, _, err) = run_ctrace(&["trace", "bogus"]);
+    assert_eq!(code, 2);
+    assert!(one_line(&err).contains("invalid value 'bogus'"), "{err}");
+}
+
+#[test]
+fn bad_duration() {
+    let (code, _, err) = run_ctrace(&["trace", "--duration", "soon"]);
+    assert_eq!(code, 2);
+    one_line(&err);
+}
+
+#[test]
+fn unknown_pid() {
+    if !root() {
+        return;
+    }
+    let (code, _, err) = run_ctrace(&["trace", "--pid", "999999999", "--duration", "1s"]);
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("unknown pid: 999999999"), "{err}");
+}
+
+#[test]
+fn unknown_container() {
+    if !root() {
+        return;
+    }
+    let (code, _, err) = run_ctrace(&["trace", "--container", "no-such-container-xyz", "--duration", "1s"]);
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("unknown container: no-such-container-xyz"), "{err}");
+}
+
+#[test]
+fn only_unimplemented_problems() {
+    if !root() {
+        return;
+    }
+    let (code, _, err) = run_ctrace(&["trace", "zombie", "--duration", "1s"]);
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("not implemented yet: zombie"), "{err}");
+}
+
+#[test]
+fn comm_too_long() {
+    if !root() {
+        return;
+    }
+    let (code, _, err) = run_ctrace(&["trace", "--comm", "a-very-long-command-name", "--duration", "1s"]);
+    assert_eq!(code, 1);
+    assert!(one_line(&err).contains("--comm"), "{err}");
+}
+
+#[test]
+fn not_root() {
+    if !root() {
+        return; // needs root to drop to another user
+    }
+    for args in [&["trace", "--duration", "1s"][..], &["doctor"][..]] {
+        let out = Command::new(ctrace_bin()).args(args).uid(65534).gid(65534).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(one_line(&err).contains("must run as root"), "{err}");
+    }
+}

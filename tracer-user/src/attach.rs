@@ -1,0 +1,197 @@
+//! Loading the probe object and attaching its programs by attach type, with explicit detach.
+
+use std::sync::OnceLock;
+
+use anyhow::{Context as _, Result, anyhow};
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    programs::{
+        BtfTracePoint, FEntry, KProbe, Program, RawTracePoint, TracePoint,
+        fentry::FEntryLinkId, kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId,
+        tp_btf::BtfTracePointLinkId, trace_point::TracePointLinkId,
+    },
+};
+use serde::Serialize;
+
+/// The probe object, built from `tracer-ebpf` by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+/// How a program hooks into the kernel, cheapest per hit first among the tracepoint kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum AttachType {
+    #[serde(rename = "tp_btf")]
+    TpBtf,
+    #[serde(rename = "raw_tp")]
+    RawTp,
+    #[serde(rename = "tracepoint")]
+    Tracepoint,
+    #[serde(rename = "fentry")]
+    Fentry,
+    #[serde(rename = "kprobe")]
+    Kprobe,
+}
+
+impl AttachType {
+    pub const ALL: [AttachType; 5] = [
+        AttachType::Tracepoint,
+        AttachType::RawTp,
+        AttachType::TpBtf,
+        AttachType::Fentry,
+        AttachType::Kprobe,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachType::TpBtf => "tp_btf",
+            AttachType::RawTp => "raw_tp",
+            AttachType::Tracepoint => "tracepoint",
+            AttachType::Fentry => "fentry",
+            AttachType::Kprobe => "kprobe",
+        }
+    }
+}
+
+/// Where to attach: a tracepoint (category, name) or a kernel function.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    pub category: &'static str,
+    pub name: &'static str,
+}
+
+enum LinkHandle {
+    Btf(BtfTracePointLinkId),
+    Raw(RawTracePointLinkId),
+    Tp(TracePointLinkId),
+    FEntry(FEntryLinkId),
+    KProbe(KProbeLinkId),
+}
+
+/// One attached program; `detach` undoes it (dropping the `Ebpf` also detaches everything).
+pub struct Attachment {
+    pub program: &'static str,
+    pub attach_type: AttachType,
+    link: LinkHandle,
+}
+
+pub fn kernel_btf() -> Result<&'static Btf> {
+    static BTF: OnceLock<Option<Btf>> = OnceLock::new();
+    BTF.get_or_init(|| Btf::from_sys_fs().ok())
+        .as_ref()
+        .ok_or_else(|| anyhow!("kernel BTF (/sys/kernel/btf/vmlinux) is not available"))
+}
+
+/// Globals the probes read; they are fixed at load time.
+#[derive(Default, Clone, Debug)]
+pub struct Globals {
+    pub self_tgid: u32,
+    pub filter_flags: u32,
+    pub fork_child_pid_offset: u32,
+    pub pid_max: u32,
+}
+
+pub fn load(g: &Globals) -> Result<Ebpf> {
+    use tracer_common::{names, seccomp};
+    let btf = kernel_btf().ok();
+    let mut loader = EbpfLoader::new();
+    loader
+        .btf(btf)
+        .override_global(names::SELF_TGID, &g.self_tgid, true)
+        .override_global(names::FILTER_FLAGS, &g.filter_flags, true)
+        .override_global(names::FORK_CHILD_PID_OFFSET, &g.fork_child_pid_offset, true)
+        .map_max_entries(seccomp::START, g.pid_max.max(1));
+    loader.load(OBJECT).context("loading the eBPF object")
+}
+
+fn prog<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut Program, Error = aya::programs::ProgramError>,
+{
+    let p = ebpf
+        .program_mut(name)
+        .ok_or_else(|| anyhow!("program {name} is missing from the eBPF object"))?;
+    p.try_into()
+        .map_err(|e| anyhow!("program {name} has the wrong type: {e}"))
+}
+
+fn loaded(p: &Program) -> bool {
+    p.fd().is_ok()
+}
+
+/// Loads (once) and attaches `program` as `at` to `target`.
+pub fn attach(ebpf: &mut Ebpf, program: &'static str, at: AttachType, target: Target) -> Result<Attachment> {
+    let is_loaded = ebpf.program(program).is_some_and(loaded);
+    let link = match at {
+        AttachType::TpBtf => {
+            let p: &mut BtfTracePoint = prog(ebpf, program)?;
+            if !is_loaded {
+                p.load(target.name, kernel_btf()?)?;
+            }
+            LinkHandle::Btf(p.attach()?)
+        }
+        AttachType::RawTp => {
+            let p: &mut RawTracePoint = prog(ebpf, program)?;
+            if !is_loaded {
+                p.load()?;
+            }
+            LinkHandle::Raw(p.attach(target.name)?)
+        }
+        AttachType::Tracepoint => {
+            let p: &mut TracePoint = prog(ebpf, program)?;
+            if !is_loaded {
+                p.load()?;
+            }
+            LinkHandle::Tp(p.attach(target.category, target.name)?)
+        }
+        AttachType::Fentry => {
+            let p: &mut FEntry = prog(ebpf, program)?;
+            if !is_loaded {
+                p.load(target.name, kernel_btf()?)?;
+            }
+            LinkHandle::FEntry(p.attach()?)
+        }
+        AttachType::Kprobe => {
+            let p: &mut KProbe = prog(ebpf, program)?;
+            if !is_loaded {
+                p.load()?;
+            }
+            LinkHandle::KProbe(p.attach(target.name, 0)?)
+        }
+    };
+    Ok(Attachment {
+        program,
+        attach_type: at,
+        link,
+    })
+}
+
+pub fn detach(ebpf: &mut Ebpf, a: Attachment) -> Result<()> {
+    let name = a.program;
+    match a.link {
+        LinkHandle::Btf(id) => prog::<BtfTracePoint>(ebpf, name)?.detach(id)?,
+        LinkHandle::Raw(id) => prog::<RawTracePoint>(ebpf, name)?.detach(id)?,
+        LinkHandle::Tp(id) => prog::<TracePoint>(ebpf, name)?.detach(id)?,
+        LinkHandle::FEntry(id) => prog::<FEntry>(ebpf, name)?.detach(id)?,
+        LinkHandle::KProbe(id) => prog::<KProbe>(ebpf, name)?.detach(id)?,
+    }
+    Ok(())
+}
+
+/// Tries each attach type with a tiny program and keeps the verdicts: what works is learned by
+/// doing it, never guessed from the kernel version.
+pub fn probe_attach_types(ebpf: &mut Ebpf) -> Vec<(AttachType, Result<(), String>)> {
+    AttachType::ALL
+        .iter()
+        .map(|&at| {
+            let (program, target) = match at {
+                AttachType::Tracepoint => ("probe_tp", Target { category: "raw_syscalls", name: "sys_enter" }),
+                AttachType::RawTp => ("probe_raw_tp", Target { category: "", name: "sys_enter" }),
+                AttachType::TpBtf => ("probe_tp_btf", Target { category: "", name: "sys_enter" }),
+                AttachType::Fentry => ("probe_fentry", Target { category: "", name: "vfs_read" }),
+                AttachType::Kprobe => ("probe_kprobe", Target { category: "", name: "vfs_read" }),
+            };
+            let verdict = attach(ebpf, program, at, target)
+                .and_then(|a| detach(ebpf, a))
+                .map_err(|e| format!("{e:#}"));
+            (at, verdict)
+        })
+        .collect()
+}

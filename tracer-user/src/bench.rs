@@ -1,0 +1,197 @@
+//! `ctrace bench overhead`: the added cost per syscall of each probe setup, measured side by
+//! side in one run on a getpgid loop in a child process (ctrace never traces itself).
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use aya::Ebpf;
+use serde::Serialize;
+
+use crate::{
+    attach::{self, AttachType, Globals, Target},
+    cli::{LoopArgs, LoopSyscall},
+    node,
+    seccomp::{self, Mode},
+};
+
+/// The child side: repeat one cheap syscall and print ns per call.
+pub fn syscall_loop(args: &LoopArgs) -> Result<()> {
+    if args.wait_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+    }
+    let t = Instant::now();
+    for _ in 0..args.iterations {
+        match args.syscall {
+            LoopSyscall::Getppid => unsafe { libc::syscall(libc::SYS_getppid) },
+            LoopSyscall::Getpgid => unsafe { libc::syscall(libc::SYS_getpgid, 0) },
+        };
+    }
+    let ns = t.elapsed().as_nanos() as f64 / args.iterations.max(1) as f64;
+    println!("{ns:.2}");
+    Ok(())
+}
+
+fn measure(iterations: u64, runs: usize) -> Result<f64> {
+    let exe = std::env::current_exe()?;
+    let mut v = Vec::new();
+    for _ in 0..runs.max(1) {
+        let out = Command::new(&exe)
+            .args(["__loop", "getpgid", &iterations.to_string()])
+            .output()?;
+        if !out.status.success() {
+            bail!("syscall loop failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        v.push(String::from_utf8_lossy(&out.stdout).trim().parse::<f64>()?);
+    }
+    v.sort_by(f64::total_cmp);
+    Ok(v[v.len() / 2])
+}
+
+#[derive(Serialize)]
+struct Case {
+    case: String,
+    ns_per_syscall: f64,
+    added_ns: f64,
+    vs_floor: Option<f64>,
+    vs_bpftrace: Option<f64>,
+}
+
+const BPFTRACE_PROG: &str = "tracepoint:raw_syscalls:sys_enter { @s[tid] = nsecs; } \
+    tracepoint:raw_syscalls:sys_exit /@s[tid]/ { @h[args->id] = hist(nsecs - @s[tid]); delete(@s[tid]); }";
+
+fn start_bpftrace() -> Result<Option<Child>> {
+    if Command::new("bpftrace").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let mut child = Command::new("bpftrace")
+        .args(["-e", BPFTRACE_PROG])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("bpftrace stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("Attaching") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        bail!("bpftrace did not attach within 60 s");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(Some(child))
+}
+
+fn with_ebpf<F>(filter_flags: u32, attach_fn: F, iterations: u64, runs: usize) -> Result<(f64, String)>
+where
+    F: FnOnce(&mut Ebpf) -> Result<String>,
+{
+    let g = Globals {
+        self_tgid: std::process::id(),
+        filter_flags,
+        pid_max: node::read_u64("/proc/sys/kernel/pid_max").unwrap_or(4_194_304) as u32,
+        ..Default::default()
+    };
+    let mut ebpf = attach::load(&g)?;
+    let label = attach_fn(&mut ebpf)?;
+    let ns = measure(iterations, runs)?;
+    drop(ebpf);
+    Ok((ns, label))
+}
+
+pub fn overhead(iterations: u64, runs: usize, json: bool) -> Result<()> {
+    node::require_root()?;
+    node::ensure_tracefs()?;
+    node::bump_memlock()?;
+    let bare = measure(iterations, runs)?;
+    let mut rows: Vec<(String, f64)> = vec![("bare (no probes)".into(), bare)];
+    let (floor, _) = with_ebpf(
+        0,
+        |e| {
+            for (p, tp) in [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")] {
+                attach::attach(e, p, AttachType::RawTp, Target { category: "", name: tp })?;
+            }
+            Ok(String::new())
+        },
+        iterations,
+        runs,
+    )?;
+    rows.push(("empty raw_tp enter/exit pair (floor)".into(), floor));
+    for (mode, flags, what) in [
+        (Mode::Latency, 0, "latency"),
+        (Mode::Count, 0, "count-only"),
+        (Mode::Latency, tracer_common::filter::BY_PID, "latency, loop filtered out"),
+    ] {
+        let (ns, tier) = with_ebpf(
+            flags,
+            |e| {
+                let p = seccomp::Probe::attach(e, mode)?;
+                Ok(p.tier.name().to_string())
+            },
+            iterations,
+            runs,
+        )?;
+        rows.push((format!("ctrace seccomp {what} ({tier})"), ns));
+    }
+    let bpftrace = match start_bpftrace() {
+        Ok(Some(mut child)) => {
+            let ns = measure(iterations, runs);
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            let _ = child.wait();
+            let ns = ns?;
+            rows.push(("bpftrace raw_syscalls latency hist".into(), ns));
+            Some(ns - bare)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("ctrace: bpftrace skipped: {e:#}");
+            None
+        }
+    };
+    let floor_added = floor - bare;
+    let cases: Vec<Case> = rows
+        .into_iter()
+        .map(|(case, ns)| {
+            let added = ns - bare;
+            Case {
+                case,
+                ns_per_syscall: ns,
+                added_ns: added,
+                vs_floor: (floor_added > 0.0).then(|| added / floor_added),
+                vs_bpftrace: bpftrace.filter(|b| *b > 0.0).map(|b| added / b),
+            }
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"iterations": iterations, "runs": runs, "cases": cases}))?);
+        return Ok(());
+    }
+    println!("getpgid loop, {iterations} calls, median of {runs} runs, kernel {}", node::kernel_release());
+    println!("{:<46} {:>11} {:>9} {:>9} {:>11}", "case", "ns/syscall", "added", "/floor", "/bpftrace");
+    for c in &cases {
+        let r = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}x"));
+        println!(
+            "{:<46} {:>11.1} {:>9.1} {:>9} {:>11}",
+            c.case, c.ns_per_syscall, c.added_ns, r(c.vs_floor), r(c.vs_bpftrace)
+        );
+    }
+    let lat = &cases[2];
+    println!("\ntargets for ctrace seccomp latency mode:");
+    if let Some(v) = lat.vs_bpftrace {
+        println!("  added cost <= 0.5x bpftrace's: {:.2}x -> {}", v, if v <= 0.5 { "met" } else { "MISSED" });
+    } else {
+        println!("  added cost <= 0.5x bpftrace's: bpftrace not available, not measured");
+    }
+    if let Some(v) = lat.vs_floor {
+        println!("  added cost <= 1.5x the floor:  {:.2}x -> {}", v, if v <= 1.5 { "met" } else { "MISSED" });
+    }
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! ctrace: an eBPF tracer for container hosts.
+
+mod attach;
+mod attrib;
+mod bench;
+mod cli;
+mod doctor;
+mod hist;
+mod node;
+mod problem;
+mod report;
+mod seccomp;
+mod trace;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use cli::{BenchCmd, Cli, Cmd};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print(); // --help, --version
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: clap's first line, without its usage block.
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("bad arguments");
+            eprintln!("ctrace: {} (see ctrace --help)", first.trim_start_matches("error: ").trim());
+            return ExitCode::from(2);
+        }
+    };
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    let result = match cli.cmd {
+        Cmd::Doctor { json } => doctor::run(json).map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
+        Cmd::Trace(args) => trace::run(args, cli.verbose > 0).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench { what: BenchCmd::Overhead { iterations, runs, json } } => {
+            bench::overhead(iterations, runs, json).map(|()| ExitCode::SUCCESS)
+        }
+        Cmd::Loop(args) => bench::syscall_loop(&args).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("ctrace: error: {e:#}");
+        ExitCode::FAILURE
+    })
+}

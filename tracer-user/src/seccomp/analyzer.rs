@@ -1,0 +1,381 @@
+//! seccomp analyzer: folds the kernel's per-(process, syscall) aggregates into per-process and
+//! per-container statistics. Pure: it is fed snapshots and process metadata, so it is unit-tested
+//! with recorded data.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use tracer_common::seccomp::SysKey;
+
+use super::{Mode, SysStats};
+use crate::{
+    attrib::Container,
+    hist::Bucket,
+};
+
+/// A process's seccomp state, from /proc/PID/status (`Seccomp:` and `Seccomp_filters:`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SeccompStatus {
+    /// "disabled", "strict", "filter" or "unknown" (the process was gone before it was read).
+    pub mode: String,
+    pub filters: Option<u32>,
+}
+
+impl SeccompStatus {
+    pub fn from_status(seccomp: Option<&str>, filters: Option<&str>) -> SeccompStatus {
+        let mode = match seccomp {
+            Some("0") => "disabled",
+            Some("1") => "strict",
+            Some("2") => "filter",
+            _ => "unknown",
+        };
+        SeccompStatus {
+            mode: mode.into(),
+            filters: filters.and_then(|f| f.parse().ok()),
+        }
+    }
+}
+
+/// What is known of a process besides its syscalls.
+#[derive(Clone, Debug, Default)]
+pub struct ProcMeta {
+    pub comm: String,
+    pub container: Option<Container>,
+    pub seccomp: SeccompStatus,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct SyscallStat {
+    pub syscall: String,
+    pub nr: u32,
+    pub count: u64,
+    pub per_s: f64,
+    /// Time inside the syscall (latency mode only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avg_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hist_ns: Vec<Bucket>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ProcessStat {
+    pub pid: u32,
+    pub comm: String,
+    pub container_id: Option<String>,
+    pub container_name: Option<String>,
+    pub seccomp_mode: String,
+    pub seccomp_filters: Option<u32>,
+    pub syscalls: u64,
+    pub syscalls_per_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_ns: Option<u64>,
+    pub top: Vec<SyscallStat>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ContainerStat {
+    pub container_id: String,
+    pub container_name: Option<String>,
+    pub runtime: String,
+    /// The seccomp mode of its processes, or "mixed".
+    pub seccomp_mode: String,
+    pub seccomp_filters: Option<u32>,
+    pub processes: usize,
+    pub syscalls: u64,
+    pub syscalls_per_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_ns: Option<u64>,
+    pub top: Vec<SyscallStat>,
+}
+
+/// The `seccomp` section of the report.
+#[derive(Serialize, Debug, Clone)]
+pub struct SeccompReport {
+    pub mode: &'static str,
+    /// Seconds the probes were attached (less than the run under a duty cycle).
+    pub observed_s: f64,
+    pub syscalls: u64,
+    pub containers: Vec<ContainerStat>,
+    pub processes: Vec<ProcessStat>,
+}
+
+#[derive(Default)]
+pub struct Analyzer {
+    stats: HashMap<SysKey, SysStats>,
+    meta: HashMap<u32, ProcMeta>,
+}
+
+pub fn syscall_name(nr: u32) -> String {
+    syscalls::Sysno::new(nr as usize)
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| format!("syscall_{nr}"))
+}
+
+impl Analyzer {
+    /// Replaces the cumulative figures with a newer snapshot of the kernel maps.
+    pub fn update(&mut self, snapshot: Vec<(SysKey, SysStats)>) {
+        self.stats = snapshot.into_iter().collect();
+    }
+
+    pub fn total(&self) -> u64 {
+        self.stats.values().map(|s| s.count).sum()
+    }
+
+    /// Processes seen in the maps whose metadata has not been read yet.
+    pub fn unknown_tgids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .stats
+            .keys()
+            .map(|k| k.tgid)
+            .filter(|t| !self.meta.contains_key(t))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    pub fn set_meta(&mut self, tgid: u32, meta: ProcMeta) {
+        self.meta.insert(tgid, meta);
+    }
+
+    pub fn process_count(&self) -> usize {
+        let mut t: Vec<u32> = self.stats.keys().map(|k| k.tgid).collect();
+        t.sort_unstable();
+        t.dedup();
+        t.len()
+    }
+
+    pub fn container_count(&self) -> usize {
+        let mut ids: Vec<&str> = self
+            .stats
+            .keys()
+            .filter_map(|k| self.meta.get(&k.tgid)?.container.as_ref())
+            .map(|c| c.id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
+    pub fn report(&self, mode: Mode, observed_s: f64, top: usize) -> SeccompReport {
+        let secs = observed_s.max(1e-9);
+        // Per process: nr -> stats.
+        let mut per_proc: BTreeMap<u32, BTreeMap<u32, SysStats>> = BTreeMap::new();
+        for (k, s) in &self.stats {
+            merge(per_proc.entry(k.tgid).or_default().entry(k.nr).or_default(), s);
+        }
+        let mut processes = Vec::new();
+        let mut per_ctr: BTreeMap<String, (Container, Vec<u32>, BTreeMap<u32, SysStats>)> = BTreeMap::new();
+        for (tgid, by_nr) in &per_proc {
+            let meta = self.meta.get(tgid).cloned().unwrap_or_default();
+            let stat = process_stat(*tgid, &meta, by_nr, mode, secs, top);
+            if let Some(c) = &meta.container {
+                let entry = per_ctr
+                    .entry(c.id.clone())
+                    .or_insert_with(|| (c.clone(), Vec::new(), BTreeMap::new()));
+                entry.1.push(*tgid);
+                for (nr, s) in by_nr {
+                    merge(entry.2.entry(*nr).or_default(), s);
+                }
+            }
+            processes.push(stat);
+        }
+        processes.sort_by(|a, b| b.syscalls.cmp(&a.syscalls).then(a.pid.cmp(&b.pid)));
+        let mut containers: Vec<ContainerStat> = per_ctr
+            .into_values()
+            .map(|(c, tgids, by_nr)| {
+                let statuses: Vec<&SeccompStatus> = tgids
+                    .iter()
+                    .filter_map(|t| self.meta.get(t).map(|m| &m.seccomp))
+                    .filter(|s| s.mode != "unknown")
+                    .collect();
+                let (seccomp_mode, seccomp_filters) = match statuses.first() {
+                    None => ("unknown".to_string(), None),
+                    Some(first) if statuses.iter().all(|s| s.mode == first.mode) => {
+                        (first.mode.clone(), statuses.iter().filter_map(|s| s.filters).max())
+                    }
+                    Some(_) => ("mixed".to_string(), None),
+                };
+                let (syscalls, total_ns) = sum(&by_nr);
+                ContainerStat {
+                    container_id: c.id,
+                    container_name: c.name,
+                    runtime: c.runtime,
+                    seccomp_mode,
+                    seccomp_filters,
+                    processes: tgids.len(),
+                    syscalls,
+                    syscalls_per_s: syscalls as f64 / secs,
+                    total_ns: (mode == Mode::Latency).then_some(total_ns),
+                    top: top_syscalls(&by_nr, mode, secs, top),
+                }
+            })
+            .collect();
+        containers.sort_by(|a, b| b.syscalls.cmp(&a.syscalls));
+        SeccompReport {
+            mode: mode.name(),
+            observed_s,
+            syscalls: self.total(),
+            containers,
+            processes,
+        }
+    }
+}
+
+fn merge(into: &mut SysStats, s: &SysStats) {
+    into.count += s.count;
+    into.total_ns += s.total_ns;
+    into.hist.add(&s.hist.slots);
+}
+
+fn sum(by_nr: &BTreeMap<u32, SysStats>) -> (u64, u64) {
+    by_nr
+        .values()
+        .fold((0, 0), |(c, t), s| (c + s.count, t + s.total_ns))
+}
+
+fn process_stat(
+    tgid: u32,
+    meta: &ProcMeta,
+    by_nr: &BTreeMap<u32, SysStats>,
+    mode: Mode,
+    secs: f64,
+    top: usize,
+) -> ProcessStat {
+    let (syscalls, total_ns) = sum(by_nr);
+    ProcessStat {
+        pid: tgid,
+        comm: if meta.comm.is_empty() { "?".into() } else { meta.comm.clone() },
+        container_id: meta.container.as_ref().map(|c| c.id.clone()),
+        container_name: meta.container.as_ref().and_then(|c| c.name.clone()),
+        seccomp_mode: if meta.seccomp.mode.is_empty() { "unknown".into() } else { meta.seccomp.mode.clone() },
+        seccomp_filters: meta.seccomp.filters,
+        syscalls,
+        syscalls_per_s: syscalls as f64 / secs,
+        total_ns: (mode == Mode::Latency).then_some(total_ns),
+        top: top_syscalls(by_nr, mode, secs, top),
+    }
+}
+
+/// The `top` syscalls by total time (latency mode) or by count (count mode).
+fn top_syscalls(by_nr: &BTreeMap<u32, SysStats>, mode: Mode, secs: f64, top: usize) -> Vec<SyscallStat> {
+    let mut v: Vec<(&u32, &SysStats)> = by_nr.iter().collect();
+    match mode {
+        Mode::Latency => v.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(a.0.cmp(b.0))),
+        Mode::Count => v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0))),
+    }
+    v.into_iter()
+        .take(top)
+        .map(|(&nr, s)| {
+            let lat = mode == Mode::Latency && s.count > 0;
+            SyscallStat {
+                syscall: syscall_name(nr),
+                nr,
+                count: s.count,
+                per_s: s.count as f64 / secs,
+                total_ns: lat.then_some(s.total_ns),
+                avg_ns: lat.then(|| s.total_ns / s.count),
+                p50_ns: lat.then(|| s.hist.percentile(0.50)),
+                p99_ns: lat.then(|| s.hist.percentile(0.99)),
+                hist_ns: if lat { s.hist.buckets() } else { Vec::new() },
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hist::Log2Hist;
+    use tracer_common::seccomp::log2_slot;
+
+    fn stats(count: u64, each_ns: u64) -> SysStats {
+        let mut hist = Log2Hist::default();
+        hist.slots[log2_slot(each_ns)] = count;
+        SysStats {
+            count,
+            total_ns: count * each_ns,
+            hist,
+        }
+    }
+
+    fn ctr(id: &str, name: &str) -> Option<Container> {
+        Some(Container {
+            id: id.into(),
+            name: Some(name.into()),
+            runtime: "docker".into(),
+        })
+    }
+
+    /// A recorded snapshot: two processes in one filtered container, one unconfined host process.
+    fn recorded() -> Analyzer {
+        let mut a = Analyzer::default();
+        a.update(vec![
+            (SysKey { tgid: 10, nr: 110 }, stats(1000, 300)), // getppid
+            (SysKey { tgid: 10, nr: 0 }, stats(10, 50_000)),  // read
+            (SysKey { tgid: 11, nr: 110 }, stats(500, 300)),
+            (SysKey { tgid: 20, nr: 39 }, stats(7, 100)), // getpid
+        ]);
+        let filtered = SeccompStatus::from_status(Some("2"), Some("1"));
+        a.set_meta(10, ProcMeta { comm: "app".into(), container: ctr("abc", "web"), seccomp: filtered.clone() });
+        a.set_meta(11, ProcMeta { comm: "worker".into(), container: ctr("abc", "web"), seccomp: filtered });
+        a
+    }
+
+    #[test]
+    fn aggregates_per_process_and_container() {
+        let a = recorded();
+        assert_eq!(a.unknown_tgids(), vec![20]);
+        assert_eq!(a.total(), 1517);
+        let r = a.report(Mode::Latency, 2.0, 5);
+        assert_eq!(r.syscalls, 1517);
+        assert_eq!(r.processes.len(), 3);
+        assert_eq!(r.processes[0].pid, 10);
+        assert_eq!(r.processes[0].syscalls_per_s, 505.0);
+        // Top by total time: read (500 us) before getppid (300 us).
+        assert_eq!(r.processes[0].top[0].syscall, "read");
+        assert_eq!(r.processes[0].top[1].syscall, "getppid");
+        assert_eq!(r.containers.len(), 1);
+        let c = &r.containers[0];
+        assert_eq!((c.container_id.as_str(), c.processes, c.syscalls), ("abc", 2, 1510));
+        assert_eq!((c.seccomp_mode.as_str(), c.seccomp_filters), ("filter", Some(1)));
+        assert_eq!(c.top[1].count, 1500);
+        let p50 = c.top[1].p50_ns.unwrap();
+        assert!((256..=511).contains(&p50), "{p50}");
+        // The host process has no container and an unknown seccomp mode.
+        let host = r.processes.iter().find(|p| p.pid == 20).unwrap();
+        assert_eq!((host.container_id.as_deref(), host.seccomp_mode.as_str()), (None, "unknown"));
+    }
+
+    #[test]
+    fn count_mode_has_no_latency() {
+        let mut a = Analyzer::default();
+        a.update(vec![(SysKey { tgid: 1, nr: 110 }, SysStats { count: 9, ..Default::default() })]);
+        let r = a.report(Mode::Count, 3.0, 5);
+        let s = &r.processes[0].top[0];
+        assert_eq!((s.count, s.per_s, s.p50_ns, s.total_ns), (9, 3.0, None, None));
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["processes"][0]["top"][0].get("p99_ns").is_none());
+        assert_eq!(json["mode"], "count");
+    }
+
+    #[test]
+    fn mixed_seccomp_modes_in_a_container() {
+        let mut a = recorded();
+        a.set_meta(11, ProcMeta { comm: "w".into(), container: ctr("abc", "web"), seccomp: SeccompStatus::from_status(Some("0"), Some("0")) });
+        let r = a.report(Mode::Latency, 1.0, 5);
+        assert_eq!(r.containers[0].seccomp_mode, "mixed");
+    }
+
+    #[test]
+    fn names_unknown_syscalls() {
+        assert_eq!(syscall_name(39), "getpid");
+        assert_eq!(syscall_name(100_000), "syscall_100000");
+    }
+}
