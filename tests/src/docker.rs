@@ -87,7 +87,12 @@ impl Docker {
             let child = Command::new("dockerd")
                 .args(["--iptables=false", "--bridge=none", "--data-root"])
                 .arg(dir.join("data"))
-                .args(["--exec-root", "/run/ctrace-docker", "--pidfile", "/run/ctrace-docker.pid"])
+                .args([
+                    "--exec-root",
+                    "/run/ctrace-docker",
+                    "--pidfile",
+                    "/run/ctrace-docker.pid",
+                ])
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
@@ -104,7 +109,10 @@ impl Docker {
             }
         }
         import_image();
-        Docker { dockerd, _lock: lock }
+        Docker {
+            dockerd,
+            _lock: lock,
+        }
     }
 
     /// `docker run -d` and the full container id.
@@ -117,14 +125,17 @@ impl Docker {
             .args(cmd)
             .output()
             .unwrap();
-        assert!(out.status.success(), "docker run {name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "docker run {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     pub fn rm(&self, name: &str) {
         let _ = sh(&format!("docker rm -f {name}"));
     }
-
 }
 
 impl Drop for Docker {

@@ -17,7 +17,11 @@ pub fn ctrace_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ctrace");
-    assert!(p.exists(), "ctrace binary not found at {}: run `cargo xtask test`", p.display());
+    assert!(
+        p.exists(),
+        "ctrace binary not found at {}: run `cargo xtask test`",
+        p.display()
+    );
     p
 }
 
@@ -67,7 +71,11 @@ impl Tracer {
                 }
             }
         });
-        let mut t = Tracer { child, stderr_lines: rx, stderr: Vec::new() };
+        let mut t = Tracer {
+            child,
+            stderr_lines: rx,
+            stderr: Vec::new(),
+        };
         t.wait_for("attached", Duration::from_secs(60));
         t
     }
@@ -85,7 +93,10 @@ impl Tracer {
                         return;
                     }
                 }
-                Err(_) => panic!("ctrace never printed {needle:?}; stderr: {:#?}", self.stderr),
+                Err(_) => panic!(
+                    "ctrace never printed {needle:?}; stderr: {:#?}",
+                    self.stderr
+                ),
             }
         }
     }
@@ -99,19 +110,31 @@ impl Tracer {
     /// Waits for exit (e.g. after --duration), then the JSON report from stdout.
     pub fn finish_json(&mut self) -> serde_json::Value {
         let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         let status = self.child.wait().unwrap();
         while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
             self.stderr.push(l);
         }
-        assert!(status.success(), "ctrace failed ({status}); stderr: {:#?}", self.stderr);
+        assert!(
+            status.success(),
+            "ctrace failed ({status}); stderr: {:#?}",
+            self.stderr
+        );
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"))
     }
 }
 
 /// Runs ctrace to completion: (exit code, stdout, stderr).
 pub fn run_ctrace(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(ctrace_bin()).args(args).output().expect("run ctrace");
+    let out = Command::new(ctrace_bin())
+        .args(args)
+        .output()
+        .expect("run ctrace");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -15,7 +15,10 @@ fn one_line(stderr: &str) -> &str {
 fn unknown_subcommand() {
     let (code, _, err) = run_ctrace(&["frobnicate"]);
     assert_eq!(code, 2);
-    assert!(one_line(&err).contains("unrecognized subcommand 'frobnicate'"), "{err}");
+    assert!(
+        one_line(&err).contains("unrecognized subcommand 'frobnicate'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -47,9 +50,18 @@ fn unknown_container() {
     if !root() {
         return;
     }
-    let (code, _, err) = run_ctrace(&["trace", "--container", "no-such-container-xyz", "--duration", "1s"]);
+    let (code, _, err) = run_ctrace(&[
+        "trace",
+        "--container",
+        "no-such-container-xyz",
+        "--duration",
+        "1s",
+    ]);
     assert_eq!(code, 1);
-    assert!(one_line(&err).contains("unknown container: no-such-container-xyz"), "{err}");
+    assert!(
+        one_line(&err).contains("unknown container: no-such-container-xyz"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -59,7 +71,10 @@ fn only_unimplemented_problems() {
     }
     let (code, _, err) = run_ctrace(&["trace", "zombie", "--duration", "1s"]);
     assert_eq!(code, 1);
-    assert!(one_line(&err).contains("not implemented yet: zombie"), "{err}");
+    assert!(
+        one_line(&err).contains("not implemented yet: zombie"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -67,7 +82,13 @@ fn comm_too_long() {
     if !root() {
         return;
     }
-    let (code, _, err) = run_ctrace(&["trace", "--comm", "a-very-long-command-name", "--duration", "1s"]);
+    let (code, _, err) = run_ctrace(&[
+        "trace",
+        "--comm",
+        "a-very-long-command-name",
+        "--duration",
+        "1s",
+    ]);
     assert_eq!(code, 1);
     assert!(one_line(&err).contains("--comm"), "{err}");
 }
@@ -78,7 +99,12 @@ fn not_root() {
         return; // needs root to drop to another user
     }
     for args in [&["trace", "--duration", "1s"][..], &["doctor"][..]] {
-        let out = Command::new(ctrace_bin()).args(args).uid(65534).gid(65534).output().unwrap();
+        let out = Command::new(ctrace_bin())
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(one_line(&err).contains("must run as root"), "{err}");

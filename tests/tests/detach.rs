@@ -29,10 +29,19 @@ fn loaded_prog_count() -> usize {
             next_id: u32,
             open_flags: u32,
         }
-        let mut attr = Attr { start_id: id, next_id: 0, open_flags: 0 };
+        let mut attr = Attr {
+            start_id: id,
+            next_id: 0,
+            open_flags: 0,
+        };
         const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
         let rc = unsafe {
-            libc::syscall(libc::SYS_bpf, BPF_PROG_GET_NEXT_ID, &mut attr as *mut Attr, std::mem::size_of::<Attr>())
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_GET_NEXT_ID,
+                &mut attr as *mut Attr,
+                std::mem::size_of::<Attr>(),
+            )
         };
         if rc != 0 {
             return n;

@@ -8,7 +8,11 @@ use tests::{Tracer, docker::Docker, root};
 const DEFAULT: &str = "ctrace-test-seccomp-default";
 const UNCONFINED: &str = "ctrace-test-seccomp-unconfined";
 /// A long-lived PID 1 that keeps making syscalls (and forking `sleep`).
-const BUSY: [&str; 3] = ["sh", "-c", "while true; do cat /proc/self/status >/dev/null; sleep 0.05; done"];
+const BUSY: [&str; 3] = [
+    "sh",
+    "-c",
+    "while true; do cat /proc/self/status >/dev/null; sleep 0.05; done",
+];
 
 #[test]
 fn attributes_containers_with_their_seccomp_mode() {
@@ -21,8 +25,17 @@ fn attributes_containers_with_their_seccomp_mode() {
     std::thread::sleep(Duration::from_millis(500));
 
     let mut tracer = Tracer::start(&[
-        "trace", "seccomp", "--container", DEFAULT, "--container", &id_unconfined[..12], "--duration", "3s",
-        "--json", "--top", "20",
+        "trace",
+        "seccomp",
+        "--container",
+        DEFAULT,
+        "--container",
+        &id_unconfined[..12],
+        "--duration",
+        "3s",
+        "--json",
+        "--top",
+        "20",
     ]);
     let report = tracer.finish_json();
     docker.rm(DEFAULT);
@@ -43,7 +56,11 @@ fn attributes_containers_with_their_seccomp_mode() {
     let u = find(&id_unconfined);
     assert_eq!(u["container_name"], UNCONFINED);
     assert_eq!(u["seccomp_mode"], "disabled");
-    assert_eq!(containers.len(), 2, "only the two selected containers: {containers:#?}");
+    assert_eq!(
+        containers.len(),
+        2,
+        "only the two selected containers: {containers:#?}"
+    );
     // Every traced process belongs to one of them.
     for p in report["seccomp"]["processes"].as_array().unwrap() {
         if p["comm"] != "?" {
@@ -52,6 +69,9 @@ fn attributes_containers_with_their_seccomp_mode() {
         }
     }
     // Sanity: the ids are what docker says.
-    let out = Command::new("docker").args(["inspect", "-f", "{{.Id}}", UNCONFINED]).output().unwrap();
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.Id}}", UNCONFINED])
+        .output()
+        .unwrap();
     assert!(!out.status.success() || String::from_utf8_lossy(&out.stdout).trim() == id_unconfined);
 }

@@ -23,7 +23,15 @@ fn counts_one_pids_getppid_calls_and_nothing_else() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let tracer = Tracer::start(&["trace", "seccomp", "--pid", &pid.to_string(), "--json", "--top", "50"]);
+    let tracer = Tracer::start(&[
+        "trace",
+        "seccomp",
+        "--pid",
+        &pid.to_string(),
+        "--json",
+        "--top",
+        "50",
+    ]);
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert!(child.wait().unwrap().success());
     std::thread::sleep(Duration::from_millis(300));
@@ -36,16 +44,26 @@ fn counts_one_pids_getppid_calls_and_nothing_else() {
     );
     let procs = report["seccomp"]["processes"].as_array().unwrap();
     let pids: Vec<u64> = procs.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
-    assert_eq!(pids, vec![u64::from(pid)], "only the filtered pid may appear");
+    assert_eq!(
+        pids,
+        vec![u64::from(pid)],
+        "only the filtered pid may appear"
+    );
     assert_eq!(procs[0]["comm"], "ctrace");
-    assert_eq!(report["events"]["seccomp"].as_u64().unwrap(), procs[0]["syscalls"].as_u64().unwrap());
+    assert_eq!(
+        report["events"]["seccomp"].as_u64().unwrap(),
+        procs[0]["syscalls"].as_u64().unwrap()
+    );
     assert_eq!(report["drops"]["seccomp"], 0);
     // Latency mode: a percentile and a histogram for getppid.
     let top = procs[0]["top"].as_array().unwrap();
     let getppid = top.iter().find(|s| s["syscall"] == "getppid").unwrap();
     assert!(getppid["p50_ns"].as_u64().unwrap() > 0);
     assert!(!getppid["hist_ns"].as_array().unwrap().is_empty());
-    assert!(["tp_btf", "raw_tp", "tracepoint"].contains(&report["probes"][0]["attach_type"].as_str().unwrap()));
+    assert!(
+        ["tp_btf", "raw_tp", "tracepoint"]
+            .contains(&report["probes"][0]["attach_type"].as_str().unwrap())
+    );
 }
 
 #[test]
@@ -60,7 +78,14 @@ fn count_only_mode_counts_the_same_calls() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let tracer = Tracer::start(&["trace", "seccomp", "--count-only", "--pid", &pid.to_string(), "--json"]);
+    let tracer = Tracer::start(&[
+        "trace",
+        "seccomp",
+        "--count-only",
+        "--pid",
+        &pid.to_string(),
+        "--json",
+    ]);
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert!(child.wait().unwrap().success());
     std::thread::sleep(Duration::from_millis(300));
@@ -68,7 +93,11 @@ fn count_only_mode_counts_the_same_calls() {
     let n = syscall_count(&report, pid, "getppid");
     assert!((CALLS..=CALLS + CALLS / 100).contains(&n), "count {n}");
     assert_eq!(report["seccomp"]["mode"], "count");
-    assert!(report["seccomp"]["processes"][0]["top"][0].get("p50_ns").is_none());
+    assert!(
+        report["seccomp"]["processes"][0]["top"][0]
+            .get("p50_ns")
+            .is_none()
+    );
 }
 
 #[test]
@@ -91,7 +120,10 @@ fn comm_filter_selects_by_name() {
     let report = tracer.stop_json();
     assert!(syscall_count(&report, pid, "getppid") >= 5000);
     for p in report["seccomp"]["processes"].as_array().unwrap() {
-        assert_eq!(p["comm"], "ctrace", "a process of another name was traced: {p}");
+        assert_eq!(
+            p["comm"], "ctrace",
+            "a process of another name was traced: {p}"
+        );
     }
 }
 
@@ -107,8 +139,14 @@ fn live_line_and_human_report() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.lines().filter(|l| l.contains("] seccomp:")).count() >= 2, "{stderr}");
+    assert!(
+        stderr.lines().filter(|l| l.contains("] seccomp:")).count() >= 2,
+        "{stderr}"
+    );
     assert!(stdout.contains("== seccomp (latency mode)"), "{stdout}");
-    assert!(stdout.contains("not implemented yet: overlay, sigpipe, sem, zombie"), "{stdout}");
+    assert!(
+        stdout.contains("not implemented yet: overlay, sigpipe, sem, zombie"),
+        "{stdout}"
+    );
     assert!(stdout.contains("distribution"), "no histogram: {stdout}");
 }

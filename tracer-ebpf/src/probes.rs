@@ -3,7 +3,9 @@
 
 use aya_ebpf::{
     macros::{btf_tracepoint, fentry, kprobe, raw_tracepoint, tracepoint},
-    programs::{BtfTracePointContext, FEntryContext, ProbeContext, RawTracePointContext, TracePointContext},
+    programs::{
+        BtfTracePointContext, FEntryContext, ProbeContext, RawTracePointContext, TracePointContext,
+    },
 };
 
 #[tracepoint]

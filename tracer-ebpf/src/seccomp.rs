@@ -5,13 +5,13 @@
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
-    maps::{Array, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuHashMap},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use tracer_common::{
-    Drop,
+    COMM_LEN, Drop,
     seccomp::{HIST_SLOTS, MAX_KEYS, Start, SysHist, SysKey, log2_slot},
 };
 
@@ -24,6 +24,17 @@ static SYS_START: Array<Start> = Array::with_max_entries(32768, 0);
 static SYS_HISTS: PerCpuHashMap<SysKey, SysHist> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
 #[map]
 static SYS_COUNTS: PerCpuHashMap<SysKey, u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+#[map]
+static SYS_COMMS: HashMap<u32, [u8; COMM_LEN]> = HashMap::with_max_entries(MAX_KEYS, 0);
+
+/// On the (rare) first sight of a (process, syscall) pair: keep the process's name, so that a
+/// process that exits before user space reads /proc is still named.
+#[inline(always)]
+fn remember_comm(tgid: u32) {
+    if let Ok(comm) = bpf_get_current_comm() {
+        let _ = SYS_COMMS.insert(&tgid, &comm, 0);
+    }
+}
 
 #[inline(always)]
 fn on_enter(nr: i64) {
@@ -57,15 +68,13 @@ fn on_exit() {
     }
     unsafe { (*slot).ts_ns = 0 };
     let delta = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.ts_ns);
-    let key = SysKey {
-        tgid,
-        nr: start.nr,
-    };
+    let key = SysKey { tgid, nr: start.nr };
     let hist = match SYS_HISTS.get_ptr_mut(&key) {
         Some(h) => h,
         None => {
             // BPF_NOEXIST: another CPU may have inserted it meanwhile; that is fine.
             let _ = SYS_HISTS.insert(&key, &SysHist::ZERO, BPF_NOEXIST as u64);
+            remember_comm(tgid);
             match SYS_HISTS.get_ptr_mut(&key) {
                 Some(h) => h,
                 None => {
@@ -98,6 +107,7 @@ fn on_count(nr: i64) {
     match SYS_COUNTS.get_ptr_mut(&key) {
         Some(c) => unsafe { *c += 1 },
         None => {
+            remember_comm(tgid);
             if SYS_COUNTS.insert(&key, &1, BPF_NOEXIST as u64).is_err()
                 && SYS_COUNTS.get_ptr_mut(&key).is_none()
             {

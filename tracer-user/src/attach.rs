@@ -6,9 +6,9 @@ use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Btf, Ebpf, EbpfLoader,
     programs::{
-        BtfTracePoint, FEntry, KProbe, Program, RawTracePoint, TracePoint,
-        fentry::FEntryLinkId, kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId,
-        tp_btf::BtfTracePointLinkId, trace_point::TracePointLinkId,
+        BtfTracePoint, FEntry, KProbe, Program, RawTracePoint, TracePoint, fentry::FEntryLinkId,
+        kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId, tp_btf::BtfTracePointLinkId,
+        trace_point::TracePointLinkId,
     },
 };
 use serde::Serialize;
@@ -117,7 +117,12 @@ fn loaded(p: &Program) -> bool {
 }
 
 /// Loads (once) and attaches `program` as `at` to `target`.
-pub fn attach(ebpf: &mut Ebpf, program: &'static str, at: AttachType, target: Target) -> Result<Attachment> {
+pub fn attach(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    at: AttachType,
+    target: Target,
+) -> Result<Attachment> {
     let is_loaded = ebpf.program(program).is_some_and(loaded);
     let link = match at {
         AttachType::TpBtf => {
@@ -182,11 +187,41 @@ pub fn probe_attach_types(ebpf: &mut Ebpf) -> Vec<(AttachType, Result<(), String
         .iter()
         .map(|&at| {
             let (program, target) = match at {
-                AttachType::Tracepoint => ("probe_tp", Target { category: "raw_syscalls", name: "sys_enter" }),
-                AttachType::RawTp => ("probe_raw_tp", Target { category: "", name: "sys_enter" }),
-                AttachType::TpBtf => ("probe_tp_btf", Target { category: "", name: "sys_enter" }),
-                AttachType::Fentry => ("probe_fentry", Target { category: "", name: "vfs_read" }),
-                AttachType::Kprobe => ("probe_kprobe", Target { category: "", name: "vfs_read" }),
+                AttachType::Tracepoint => (
+                    "probe_tp",
+                    Target {
+                        category: "raw_syscalls",
+                        name: "sys_enter",
+                    },
+                ),
+                AttachType::RawTp => (
+                    "probe_raw_tp",
+                    Target {
+                        category: "",
+                        name: "sys_enter",
+                    },
+                ),
+                AttachType::TpBtf => (
+                    "probe_tp_btf",
+                    Target {
+                        category: "",
+                        name: "sys_enter",
+                    },
+                ),
+                AttachType::Fentry => (
+                    "probe_fentry",
+                    Target {
+                        category: "",
+                        name: "vfs_read",
+                    },
+                ),
+                AttachType::Kprobe => (
+                    "probe_kprobe",
+                    Target {
+                        category: "",
+                        name: "vfs_read",
+                    },
+                ),
             };
             let verdict = attach(ebpf, program, at, target)
                 .and_then(|a| detach(ebpf, a))

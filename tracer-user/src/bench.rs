@@ -44,7 +44,10 @@ fn measure(iterations: u64, runs: usize) -> Result<f64> {
             .args(["__loop", "getpgid", &iterations.to_string()])
             .output()?;
         if !out.status.success() {
-            bail!("syscall loop failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "syscall loop failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         v.push(String::from_utf8_lossy(&out.stdout).trim().parse::<f64>()?);
     }
@@ -90,7 +93,12 @@ fn start_bpftrace() -> Result<Option<Child>> {
     Ok(Some(child))
 }
 
-fn with_ebpf<F>(filter_flags: u32, attach_fn: F, iterations: u64, runs: usize) -> Result<(f64, String)>
+fn with_ebpf<F>(
+    filter_flags: u32,
+    attach_fn: F,
+    iterations: u64,
+    runs: usize,
+) -> Result<(f64, String)>
 where
     F: FnOnce(&mut Ebpf) -> Result<String>,
 {
@@ -117,7 +125,15 @@ pub fn overhead(iterations: u64, runs: usize, json: bool) -> Result<()> {
         0,
         |e| {
             for (p, tp) in [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")] {
-                attach::attach(e, p, AttachType::RawTp, Target { category: "", name: tp })?;
+                attach::attach(
+                    e,
+                    p,
+                    AttachType::RawTp,
+                    Target {
+                        category: "",
+                        name: tp,
+                    },
+                )?;
             }
             Ok(String::new())
         },
@@ -128,7 +144,11 @@ pub fn overhead(iterations: u64, runs: usize, json: bool) -> Result<()> {
     for (mode, flags, what) in [
         (Mode::Latency, 0, "latency"),
         (Mode::Count, 0, "count-only"),
-        (Mode::Latency, tracer_common::filter::BY_PID, "latency, loop filtered out"),
+        (
+            Mode::Latency,
+            tracer_common::filter::BY_PID,
+            "latency, loop filtered out",
+        ),
     ] {
         let (ns, tier) = with_ebpf(
             flags,
@@ -171,27 +191,50 @@ pub fn overhead(iterations: u64, runs: usize, json: bool) -> Result<()> {
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"iterations": iterations, "runs": runs, "cases": cases}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"iterations": iterations, "runs": runs, "cases": cases})
+            )?
+        );
         return Ok(());
     }
-    println!("getpgid loop, {iterations} calls, median of {runs} runs, kernel {}", node::kernel_release());
-    println!("{:<46} {:>11} {:>9} {:>9} {:>11}", "case", "ns/syscall", "added", "/floor", "/bpftrace");
+    println!(
+        "getpgid loop, {iterations} calls, median of {runs} runs, kernel {}",
+        node::kernel_release()
+    );
+    println!(
+        "{:<46} {:>11} {:>9} {:>9} {:>11}",
+        "case", "ns/syscall", "added", "/floor", "/bpftrace"
+    );
     for c in &cases {
         let r = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}x"));
         println!(
             "{:<46} {:>11.1} {:>9.1} {:>9} {:>11}",
-            c.case, c.ns_per_syscall, c.added_ns, r(c.vs_floor), r(c.vs_bpftrace)
+            c.case,
+            c.ns_per_syscall,
+            c.added_ns,
+            r(c.vs_floor),
+            r(c.vs_bpftrace)
         );
     }
     let lat = &cases[2];
     println!("\ntargets for ctrace seccomp latency mode:");
     if let Some(v) = lat.vs_bpftrace {
-        println!("  added cost <= 0.5x bpftrace's: {:.2}x -> {}", v, if v <= 0.5 { "met" } else { "MISSED" });
+        println!(
+            "  added cost <= 0.5x bpftrace's: {:.2}x -> {}",
+            v,
+            if v <= 0.5 { "met" } else { "MISSED" }
+        );
     } else {
         println!("  added cost <= 0.5x bpftrace's: bpftrace not available, not measured");
     }
     if let Some(v) = lat.vs_floor {
-        println!("  added cost <= 1.5x the floor:  {:.2}x -> {}", v, if v <= 1.5 { "met" } else { "MISSED" });
+        println!(
+            "  added cost <= 1.5x the floor:  {:.2}x -> {}",
+            v,
+            if v <= 1.5 { "met" } else { "MISSED" }
+        );
     }
     Ok(())
 }

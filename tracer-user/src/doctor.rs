@@ -46,11 +46,19 @@ pub fn checks() -> Vec<Check> {
     let mut out = vec![check("kernel", Status::Ok, node::kernel_release())];
     out.push(match attach::kernel_btf() {
         Ok(_) => check("btf", Status::Ok, "/sys/kernel/btf/vmlinux"),
-        Err(e) => check("btf", Status::Warn, format!("{e:#}: tp_btf and fentry unavailable")),
+        Err(e) => check(
+            "btf",
+            Status::Warn,
+            format!("{e:#}: tp_btf and fentry unavailable"),
+        ),
     });
     out.push(match node::ensure_tracefs() {
         Ok(node::Tracefs::Present) => check("tracefs", Status::Ok, node::TRACEFS),
-        Ok(node::Tracefs::MountedNow) => check("tracefs", Status::Ok, format!("{} (mounted now)", node::TRACEFS)),
+        Ok(node::Tracefs::MountedNow) => check(
+            "tracefs",
+            Status::Ok,
+            format!("{} (mounted now)", node::TRACEFS),
+        ),
         Err(e) => check("tracefs", Status::Fail, format!("{e:#}")),
     });
     out.push(match node::bump_memlock() {
@@ -58,7 +66,10 @@ pub fn checks() -> Vec<Check> {
         Ok(Some(old)) => check(
             "memlock",
             Status::Ok,
-            format!("RLIMIT_MEMLOCK was {} KiB; ctrace raises it to unlimited", old / 1024),
+            format!(
+                "RLIMIT_MEMLOCK was {} KiB; ctrace raises it to unlimited",
+                old / 1024
+            ),
         ),
         Err(e) => check("memlock", Status::Fail, format!("{e:#}")),
     });
@@ -71,16 +82,28 @@ pub fn checks() -> Vec<Check> {
         .map(|(n, p)| format!("{n} ({p})"))
         .collect();
     out.push(if found.is_empty() {
-        check("runtimes", Status::Warn, "no container runtime socket found; containers are named by cgroup id only")
+        check(
+            "runtimes",
+            Status::Warn,
+            "no container runtime socket found; containers are named by cgroup id only",
+        )
     } else {
         check("runtimes", Status::Ok, found.join(", "))
     });
     if Path::new(RUNTIME_SOCKETS[0].1).exists() {
         let mut d = DockerNames::new(RUNTIME_SOCKETS[0].1.into());
         out.push(if d.available() {
-            check("docker_api", Status::Ok, "Docker Engine API answers: container names are shown")
+            check(
+                "docker_api",
+                Status::Ok,
+                "Docker Engine API answers: container names are shown",
+            )
         } else {
-            check("docker_api", Status::Warn, "docker.sock exists but does not answer: names unavailable")
+            check(
+                "docker_api",
+                Status::Warn,
+                "docker.sock exists but does not answer: names unavailable",
+            )
         });
     }
     out
@@ -97,9 +120,13 @@ fn attach_checks() -> Vec<Check> {
         Err(e) => return vec![check("bpf", Status::Fail, format!("{e:#}"))],
     };
     let verdicts = attach::probe_attach_types(&mut ebpf);
-    let any_tp = verdicts
-        .iter()
-        .any(|(at, v)| v.is_ok() && matches!(at, AttachType::Tracepoint | AttachType::RawTp | AttachType::TpBtf));
+    let any_tp = verdicts.iter().any(|(at, v)| {
+        v.is_ok()
+            && matches!(
+                at,
+                AttachType::Tracepoint | AttachType::RawTp | AttachType::TpBtf
+            )
+    });
     verdicts
         .into_iter()
         .map(|(at, v)| {
@@ -107,8 +134,16 @@ fn attach_checks() -> Vec<Check> {
             let optional = matches!(at, AttachType::Fentry | AttachType::Kprobe);
             match v {
                 Ok(()) => check(&name, Status::Ok, "loaded and attached"),
-                Err(e) if optional => check(&name, Status::Warn, format!("{e} (optional upgrade; tracepoints are used)")),
-                Err(e) if any_tp => check(&name, Status::Warn, format!("{e} (another tracepoint kind works)")),
+                Err(e) if optional => check(
+                    &name,
+                    Status::Warn,
+                    format!("{e} (optional upgrade; tracepoints are used)"),
+                ),
+                Err(e) if any_tp => check(
+                    &name,
+                    Status::Warn,
+                    format!("{e} (another tracepoint kind works)"),
+                ),
                 Err(e) => check(&name, Status::Fail, e),
             }
         })

@@ -82,11 +82,7 @@ impl Log2Hist {
         };
         let last = self.slots.iter().rposition(|&n| n > 0).unwrap_or(first);
         let max = self.slots.iter().copied().max().unwrap_or(1).max(1);
-        let _ = writeln!(
-            out,
-            "{:>24} : {:<10} distribution",
-            unit, "count"
-        );
+        let _ = writeln!(out, "{:>24} : {:<10} distribution", unit, "count");
         for slot in first..=last {
             let (lo, hi) = slot_bounds(slot);
             let n = self.slots[slot];
@@ -147,7 +143,14 @@ mod tests {
         a.add(&b.slots);
         assert_eq!(a.count(), 5);
         let buckets = a.buckets();
-        assert_eq!(buckets[0], Bucket { lo: 4, hi: 7, count: 3 });
+        assert_eq!(
+            buckets[0],
+            Bucket {
+                lo: 4,
+                hi: 7,
+                count: 3
+            }
+        );
         assert_eq!(buckets.len(), 3);
     }
 
@@ -158,7 +161,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].contains("nsecs") && lines[0].contains("distribution"));
         // 4..7 is the fullest bucket: a full bar of 40 stars.
-        assert!(lines[1].contains(&format!("|{}|", "*".repeat(40))), "{text}");
+        assert!(
+            lines[1].contains(&format!("|{}|", "*".repeat(40))),
+            "{text}"
+        );
         // Empty buckets between first and last are still drawn.
         assert_eq!(lines.len(), 1 + (log2_slot(300) - log2_slot(5) + 1));
         assert!(lines.last().unwrap().contains("|**********"));

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
             // One line: clap's first line, without its usage block.
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("bad arguments");
-            eprintln!("ctrace: {} (see ctrace --help)", first.trim_start_matches("error: ").trim());
+            eprintln!(
+                "ctrace: {} (see ctrace --help)",
+                first.trim_start_matches("error: ").trim()
+            );
             return ExitCode::from(2);
         }
     };
@@ -40,11 +43,22 @@ fn main() -> ExitCode {
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     let result = match cli.cmd {
-        Cmd::Doctor { json } => doctor::run(json).map(|ok| if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
+        Cmd::Doctor { json } => doctor::run(json).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
         Cmd::Trace(args) => trace::run(args, cli.verbose > 0).map(|()| ExitCode::SUCCESS),
-        Cmd::Bench { what: BenchCmd::Overhead { iterations, runs, json } } => {
-            bench::overhead(iterations, runs, json).map(|()| ExitCode::SUCCESS)
-        }
+        Cmd::Bench {
+            what:
+                BenchCmd::Overhead {
+                    iterations,
+                    runs,
+                    json,
+                },
+        } => bench::overhead(iterations, runs, json).map(|()| ExitCode::SUCCESS),
         Cmd::Loop(args) => bench::syscall_loop(&args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

@@ -6,7 +6,9 @@ use anyhow::{Context as _, Result, bail};
 
 pub fn require_root() -> Result<()> {
     if unsafe { libc::geteuid() } != 0 {
-        bail!("must run as root: loading eBPF programs needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN");
+        bail!(
+            "must run as root: loading eBPF programs needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN"
+        );
     }
     Ok(())
 }
@@ -76,7 +78,9 @@ pub fn ensure_tracefs() -> Result<Tracefs> {
         return Ok(Tracefs::Present);
     }
     if !Path::new(TRACEFS).is_dir() {
-        bail!("tracefs is not mounted and {TRACEFS} does not exist (kernel built without CONFIG_TRACING?)");
+        bail!(
+            "tracefs is not mounted and {TRACEFS} does not exist (kernel built without CONFIG_TRACING?)"
+        );
     }
     let src = std::ffi::CString::new("tracefs").unwrap();
     let dst = std::ffi::CString::new(TRACEFS).unwrap();

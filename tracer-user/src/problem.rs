@@ -39,7 +39,10 @@ impl Problem {
 }
 
 /// Finding kinds, fixed for every problem so that reports stay comparable.
-#[allow(dead_code, reason = "the fixed set: each problem's analyzer raises its own as it lands")]
+#[allow(
+    dead_code,
+    reason = "the fixed set: each problem's analyzer raises its own as it lands"
+)]
 pub mod finding_kind {
     pub const SECCOMP_SLOWDOWN: &str = "seccomp_slowdown";
     pub const OVERLAY_COPY_UP: &str = "overlay_copy_up";

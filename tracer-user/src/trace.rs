@@ -65,7 +65,10 @@ fn resolve_selection(args: &TraceArgs, attrib: &mut Attributor) -> Result<Select
     let mut comms = Vec::new();
     for name in &args.comms {
         if name.is_empty() || name.len() >= COMM_LEN {
-            bail!("--comm {name:?}: a command name has 1 to {} bytes (the kernel truncates longer ones)", COMM_LEN - 1);
+            bail!(
+                "--comm {name:?}: a command name has 1 to {} bytes (the kernel truncates longer ones)",
+                COMM_LEN - 1
+            );
         }
         let mut c = [0u8; COMM_LEN];
         c[..name.len()].copy_from_slice(name.as_bytes());
@@ -81,17 +84,25 @@ fn resolve_selection(args: &TraceArgs, attrib: &mut Attributor) -> Result<Select
         pids.extend(members);
         containers.push(id);
     }
-    Ok(Selection { pids, comms, containers })
+    Ok(Selection {
+        pids,
+        comms,
+        containers,
+    })
 }
 
 fn fill_filters(ebpf: &mut Ebpf, sel: &Selection) -> Result<()> {
-    let mut pids: BpfHashMap<&mut MapData, u32, u8> =
-        BpfHashMap::try_from(ebpf.map_mut(names::FILTER_PIDS).context("filter map missing")?)?;
+    let mut pids: BpfHashMap<&mut MapData, u32, u8> = BpfHashMap::try_from(
+        ebpf.map_mut(names::FILTER_PIDS)
+            .context("filter map missing")?,
+    )?;
     for &p in &sel.pids {
         pids.insert(p, 1, 0)?;
     }
-    let mut comms: BpfHashMap<&mut MapData, [u8; COMM_LEN], u8> =
-        BpfHashMap::try_from(ebpf.map_mut(names::FILTER_COMMS).context("comm map missing")?)?;
+    let mut comms: BpfHashMap<&mut MapData, [u8; COMM_LEN], u8> = BpfHashMap::try_from(
+        ebpf.map_mut(names::FILTER_COMMS)
+            .context("comm map missing")?,
+    )?;
     for c in &sel.comms {
         comms.insert(*c, 1, 0)?;
     }
@@ -128,9 +139,11 @@ pub fn read_drops(ebpf: &Ebpf) -> BTreeMap<String, u64> {
     out
 }
 
-fn proc_meta(tgid: u32, attrib: &mut Attributor) -> ProcMeta {
+fn proc_meta(tgid: u32, attrib: &mut Attributor, ebpf: &Ebpf) -> ProcMeta {
     ProcMeta {
-        comm: node::proc_comm(tgid).unwrap_or_default(),
+        comm: node::proc_comm(tgid)
+            .or_else(|| seccomp::kernel_comm(ebpf, tgid))
+            .unwrap_or_default(),
         container: attrib.container_of(tgid),
         seccomp: SeccompStatus::from_status(
             node::proc_status_field(tgid, "Seccomp").as_deref(),
@@ -152,7 +165,12 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
     let asked: Vec<Problem> = if args.problems.is_empty() {
         Problem::ALL.to_vec()
     } else {
-        args.problems.iter().copied().collect::<BTreeSet<_>>().into_iter().collect()
+        args.problems
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
     };
     let not_implemented: Vec<String> = asked
         .iter()
@@ -160,7 +178,10 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
         .map(|p| p.name().to_string())
         .collect();
     if !asked.contains(&Problem::Seccomp) {
-        bail!("not implemented yet: {} (implemented: seccomp)", not_implemented.join(", "));
+        bail!(
+            "not implemented yet: {} (implemented: seccomp)",
+            not_implemented.join(", ")
+        );
     }
     if node::ensure_tracefs()? == node::Tracefs::MountedNow {
         eprintln!("ctrace: mounted tracefs at {}", node::TRACEFS);
@@ -171,20 +192,36 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
     let globals = Globals {
         self_tgid: std::process::id(),
         filter_flags: sel.flags(),
-        fork_child_pid_offset: node::tracepoint_field_offset("sched", "sched_process_fork", "child_pid")
-            .unwrap_or(44),
+        fork_child_pid_offset: node::tracepoint_field_offset(
+            "sched",
+            "sched_process_fork",
+            "child_pid",
+        )
+        .unwrap_or(44),
         pid_max: node::read_u64("/proc/sys/kernel/pid_max").unwrap_or(4_194_304) as u32,
     };
     let mut ebpf = attach::load(&globals)?;
-    let mut logger = if verbose { aya_log::EbpfLogger::init(&mut ebpf).ok() } else { None };
+    let mut logger = if verbose {
+        aya_log::EbpfLogger::init(&mut ebpf).ok()
+    } else {
+        None
+    };
     fill_filters(&mut ebpf, &sel)?;
     let mut probes = Vec::new();
     // Containers fork after the start-up scan: their children join the filter in the kernel.
     let _fork = if sel.containers.is_empty() {
         None
     } else {
-        let target = Target { category: "sched", name: "sched_process_fork" };
-        let a = attach::attach(&mut ebpf, "follow_fork", attach::AttachType::Tracepoint, target)?;
+        let target = Target {
+            category: "sched",
+            name: "sched_process_fork",
+        };
+        let a = attach::attach(
+            &mut ebpf,
+            "follow_fork",
+            attach::AttachType::Tracepoint,
+            target,
+        )?;
         probes.push(ProbeInfo {
             problem: "filter".into(),
             attach_type: a.attach_type.name().into(),
@@ -192,7 +229,11 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
         });
         Some(a)
     };
-    let mode = if args.count_only { Mode::Count } else { Mode::Latency };
+    let mode = if args.count_only {
+        Mode::Count
+    } else {
+        Mode::Latency
+    };
     let mut sc = seccomp::Probe::attach(&mut ebpf, mode)?;
     probes.insert(
         0,
@@ -206,7 +247,11 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
         "ctrace: attached seccomp ({} mode) via {}{}; Ctrl-C to stop",
         mode.name(),
         sc.tier.name(),
-        if not_implemented.is_empty() { String::new() } else { format!("; not implemented yet: {}", not_implemented.join(", ")) }
+        if not_implemented.is_empty() {
+            String::new()
+        } else {
+            format!("; not implemented yet: {}", not_implemented.join(", "))
+        }
     );
 
     let stop = stop_flag()?;
@@ -242,7 +287,7 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
             next_attrib = now + ATTRIBUTE_EVERY;
             analyzer.update(seccomp::snapshot(&ebpf, mode)?);
             for tgid in analyzer.unknown_tgids() {
-                let meta = proc_meta(tgid, &mut attrib);
+                let meta = proc_meta(tgid, &mut attrib, &ebpf);
                 analyzer.set_meta(tgid, meta);
             }
         }
@@ -272,7 +317,7 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
     let duration = started.elapsed();
     analyzer.update(seccomp::snapshot(&ebpf, mode)?);
     for tgid in analyzer.unknown_tgids() {
-        let meta = proc_meta(tgid, &mut attrib);
+        let meta = proc_meta(tgid, &mut attrib, &ebpf);
         analyzer.set_meta(tgid, meta);
     }
     let drop_reasons = read_drops(&ebpf);

@@ -67,15 +67,20 @@ fn run(cli: Cli) -> Result<()> {
             let bin = build(false)?;
             setup::test_packages()?;
             let mut cmd = cargo();
-            cmd.args(["test", "--workspace"])
-                .args(&args)
-                .env("CTRACE_BIN", &bin);
+            cmd.arg("test").args(&args).env("CTRACE_BIN", &bin);
             status(&mut cmd)
         }
         Cmd::Lint => {
             setup::toolchain_if_missing()?;
             status(cargo().args(["fmt", "--all", "--", "--check"]))?;
-            status(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+            status(cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))
         }
         Cmd::Bench { args } => {
             let bin = build(true)?;

@@ -28,7 +28,10 @@ fn quiet_ok(cmd: &mut Command) -> bool {
 fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -62,7 +65,13 @@ pub fn toolchain() -> Result<()> {
         println!("setup: rust-src for {NIGHTLY}: present");
     } else {
         println!("setup: installing rust-src for {NIGHTLY}");
-        status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", NIGHTLY]))?;
+        status(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            NIGHTLY,
+        ]))?;
     }
     if bpf_linker_works() {
         println!("setup: bpf-linker: present");
@@ -89,7 +98,9 @@ fn install_bpf_linker(sysroot: &Path) -> Result<()> {
         .to_string();
     let cargo_home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or("/root".into())).join(".cargo"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or("/root".into())).join(".cargo")
+        });
     let prefix = cargo_home.join("ctrace-llvm");
     let plib = prefix.join("lib");
     std::fs::create_dir_all(&plib)?;
@@ -102,7 +113,13 @@ fn install_bpf_linker(sysroot: &Path) -> Result<()> {
     println!("setup: building bpf-linker against rustc's LLVM {major} (a few minutes)");
     status(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["install", "bpf-linker", "--locked", "--no-default-features", "--features"])
+            .args([
+                "install",
+                "bpf-linker",
+                "--locked",
+                "--no-default-features",
+                "--features",
+            ])
             .arg(format!("llvm-{major}"))
             .env("LLVM_PREFIX", &prefix),
     )?;

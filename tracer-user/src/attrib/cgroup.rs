@@ -113,7 +113,7 @@ fn layout_from_mounts(mounts: &str) -> CgroupLayout {
                 let (_source, point, fstype) = (fields.next()?, fields.next()?, fields.next()?);
                 (point == target).then_some(fstype)
             })
-            .last()
+            .next_back()
     };
     match fstype_at("/sys/fs/cgroup") {
         Some("cgroup2") => CgroupLayout::V2,
@@ -198,9 +198,7 @@ mod tests {
 
     #[test]
     fn crio_scope_and_plain() {
-        let scope = format!(
-            "0::/kubepods.slice/kubepods-pod1234.slice/crio-{ID}.scope\n"
-        );
+        let scope = format!("0::/kubepods.slice/kubepods-pod1234.slice/crio-{ID}.scope\n");
         expect(&scope, "cri-o");
         expect(&format!("0::/kubepods/pod1234/crio-{ID}\n"), "cri-o");
     }
@@ -213,7 +211,10 @@ mod tests {
 
     #[test]
     fn podman_systemd_with_container_subgroup() {
-        expect(&format!("0::/machine.slice/libpod-{ID}.scope/container\n"), "podman");
+        expect(
+            &format!("0::/machine.slice/libpod-{ID}.scope/container\n"),
+            "podman",
+        );
         let rootless = format!(
             "0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{ID}.scope\n"
         );
@@ -223,7 +224,10 @@ mod tests {
     #[test]
     fn podman_cgroupfs() {
         expect(&format!("0::/libpod_parent/libpod-{ID}\n"), "podman");
-        expect(&format!("5:memory:/libpod_parent/libpod-{ID}\n0::/\n"), "podman");
+        expect(
+            &format!("5:memory:/libpod_parent/libpod-{ID}\n0::/\n"),
+            "podman",
+        );
     }
 
     #[test]

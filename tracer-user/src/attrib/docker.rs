@@ -51,7 +51,9 @@ impl DockerNames {
                 self.answered = true;
                 self.names = list
                     .into_iter()
-                    .filter_map(|s| Some((s.id, s.names.first()?.trim_start_matches('/').to_string())))
+                    .filter_map(|s| {
+                        Some((s.id, s.names.first()?.trim_start_matches('/').to_string()))
+                    })
                     .collect();
             }
             Err(e) => {
@@ -95,7 +97,11 @@ impl DockerNames {
                 return Some(id.clone());
             }
             if want.len() >= 4 {
-                let hits: Vec<&String> = self.names.keys().filter(|id| id.starts_with(want)).collect();
+                let hits: Vec<&String> = self
+                    .names
+                    .keys()
+                    .filter(|id| id.starts_with(want))
+                    .collect();
                 if hits.len() == 1 {
                     return Some(hits[0].clone());
                 }
@@ -127,7 +133,10 @@ pub fn http_body(raw: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut rest = body;
     loop {
-        let eol = rest.windows(2).position(|w| w == b"\r\n").context("bad chunk size line")?;
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunk size line")?;
         let size_text = String::from_utf8_lossy(&rest[..eol]);
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
             .context("bad chunk size")?;
@@ -155,7 +164,8 @@ mod tests {
 
     #[test]
     fn chunked_body() {
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[{}\r\n1\r\n]\r\n0\r\n\r\n";
+        let raw =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[{}\r\n1\r\n]\r\n0\r\n\r\n";
         assert_eq!(http_body(raw).unwrap(), b"[{}]");
     }
 
@@ -169,7 +179,10 @@ mod tests {
     fn parses_container_list() {
         let body = br#"[{"Id":"abc","Names":["/web"],"State":"running"}]"#;
         let list: Vec<Summary> = serde_json::from_slice(body).unwrap();
-        assert_eq!((list[0].id.as_str(), list[0].names[0].as_str()), ("abc", "/web"));
+        assert_eq!(
+            (list[0].id.as_str(), list[0].names[0].as_str()),
+            ("abc", "/web")
+        );
     }
 
     #[test]

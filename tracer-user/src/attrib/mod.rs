@@ -28,7 +28,9 @@ pub struct Attributor {
 }
 
 fn pidns_of(pid: &str) -> Option<u64> {
-    fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| m.ino())
+    fs::metadata(format!("/proc/{pid}/ns/pid"))
+        .ok()
+        .map(|m| m.ino())
 }
 
 fn proc_pids() -> Vec<u32> {
@@ -70,7 +72,11 @@ impl Attributor {
             return c.clone();
         }
         let c = self.lookup(tgid).map(|(id, runtime)| {
-            let name = if runtime == "docker" { self.docker.name_of(&id) } else { None };
+            let name = if runtime == "docker" {
+                self.docker.name_of(&id)
+            } else {
+                None
+            };
             Container { id, name, runtime }
         });
         if self.cache.len() >= CACHE_MAX {
@@ -98,7 +104,10 @@ impl Attributor {
                 return Ok(hits.remove(0));
             }
             if hits.len() > 1 {
-                bail!("ambiguous container: {id_or_name} matches {} containers", hits.len());
+                bail!(
+                    "ambiguous container: {id_or_name} matches {} containers",
+                    hits.len()
+                );
             }
         }
         bail!("unknown container: {id_or_name}")

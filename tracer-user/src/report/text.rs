@@ -13,22 +13,49 @@ use crate::{
 
 pub fn render(r: &Report, top: usize) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "ctrace {} report — kernel {}, {:.1}s", r.version, r.kernel, r.duration_s);
+    let _ = writeln!(
+        out,
+        "ctrace {} report — kernel {}, {:.1}s",
+        r.version, r.kernel, r.duration_s
+    );
     for p in &r.probes {
-        let _ = writeln!(out, "  probes: {} via {} ({})", p.problem, p.attach_type, p.programs.join(", "));
+        let _ = writeln!(
+            out,
+            "  probes: {} via {} ({})",
+            p.problem,
+            p.attach_type,
+            p.programs.join(", ")
+        );
     }
     if r.duty_cycle_pct < 100 {
-        let _ = writeln!(out, "  duty cycle: probes attached {}% of each interval", r.duty_cycle_pct);
+        let _ = writeln!(
+            out,
+            "  duty cycle: probes attached {}% of each interval",
+            r.duty_cycle_pct
+        );
     }
     let events: Vec<String> = r.events.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let drops: Vec<String> = r.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let _ = writeln!(out, "  events: {}   drops: {}", events.join(" "), drops.join(" "));
+    let _ = writeln!(
+        out,
+        "  events: {}   drops: {}",
+        events.join(" "),
+        drops.join(" ")
+    );
     if !r.drop_reasons.is_empty() {
-        let reasons: Vec<String> = r.drop_reasons.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let reasons: Vec<String> = r
+            .drop_reasons
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let _ = writeln!(out, "  DROPPED EVENTS: {}", reasons.join(" "));
     }
     if !r.not_implemented.is_empty() {
-        let _ = writeln!(out, "  not implemented yet: {}", r.not_implemented.join(", "));
+        let _ = writeln!(
+            out,
+            "  not implemented yet: {}",
+            r.not_implemented.join(", ")
+        );
     }
     let _ = writeln!(out, "\nfindings: {}", r.findings.len());
     for f in &r.findings {
@@ -56,7 +83,13 @@ fn ns(v: Option<u64>) -> String {
 fn top_line(top: &[SyscallStat]) -> String {
     top.iter()
         .map(|s| match s.p99_ns {
-            Some(_) => format!("{}({} p50={} p99={})", s.syscall, s.count, ns(s.p50_ns), ns(s.p99_ns)),
+            Some(_) => format!(
+                "{}({} p50={} p99={})",
+                s.syscall,
+                s.count,
+                ns(s.p50_ns),
+                ns(s.p99_ns)
+            ),
             None => format!("{}({})", s.syscall, s.count),
         })
         .collect::<Vec<_>>()
@@ -113,13 +146,20 @@ fn seccomp(out: &mut String, s: &SeccompReport, top: usize) {
         );
     }
     if s.processes.len() > top {
-        let _ = writeln!(out, "... {} more processes (--top, or --json for all)", s.processes.len() - top);
+        let _ = writeln!(
+            out,
+            "... {} more processes (--top, or --json for all)",
+            s.processes.len() - top
+        );
     }
     // Histograms: each container's busiest syscall, then the busiest processes'.
     let mut hists: Vec<(String, &SyscallStat)> = Vec::new();
     for c in &s.containers {
         if let Some(t) = c.top.first() {
-            let label = c.container_name.clone().unwrap_or_else(|| short_id(&c.container_id).into());
+            let label = c
+                .container_name
+                .clone()
+                .unwrap_or_else(|| short_id(&c.container_id).into());
             hists.push((format!("container {label}"), t));
         }
     }
@@ -128,12 +168,20 @@ fn seccomp(out: &mut String, s: &SeccompReport, top: usize) {
             hists.push((format!("pid {} ({})", p.pid, p.comm), t));
         }
     }
-    for (label, st) in hists.into_iter().filter(|(_, st)| !st.hist_ns.is_empty()).take(top) {
+    for (label, st) in hists
+        .into_iter()
+        .filter(|(_, st)| !st.hist_ns.is_empty())
+        .take(top)
+    {
         let mut h = Log2Hist::default();
         for b in &st.hist_ns {
             h.slots[tracer_common::seccomp::log2_slot(b.lo.max(1))] += b.count;
         }
-        let _ = writeln!(out, "\n{label}: {} latency ({} calls)", st.syscall, st.count);
+        let _ = writeln!(
+            out,
+            "\n{label}: {} latency ({} calls)",
+            st.syscall, st.count
+        );
         out.push_str(&h.render("nsecs"));
     }
     let _ = writeln!(out, "\n{}", explain::CAVEATS);
@@ -179,7 +227,15 @@ mod tests {
     #[test]
     fn json_keeps_the_contract_keys() {
         let v: serde_json::Value = serde_json::from_str(&report(None).to_json()).unwrap();
-        for key in ["version", "kernel", "probes", "duration_s", "events", "drops", "findings"] {
+        for key in [
+            "version",
+            "kernel",
+            "probes",
+            "duration_s",
+            "events",
+            "drops",
+            "findings",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         let f = &v["findings"][0];
@@ -195,13 +251,20 @@ mod tests {
         use crate::seccomp::{Mode, SysStats, analyzer::Analyzer};
         use tracer_common::seccomp::{SysKey, log2_slot};
         let mut a = Analyzer::default();
-        let mut st = SysStats { count: 4, total_ns: 1200, ..Default::default() };
+        let mut st = SysStats {
+            count: 4,
+            total_ns: 1200,
+            ..Default::default()
+        };
         st.hist.slots[log2_slot(300)] = 4;
         a.update(vec![(SysKey { tgid: 7, nr: 110 }, st)]);
         let text = render(&report(Some(a.report(Mode::Latency, 2.0, 5))), 5);
         assert!(text.contains("not implemented yet: overlay"), "{text}");
         assert!(text.contains("getppid latency (4 calls)"), "{text}");
         assert!(text.contains("256 -> 511"), "{text}");
-        assert!(text.contains("|****************************************|"), "{text}");
+        assert!(
+            text.contains("|****************************************|"),
+            "{text}"
+        );
     }
 }

@@ -8,10 +8,7 @@ use serde::Serialize;
 use tracer_common::seccomp::SysKey;
 
 use super::{Mode, SysStats};
-use crate::{
-    attrib::Container,
-    hist::Bucket,
-};
+use crate::{attrib::Container, hist::Bucket};
 
 /// A process's seccomp state, from /proc/PID/status (`Seccomp:` and `Seccomp_filters:`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -105,6 +102,9 @@ pub struct SeccompReport {
     pub processes: Vec<ProcessStat>,
 }
 
+/// A container while it is being summed: itself, its processes, its syscalls by number.
+type CtrAgg = (Container, Vec<u32>, BTreeMap<u32, SysStats>);
+
 #[derive(Default)]
 pub struct Analyzer {
     stats: HashMap<SysKey, SysStats>,
@@ -168,10 +168,13 @@ impl Analyzer {
         // Per process: nr -> stats.
         let mut per_proc: BTreeMap<u32, BTreeMap<u32, SysStats>> = BTreeMap::new();
         for (k, s) in &self.stats {
-            merge(per_proc.entry(k.tgid).or_default().entry(k.nr).or_default(), s);
+            merge(
+                per_proc.entry(k.tgid).or_default().entry(k.nr).or_default(),
+                s,
+            );
         }
         let mut processes = Vec::new();
-        let mut per_ctr: BTreeMap<String, (Container, Vec<u32>, BTreeMap<u32, SysStats>)> = BTreeMap::new();
+        let mut per_ctr: BTreeMap<String, CtrAgg> = BTreeMap::new();
         for (tgid, by_nr) in &per_proc {
             let meta = self.meta.get(tgid).cloned().unwrap_or_default();
             let stat = process_stat(*tgid, &meta, by_nr, mode, secs, top);
@@ -197,9 +200,10 @@ impl Analyzer {
                     .collect();
                 let (seccomp_mode, seccomp_filters) = match statuses.first() {
                     None => ("unknown".to_string(), None),
-                    Some(first) if statuses.iter().all(|s| s.mode == first.mode) => {
-                        (first.mode.clone(), statuses.iter().filter_map(|s| s.filters).max())
-                    }
+                    Some(first) if statuses.iter().all(|s| s.mode == first.mode) => (
+                        first.mode.clone(),
+                        statuses.iter().filter_map(|s| s.filters).max(),
+                    ),
                     Some(_) => ("mixed".to_string(), None),
                 };
                 let (syscalls, total_ns) = sum(&by_nr);
@@ -217,7 +221,7 @@ impl Analyzer {
                 }
             })
             .collect();
-        containers.sort_by(|a, b| b.syscalls.cmp(&a.syscalls));
+        containers.sort_by_key(|c| std::cmp::Reverse(c.syscalls));
         SeccompReport {
             mode: mode.name(),
             observed_s,
@@ -251,10 +255,18 @@ fn process_stat(
     let (syscalls, total_ns) = sum(by_nr);
     ProcessStat {
         pid: tgid,
-        comm: if meta.comm.is_empty() { "?".into() } else { meta.comm.clone() },
+        comm: if meta.comm.is_empty() {
+            "?".into()
+        } else {
+            meta.comm.clone()
+        },
         container_id: meta.container.as_ref().map(|c| c.id.clone()),
         container_name: meta.container.as_ref().and_then(|c| c.name.clone()),
-        seccomp_mode: if meta.seccomp.mode.is_empty() { "unknown".into() } else { meta.seccomp.mode.clone() },
+        seccomp_mode: if meta.seccomp.mode.is_empty() {
+            "unknown".into()
+        } else {
+            meta.seccomp.mode.clone()
+        },
         seccomp_filters: meta.seccomp.filters,
         syscalls,
         syscalls_per_s: syscalls as f64 / secs,
@@ -264,7 +276,12 @@ fn process_stat(
 }
 
 /// The `top` syscalls by total time (latency mode) or by count (count mode).
-fn top_syscalls(by_nr: &BTreeMap<u32, SysStats>, mode: Mode, secs: f64, top: usize) -> Vec<SyscallStat> {
+fn top_syscalls(
+    by_nr: &BTreeMap<u32, SysStats>,
+    mode: Mode,
+    secs: f64,
+    top: usize,
+) -> Vec<SyscallStat> {
     let mut v: Vec<(&u32, &SysStats)> = by_nr.iter().collect();
     match mode {
         Mode::Latency => v.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(a.0.cmp(b.0))),
@@ -323,8 +340,22 @@ mod tests {
             (SysKey { tgid: 20, nr: 39 }, stats(7, 100)), // getpid
         ]);
         let filtered = SeccompStatus::from_status(Some("2"), Some("1"));
-        a.set_meta(10, ProcMeta { comm: "app".into(), container: ctr("abc", "web"), seccomp: filtered.clone() });
-        a.set_meta(11, ProcMeta { comm: "worker".into(), container: ctr("abc", "web"), seccomp: filtered });
+        a.set_meta(
+            10,
+            ProcMeta {
+                comm: "app".into(),
+                container: ctr("abc", "web"),
+                seccomp: filtered.clone(),
+            },
+        );
+        a.set_meta(
+            11,
+            ProcMeta {
+                comm: "worker".into(),
+                container: ctr("abc", "web"),
+                seccomp: filtered,
+            },
+        );
         a
     }
 
@@ -343,23 +374,41 @@ mod tests {
         assert_eq!(r.processes[0].top[1].syscall, "getppid");
         assert_eq!(r.containers.len(), 1);
         let c = &r.containers[0];
-        assert_eq!((c.container_id.as_str(), c.processes, c.syscalls), ("abc", 2, 1510));
-        assert_eq!((c.seccomp_mode.as_str(), c.seccomp_filters), ("filter", Some(1)));
+        assert_eq!(
+            (c.container_id.as_str(), c.processes, c.syscalls),
+            ("abc", 2, 1510)
+        );
+        assert_eq!(
+            (c.seccomp_mode.as_str(), c.seccomp_filters),
+            ("filter", Some(1))
+        );
         assert_eq!(c.top[1].count, 1500);
         let p50 = c.top[1].p50_ns.unwrap();
         assert!((256..=511).contains(&p50), "{p50}");
         // The host process has no container and an unknown seccomp mode.
         let host = r.processes.iter().find(|p| p.pid == 20).unwrap();
-        assert_eq!((host.container_id.as_deref(), host.seccomp_mode.as_str()), (None, "unknown"));
+        assert_eq!(
+            (host.container_id.as_deref(), host.seccomp_mode.as_str()),
+            (None, "unknown")
+        );
     }
 
     #[test]
     fn count_mode_has_no_latency() {
         let mut a = Analyzer::default();
-        a.update(vec![(SysKey { tgid: 1, nr: 110 }, SysStats { count: 9, ..Default::default() })]);
+        a.update(vec![(
+            SysKey { tgid: 1, nr: 110 },
+            SysStats {
+                count: 9,
+                ..Default::default()
+            },
+        )]);
         let r = a.report(Mode::Count, 3.0, 5);
         let s = &r.processes[0].top[0];
-        assert_eq!((s.count, s.per_s, s.p50_ns, s.total_ns), (9, 3.0, None, None));
+        assert_eq!(
+            (s.count, s.per_s, s.p50_ns, s.total_ns),
+            (9, 3.0, None, None)
+        );
         let json = serde_json::to_value(&r).unwrap();
         assert!(json["processes"][0]["top"][0].get("p99_ns").is_none());
         assert_eq!(json["mode"], "count");
@@ -368,7 +417,14 @@ mod tests {
     #[test]
     fn mixed_seccomp_modes_in_a_container() {
         let mut a = recorded();
-        a.set_meta(11, ProcMeta { comm: "w".into(), container: ctr("abc", "web"), seccomp: SeccompStatus::from_status(Some("0"), Some("0")) });
+        a.set_meta(
+            11,
+            ProcMeta {
+                comm: "w".into(),
+                container: ctr("abc", "web"),
+                seccomp: SeccompStatus::from_status(Some("0"), Some("0")),
+            },
+        );
         let r = a.report(Mode::Latency, 1.0, 5);
         assert_eq!(r.containers[0].seccomp_mode, "mixed");
     }

@@ -7,9 +7,12 @@ pub mod explain;
 use anyhow::{Result, anyhow};
 use aya::{
     Ebpf,
-    maps::{MapData, PerCpuHashMap},
+    maps::{HashMap as BpfHashMap, MapData, PerCpuHashMap},
 };
-use tracer_common::seccomp::{COUNTS, HISTS, SysHist, SysKey};
+use tracer_common::{
+    COMM_LEN,
+    seccomp::{COMMS, COUNTS, HISTS, SysHist, SysKey},
+};
 
 use crate::{
     attach::{self, AttachType, Attachment, Target},
@@ -46,10 +49,19 @@ fn programs(mode: Mode, at: AttachType) -> Vec<(&'static str, &'static str)> {
     let pick = |names: [&'static str; 3]| names[suffix];
     match mode {
         Mode::Latency => vec![
-            (pick(["seccomp_enter_btf", "seccomp_enter_raw", "seccomp_enter_tp"]), "sys_enter"),
-            (pick(["seccomp_exit_btf", "seccomp_exit_raw", "seccomp_exit_tp"]), "sys_exit"),
+            (
+                pick(["seccomp_enter_btf", "seccomp_enter_raw", "seccomp_enter_tp"]),
+                "sys_enter",
+            ),
+            (
+                pick(["seccomp_exit_btf", "seccomp_exit_raw", "seccomp_exit_tp"]),
+                "sys_exit",
+            ),
         ],
-        Mode::Count => vec![(pick(["seccomp_count_btf", "seccomp_count_raw", "seccomp_count_tp"]), "sys_enter")],
+        Mode::Count => vec![(
+            pick(["seccomp_count_btf", "seccomp_count_raw", "seccomp_count_tp"]),
+            "sys_enter",
+        )],
     }
 }
 
@@ -91,7 +103,8 @@ impl Probe {
                 category: "raw_syscalls",
                 name: tp,
             };
-            self.links.push(attach::attach(ebpf, program, self.tier, target)?);
+            self.links
+                .push(attach::attach(ebpf, program, self.tier, target)?);
         }
         Ok(())
     }
@@ -136,8 +149,10 @@ pub fn snapshot(ebpf: &Ebpf, mode: Mode) -> Result<Vec<(SysKey, SysStats)>> {
     let mut out = Vec::new();
     match mode {
         Mode::Latency => {
-            let map: PerCpuHashMap<&MapData, SysKey, SysHist> =
-                PerCpuHashMap::try_from(ebpf.map(HISTS).ok_or_else(|| anyhow!("map {HISTS} missing"))?)?;
+            let map: PerCpuHashMap<&MapData, SysKey, SysHist> = PerCpuHashMap::try_from(
+                ebpf.map(HISTS)
+                    .ok_or_else(|| anyhow!("map {HISTS} missing"))?,
+            )?;
             for entry in map.iter() {
                 let (key, per_cpu) = entry?;
                 let mut s = SysStats::default();
@@ -150,8 +165,10 @@ pub fn snapshot(ebpf: &Ebpf, mode: Mode) -> Result<Vec<(SysKey, SysStats)>> {
             }
         }
         Mode::Count => {
-            let map: PerCpuHashMap<&MapData, SysKey, u64> =
-                PerCpuHashMap::try_from(ebpf.map(COUNTS).ok_or_else(|| anyhow!("map {COUNTS} missing"))?)?;
+            let map: PerCpuHashMap<&MapData, SysKey, u64> = PerCpuHashMap::try_from(
+                ebpf.map(COUNTS)
+                    .ok_or_else(|| anyhow!("map {COUNTS} missing"))?,
+            )?;
             for entry in map.iter() {
                 let (key, per_cpu) = entry?;
                 let count = per_cpu.iter().sum();
@@ -166,4 +183,13 @@ pub fn snapshot(ebpf: &Ebpf, mode: Mode) -> Result<Vec<(SysKey, SysStats)>> {
         }
     }
     Ok(out)
+}
+
+/// The name the kernel saw when the process first made a syscall (for processes already gone).
+pub fn kernel_comm(ebpf: &Ebpf, tgid: u32) -> Option<String> {
+    let map: BpfHashMap<&MapData, u32, [u8; COMM_LEN]> =
+        BpfHashMap::try_from(ebpf.map(COMMS)?).ok()?;
+    let raw = map.get(&tgid, 0).ok()?;
+    let len = raw.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+    Some(String::from_utf8_lossy(&raw[..len]).into_owned())
 }
