@@ -12,6 +12,7 @@ pub mod names {
     pub const FILTER_PIDS: &str = "FILTER_PIDS";
     pub const FILTER_COMMS: &str = "FILTER_COMMS";
     pub const DROPS: &str = "DROPS";
+    pub const PARENTS: &str = "PARENTS";
 }
 
 /// Bits of the `FILTER_FLAGS` global.

@@ -4,7 +4,7 @@ use aya_ebpf::{
     Global,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
     macros::{map, tracepoint},
-    maps::{HashMap, PerCpuArray},
+    maps::{HashMap, LruHashMap, PerCpuArray},
     programs::TracePointContext,
 };
 use tracer_common::{COMM_LEN, Drop, filter};
@@ -23,6 +23,10 @@ static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(44);
 static FILTER_PIDS: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
 #[map]
 static FILTER_COMMS: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(64, 0);
+/// child pid -> parent tgid, so that a process that exits before user space reads /proc is
+/// attributed through its nearest living (or already attributed) ancestor.
+#[map]
+static PARENTS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(65536, 0);
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Drop::COUNT, 0);
 
@@ -56,18 +60,19 @@ pub fn traced(pid_tgid: u64) -> Option<u32> {
     None
 }
 
-/// sched_process_fork: a traced process's new children are traced too (used for --container,
-/// whose processes fork after the start-up scan of the cgroup).
+/// sched_process_fork: remember the parent, and trace a traced process's children too (for
+/// --container, whose processes fork after the start-up scan of the cgroup).
 #[tracepoint(category = "sched", name = "sched_process_fork")]
-pub fn follow_fork(ctx: TracePointContext) -> u32 {
+pub fn on_fork(ctx: TracePointContext) -> u32 {
     let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if unsafe { FILTER_PIDS.get(parent) }.is_none() {
-        return 0;
-    }
     let Ok(child) = (unsafe { ctx.read_at::<u32>(FORK_CHILD_PID_OFFSET.load() as usize) }) else {
         return 0;
     };
-    if FILTER_PIDS.insert(child, 1, 0).is_err() {
+    let _ = PARENTS.insert(child, parent, 0);
+    if FILTER_FLAGS.load() & filter::BY_PID != 0
+        && unsafe { FILTER_PIDS.get(parent) }.is_some()
+        && FILTER_PIDS.insert(child, 1, 0).is_err()
+    {
         count_drop(Drop::FilterMapFull);
     }
     0

@@ -139,16 +139,51 @@ pub fn read_drops(ebpf: &Ebpf) -> BTreeMap<String, u64> {
     out
 }
 
-fn proc_meta(tgid: u32, attrib: &mut Attributor, ebpf: &Ebpf) -> ProcMeta {
+fn live_meta(tgid: u32, attrib: &mut Attributor) -> ProcMeta {
     ProcMeta {
-        comm: node::proc_comm(tgid)
-            .or_else(|| seccomp::kernel_comm(ebpf, tgid))
-            .unwrap_or_default(),
+        comm: node::proc_comm(tgid).unwrap_or_default(),
         container: attrib.container_of(tgid),
         seccomp: SeccompStatus::from_status(
             node::proc_status_field(tgid, "Seccomp").as_deref(),
             node::proc_status_field(tgid, "Seccomp_filters").as_deref(),
         ),
+    }
+}
+
+fn parent_of(ebpf: &Ebpf, pid: u32) -> Option<u32> {
+    let map = BpfHashMap::<&MapData, u32, u32>::try_from(ebpf.map(names::PARENTS)?).ok()?;
+    map.get(&pid, 0).ok()
+}
+
+/// What is known of a process: from /proc while it lives; once gone, its container and seccomp
+/// state are its nearest known ancestor's (both are inherited across fork and exec).
+fn proc_meta(tgid: u32, attrib: &mut Attributor, ebpf: &Ebpf, analyzer: &Analyzer) -> ProcMeta {
+    if std::path::Path::new(&format!("/proc/{tgid}")).exists() {
+        return live_meta(tgid, attrib);
+    }
+    let comm = seccomp::kernel_comm(ebpf, tgid).unwrap_or_default();
+    let mut pid = tgid;
+    for _ in 0..32 {
+        let Some(parent) = parent_of(ebpf, pid) else {
+            break;
+        };
+        if let Some(m) = analyzer
+            .meta(parent)
+            .filter(|m| m.seccomp.mode != "unknown")
+        {
+            return ProcMeta { comm, ..m.clone() };
+        }
+        if std::path::Path::new(&format!("/proc/{parent}")).exists() {
+            return ProcMeta {
+                comm,
+                ..live_meta(parent, attrib)
+            };
+        }
+        pid = parent;
+    }
+    ProcMeta {
+        comm,
+        ..Default::default()
     }
 }
 
@@ -208,27 +243,18 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
     };
     fill_filters(&mut ebpf, &sel)?;
     let mut probes = Vec::new();
-    // Containers fork after the start-up scan: their children join the filter in the kernel.
-    let _fork = if sel.containers.is_empty() {
-        None
-    } else {
-        let target = Target {
-            category: "sched",
-            name: "sched_process_fork",
-        };
-        let a = attach::attach(
-            &mut ebpf,
-            "follow_fork",
-            attach::AttachType::Tracepoint,
-            target,
-        )?;
-        probes.push(ProbeInfo {
-            problem: "filter".into(),
-            attach_type: a.attach_type.name().into(),
-            programs: vec![a.program.into()],
-        });
-        Some(a)
+    // Parents of short-lived processes, and children of --container processes that fork
+    // after the start-up scan of the cgroup.
+    let target = Target {
+        category: "sched",
+        name: "sched_process_fork",
     };
+    let fork = attach::attach(&mut ebpf, "on_fork", attach::AttachType::Tracepoint, target)?;
+    probes.push(ProbeInfo {
+        problem: "attribution".into(),
+        attach_type: fork.attach_type.name().into(),
+        programs: vec![fork.program.into()],
+    });
     let mode = if args.count_only {
         Mode::Count
     } else {
@@ -287,7 +313,7 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
             next_attrib = now + ATTRIBUTE_EVERY;
             analyzer.update(seccomp::snapshot(&ebpf, mode)?);
             for tgid in analyzer.unknown_tgids() {
-                let meta = proc_meta(tgid, &mut attrib, &ebpf);
+                let meta = proc_meta(tgid, &mut attrib, &ebpf, &analyzer);
                 analyzer.set_meta(tgid, meta);
             }
         }
@@ -317,7 +343,7 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
     let duration = started.elapsed();
     analyzer.update(seccomp::snapshot(&ebpf, mode)?);
     for tgid in analyzer.unknown_tgids() {
-        let meta = proc_meta(tgid, &mut attrib, &ebpf);
+        let meta = proc_meta(tgid, &mut attrib, &ebpf, &analyzer);
         analyzer.set_meta(tgid, meta);
     }
     let drop_reasons = read_drops(&ebpf);

@@ -140,6 +140,10 @@ impl Analyzer {
         v
     }
 
+    pub fn meta(&self, tgid: u32) -> Option<&ProcMeta> {
+        self.meta.get(&tgid)
+    }
+
     pub fn set_meta(&mut self, tgid: u32, meta: ProcMeta) {
         self.meta.insert(tgid, meta);
     }
