@@ -4,7 +4,7 @@ use aya_ebpf::{
     Global,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
     macros::{map, tracepoint},
-    maps::{HashMap, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray},
     programs::TracePointContext,
 };
 use tracer_common::{COMM_LEN, Drop, filter};
@@ -19,8 +19,10 @@ static FILTER_FLAGS: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(44);
 
+/// Indexed by tgid (resized to kernel.pid_max at load): array lookups are inlined by the
+/// verifier, so checking the filter costs no helper call on the hot path.
 #[map]
-static FILTER_PIDS: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
+static FILTER_PIDS: Array<u8> = Array::with_max_entries(32768, 0);
 #[map]
 static FILTER_COMMS: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(64, 0);
 /// child pid -> parent tgid, so that a process that exits before user space reads /proc is
@@ -37,6 +39,11 @@ pub fn count_drop(why: Drop) {
     }
 }
 
+#[inline(always)]
+fn pid_selected(tgid: u32) -> bool {
+    FILTER_PIDS.get(tgid).is_some_and(|v| *v != 0)
+}
+
 /// Returns the tgid when the current task is traced.
 #[inline(always)]
 pub fn traced(pid_tgid: u64) -> Option<u32> {
@@ -48,7 +55,7 @@ pub fn traced(pid_tgid: u64) -> Option<u32> {
     if flags == 0 {
         return Some(tgid);
     }
-    if flags & filter::BY_PID != 0 && unsafe { FILTER_PIDS.get(tgid) }.is_some() {
+    if flags & filter::BY_PID != 0 && pid_selected(tgid) {
         return Some(tgid);
     }
     if flags & filter::BY_COMM != 0
@@ -69,11 +76,11 @@ pub fn on_fork(ctx: TracePointContext) -> u32 {
         return 0;
     };
     let _ = PARENTS.insert(child, parent, 0);
-    if FILTER_FLAGS.load() & filter::BY_PID != 0
-        && unsafe { FILTER_PIDS.get(parent) }.is_some()
-        && FILTER_PIDS.insert(child, 1, 0).is_err()
-    {
-        count_drop(Drop::FilterMapFull);
+    if FILTER_FLAGS.load() & filter::BY_PID != 0 && pid_selected(parent) {
+        match FILTER_PIDS.get_ptr_mut(child) {
+            Some(v) => unsafe { *v = 1 },
+            None => count_drop(Drop::FilterMapFull),
+        }
     }
     0
 }

@@ -97,7 +97,8 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
         .override_global(names::SELF_TGID, &g.self_tgid, true)
         .override_global(names::FILTER_FLAGS, &g.filter_flags, true)
         .override_global(names::FORK_CHILD_PID_OFFSET, &g.fork_child_pid_offset, true)
-        .map_max_entries(seccomp::START, g.pid_max.max(1));
+        .map_max_entries(seccomp::START, g.pid_max.max(1))
+        .map_max_entries(names::FILTER_PIDS, g.pid_max.max(1));
     loader.load(OBJECT).context("loading the eBPF object")
 }
 

@@ -24,6 +24,7 @@ pub fn syscall_loop(args: &LoopArgs) -> Result<()> {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line)?;
     }
+    pin_to_last_cpu();
     let t = Instant::now();
     for _ in 0..args.iterations {
         match args.syscall {
@@ -34,6 +35,16 @@ pub fn syscall_loop(args: &LoopArgs) -> Result<()> {
     let ns = t.elapsed().as_nanos() as f64 / args.iterations.max(1) as f64;
     println!("{ns:.2}");
     Ok(())
+}
+
+/// One CPU for every measurement, so that runs compare like with like.
+fn pin_to_last_cpu() {
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(n - 1, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 fn measure(iterations: u64, runs: usize) -> Result<f64> {
@@ -119,8 +130,9 @@ pub fn overhead(iterations: u64, runs: usize, json: bool) -> Result<()> {
     node::require_root()?;
     node::ensure_tracefs()?;
     node::bump_memlock()?;
-    let bare = measure(iterations, runs)?;
-    let mut rows: Vec<(String, f64)> = vec![("bare (no probes)".into(), bare)];
+    // Bare runs are taken before every case and pooled, so drift during the run evens out.
+    let mut bare_samples = vec![measure(iterations, runs)?];
+    let mut rows: Vec<(String, f64)> = Vec::new();
     let (floor, _) = with_ebpf(
         0,
         |e| {
@@ -141,6 +153,7 @@ pub fn overhead(iterations: u64, runs: usize, json: bool) -> Result<()> {
         runs,
     )?;
     rows.push(("empty raw_tp enter/exit pair (floor)".into(), floor));
+    bare_samples.push(measure(iterations, runs)?);
     for (mode, flags, what) in [
         (Mode::Latency, 0, "latency"),
         (Mode::Count, 0, "count-only"),
@@ -160,7 +173,11 @@ pub fn overhead(iterations: u64, runs: usize, json: bool) -> Result<()> {
             runs,
         )?;
         rows.push((format!("ctrace seccomp {what} ({tier})"), ns));
+        bare_samples.push(measure(iterations, runs)?);
     }
+    bare_samples.sort_by(f64::total_cmp);
+    let bare = bare_samples[bare_samples.len() / 2];
+    rows.insert(0, ("bare (no probes)".into(), bare));
     let bpftrace = match start_bpftrace() {
         Ok(Some(mut child)) => {
             let ns = measure(iterations, runs);

@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray},
 };
 use tracer_common::{COMM_LEN, Drop, filter, names};
 
@@ -109,14 +109,16 @@ fn fill_filters(ebpf: &mut Ebpf, sel: &Selection) -> Result<()> {
     Ok(())
 }
 
-fn add_filter_pids(ebpf: &mut Ebpf, pids: &[u32]) {
-    if let Some(map) = ebpf.map_mut(names::FILTER_PIDS)
-        && let Ok(mut m) = BpfHashMap::<&mut MapData, u32, u8>::try_from(map)
-    {
-        for &p in pids {
-            let _ = m.insert(p, 1, 0);
-        }
+fn add_filter_pids(ebpf: &mut Ebpf, pids: &[u32]) -> Result<()> {
+    let map = ebpf
+        .map_mut(names::FILTER_PIDS)
+        .context("filter map missing")?;
+    let mut arr = Array::<&mut MapData, u8>::try_from(map)?;
+    for &p in pids {
+        arr.set(p, 1, 0)
+            .with_context(|| format!("pid {p} is above kernel.pid_max"))?;
     }
+    Ok(())
 }
 
 /// Sum of the per-CPU drop counters, by reason.
@@ -321,7 +323,7 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
             next_line += args.interval;
             for id in &sel.containers {
                 let members = attrib.pids_in_container(id);
-                add_filter_pids(&mut ebpf, &members);
+                add_filter_pids(&mut ebpf, &members)?;
             }
             let total = analyzer.total();
             let drops: u64 = read_drops(&ebpf).values().sum();
