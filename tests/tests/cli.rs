@@ -110,3 +110,40 @@ fn not_root() {
         assert!(one_line(&err).contains("must run as root"), "{err}");
     }
 }
+
+#[test]
+fn doctor_json_reports_attach_types() {
+    if !root() {
+        return;
+    }
+    let (code, out, err) = run_ctrace(&["doctor", "--json"]);
+    assert!(code == 0 || code == 1, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let checks = doc["checks"].as_array().unwrap();
+    let status = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} check in {out}"))["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for name in [
+        "attach:tracepoint",
+        "attach:raw_tp",
+        "attach:tp_btf",
+        "attach:fentry",
+        "attach:kprobe",
+    ] {
+        assert!(["ok", "warn", "fail"].contains(&status(name).as_str()));
+    }
+    // Every problem works on tracepoints, so the tracepoint tier must load here.
+    assert_eq!(status("attach:tracepoint"), "ok");
+    assert_eq!(status("tracefs"), "ok");
+    assert!(
+        ["v1", "hybrid", "v2"]
+            .iter()
+            .any(|l| out.contains(&format!("\"detail\": \"{l}\"")))
+    );
+}

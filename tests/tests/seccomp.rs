@@ -150,3 +150,46 @@ fn live_line_and_human_report() {
     );
     assert!(stdout.contains("distribution"), "no histogram: {stdout}");
 }
+
+#[test]
+fn duty_cycle_bounds_the_attached_time() {
+    if !root() {
+        return;
+    }
+    let args = [
+        "trace",
+        "seccomp",
+        "--duration",
+        "3s",
+        "--interval",
+        "500ms",
+        "--duty-cycle",
+        "40",
+        "--json",
+    ];
+    let (code, out, err) = tests::run_ctrace(&args);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["duty_cycle_pct"], 40);
+    let observed = report["seccomp"]["observed_s"].as_f64().unwrap();
+    let duration = report["duration_s"].as_f64().unwrap();
+    // 40% of 3 s, with a tick's slack per period.
+    assert!(
+        (0.9..=1.7).contains(&observed),
+        "observed {observed} of {duration}"
+    );
+    assert!(report["events"]["seccomp"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn verbose_shows_probe_side_logs() {
+    if !root() {
+        return;
+    }
+    let mut tracer = Tracer::start(&["-vvv", "trace", "seccomp", "--json"]);
+    for _ in 0..3 {
+        Command::new("true").status().unwrap();
+    }
+    tracer.wait_for("fork:", Duration::from_secs(10));
+    tracer.stop_json();
+}

@@ -76,10 +76,19 @@ pub fn on_fork(ctx: TracePointContext) -> u32 {
         return 0;
     };
     let _ = PARENTS.insert(child, parent, 0);
+    aya_log_ebpf::trace!(&ctx, "fork: {} -> {}", parent, child);
     if FILTER_FLAGS.load() & filter::BY_PID != 0 && pid_selected(parent) {
         match FILTER_PIDS.get_ptr_mut(child) {
             Some(v) => unsafe { *v = 1 },
-            None => count_drop(Drop::FilterMapFull),
+            None => {
+                count_drop(Drop::FilterMapFull);
+                aya_log_ebpf::warn!(
+                    &ctx,
+                    "filter: child {} of traced {} is beyond pid_max",
+                    child,
+                    parent
+                );
+            }
         }
     }
     0

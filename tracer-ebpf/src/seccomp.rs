@@ -4,6 +4,7 @@
 //! picks the cheapest one this kernel accepts. Nothing per syscall leaves the kernel.
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::BPF_NOEXIST,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
@@ -14,6 +15,8 @@ use tracer_common::{
     COMM_LEN, Drop,
     seccomp::{HIST_SLOTS, MAX_KEYS, Start, SysHist, SysKey, log2_slot},
 };
+
+use aya_log_ebpf::warn;
 
 use crate::filter::{count_drop, traced};
 
@@ -37,7 +40,7 @@ fn remember_comm(tgid: u32) {
 }
 
 #[inline(always)]
-fn on_enter(nr: i64) {
+fn on_enter<C: EbpfContext>(ctx: &C, nr: i64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     if traced(pid_tgid).is_none() {
         return;
@@ -48,12 +51,15 @@ fn on_enter(nr: i64) {
             (*slot).ts_ns = bpf_ktime_get_ns();
             (*slot).nr = nr as u32;
         },
-        None => count_drop(Drop::TidOutOfRange),
+        None => {
+            count_drop(Drop::TidOutOfRange);
+            warn!(ctx, "seccomp: tid {} is beyond the in-flight array", tid);
+        }
     }
 }
 
 #[inline(always)]
-fn on_exit() {
+fn on_exit<C: EbpfContext>(ctx: &C) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let Some(tgid) = traced(pid_tgid) else {
         return;
@@ -79,6 +85,10 @@ fn on_exit() {
                 Some(h) => h,
                 None => {
                     count_drop(Drop::HistMapFull);
+                    warn!(
+                        ctx,
+                        "seccomp: histogram map full, tgid {} nr {}", tgid, start.nr
+                    );
                     return;
                 }
             }
@@ -95,7 +105,7 @@ fn on_exit() {
 }
 
 #[inline(always)]
-fn on_count(nr: i64) {
+fn on_count<C: EbpfContext>(ctx: &C, nr: i64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let Some(tgid) = traced(pid_tgid) else {
         return;
@@ -112,6 +122,7 @@ fn on_count(nr: i64) {
                 && SYS_COUNTS.get_ptr_mut(&key).is_none()
             {
                 count_drop(Drop::CountMapFull);
+                warn!(ctx, "seccomp: count map full, tgid {}", tgid);
             }
         }
     }
@@ -121,37 +132,37 @@ fn on_count(nr: i64) {
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn seccomp_enter_btf(ctx: BtfTracePointContext) -> i32 {
-    on_enter(ctx.arg::<i64>(1));
+    on_enter(&ctx, ctx.arg::<i64>(1));
     0
 }
 
 #[btf_tracepoint(function = "sys_exit")]
-pub fn seccomp_exit_btf(_ctx: BtfTracePointContext) -> i32 {
-    on_exit();
+pub fn seccomp_exit_btf(ctx: BtfTracePointContext) -> i32 {
+    on_exit(&ctx);
     0
 }
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn seccomp_count_btf(ctx: BtfTracePointContext) -> i32 {
-    on_count(ctx.arg::<i64>(1));
+    on_count(&ctx, ctx.arg::<i64>(1));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn seccomp_enter_raw(ctx: RawTracePointContext) -> i32 {
-    on_enter(ctx.arg::<i64>(1));
+    on_enter(&ctx, ctx.arg::<i64>(1));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn seccomp_exit_raw(_ctx: RawTracePointContext) -> i32 {
-    on_exit();
+pub fn seccomp_exit_raw(ctx: RawTracePointContext) -> i32 {
+    on_exit(&ctx);
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn seccomp_count_raw(ctx: RawTracePointContext) -> i32 {
-    on_count(ctx.arg::<i64>(1));
+    on_count(&ctx, ctx.arg::<i64>(1));
     0
 }
 
@@ -162,21 +173,21 @@ const TP_ID_OFFSET: usize = 8;
 #[tracepoint(category = "raw_syscalls", name = "sys_enter")]
 pub fn seccomp_enter_tp(ctx: TracePointContext) -> u32 {
     if let Ok(nr) = unsafe { ctx.read_at::<i64>(TP_ID_OFFSET) } {
-        on_enter(nr);
+        on_enter(&ctx, nr);
     }
     0
 }
 
 #[tracepoint(category = "raw_syscalls", name = "sys_exit")]
-pub fn seccomp_exit_tp(_ctx: TracePointContext) -> u32 {
-    on_exit();
+pub fn seccomp_exit_tp(ctx: TracePointContext) -> u32 {
+    on_exit(&ctx);
     0
 }
 
 #[tracepoint(category = "raw_syscalls", name = "sys_enter")]
 pub fn seccomp_count_tp(ctx: TracePointContext) -> u32 {
     if let Ok(nr) = unsafe { ctx.read_at::<i64>(TP_ID_OFFSET) } {
-        on_count(nr);
+        on_count(&ctx, nr);
     }
     0
 }

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }),
-        Cmd::Trace(args) => trace::run(args, cli.verbose > 0).map(|()| ExitCode::SUCCESS),
+        Cmd::Trace(args) => trace::run(args, cli.verbose).map(|()| ExitCode::SUCCESS),
         Cmd::Bench {
             what:
                 BenchCmd::Overhead {

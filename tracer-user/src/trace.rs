@@ -92,13 +92,7 @@ fn resolve_selection(args: &TraceArgs, attrib: &mut Attributor) -> Result<Select
 }
 
 fn fill_filters(ebpf: &mut Ebpf, sel: &Selection) -> Result<()> {
-    let mut pids: BpfHashMap<&mut MapData, u32, u8> = BpfHashMap::try_from(
-        ebpf.map_mut(names::FILTER_PIDS)
-            .context("filter map missing")?,
-    )?;
-    for &p in &sel.pids {
-        pids.insert(p, 1, 0)?;
-    }
+    add_filter_pids(ebpf, &sel.pids.iter().copied().collect::<Vec<_>>())?;
     let mut comms: BpfHashMap<&mut MapData, [u8; COMM_LEN], u8> = BpfHashMap::try_from(
         ebpf.map_mut(names::FILTER_COMMS)
             .context("comm map missing")?,
@@ -197,7 +191,7 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
+pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     node::require_root()?;
     let asked: Vec<Problem> = if args.problems.is_empty() {
         Problem::ALL.to_vec()
@@ -236,9 +230,16 @@ pub fn run(args: TraceArgs, verbose: bool) -> Result<()> {
         )
         .unwrap_or(44),
         pid_max: node::read_u64("/proc/sys/kernel/pid_max").unwrap_or(4_194_304) as u32,
+        // -v: warnings, -vv: debug, -vvv: trace (every fork).
+        log_level: match verbose {
+            0 => 0,
+            1 => aya_log::Level::Warn as u8,
+            2 => aya_log::Level::Debug as u8,
+            _ => aya_log::Level::Trace as u8,
+        },
     };
     let mut ebpf = attach::load(&globals)?;
-    let mut logger = if verbose {
+    let mut logger = if verbose > 0 {
         aya_log::EbpfLogger::init(&mut ebpf).ok()
     } else {
         None

@@ -73,14 +73,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Lint => {
             setup::toolchain_if_missing()?;
             status(cargo().args(["fmt", "--all", "--", "--check"]))?;
-            status(cargo().args([
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]))
+            status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))
         }
         Cmd::Bench { args } => {
             let bin = build(true)?;
