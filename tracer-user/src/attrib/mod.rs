@@ -1,45 +1,43 @@
-//! Attribution: which container a process belongs to, and its name.
+//! Attribution of processes to containers: the cgroup path names the
+//! container, docker supplies its name, and a foreign pid namespace is the
+//! fallback for containers whose cgroup path reveals nothing.
 
 pub mod cgroup;
 pub mod docker;
 
-use std::{collections::HashMap, fs, os::unix::fs::MetadataExt as _};
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
-use serde::Serialize;
+use anyhow::bail;
 
-use self::{cgroup::container_from_cgroup, docker::DockerNames};
+use docker::DockerNames;
 
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
-const CACHE_MAX: usize = 65536;
+/// Bounds memory on hosts with heavy pid churn; refilling is cheap.
+const CACHE_LIMIT: usize = 65536;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// The container a process runs in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Container {
-    /// The full id, or `pidns:<inode>` for a pid namespace with no container cgroup.
+    /// Full container id, or `pidns:<inode>` when only the pid namespace tells.
     pub id: String,
     pub name: Option<String>,
+    /// "docker" | "containerd" | "cri-o" | "podman" | "kubernetes" | "pidns".
     pub runtime: String,
 }
 
+/// Maps processes to containers, caching the answer per tgid.
+///
+/// Callers should `forget` a tgid when it exits or execs: pids are reused, and
+/// a process may join its container's cgroup after its first event.
 pub struct Attributor {
+    proc_root: PathBuf,
     docker: DockerNames,
-    cache: HashMap<u32, Option<Container>>,
     own_pidns: Option<u64>,
-}
-
-fn pidns_of(pid: &str) -> Option<u64> {
-    fs::metadata(format!("/proc/{pid}/ns/pid"))
-        .ok()
-        .map(|m| m.ino())
-}
-
-fn proc_pids() -> Vec<u32> {
-    fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+    cache: HashMap<u32, Option<Container>>,
 }
 
 impl Default for Attributor {
@@ -50,74 +48,291 @@ impl Default for Attributor {
 
 impl Attributor {
     pub fn new() -> Self {
+        Self::with_paths(PathBuf::from("/proc"), PathBuf::from(DOCKER_SOCKET))
+    }
+
+    /// Separate roots let tests use a fake /proc tree and docker socket.
+    fn with_paths(proc_root: PathBuf, docker_socket: PathBuf) -> Self {
+        let own_pidns = pidns_inode(&proc_root.join("self")).ok();
         Attributor {
-            docker: DockerNames::new(DOCKER_SOCKET.into()),
+            proc_root,
+            docker: DockerNames::new(docker_socket),
+            own_pidns,
             cache: HashMap::new(),
-            own_pidns: pidns_of("self"),
         }
     }
 
-    /// Without the cache: the container id and runtime of a live process.
-    fn lookup(&self, tgid: u32) -> Option<(String, String)> {
-        let text = fs::read_to_string(format!("/proc/{tgid}/cgroup")).ok()?;
-        if let Some(c) = container_from_cgroup(&text) {
-            return Some((c.id, c.runtime.to_string()));
-        }
-        let ns = pidns_of(&tgid.to_string())?;
-        (Some(ns) != self.own_pidns).then(|| (format!("pidns:{ns}"), "pidns".to_string()))
-    }
-
+    /// The container of process `tgid`, or None for host processes and
+    /// processes that no longer exist.
     pub fn container_of(&mut self, tgid: u32) -> Option<Container> {
-        if let Some(c) = self.cache.get(&tgid) {
-            return c.clone();
+        if let Some(cached) = self.cache.get_mut(&tgid) {
+            // Docker lists a container only moments after its first process
+            // runs, so a missing name is retried (DockerNames rate-limits this).
+            if let Some(c) = cached
+                && c.name.is_none()
+                && uses_docker(&c.runtime)
+            {
+                c.name = self.docker.name_of(&c.id);
+            }
+            return cached.clone();
         }
-        let c = self.lookup(tgid).map(|(id, runtime)| {
-            let name = if runtime == "docker" {
-                self.docker.name_of(&id)
-            } else {
-                None
-            };
-            Container { id, name, runtime }
-        });
-        if self.cache.len() >= CACHE_MAX {
+        // A vanished process is not cached: its pid may be reused.
+        let mut found = self.identify(tgid).ok()?;
+        if let Some(c) = &mut found
+            && uses_docker(&c.runtime)
+        {
+            c.name = self.docker.name_of(&c.id);
+        }
+        if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
         }
-        self.cache.insert(tgid, c.clone());
-        c
+        self.cache.insert(tgid, found.clone());
+        found
     }
 
-    /// Full id from a docker name, a full id, an id prefix (4+ chars) or `pidns:<inode>`.
-    pub fn resolve_container(&mut self, id_or_name: &str) -> Result<String> {
+    /// Drops the cached answer for `tgid`.
+    #[allow(
+        dead_code,
+        reason = "API for the event loop (exit/exec); remove once it is wired up"
+    )]
+    pub fn forget(&mut self, tgid: u32) {
+        self.cache.remove(&tgid);
+    }
+
+    /// Full container id from a docker name, a full id, an id prefix of at
+    /// least 4 hex characters, or `pidns:<inode>`.
+    pub fn resolve_container(&mut self, id_or_name: &str) -> anyhow::Result<String> {
         if let Some(id) = self.docker.resolve(id_or_name) {
             return Ok(id);
         }
-        let want = id_or_name.to_ascii_lowercase();
-        if want.len() >= 4 {
-            let mut hits: Vec<String> = proc_pids()
-                .into_iter()
-                .filter_map(|p| self.lookup(p).map(|(id, _)| id))
-                .filter(|id| id.starts_with(&want))
-                .collect();
-            hits.sort();
-            hits.dedup();
-            if hits.len() == 1 {
-                return Ok(hits.remove(0));
-            }
-            if hits.len() > 1 {
-                bail!(
-                    "ambiguous container: {id_or_name} matches {} containers",
-                    hits.len()
-                );
+        // Other runtimes have no name service here; running processes tell
+        // which containers exist.
+        let ids: BTreeSet<String> = self.scan().into_iter().map(|(_, c)| c.id).collect();
+        if ids.contains(id_or_name) {
+            return Ok(id_or_name.to_string());
+        }
+        if id_or_name.len() >= 4 && id_or_name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let prefix = id_or_name.to_ascii_lowercase();
+            let hits: Vec<&String> = ids.iter().filter(|id| id.starts_with(&prefix)).collect();
+            match hits[..] {
+                [id] => return Ok(id.clone()),
+                [_, _, ..] => bail!("ambiguous container id prefix: {id_or_name}"),
+                [] => {}
             }
         }
         bail!("unknown container: {id_or_name}")
     }
 
-    /// Live processes whose container id is `id`.
+    /// Tgids of the running processes in container `id` (a full id or `pidns:<inode>`).
     pub fn pids_in_container(&mut self, id: &str) -> Vec<u32> {
-        proc_pids()
+        let mut pids: Vec<u32> = self
+            .scan()
             .into_iter()
-            .filter(|&p| self.lookup(p).is_some_and(|(cid, _)| cid == id))
+            .filter(|(_, c)| c.id == id)
+            .map(|(pid, _)| pid)
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// Fresh (uncached) attribution of every process in /proc; the cache may
+    /// hold answers for pids since reused, which a one-off scan must not trust.
+    fn scan(&self) -> Vec<(u32, Container)> {
+        let Ok(dir) = fs::read_dir(&self.proc_root) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| Some((pid, self.identify(pid).ok()??)))
             .collect()
+    }
+
+    /// Ok(None) for a host process; Err when the process is gone.
+    fn identify(&self, tgid: u32) -> io::Result<Option<Container>> {
+        let dir = self.proc_root.join(tgid.to_string());
+        let text = fs::read_to_string(dir.join("cgroup"))?;
+        if let Some(found) = cgroup::container_from_cgroup(&text) {
+            return Ok(Some(Container {
+                id: found.id,
+                name: None,
+                runtime: found.runtime.to_string(),
+            }));
+        }
+        // Sandboxes, unknown runtimes and cgroup namespaces hide the id, but
+        // a pid namespace other than ours still marks a container.
+        let Some(own) = self.own_pidns else {
+            return Ok(None);
+        };
+        match pidns_inode(&dir) {
+            Ok(ns) if ns != own => Ok(Some(Container {
+                id: format!("pidns:{ns}"),
+                name: None,
+                runtime: "pidns".to_string(),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
+            // E.g. no permission to inspect it: treat as a host process.
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// Runtimes whose ids docker may know: kubernetes with the dockershim uses
+/// bare ids under kubepods.
+fn uses_docker(runtime: &str) -> bool {
+    matches!(runtime, "docker" | "kubernetes")
+}
+
+/// The nsfs inode identifying the pid namespace of the process at `proc_dir`.
+fn pidns_inode(proc_dir: &Path) -> io::Result<u64> {
+    Ok(fs::metadata(proc_dir.join("ns/pid"))?.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    const ID: &str = "3f5a0c1e9b7d2468ace013579bdf02468ace13579bdf02468ace13579bdf0246";
+    const ID2: &str = "3f5a77771b7d2468ace013579bdf02468ace13579bdf02468ace13579bdf0246";
+
+    /// A fake /proc: `self` plus one directory per (pid, cgroup text, own pidns?).
+    fn fake_proc(tag: &str, procs: &[(u32, String, bool)]) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("ctrace-proc-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("self/ns")).unwrap();
+        fs::write(root.join("self/ns/pid"), "").unwrap();
+        fs::create_dir_all(root.join("notapid")).unwrap();
+        for (pid, cgroup, host_ns) in procs {
+            let dir = root.join(pid.to_string());
+            fs::create_dir_all(dir.join("ns")).unwrap();
+            fs::write(dir.join("cgroup"), cgroup).unwrap();
+            if *host_ns {
+                // A hard link shares the inode, like the same namespace does.
+                fs::hard_link(root.join("self/ns/pid"), dir.join("ns/pid")).unwrap();
+            } else {
+                fs::write(dir.join("ns/pid"), "").unwrap();
+            }
+        }
+        root
+    }
+
+    fn no_docker() -> PathBuf {
+        PathBuf::from("/nonexistent/ctrace/docker.sock")
+    }
+
+    fn standard(tag: &str) -> PathBuf {
+        fake_proc(
+            tag,
+            &[
+                (100, format!("4:memory:/docker/{ID}\n0::/\n"), false),
+                (
+                    101,
+                    "0::/user.slice/user-1000.slice/session-1.scope\n".into(),
+                    true,
+                ),
+                (102, "0::/\n".into(), false),
+                (103, format!("0::/system.slice/docker-{ID}.scope\n"), false),
+                (104, format!("0::/kubepods/burstable/pod1/{ID2}\n"), false),
+            ],
+        )
+    }
+
+    fn ino(path: PathBuf) -> u64 {
+        fs::metadata(path).unwrap().ino()
+    }
+
+    #[test]
+    fn container_of_each_kind() {
+        let root = standard("kinds");
+        let mut attrib = Attributor::with_paths(root.clone(), no_docker());
+        let docker = attrib.container_of(100).unwrap();
+        assert_eq!(
+            (docker.id.as_str(), docker.runtime.as_str()),
+            (ID, "docker")
+        );
+        assert_eq!(docker.name, None);
+        assert!(attrib.container_of(101).is_none());
+        let pidns = attrib.container_of(102).unwrap();
+        assert_eq!(pidns.id, format!("pidns:{}", ino(root.join("102/ns/pid"))));
+        assert_eq!(pidns.runtime, "pidns");
+        assert_eq!(attrib.container_of(104).unwrap().runtime, "kubernetes");
+        assert!(attrib.container_of(999).is_none());
+        assert!(
+            !attrib.cache.contains_key(&999),
+            "vanished pids are not cached"
+        );
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn cache_and_forget() {
+        let root = standard("cache");
+        let mut attrib = Attributor::with_paths(root.clone(), no_docker());
+        assert!(attrib.container_of(100).is_some());
+        assert!(attrib.container_of(101).is_none());
+        fs::remove_dir_all(root.join("100")).unwrap();
+        assert_eq!(
+            attrib.container_of(100).unwrap().id,
+            ID,
+            "served from cache"
+        );
+        attrib.forget(100);
+        assert!(attrib.container_of(100).is_none());
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn docker_name_is_attached() {
+        let web = docker::tests::WEB;
+        let root = fake_proc("named", &[(200, format!("0::/docker/{web}\n"), false)]);
+        let (sock, _) = docker::tests::fake_daemon("attrib", docker::tests::sample_json());
+        let mut attrib = Attributor::with_paths(root.clone(), sock.clone());
+        let c = attrib.container_of(200).unwrap();
+        assert_eq!(c.name.as_deref(), Some("web"));
+        assert_eq!(attrib.resolve_container("web").unwrap(), web);
+        fs::remove_dir_all(root).unwrap();
+        let _ = fs::remove_file(sock);
+    }
+
+    #[test]
+    fn pids_in_container_scans_proc() {
+        let root = standard("pids");
+        let mut attrib = Attributor::with_paths(root.clone(), no_docker());
+        assert_eq!(attrib.pids_in_container(ID), vec![100, 103]);
+        assert_eq!(attrib.pids_in_container(ID2), vec![104]);
+        let pidns = format!("pidns:{}", ino(root.join("102/ns/pid")));
+        assert_eq!(attrib.pids_in_container(&pidns), vec![102]);
+        assert!(attrib.pids_in_container("nope").is_empty());
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn resolve_without_docker() {
+        let root = standard("resolve");
+        let mut attrib = Attributor::with_paths(root.clone(), no_docker());
+        assert_eq!(attrib.resolve_container(ID).unwrap(), ID);
+        assert_eq!(attrib.resolve_container("3f5a0c").unwrap(), ID);
+        assert_eq!(attrib.resolve_container("3F5A77").unwrap(), ID2);
+        let pidns = format!("pidns:{}", ino(root.join("102/ns/pid")));
+        assert_eq!(attrib.resolve_container(&pidns).unwrap(), pidns);
+        let err = attrib.resolve_container("3f5a").unwrap_err();
+        assert!(err.to_string().contains("ambiguous"), "{err}");
+        for arg in ["web", "3f5", "pidns:1", "", "deadbeef"] {
+            let err = attrib.resolve_container(arg).unwrap_err();
+            assert_eq!(err.to_string(), format!("unknown container: {arg}"));
+        }
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn real_proc_degrades_gracefully() {
+        // Whatever this host runs, our own process must be attributable
+        // without errors, and a missing docker socket yields no names.
+        let mut attrib = Attributor::with_paths(PathBuf::from("/proc"), no_docker());
+        let own = attrib.container_of(std::process::id());
+        assert!(own.is_none_or(|c| c.runtime != "pidns"));
+        assert!(attrib.container_of(u32::MAX).is_none());
+        let _ = cgroup::cgroup_layout().name();
     }
 }
