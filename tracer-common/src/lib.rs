@@ -3,6 +3,7 @@
 #![no_std]
 
 pub mod seccomp;
+pub mod sem;
 
 /// Names of the maps and globals both sides refer to, so a rename breaks the build, not the run.
 pub mod names {
@@ -28,7 +29,7 @@ pub const COMM_LEN: usize = 16;
 
 /// Index into the per-CPU `DROPS` array: why an event could not be recorded.
 #[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Drop {
     /// A thread id beyond the size of the in-flight syscall array.
     TidOutOfRange = 0,
@@ -36,17 +37,23 @@ pub enum Drop {
     HistMapFull = 1,
     /// The per-(process, syscall) count map was full.
     CountMapFull = 2,
-    /// The pid filter map was full when following a fork.
+    /// A forked child of a traced process is beyond kernel.pid_max (the filter array's size).
     FilterMapFull = 3,
+    /// The sem ring buffer was full.
+    SemRingFull = 4,
+    /// Too many semget/semctl calls in flight to pair entry with exit.
+    SemArgsFull = 5,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 4;
+    pub const COUNT: u32 = 6;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
         Drop::CountMapFull,
         Drop::FilterMapFull,
+        Drop::SemRingFull,
+        Drop::SemArgsFull,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -54,6 +61,17 @@ impl Drop {
             Drop::HistMapFull => "hist_map_full",
             Drop::CountMapFull => "count_map_full",
             Drop::FilterMapFull => "filter_map_full",
+            Drop::SemRingFull => "sem_ring_full",
+            Drop::SemArgsFull => "sem_args_full",
+        }
+    }
+
+    /// The problem whose events were lost.
+    pub const fn problem(self) -> &'static str {
+        match self {
+            Drop::TidOutOfRange | Drop::HistMapFull | Drop::CountMapFull => "seccomp",
+            Drop::FilterMapFull => "filter",
+            Drop::SemRingFull | Drop::SemArgsFull => "sem",
         }
     }
 }

@@ -5,6 +5,7 @@
 mod filter;
 mod probes;
 mod seccomp;
+mod sem;
 
 #[cfg(not(test))]
 #[panic_handler]

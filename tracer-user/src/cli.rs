@@ -69,6 +69,9 @@ pub struct TraceArgs {
     /// Attach the syscall probes for only this percentage of each interval, to bound overhead.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub duty_cycle: u8,
+    /// sem: a set is leaked once its creator is gone and nobody used it for this long.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub sem_leak_age: Duration,
     /// Rows per table and histograms shown in the human report.
     #[arg(long, default_value_t = 5)]
     pub top: usize,

@@ -106,6 +106,7 @@ pub fn checks() -> Vec<Check> {
             )
         });
     }
+    out.extend(crate::sem::doctor_checks());
     out
 }
 

@@ -10,6 +10,7 @@ mod node;
 mod problem;
 mod report;
 mod seccomp;
+mod sem;
 mod trace;
 
 use std::process::ExitCode;

@@ -4,6 +4,9 @@
 
 pub mod cgroup;
 pub mod docker;
+mod process;
+
+pub use process::{ProcMeta, SeccompStatus};
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;

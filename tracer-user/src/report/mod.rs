@@ -2,13 +2,14 @@
 //!
 //! The JSON shape is a contract: later problems add keys, never rename or remove them.
 
+mod sem_text;
 pub mod text;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::seccomp::analyzer::SeccompReport;
+use crate::{seccomp::analyzer::SeccompReport, sem::analyzer::SemReport};
 
 #[derive(Serialize, Debug, Clone)]
 pub struct ProbeInfo {
@@ -62,6 +63,8 @@ pub struct Report {
     pub duty_cycle_pct: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<SeccompReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sem: Option<SemReport>,
 }
 
 impl Report {

@@ -64,6 +64,9 @@ pub fn render(r: &Report, top: usize) -> String {
     if let Some(s) = &r.seccomp {
         seccomp(&mut out, s, top);
     }
+    if let Some(s) = &r.sem {
+        super::sem_text::render(&mut out, s, top);
+    }
     out
 }
 
@@ -221,6 +224,7 @@ mod tests {
             not_implemented: vec!["overlay".into()],
             duty_cycle_pct: 100,
             seccomp,
+            sem: None,
         }
     }
 

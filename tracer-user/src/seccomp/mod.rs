@@ -3,6 +3,7 @@
 
 pub mod analyzer;
 pub mod explain;
+pub mod run;
 
 use anyhow::{Result, anyhow};
 use aya::{

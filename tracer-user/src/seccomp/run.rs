@@ -1,0 +1,114 @@
+//! seccomp during `ctrace trace`: the attached probes, the duty cycle, periodic attribution of
+//! new processes, the live line and the final section of the report.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use aya::Ebpf;
+
+use super::{
+    Mode, Probe,
+    analyzer::{Analyzer, SeccompReport},
+    snapshot,
+};
+use crate::{attrib::Attributor, cli::TraceArgs, report::ProbeInfo, trace::meta::proc_meta};
+
+pub struct SeccompRun {
+    probe: Probe,
+    analyzer: Analyzer,
+    interval: Duration,
+    on_time: Duration,
+    duty_cycle: u8,
+    period_start: Instant,
+    attached_since: Option<Instant>,
+    observed: Duration,
+    last_total: u64,
+}
+
+impl SeccompRun {
+    pub fn start(ebpf: &mut Ebpf, args: &TraceArgs) -> Result<SeccompRun> {
+        let mode = if args.count_only {
+            Mode::Count
+        } else {
+            Mode::Latency
+        };
+        let probe = Probe::attach(ebpf, mode)?;
+        let now = Instant::now();
+        Ok(SeccompRun {
+            probe,
+            analyzer: Analyzer::default(),
+            interval: args.interval,
+            on_time: args.interval.mul_f64(f64::from(args.duty_cycle) / 100.0),
+            duty_cycle: args.duty_cycle,
+            period_start: now,
+            attached_since: Some(now),
+            observed: Duration::ZERO,
+            last_total: 0,
+        })
+    }
+
+    pub fn probe_info(&self) -> ProbeInfo {
+        ProbeInfo {
+            problem: "seccomp".into(),
+            attach_type: self.probe.tier.name().into(),
+            programs: self.probe.program_names(),
+        }
+    }
+
+    /// Detaches for the rest of each period once the on-time is spent.
+    pub fn duty_tick(&mut self, ebpf: &mut Ebpf, now: Instant) -> Result<()> {
+        if self.duty_cycle >= 100 {
+            return Ok(());
+        }
+        if let Some(since) = self.attached_since
+            && now - self.period_start >= self.on_time
+        {
+            self.probe.detach(ebpf);
+            self.observed += now - since;
+            self.attached_since = None;
+        }
+        if now - self.period_start >= self.interval {
+            self.period_start = now;
+            self.probe.reattach(ebpf)?;
+            self.attached_since = Some(now);
+        }
+        Ok(())
+    }
+
+    /// Reads the maps and attributes processes not seen before, while they are alive.
+    pub fn attribute(&mut self, ebpf: &Ebpf, attrib: &mut Attributor) -> Result<()> {
+        self.analyzer.update(snapshot(ebpf, self.probe.mode)?);
+        for tgid in self.analyzer.unknown_tgids() {
+            let meta = proc_meta(tgid, None, attrib, ebpf, |p| self.analyzer.meta(p).cloned());
+            self.analyzer.set_meta(tgid, meta);
+        }
+        Ok(())
+    }
+
+    pub fn live(&mut self, drops: u64) -> String {
+        let total = self.analyzer.total();
+        let rate = (total - self.last_total.min(total)) as f64 / self.interval.as_secs_f64();
+        self.last_total = total;
+        format!(
+            "seccomp: {total} syscalls (+{rate:.0}/s) processes={} containers={} drops={drops}",
+            self.analyzer.process_count(),
+            self.analyzer.container_count(),
+        )
+    }
+
+    pub fn finish(
+        mut self,
+        ebpf: &mut Ebpf,
+        attrib: &mut Attributor,
+        top: usize,
+    ) -> Result<SeccompReport> {
+        if let Some(since) = self.attached_since.take() {
+            self.observed += since.elapsed();
+        }
+        self.attribute(ebpf, attrib)?;
+        self.probe.detach(ebpf);
+        Ok(self
+            .analyzer
+            .report(self.probe.mode, self.observed.as_secs_f64(), top))
+    }
+}

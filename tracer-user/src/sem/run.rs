@@ -1,0 +1,180 @@
+//! sem during `ctrace trace`: drain the ring buffer, keep the inventory fresh, report.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context as _, Result};
+use aya::{
+    Ebpf,
+    maps::{MapData, RingBuf},
+};
+use tracer_common::{
+    COMM_LEN,
+    sem::{EVENTS, SemEvent, kind},
+};
+
+use super::{
+    PROGRAMS,
+    analyzer::{Analyzer, Creator, SemReport},
+    inventory,
+};
+use crate::{
+    attach::{self, AttachType, Attachment, Target},
+    attrib::Attributor,
+    report::{Finding, ProbeInfo},
+};
+
+pub struct SemRun {
+    ring: RingBuf<MapData>,
+    links: Vec<Attachment>,
+    pub analyzer: Analyzer,
+    ns_of: HashMap<u32, u64>,
+    own_ns: u64,
+    /// Unix time minus CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns), in seconds.
+    mono_to_unix: f64,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn mono_now() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn comm_str(c: &[u8; COMM_LEN]) -> String {
+    let n = c.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+    String::from_utf8_lossy(&c[..n]).into_owned()
+}
+
+impl SemRun {
+    pub fn start(ebpf: &mut Ebpf, leak_age_s: f64, attrib: &mut Attributor) -> Result<SemRun> {
+        let mut links = Vec::new();
+        for (program, tp) in PROGRAMS {
+            let target = Target {
+                category: "syscalls",
+                name: tp,
+            };
+            links.push(
+                attach::attach(ebpf, program, AttachType::Tracepoint, target)
+                    .with_context(|| format!("sem: attaching syscalls/{tp}"))?,
+            );
+        }
+        let ring = RingBuf::try_from(ebpf.take_map(EVENTS).context("sem ring buffer missing")?)?;
+        let mut run = SemRun {
+            ring,
+            links,
+            analyzer: Analyzer::new(leak_age_s),
+            ns_of: HashMap::new(),
+            own_ns: inventory::own_ipc_ns().unwrap_or(0),
+            mono_to_unix: unix_now() - mono_now(),
+        };
+        run.refresh(attrib);
+        Ok(run)
+    }
+
+    pub fn probe_info(&self) -> ProbeInfo {
+        ProbeInfo {
+            problem: "sem".into(),
+            attach_type: AttachType::Tracepoint.name().into(),
+            programs: self.links.iter().map(|l| l.program.to_string()).collect(),
+        }
+    }
+
+    fn ipc_ns(&mut self, tgid: u32) -> u64 {
+        if let Some(ns) = self.ns_of.get(&tgid) {
+            return *ns;
+        }
+        let ns = std::fs::metadata(format!("/proc/{tgid}/ns/ipc"))
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap_or(self.own_ns);
+        self.ns_of.insert(tgid, ns);
+        ns
+    }
+
+    /// Drains the ring buffer into the analyzer.
+    pub fn poll(&mut self, attrib: &mut Attributor) {
+        let mut events = Vec::new();
+        while let Some(item) = self.ring.next() {
+            if item.len() >= std::mem::size_of::<SemEvent>() {
+                events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<SemEvent>()) });
+            }
+        }
+        for ev in events {
+            self.handle(&ev, attrib);
+        }
+    }
+
+    fn handle(&mut self, ev: &SemEvent, attrib: &mut Attributor) {
+        let ns = self.ipc_ns(ev.tgid);
+        let at = ev.ts_ns as f64 / 1e9 + self.mono_to_unix;
+        match ev.kind {
+            kind::GET if ev.ret >= 0 => {
+                let creator = Creator {
+                    pid: ev.tgid,
+                    comm: comm_str(&ev.comm),
+                    container: attrib.container_of(ev.tgid),
+                };
+                self.analyzer
+                    .on_get(ns, ev.ret as i32, ev.key, ev.nsems, creator, at);
+            }
+            kind::GET => self.analyzer.on_get_failed(ns, -ev.ret),
+            kind::RMID if ev.ret == 0 => self.analyzer.on_rmid(ns, ev.semid),
+            kind::USE => self.analyzer.on_use(ns, ev.semid, ev.tgid, at),
+            _ => {}
+        }
+    }
+
+    /// Re-reads every namespace: new limits, removals nobody traced, destroyed namespaces.
+    pub fn refresh(&mut self, attrib: &mut Attributor) {
+        let namespaces = inventory::namespaces();
+        for (&ns, &pid) in &namespaces {
+            if let Ok(inv) = inventory::read_ns(ns, pid) {
+                self.analyzer.inventory(&inv);
+                if ns != self.own_ns
+                    && let Some(st) = self.analyzer.ns.get_mut(&ns)
+                    && st.container.is_none()
+                {
+                    st.container = attrib.container_of(pid);
+                }
+            }
+        }
+        self.analyzer
+            .retain_namespaces(|ns| namespaces.contains_key(&ns));
+    }
+
+    pub fn live(&self) -> String {
+        format!(
+            "sem: {} sets, {} leaked, {} semget ({} failed)",
+            self.analyzer.set_count(),
+            self.analyzer.leaked_count(unix_now(), alive),
+            self.analyzer.counts.semget,
+            self.analyzer.counts.semget_failed
+        )
+    }
+
+    pub fn events(&self) -> u64 {
+        let c = self.analyzer.counts;
+        c.semget + c.semget_failed + c.rmid + c.use_
+    }
+
+    pub fn finish(mut self, attrib: &mut Attributor) -> (SemReport, Vec<Finding>) {
+        self.poll(attrib);
+        self.refresh(attrib);
+        self.analyzer.report(unix_now(), alive)
+    }
+}

@@ -1,0 +1,76 @@
+//! Process metadata for attribution, including processes that are already gone.
+
+use std::path::Path;
+
+use aya::{
+    Ebpf,
+    maps::{HashMap as BpfHashMap, MapData},
+};
+use tracer_common::names;
+
+use crate::{
+    attrib::{Attributor, ProcMeta, SeccompStatus},
+    node, seccomp,
+};
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn live_meta(tgid: u32, attrib: &mut Attributor) -> ProcMeta {
+    ProcMeta {
+        comm: node::proc_comm(tgid).unwrap_or_default(),
+        container: attrib.container_of(tgid),
+        seccomp: SeccompStatus::from_status(
+            node::proc_status_field(tgid, "Seccomp").as_deref(),
+            node::proc_status_field(tgid, "Seccomp_filters").as_deref(),
+        ),
+    }
+}
+
+fn parent_of(ebpf: &Ebpf, pid: u32) -> Option<u32> {
+    let map = BpfHashMap::<&MapData, u32, u32>::try_from(ebpf.map(names::PARENTS)?).ok()?;
+    map.get(&pid, 0).ok()
+}
+
+/// What is known of a process: from /proc while it lives; once gone, its container and seccomp
+/// state are its nearest known ancestor's (both are inherited across fork and exec). `known`
+/// gives metadata already collected for a pid; `comm` is the name the kernel recorded, if any.
+pub fn proc_meta(
+    tgid: u32,
+    comm: Option<String>,
+    attrib: &mut Attributor,
+    ebpf: &Ebpf,
+    known: impl Fn(u32) -> Option<ProcMeta>,
+) -> ProcMeta {
+    if alive(tgid) {
+        let mut m = live_meta(tgid, attrib);
+        if m.comm.is_empty() {
+            m.comm = comm.unwrap_or_default();
+        }
+        return m;
+    }
+    let comm = comm
+        .or_else(|| seccomp::kernel_comm(ebpf, tgid))
+        .unwrap_or_default();
+    let mut pid = tgid;
+    for _ in 0..32 {
+        let Some(parent) = parent_of(ebpf, pid) else {
+            break;
+        };
+        if let Some(m) = known(parent).filter(|m| m.seccomp.mode != "unknown") {
+            return ProcMeta { comm, ..m };
+        }
+        if alive(parent) {
+            return ProcMeta {
+                comm,
+                ..live_meta(parent, attrib)
+            };
+        }
+        pid = parent;
+    }
+    ProcMeta {
+        comm,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,239 @@
+//! `ctrace trace`: resolve filters, load and attach the chosen problems, print a live line each
+//! interval, and on Ctrl-C, SIGTERM or the end of --duration detach and print the report.
+
+pub mod meta;
+mod select;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Result, bail};
+
+use crate::{
+    attach::{self, AttachType, Globals, Target},
+    attrib::Attributor,
+    cli::TraceArgs,
+    node,
+    problem::Problem,
+    report::{ProbeInfo, Report, text},
+    seccomp::run::SeccompRun,
+    sem::run::SemRun,
+};
+use select::{Selection, read_drops};
+
+/// How often new processes are attributed and ring buffers drained, while processes live.
+const ATTRIBUTE_EVERY: Duration = Duration::from_millis(250);
+const TICK: Duration = Duration::from_millis(50);
+
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
+fn log_level(verbose: u8) -> u8 {
+    // -v: warnings, -vv: debug, -vvv: trace (every fork).
+    match verbose {
+        0 => 0,
+        1 => aya_log::Level::Warn as u8,
+        2 => aya_log::Level::Debug as u8,
+        _ => aya_log::Level::Trace as u8,
+    }
+}
+
+pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
+    node::require_root()?;
+    let asked: BTreeSet<Problem> = if args.problems.is_empty() {
+        Problem::ALL.into_iter().collect()
+    } else {
+        args.problems.iter().copied().collect()
+    };
+    let not_implemented: Vec<String> = asked
+        .iter()
+        .filter(|p| !p.implemented())
+        .map(|p| p.name().to_string())
+        .collect();
+    if asked.iter().all(|p| !p.implemented()) {
+        let implemented: Vec<&str> = Problem::ALL
+            .iter()
+            .filter(|p| p.implemented())
+            .map(|p| p.name())
+            .collect();
+        bail!(
+            "not implemented yet: {} (implemented: {})",
+            not_implemented.join(", "),
+            implemented.join(", ")
+        );
+    }
+    if node::ensure_tracefs()? == node::Tracefs::MountedNow {
+        eprintln!("ctrace: mounted tracefs at {}", node::TRACEFS);
+    }
+    node::bump_memlock()?;
+    let mut attrib = Attributor::new();
+    let sel = Selection::resolve(&args, &mut attrib)?;
+    let globals = Globals {
+        self_tgid: std::process::id(),
+        filter_flags: sel.flags(),
+        fork_child_pid_offset: node::tracepoint_field_offset(
+            "sched",
+            "sched_process_fork",
+            "child_pid",
+        )
+        .unwrap_or(44),
+        pid_max: node::read_u64("/proc/sys/kernel/pid_max").unwrap_or(4_194_304) as u32,
+        log_level: log_level(verbose),
+    };
+    let mut ebpf = attach::load(&globals)?;
+    let mut logger = if verbose > 0 {
+        aya_log::EbpfLogger::init(&mut ebpf).ok()
+    } else {
+        None
+    };
+    sel.fill(&mut ebpf)?;
+    // Parents of short-lived processes, and children of --container processes that fork
+    // after the start-up scan of the cgroup.
+    let target = Target {
+        category: "sched",
+        name: "sched_process_fork",
+    };
+    let fork = attach::attach(&mut ebpf, "on_fork", AttachType::Tracepoint, target)?;
+    let mut seccomp = match asked.contains(&Problem::Seccomp) {
+        true => Some(SeccompRun::start(&mut ebpf, &args)?),
+        false => None,
+    };
+    let mut sem = match asked.contains(&Problem::Sem) {
+        true => Some(SemRun::start(
+            &mut ebpf,
+            args.sem_leak_age.as_secs_f64(),
+            &mut attrib,
+        )?),
+        false => None,
+    };
+    let mut probes: Vec<ProbeInfo> = Vec::new();
+    probes.extend(seccomp.as_ref().map(|s| s.probe_info()));
+    probes.extend(sem.as_ref().map(|s| s.probe_info()));
+    probes.push(ProbeInfo {
+        problem: "attribution".into(),
+        attach_type: fork.attach_type.name().into(),
+        programs: vec![fork.program.into()],
+    });
+    let attached: Vec<String> = probes
+        .iter()
+        .filter(|p| p.problem != "attribution")
+        .map(|p| format!("{} via {}", p.problem, p.attach_type))
+        .collect();
+    eprintln!(
+        "ctrace: attached {}{}; Ctrl-C to stop",
+        attached.join(", "),
+        if not_implemented.is_empty() {
+            String::new()
+        } else {
+            format!("; not implemented yet: {}", not_implemented.join(", "))
+        }
+    );
+
+    let stop = stop_flag()?;
+    let started = Instant::now();
+    let (mut next_attrib, mut next_line) = (Instant::now(), Instant::now() + args.interval);
+    while !stop.load(Ordering::Relaxed) && args.duration.is_none_or(|d| started.elapsed() < d) {
+        std::thread::sleep(TICK);
+        let now = Instant::now();
+        if let Some(l) = logger.as_mut() {
+            l.flush();
+        }
+        if let Some(s) = seccomp.as_mut() {
+            s.duty_tick(&mut ebpf, now)?;
+        }
+        if now >= next_attrib {
+            next_attrib = now + ATTRIBUTE_EVERY;
+            if let Some(s) = seccomp.as_mut() {
+                s.attribute(&ebpf, &mut attrib)?;
+            }
+            if let Some(s) = sem.as_mut() {
+                s.poll(&mut attrib);
+            }
+        }
+        if now >= next_line {
+            next_line += args.interval;
+            sel.refresh(&mut ebpf, &mut attrib)?;
+            if let Some(s) = sem.as_mut() {
+                s.refresh(&mut attrib);
+            }
+            let drops = read_drops(&ebpf);
+            let dropped = |problem: &str| -> u64 {
+                drops
+                    .iter()
+                    .filter(|(d, _)| d.problem() == problem)
+                    .map(|(_, n)| n)
+                    .sum()
+            };
+            let mut parts = Vec::new();
+            parts.extend(seccomp.as_mut().map(|s| s.live(dropped("seccomp"))));
+            parts.extend(
+                sem.as_ref()
+                    .map(|s| format!("{} drops={}", s.live(), dropped("sem"))),
+            );
+            eprintln!(
+                "[{:>7.1}s] {}",
+                started.elapsed().as_secs_f64(),
+                parts.join(" | ")
+            );
+        }
+    }
+    let duration = started.elapsed();
+    let drops = read_drops(&ebpf);
+    let mut report = Report {
+        version: env!("CARGO_PKG_VERSION"),
+        kernel: node::kernel_release(),
+        probes,
+        duration_s: duration.as_secs_f64(),
+        events: BTreeMap::new(),
+        drops: BTreeMap::new(),
+        drop_reasons: drops
+            .iter()
+            .map(|(d, n)| (d.name().to_string(), *n))
+            .collect(),
+        findings: Vec::new(),
+        not_implemented,
+        duty_cycle_pct: args.duty_cycle,
+        seccomp: None,
+        sem: None,
+    };
+    for p in asked.iter().filter(|p| p.implemented()) {
+        let n = drops
+            .iter()
+            .filter(|(d, _)| d.problem() == p.name())
+            .map(|(_, n)| n)
+            .sum();
+        report.drops.insert(p.name().to_string(), n);
+    }
+    if let Some(s) = seccomp.take() {
+        let r = s.finish(&mut ebpf, &mut attrib, args.top)?;
+        report.events.insert("seccomp".into(), r.syscalls);
+        report.seccomp = Some(r);
+    }
+    if let Some(s) = sem.take() {
+        report.events.insert("sem".into(), s.events());
+        let (r, findings) = s.finish(&mut attrib);
+        report.findings.extend(findings);
+        report.sem = Some(r);
+    }
+    if let Some(l) = logger.as_mut() {
+        l.flush();
+    }
+    drop(ebpf); // detaches and unloads everything that is left
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", text::render(&report, args.top));
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The processes a run is limited to (--pid, --comm, --container), resolved before anything is
+//! loaded, and written into the kernel's filter maps.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context as _, Result, bail};
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray},
+};
+use tracer_common::{COMM_LEN, Drop, filter, names};
+
+use crate::{attrib::Attributor, cli::TraceArgs, node};
+
+pub struct Selection {
+    pub pids: BTreeSet<u32>,
+    pub comms: Vec<[u8; COMM_LEN]>,
+    pub containers: Vec<String>,
+}
+
+impl Selection {
+    pub fn resolve(args: &TraceArgs, attrib: &mut Attributor) -> Result<Selection> {
+        let mut pids = BTreeSet::new();
+        for &pid in &args.pids {
+            let tgid = node::proc_status_field(pid, "Tgid")
+                .and_then(|t| t.parse().ok())
+                .with_context(|| format!("unknown pid: {pid} (no such process)"))?;
+            pids.insert(tgid);
+        }
+        let mut comms = Vec::new();
+        for name in &args.comms {
+            if name.is_empty() || name.len() >= COMM_LEN {
+                bail!(
+                    "--comm {name:?}: a command name has 1 to {} bytes (the kernel truncates longer ones)",
+                    COMM_LEN - 1
+                );
+            }
+            let mut c = [0u8; COMM_LEN];
+            c[..name.len()].copy_from_slice(name.as_bytes());
+            comms.push(c);
+        }
+        let mut containers = Vec::new();
+        for arg in &args.containers {
+            let id = attrib.resolve_container(arg)?;
+            let members = attrib.pids_in_container(&id);
+            if members.is_empty() {
+                bail!("container {arg} has no running processes");
+            }
+            pids.extend(members);
+            containers.push(id);
+        }
+        Ok(Selection {
+            pids,
+            comms,
+            containers,
+        })
+    }
+
+    pub fn flags(&self) -> u32 {
+        let mut f = 0;
+        if !self.pids.is_empty() || !self.containers.is_empty() {
+            f |= filter::BY_PID;
+        }
+        if !self.comms.is_empty() {
+            f |= filter::BY_COMM;
+        }
+        f
+    }
+
+    pub fn fill(&self, ebpf: &mut Ebpf) -> Result<()> {
+        add_filter_pids(ebpf, &self.pids.iter().copied().collect::<Vec<_>>())?;
+        let mut comms: BpfHashMap<&mut MapData, [u8; COMM_LEN], u8> = BpfHashMap::try_from(
+            ebpf.map_mut(names::FILTER_COMMS)
+                .context("comm map missing")?,
+        )?;
+        for c in &self.comms {
+            comms.insert(*c, 1, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Processes that joined a selected container since the last look (e.g. `docker exec`).
+    pub fn refresh(&self, ebpf: &mut Ebpf, attrib: &mut Attributor) -> Result<()> {
+        for id in &self.containers {
+            let members = attrib.pids_in_container(id);
+            add_filter_pids(ebpf, &members)?;
+        }
+        Ok(())
+    }
+}
+
+fn add_filter_pids(ebpf: &mut Ebpf, pids: &[u32]) -> Result<()> {
+    let map = ebpf
+        .map_mut(names::FILTER_PIDS)
+        .context("filter map missing")?;
+    let mut arr = Array::<&mut MapData, u8>::try_from(map)?;
+    for &p in pids {
+        arr.set(p, 1, 0)
+            .with_context(|| format!("pid {p} is above kernel.pid_max"))?;
+    }
+    Ok(())
+}
+
+/// Sum of the per-CPU drop counters, by reason.
+pub fn read_drops(ebpf: &Ebpf) -> BTreeMap<Drop, u64> {
+    let mut out = BTreeMap::new();
+    let Some(map) = ebpf.map(names::DROPS) else {
+        return out;
+    };
+    let Ok(arr) = PerCpuArray::<&MapData, u64>::try_from(map) else {
+        return out;
+    };
+    for why in Drop::ALL {
+        if let Ok(v) = arr.get(&(why as u32), 0) {
+            let n: u64 = v.iter().sum();
+            if n > 0 {
+                out.insert(why, n);
+            }
+        }
+    }
+    out
+}
