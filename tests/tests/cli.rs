@@ -141,6 +141,13 @@ fn doctor_json_reports_attach_types() {
     // Every problem works on tracepoints, so the tracepoint tier must load here.
     assert_eq!(status("attach:tracepoint"), "ok");
     assert_eq!(status("tracefs"), "ok");
+    // sem: the host IPC namespace against its limits.
+    let own_ns = std::fs::metadata("/proc/self/ns/ipc").unwrap();
+    let sem = format!(
+        "sem:ipc_ns {}",
+        std::os::unix::fs::MetadataExt::ino(&own_ns)
+    );
+    assert!(["ok", "fail"].contains(&status(&sem).as_str()));
     assert!(
         ["v1", "hybrid", "v2"]
             .iter()

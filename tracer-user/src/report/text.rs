@@ -59,7 +59,31 @@ pub fn render(r: &Report, top: usize) -> String {
     }
     let _ = writeln!(out, "\nfindings: {}", r.findings.len());
     for f in &r.findings {
-        let _ = writeln!(out, "  [{:?}] {}: {}", f.severity, f.kind, f.explanation);
+        let s = &f.subject;
+        let who: Vec<String> = [
+            s.pid.map(|p| format!("pid {p}")),
+            s.comm.clone(),
+            s.container_name.clone().or(s
+                .container_id
+                .as_deref()
+                .map(|c| format!("container {}", short_id(c)))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let _ = writeln!(
+            out,
+            "\n  [{}] {}{}",
+            format!("{:?}", f.severity).to_uppercase(),
+            f.kind,
+            if who.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", who.join(", "))
+            }
+        );
+        let _ = writeln!(out, "  what:  {}", f.explanation);
+        let _ = writeln!(out, "  fix:   {}", f.remediation);
     }
     if let Some(s) = &r.seccomp {
         seccomp(&mut out, s, top);

@@ -356,3 +356,7 @@ impl Analyzer {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "analyzer_tests.rs"]
+mod tests;

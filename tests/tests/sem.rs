@@ -1,0 +1,206 @@
+//! sem on the real kernel: real semget/semctl/semop, a real SIGKILL, a real IPC namespace.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+use tests::{Tracer, root};
+
+fn helper(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sem-helper"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_string())
+}
+
+/// Removes any set with a key in [base, base + n) from this IPC namespace.
+fn remove_keys(base: u32, n: u32) {
+    for k in base..base + n {
+        let id = unsafe { libc::semget(k as i32, 0, 0) };
+        if id >= 0 {
+            unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
+        }
+    }
+}
+
+fn kill9(mut c: Child) {
+    unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+    c.wait().unwrap();
+}
+
+fn sem_findings(report: &Value) -> Vec<&Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "sem_leak")
+        .collect()
+}
+
+fn leaked_keys(report: &Value) -> Vec<String> {
+    sem_findings(report)
+        .iter()
+        .flat_map(|f| f["evidence"]["leaked"].as_array().unwrap().iter())
+        .map(|s| s["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn killed_creator_leaks_its_cookies() {
+    if !root() {
+        return;
+    }
+    remove_keys(0x0d4d_1000, 3);
+    let tracer = Tracer::start(&[
+        "trace",
+        "sem",
+        "--sem-leak-age",
+        "1s",
+        "--json",
+        "--interval",
+        "500ms",
+    ]);
+    let (child, line) = helper(&["create", "3", "0x0d4d1000"]);
+    assert_eq!(line, "ready");
+    std::thread::sleep(Duration::from_millis(600));
+    kill9(child);
+    std::thread::sleep(Duration::from_millis(2000));
+    let report = tracer.stop_json();
+    remove_keys(0x0d4d_1000, 3);
+
+    let leaked: Vec<&Value> = sem_findings(&report)
+        .iter()
+        .flat_map(|f| f["evidence"]["leaked"].as_array().unwrap().iter())
+        .filter(|s| s["key"].as_str().unwrap().starts_with("0x0d4d100"))
+        .collect();
+    let mut keys: Vec<&str> = leaked.iter().map(|s| s["key"].as_str().unwrap()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["0x0d4d1000", "0x0d4d1001", "0x0d4d1002"],
+        "{report:#}"
+    );
+    for s in &leaked {
+        assert_eq!(s["creator_comm"], "sem-helper");
+        assert_eq!(s["cookie"], true);
+    }
+    let f = sem_findings(&report)[0];
+    assert!(f["explanation"].as_str().unwrap().contains("udev cookies"));
+    assert!(
+        f["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("dmsetup udevcomplete_all")
+    );
+    assert!(report["sem"]["events"]["semget"].as_u64().unwrap() >= 3);
+}
+
+#[test]
+fn removed_or_used_sets_are_not_leaks() {
+    if !root() {
+        return;
+    }
+    remove_keys(0x0d4d_2000, 2);
+    remove_keys(0x0d4d_3000, 2);
+    let tracer = Tracer::start(&[
+        "trace",
+        "sem",
+        "--sem-leak-age",
+        "1s",
+        "--json",
+        "--interval",
+        "500ms",
+    ]);
+    let (mut rm, line) = helper(&["create-rm", "2", "0x0d4d2000"]);
+    assert_eq!(line, "done");
+    rm.wait().unwrap();
+    let (user, line) = helper(&["use", "2", "0x0d4d3000"]);
+    assert_eq!(line, "ready");
+    std::thread::sleep(Duration::from_millis(2500));
+    let report = tracer.stop_json();
+    kill9(user);
+    remove_keys(0x0d4d_3000, 2);
+
+    let sets = report["sem"]["sets"].as_array().unwrap();
+    assert!(
+        !sets
+            .iter()
+            .any(|s| s["key"].as_str().unwrap().starts_with("0x0d4d200")),
+        "removed sets listed"
+    );
+    let used: Vec<&Value> = sets
+        .iter()
+        .filter(|s| s["key"].as_str().unwrap().starts_with("0x0d4d300"))
+        .collect();
+    assert_eq!(used.len(), 2, "{sets:#?}");
+    assert!(used.iter().all(|s| s["state"] != "leaked"));
+    assert!(
+        !leaked_keys(&report)
+            .iter()
+            .any(|k| k.starts_with("0x0d4d200") || k.starts_with("0x0d4d300"))
+    );
+    assert!(report["sem"]["events"]["rmid"].as_u64().unwrap() >= 2);
+    assert!(report["sem"]["events"]["use"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn full_namespace_is_critical_and_enospc_counted() {
+    if !root() {
+        return;
+    }
+    let tracer = Tracer::start(&["trace", "sem", "--json", "--interval", "500ms"]);
+    let (child, line) = helper(&["fill-ns", "4", "3"]);
+    assert_eq!(line, "ready 4 3");
+    let ns = std::fs::metadata(format!("/proc/{}/ns/ipc", child.id())).unwrap();
+    let ns = std::os::unix::fs::MetadataExt::ino(&ns);
+    std::thread::sleep(Duration::from_millis(1500));
+    let report = tracer.stop_json();
+    kill9(child);
+
+    let f = sem_findings(&report)
+        .into_iter()
+        .find(|f| f["evidence"]["ipc_ns"] == ns)
+        .unwrap_or_else(|| panic!("no finding for IPC namespace {ns}: {report:#}"));
+    assert_eq!(f["severity"], "critical");
+    assert_eq!(f["evidence"]["sets"], 4);
+    assert_eq!(f["evidence"]["semmni"], 4);
+    assert_eq!(f["evidence"]["enospc_failures"], 3);
+    assert!(
+        f["explanation"].as_str().unwrap().contains(&ns.to_string())
+            || f["evidence"]["ipc_ns"] == ns
+    );
+}
+
+#[test]
+fn sets_from_before_the_start_are_in_the_inventory() {
+    if !root() {
+        return;
+    }
+    remove_keys(0x0d4d_4000, 1);
+    let id = unsafe { libc::semget(0x0d4d_4000, 1, libc::IPC_CREAT | 0o600) };
+    assert!(id >= 0);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, out, err) = tests::run_ctrace(&["trace", "sem", "--duration", "1s", "--json"]);
+    unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let set = report["sem"]["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "0x0d4d4000")
+        .unwrap_or_else(|| panic!("pre-existing set missing: {out}"));
+    assert_eq!(set["source"], "inventory");
+    assert_eq!(set["semid"], id);
+    assert!(set["age_s"].as_f64().unwrap() >= 1.0, "{set}");
+    assert_eq!(set["cookie"], true);
+}
