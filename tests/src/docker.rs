@@ -143,14 +143,13 @@ impl Drop for Docker {
         if let Some(mut d) = self.dockerd.take() {
             unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
             let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = d.try_wait() {
-                    return;
-                }
+            while Instant::now() < deadline && !matches!(d.try_wait(), Ok(Some(_))) {
                 std::thread::sleep(Duration::from_millis(200));
             }
             let _ = d.kill();
             let _ = d.wait();
+            // dockerd bind-mounts its data root onto itself and leaves the mount behind.
+            let _ = sh(&format!("umount {}", work_dir().join("data").display()));
         }
     }
 }
