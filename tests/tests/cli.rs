@@ -69,10 +69,10 @@ fn only_unimplemented_problems() {
     if !root() {
         return;
     }
-    let (code, _, err) = run_ctrace(&["trace", "zombie", "--duration", "1s"]);
+    let (code, _, err) = run_ctrace(&["trace", "overlay", "sigpipe", "--duration", "1s"]);
     assert_eq!(code, 1);
     assert!(
-        one_line(&err).contains("not implemented yet: zombie"),
+        one_line(&err).contains("not implemented yet: overlay, sigpipe"),
         "{err}"
     );
 }
@@ -148,6 +148,8 @@ fn doctor_json_reports_attach_types() {
         std::os::unix::fs::MetadataExt::ino(&own_ns)
     );
     assert!(["ok", "fail"].contains(&status(&sem).as_str()));
+    assert!(["ok", "warn"].contains(&status("zombie:pid1").as_str()));
+    assert!(["ok", "warn"].contains(&status("zombie:now").as_str()));
     assert!(
         ["v1", "hybrid", "v2"]
             .iter()

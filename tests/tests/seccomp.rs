@@ -145,7 +145,7 @@ fn live_line_and_human_report() {
     );
     assert!(stdout.contains("== seccomp (latency mode)"), "{stdout}");
     assert!(
-        stdout.contains("not implemented yet: overlay, sigpipe, zombie"),
+        stdout.contains("not implemented yet: overlay, sigpipe"),
         "{stdout}"
     );
     assert!(stdout.contains("distribution"), "no histogram: {stdout}");

@@ -4,6 +4,7 @@
 
 pub mod seccomp;
 pub mod sem;
+pub mod zombie;
 
 /// Names of the maps and globals both sides refer to, so a rename breaks the build, not the run.
 pub mod names {
@@ -43,10 +44,14 @@ pub enum Drop {
     SemRingFull = 4,
     /// Too many semget/semctl calls in flight to pair entry with exit.
     SemArgsFull = 5,
+    /// The zombie ring buffer was full.
+    ZombieRingFull = 6,
+    /// Too many exited processes awaiting their reap to track.
+    ZombieWatchFull = 7,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 6;
+    pub const COUNT: u32 = 8;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -54,6 +59,8 @@ impl Drop {
         Drop::FilterMapFull,
         Drop::SemRingFull,
         Drop::SemArgsFull,
+        Drop::ZombieRingFull,
+        Drop::ZombieWatchFull,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -63,6 +70,8 @@ impl Drop {
             Drop::FilterMapFull => "filter_map_full",
             Drop::SemRingFull => "sem_ring_full",
             Drop::SemArgsFull => "sem_args_full",
+            Drop::ZombieRingFull => "zombie_ring_full",
+            Drop::ZombieWatchFull => "zombie_watch_full",
         }
     }
 
@@ -72,6 +81,7 @@ impl Drop {
             Drop::TidOutOfRange | Drop::HistMapFull | Drop::CountMapFull => "seccomp",
             Drop::FilterMapFull => "filter",
             Drop::SemRingFull | Drop::SemArgsFull => "sem",
+            Drop::ZombieRingFull | Drop::ZombieWatchFull => "zombie",
         }
     }
 }

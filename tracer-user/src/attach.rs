@@ -88,6 +88,7 @@ pub struct Globals {
     pub pid_max: u32,
     /// Highest aya-log level the probes emit (0: none, 5: trace); set by -v.
     pub log_level: u8,
+    pub free_pid_offset: u32,
 }
 
 pub fn load(g: &Globals) -> Result<Ebpf> {
@@ -100,6 +101,11 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
         .override_global(names::FILTER_FLAGS, &g.filter_flags, true)
         .override_global(names::FORK_CHILD_PID_OFFSET, &g.fork_child_pid_offset, true)
         .override_global(aya_log::LEVEL, &g.log_level, false)
+        .override_global(
+            tracer_common::zombie::FREE_PID_OFFSET,
+            &g.free_pid_offset,
+            true,
+        )
         .map_max_entries(seccomp::START, g.pid_max.max(1))
         .map_max_entries(names::FILTER_PIDS, g.pid_max.max(1));
     loader.load(OBJECT).context("loading the eBPF object")

@@ -72,6 +72,9 @@ pub struct TraceArgs {
     /// sem: a set is leaked once its creator is gone and nobody used it for this long.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub sem_leak_age: Duration,
+    /// zombie: zombies unreaped for longer than this under a PID 1 raise a finding.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub zombie_age: Duration,
     /// Rows per table and histograms shown in the human report.
     #[arg(long, default_value_t = 5)]
     pub top: usize,

@@ -12,6 +12,7 @@ mod report;
 mod seccomp;
 mod sem;
 mod trace;
+mod zombie;
 
 use std::process::ExitCode;
 

@@ -4,12 +4,15 @@
 
 mod sem_text;
 pub mod text;
+mod zombie_text;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{seccomp::analyzer::SeccompReport, sem::analyzer::SemReport};
+use crate::{
+    seccomp::analyzer::SeccompReport, sem::analyzer::SemReport, zombie::analyzer::ZombieReport,
+};
 
 #[derive(Serialize, Debug, Clone)]
 pub struct ProbeInfo {
@@ -65,6 +68,8 @@ pub struct Report {
     pub seccomp: Option<SeccompReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sem: Option<SemReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zombie: Option<ZombieReport>,
 }
 
 impl Report {

@@ -91,6 +91,9 @@ pub fn render(r: &Report, top: usize) -> String {
     if let Some(s) = &r.sem {
         super::sem_text::render(&mut out, s, top);
     }
+    if let Some(z) = &r.zombie {
+        super::zombie_text::render(&mut out, z, top);
+    }
     out
 }
 
@@ -249,6 +252,7 @@ mod tests {
             duty_cycle_pct: 100,
             seccomp,
             sem: None,
+            zombie: None,
         }
     }
 

@@ -24,10 +24,11 @@ use crate::{
     report::{ProbeInfo, Report, text},
     seccomp::run::SeccompRun,
     sem::run::SemRun,
+    zombie::run::ZombieRun,
 };
 use select::{Selection, read_drops};
 
-/// How often new processes are attributed and ring buffers drained, while processes live.
+/// How often new processes in the seccomp maps are attributed, while they live.
 const ATTRIBUTE_EVERY: Duration = Duration::from_millis(250);
 const TICK: Duration = Duration::from_millis(50);
 
@@ -90,6 +91,8 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         .unwrap_or(44),
         pid_max: node::read_u64("/proc/sys/kernel/pid_max").unwrap_or(4_194_304) as u32,
         log_level: log_level(verbose),
+        free_pid_offset: node::tracepoint_field_offset("sched", "sched_process_free", "pid")
+            .unwrap_or(12),
     };
     let mut ebpf = attach::load(&globals)?;
     let mut logger = if verbose > 0 {
@@ -117,9 +120,18 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         )?),
         false => None,
     };
+    let mut zombie = match asked.contains(&Problem::Zombie) {
+        true => Some(ZombieRun::start(
+            &mut ebpf,
+            args.zombie_age.as_secs_f64(),
+            &mut attrib,
+        )?),
+        false => None,
+    };
     let mut probes: Vec<ProbeInfo> = Vec::new();
     probes.extend(seccomp.as_ref().map(|s| s.probe_info()));
     probes.extend(sem.as_ref().map(|s| s.probe_info()));
+    probes.extend(zombie.as_ref().map(|s| s.probe_info()));
     probes.push(ProbeInfo {
         problem: "attribution".into(),
         attach_type: fork.attach_type.name().into(),
@@ -152,13 +164,17 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         if let Some(s) = seccomp.as_mut() {
             s.duty_tick(&mut ebpf, now)?;
         }
+        // Ring buffers every tick, so that bursts don't overflow them.
+        if let Some(s) = sem.as_mut() {
+            s.poll(&mut attrib);
+        }
+        if let Some(s) = zombie.as_mut() {
+            s.poll(&mut attrib);
+        }
         if now >= next_attrib {
             next_attrib = now + ATTRIBUTE_EVERY;
             if let Some(s) = seccomp.as_mut() {
                 s.attribute(&ebpf, &mut attrib)?;
-            }
-            if let Some(s) = sem.as_mut() {
-                s.poll(&mut attrib);
             }
         }
         if now >= next_line {
@@ -166,6 +182,9 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
             sel.refresh(&mut ebpf, &mut attrib)?;
             if let Some(s) = sem.as_mut() {
                 s.refresh(&mut attrib);
+            }
+            if let Some(s) = zombie.as_mut() {
+                s.rescan(&mut attrib);
             }
             let drops = read_drops(&ebpf);
             let dropped = |problem: &str| -> u64 {
@@ -180,6 +199,11 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
             parts.extend(
                 sem.as_ref()
                     .map(|s| format!("{} drops={}", s.live(), dropped("sem"))),
+            );
+            parts.extend(
+                zombie
+                    .as_ref()
+                    .map(|s| format!("{} drops={}", s.live(), dropped("zombie"))),
             );
             eprintln!(
                 "[{:>7.1}s] {}",
@@ -206,6 +230,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         duty_cycle_pct: args.duty_cycle,
         seccomp: None,
         sem: None,
+        zombie: None,
     };
     for p in asked.iter().filter(|p| p.implemented()) {
         let n = drops
@@ -225,6 +250,12 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         let (r, findings) = s.finish(&mut attrib);
         report.findings.extend(findings);
         report.sem = Some(r);
+    }
+    if let Some(s) = zombie.take() {
+        report.events.insert("zombie".into(), s.events());
+        let (r, findings) = s.finish(&mut attrib);
+        report.findings.extend(findings);
+        report.zombie = Some(r);
     }
     if let Some(l) = logger.as_mut() {
         l.flush();
