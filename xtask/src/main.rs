@@ -57,7 +57,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Setup => setup::toolchain(),
+        Cmd::Setup => setup::toolchain().and_then(|()| setup::build_packages()),
         Cmd::Build { release } => build(release).map(|_| ()),
         Cmd::Run { release, args } => {
             let bin = build(release)?;
@@ -72,6 +72,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Lint => {
             setup::toolchain_if_missing()?;
+            setup::build_packages()?;
             status(cargo().args(["fmt", "--all", "--", "--check"]))?;
             status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))
         }
@@ -98,6 +99,7 @@ fn status(cmd: &mut Command) -> Result<()> {
 /// Builds ctrace and returns the binary's path.
 fn build(release: bool) -> Result<std::path::PathBuf> {
     setup::toolchain_if_missing()?;
+    setup::build_packages()?;
     let mut cmd = cargo();
     cmd.args(["build", "--package", "tracer-user", "--bin", "ctrace"]);
     if release {

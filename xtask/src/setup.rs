@@ -153,6 +153,11 @@ fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
     )
 }
 
+/// C libraries ctrace links: libseccomp compiles the seccomp profiles.
+pub fn build_packages() -> Result<()> {
+    apt_install("build dependencies", &["libseccomp-dev", "pkg-config"])
+}
+
 /// The Docker engine and a static busybox for the offline test image.
 pub fn test_packages() -> Result<()> {
     apt_install("test dependencies", &["docker.io", "busybox-static"])

@@ -3,6 +3,7 @@
 
 pub mod analyzer;
 pub mod explain;
+pub mod profile;
 pub mod run;
 
 use anyhow::{Result, anyhow};
