@@ -1,10 +1,10 @@
 //! Command-line interface: every flag a user can pass, and nothing else.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::problem::Problem;
+use crate::{problem::Problem, seccomp::workload::Workload};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +38,24 @@ pub enum Cmd {
     /// Internal: a syscall loop used by the benchmarks and tests.
     #[command(name = "__loop", hide = true)]
     Loop(LoopArgs),
+    /// Internal: one seccomp benchmark workload under the filters in a file.
+    #[command(name = "__seccomp-child", hide = true)]
+    SeccompChild {
+        #[arg(long, value_enum)]
+        workload: Workload,
+        #[arg(long)]
+        iterations: u64,
+        #[arg(long)]
+        filters: PathBuf,
+    },
+    /// Internal: exec a command under the filters in a file.
+    #[command(name = "__seccomp-exec", hide = true)]
+    SeccompExec {
+        #[arg(long)]
+        filters: PathBuf,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -82,6 +100,9 @@ pub struct TraceArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
+    /// ns per syscall under no filter, Docker's default profile, your profiles and running
+    /// processes' own filters; and your command's wall time under each.
+    Seccomp(BenchSeccompArgs),
     /// Added ns per syscall: bare, empty probe pair (floor), ctrace modes, and bpftrace.
     Overhead {
         /// Syscalls per measurement.
@@ -94,6 +115,34 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct BenchSeccompArgs {
+    /// A profile in Docker's seccomp JSON format (what --security-opt seccomp=FILE takes); repeatable.
+    #[arg(long = "profile", value_name = "FILE")]
+    pub profiles: Vec<PathBuf>,
+    /// Also measure the real filters of this running process (read with ptrace); repeatable.
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Workloads to run (default: all).
+    #[arg(long = "workload", value_enum)]
+    pub workloads: Vec<Workload>,
+    /// Operations per measurement (clone-wait runs a fiftieth of it).
+    #[arg(long, default_value_t = 200_000)]
+    pub iterations: u64,
+    /// Measurements per setup; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Compare CMD in two containers of IMAGE: Docker's default profile against seccomp=unconfined.
+    #[arg(long, value_name = "IMAGE")]
+    pub docker: Option<String>,
+    /// Print one JSON document instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// A command to time under each setup (after `--`).
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]

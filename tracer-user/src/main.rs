@@ -61,7 +61,18 @@ fn main() -> ExitCode {
                     json,
                 },
         } => bench::overhead(iterations, runs, json).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench {
+            what: BenchCmd::Seccomp(args),
+        } => seccomp::bench::run(&args).map(|()| ExitCode::SUCCESS),
         Cmd::Loop(args) => bench::syscall_loop(&args).map(|()| ExitCode::SUCCESS),
+        Cmd::SeccompChild {
+            workload,
+            iterations,
+            filters,
+        } => seccomp::bench::child(workload, iterations, &filters).map(|()| ExitCode::SUCCESS),
+        Cmd::SeccompExec { filters, command } => {
+            seccomp::bench::exec(&filters, &command).map(|()| ExitCode::SUCCESS)
+        }
     };
     result.unwrap_or_else(|e| {
         eprintln!("ctrace: error: {e:#}");

@@ -2,9 +2,12 @@
 //! aggregates. The analysis lives in `analyzer`, the user-facing text in `explain`.
 
 pub mod analyzer;
+pub mod bench;
 pub mod explain;
+pub mod filter;
 pub mod profile;
 pub mod run;
+pub mod workload;
 
 use anyhow::{Result, anyhow};
 use aya::{
