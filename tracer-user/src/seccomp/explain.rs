@@ -7,3 +7,77 @@ filter has run, so the filter's own cost is not inside these numbers: compare sy
 latencies between containers with and without a filter to see what it costs.
 Enabling syscall tracepoints sends every task through the slow syscall entry path, so while
 ctrace traces, all tasks pay the same per-syscall entry cost a seccomp filter forces.";
+
+/// Why a filtered container is slower, in terms of what was measured.
+pub fn slowdown_explanation(
+    c: &super::analyzer::ContainerStat,
+    e: &super::slowdown::Estimate,
+) -> String {
+    let who = c.container_name.as_deref().unwrap_or(&c.container_id);
+    let mut s = format!(
+        "Container {who} makes {:.0} syscalls/s under a seccomp filter ({} filter(s), {} BPF instructions). \
+         Each syscall pays about {:.0} ns for it, so the container loses about {:.1} ms of CPU per second \
+         ({:.1}% of one CPU). ",
+        e.syscalls_per_s,
+        e.filters,
+        e.instructions,
+        e.ns_per_syscall,
+        e.ms_lost_per_s,
+        e.cpu_share * 100.0
+    );
+    if e.action_cache {
+        s.push_str(
+            "A filter moves every syscall off the fast entry path (the old guides' `tracesys` instead of \
+             `system_call_fastpath`); this kernel's action cache skips the filter program for syscalls it \
+             always allows, so the cost is mostly that slower entry plus the rules that check arguments.",
+        );
+    } else {
+        s.push_str(
+            "On this kernel (before 5.11, no action cache) every syscall takes the slow entry path \
+             (`tracesys` instead of `system_call_fastpath`) and runs the whole filter program.",
+        );
+    }
+    if e.ssb.as_deref().is_some_and(|v| v.contains("force")) {
+        s.push_str(
+            " The kernel also forces the speculative store bypass mitigation on this seccomp task, which \
+             slows all of its code, not only its syscalls.",
+        );
+    }
+    s
+}
+
+/// The options, weighed by the numbers.
+pub fn slowdown_remediation(e: &super::slowdown::Estimate) -> String {
+    let mut steps = Vec::new();
+    if e.cpu_share >= super::slowdown::CRITICAL_SHARE {
+        steps.push(
+            "The loss is large: if this container is trusted and performance-critical, run it with \
+             `--security-opt seccomp=unconfined` (it removes a security boundary: do it for this container only)."
+                .to_string(),
+        );
+    } else {
+        steps.push(
+            "The loss is moderate: keep the filter unless this container is trusted and performance-critical; \
+             `--security-opt seccomp=unconfined` is the last resort, not the default."
+                .to_string(),
+        );
+    }
+    steps.push(format!(
+        "A trimmed custom profile (`--security-opt seccomp=FILE`) that allows this workload's syscalls without \
+         argument checks keeps the protection at a lower cost (the current filter has {} instructions); \
+         `ctrace bench seccomp --profile FILE` measures it before you deploy it.",
+        e.instructions
+    ));
+    if !e.action_cache {
+        steps.push("A kernel of 5.11 or newer has the seccomp action cache, which makes allowed syscalls much cheaper.".into());
+    }
+    if e.ssb.as_deref().is_some_and(|v| v.contains("force")) {
+        steps.push(
+            "Speculative store bypass is force-mitigated for seccomp tasks: booting with \
+             `spec_store_bypass_disable=prctl` (the default since 5.16) stops seccomp from forcing it, \
+             where your threat model allows."
+                .into(),
+        );
+    }
+    steps.join(" ")
+}

@@ -7,6 +7,7 @@ pub mod explain;
 pub mod filter;
 pub mod profile;
 pub mod run;
+pub mod slowdown;
 pub mod workload;
 
 use anyhow::{Result, anyhow};

@@ -22,7 +22,7 @@ use crate::{
     node,
     problem::Problem,
     report::{ProbeInfo, Report, text},
-    seccomp::run::SeccompRun,
+    seccomp::{self, run::SeccompRun},
     sem::run::SemRun,
     zombie::run::ZombieRun,
 };
@@ -261,6 +261,13 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         l.flush();
     }
     drop(ebpf); // detaches and unloads everything that is left
+    // Calibrated with every probe gone: syscall tracepoints slow down every task alike.
+    if let Some(r) = &report.seccomp {
+        let mut cal = seccomp::slowdown::Calibrator::default();
+        report
+            .findings
+            .extend(seccomp::slowdown::findings(r, &mut cal));
+    }
     if args.json {
         println!("{}", report.to_json());
     } else {

@@ -1,0 +1,262 @@
+//! The seccomp benchmark and the live seccomp_slowdown finding, on the real kernel with real
+//! filters and real containers.
+
+use std::{process::Command, time::Duration};
+
+use serde_json::Value;
+use tests::{docker::Docker, root, run_ctrace};
+
+fn result<'a>(doc: &'a Value, workload: &str, setup_prefix: &str) -> &'a Value {
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["workload"] == workload && r["setup"].as_str().unwrap().starts_with(setup_prefix)
+        })
+        .unwrap_or_else(|| panic!("no {workload}/{setup_prefix} in {doc:#}"))
+}
+
+/// Many argument-checked rules on getppid itself: every call runs them all.
+fn heavy_profile() -> tempfile_path::Path {
+    let rules: Vec<Value> = (0..200)
+        .map(|i| {
+            serde_json::json!({"names": ["getppid"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 0, "value": 7_000_000_000u64 + i, "op": "SCMP_CMP_EQ"}]})
+        })
+        .collect();
+    let doc = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules});
+    tempfile_path::Path::with(&serde_json::to_string(&doc).unwrap(), "heavy.json")
+}
+
+mod tempfile_path {
+    /// A file in the temp dir, removed on drop.
+    pub struct Path(pub std::path::PathBuf);
+    impl Path {
+        pub fn with(text: &str, name: &str) -> Path {
+            let p = std::env::temp_dir().join(format!("ctrace-test-{}-{name}", std::process::id()));
+            std::fs::write(&p, text).unwrap();
+            Path(p)
+        }
+        pub fn arg(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+    impl Drop for Path {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+#[test]
+fn heavy_profile_costs_more_than_no_filter() {
+    if !root() {
+        return;
+    }
+    let heavy = heavy_profile();
+    let (code, out, err) = run_ctrace(&[
+        "bench",
+        "seccomp",
+        "--profile",
+        heavy.arg(),
+        "--workload",
+        "getppid",
+        "--iterations",
+        "200000",
+        "--runs",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let none = result(&doc, "getppid", "none")["ns_per_op"]
+        .as_f64()
+        .unwrap();
+    let h = result(&doc, "getppid", "ctrace-test")["ns_per_op"]
+        .as_f64()
+        .unwrap();
+    assert!(h > none + 50.0, "heavy {h} ns vs none {none} ns");
+    assert!(
+        result(&doc, "getppid", "ctrace-test")["lost_ns_per_syscall"]
+            .as_f64()
+            .unwrap()
+            > 50.0
+    );
+    for key in ["p50_ns", "p99_ns", "max_ns", "vs_none"] {
+        assert!(
+            result(&doc, "getppid", "docker-default").get(key).is_some(),
+            "{key}"
+        );
+    }
+    assert!(doc["node"]["kernel"].is_string());
+}
+
+#[test]
+fn command_mode_times_a_command_under_each_setup() {
+    if !root() {
+        return;
+    }
+    let (code, out, err) = run_ctrace(&[
+        "bench",
+        "seccomp",
+        "--workload",
+        "getppid",
+        "--iterations",
+        "1000",
+        "--runs",
+        "2",
+        "--json",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let rows = doc["command"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{doc:#}");
+    assert!(rows.iter().all(|r| r["median_s"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    if !root() {
+        return;
+    }
+    let bad = tempfile_path::Path::with(
+        "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"syscalls\": [ {\"names\": [\"read\"]} ]\n}",
+        "bad.json",
+    );
+    let unknown = tempfile_path::Path::with(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["frobnicate"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        "unknown.json",
+    );
+    let me = std::process::id().to_string();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--profile", bad.arg()],
+            "missing field `action` at line 3",
+        ),
+        (
+            &["--profile", unknown.arg()],
+            "unknown syscall name \"frobnicate\"",
+        ),
+        (&["--pid", &me], "has no seccomp filter"),
+        (&["--pid", "999999999"], "unknown pid: 999999999"),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec![
+            "bench",
+            "seccomp",
+            "--workload",
+            "getppid",
+            "--iterations",
+            "1000",
+        ];
+        args.extend_from_slice(extra);
+        let (code, _, err) = run_ctrace(&args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(want), "{args:?}: {err}");
+    }
+}
+
+fn host_pid(name: &str) -> u32 {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Pid}}", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn docker_pid_filter_and_live_finding() {
+    if !root() {
+        return;
+    }
+    const FILTERED: &str = "ctrace-test-slowdown-default";
+    const OPEN: &str = "ctrace-test-slowdown-unconfined";
+    let docker = Docker::start();
+    // One byte per read and write: a syscall-heavy workload.
+    let busy = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1"];
+    let filtered = docker.run(FILTERED, &[], &busy);
+    let open = docker.run(OPEN, &["--security-opt", "seccomp=unconfined"], &busy);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // --pid reads the container's real filter and benchmarks it.
+    let pid = host_pid(FILTERED).to_string();
+    let (code, out, err) = run_ctrace(&[
+        "bench",
+        "seccomp",
+        "--pid",
+        &pid,
+        "--workload",
+        "getppid",
+        "--iterations",
+        "100000",
+        "--runs",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let setup = doc["setups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"].as_str().unwrap().starts_with("pid "))
+        .unwrap();
+    assert!(setup["instructions"].as_u64().unwrap() > 50, "{setup}");
+    result(&doc, "getppid", "pid ");
+
+    let (code, out, err) = run_ctrace(&[
+        "trace",
+        "seccomp",
+        "--count-only",
+        "--container",
+        FILTERED,
+        "--container",
+        OPEN,
+        "--duration",
+        "3s",
+        "--json",
+    ]);
+    docker.rm(FILTERED);
+    docker.rm(OPEN);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let slow: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "seccomp_slowdown")
+        .collect();
+    assert!(
+        slow.iter()
+            .any(|f| f["subject"]["container_id"] == filtered.as_str()),
+        "no finding for the filtered container: {report:#}"
+    );
+    assert!(
+        !slow
+            .iter()
+            .any(|f| f["subject"]["container_id"] == open.as_str()),
+        "unconfined container flagged"
+    );
+    let f = slow
+        .iter()
+        .find(|f| f["subject"]["container_id"] == filtered.as_str())
+        .unwrap();
+    assert_eq!(f["subject"]["container_name"], FILTERED);
+    let e = &f["evidence"];
+    for key in [
+        "syscalls_per_s",
+        "ns_per_syscall",
+        "ms_lost_per_s",
+        "filter_instructions",
+        "action_cache",
+        "top_syscalls",
+    ] {
+        assert!(e.get(key).is_some(), "evidence lacks {key}: {e}");
+    }
+    assert!(e["ms_lost_per_s"].as_f64().unwrap() > 0.0);
+}

@@ -1,0 +1,176 @@
+//! The live `seccomp_slowdown` finding: what each filtered container loses per second, from its
+//! syscall rate and a calibration of its own filter (measured once per distinct filter).
+
+use std::{
+    collections::HashMap,
+    hash::{DefaultHasher, Hash as _, Hasher as _},
+};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{
+    analyzer::{ContainerStat, SeccompReport},
+    bench::measure,
+    explain, filter,
+    workload::Workload,
+};
+use crate::{
+    node,
+    problem::finding_kind,
+    report::{Finding, Severity, Subject},
+};
+
+const CALIBRATION_CALLS: u64 = 200_000;
+const CALIBRATION_RUNS: usize = 3;
+/// Share of one CPU lost to the filter at which a warning, and a critical finding, are raised.
+pub const WARN_SHARE: f64 = 0.01;
+pub const CRITICAL_SHARE: f64 = 0.10;
+
+/// What one filter costs per syscall, as measured.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Calibration {
+    pub ns_per_syscall: f64,
+    pub instructions: usize,
+    pub filters: usize,
+}
+
+/// The estimate for one container, and everything the finding's text is built from.
+#[derive(Clone, Debug, Serialize)]
+pub struct Estimate {
+    pub syscalls_per_s: f64,
+    pub ns_per_syscall: f64,
+    pub ms_lost_per_s: f64,
+    pub cpu_share: f64,
+    pub instructions: usize,
+    pub filters: usize,
+    pub action_cache: bool,
+    pub ssb: Option<String>,
+    pub method: &'static str,
+}
+
+/// Calibrations keyed by a hash of the filters' bytes, plus the unfiltered baseline.
+#[derive(Default)]
+pub struct Calibrator {
+    baseline: Option<f64>,
+    by_filter: HashMap<u64, Calibration>,
+}
+
+fn median_ns(filters: &[Vec<u8>]) -> Result<f64> {
+    let mut v: Vec<f64> = (0..CALIBRATION_RUNS)
+        .map(|_| measure(Workload::Getppid, CALIBRATION_CALLS, filters).map(|t| t.0.ns_per_op))
+        .collect::<Result<_>>()?;
+    v.sort_by(f64::total_cmp);
+    Ok(v[v.len() / 2])
+}
+
+impl Calibrator {
+    /// The per-syscall cost of `pid`'s filters: getppid under them against no filter. Must run
+    /// with ctrace's syscall probes detached, or both would pay the tracepoint slow path.
+    pub fn calibrate(&mut self, pid: u32) -> Result<Calibration> {
+        let filters = filter::filters_of(pid)?;
+        let mut h = DefaultHasher::new();
+        filters.hash(&mut h);
+        let key = h.finish();
+        if let Some(c) = self.by_filter.get(&key) {
+            return Ok(*c);
+        }
+        let base = match self.baseline {
+            Some(b) => b,
+            None => *self.baseline.insert(median_ns(&[])?),
+        };
+        let c = Calibration {
+            ns_per_syscall: (median_ns(&filters)? - base).max(0.0),
+            instructions: filters.iter().map(|f| f.len() / filter::INSN).sum(),
+            filters: filters.len(),
+        };
+        self.by_filter.insert(key, c);
+        Ok(c)
+    }
+}
+
+/// A live process of the container that runs under a filter, to read the filter from.
+fn filtered_pid(report: &SeccompReport, c: &ContainerStat) -> Option<u32> {
+    report
+        .processes
+        .iter()
+        .filter(|p| {
+            p.container_id.as_deref() == Some(c.container_id.as_str()) && p.seccomp_mode == "filter"
+        })
+        .map(|p| p.pid)
+        .find(|&pid| node::proc_status_field(pid, "Seccomp").as_deref() == Some("2"))
+}
+
+/// One finding per filtered container that loses at least WARN_SHARE of a CPU.
+pub fn findings(report: &SeccompReport, cal: &mut Calibrator) -> Vec<Finding> {
+    let (major, minor) = node::kernel_version();
+    let mut out = Vec::new();
+    for c in report
+        .containers
+        .iter()
+        .filter(|c| c.seccomp_mode == "filter" || c.seccomp_mode == "mixed")
+    {
+        let Some(pid) = filtered_pid(report, c) else {
+            continue;
+        };
+        let calibration = match cal.calibrate(pid) {
+            Ok(k) => k,
+            Err(e) => {
+                log::warn!("seccomp: calibrating the filter of pid {pid}: {e:#}");
+                continue;
+            }
+        };
+        let lost_ns_per_s = c.syscalls_per_s * calibration.ns_per_syscall;
+        let e = Estimate {
+            syscalls_per_s: c.syscalls_per_s,
+            ns_per_syscall: calibration.ns_per_syscall,
+            ms_lost_per_s: lost_ns_per_s / 1e6,
+            cpu_share: lost_ns_per_s / 1e9,
+            instructions: calibration.instructions,
+            filters: calibration.filters,
+            action_cache: (major, minor) >= (5, 11),
+            ssb: node::proc_status_field(pid, "Speculation_Store_Bypass"),
+            method: "calibration: getppid under the container's own filter (PTRACE_SECCOMP_GET_FILTER) against none",
+        };
+        if e.cpu_share < WARN_SHARE {
+            continue;
+        }
+        let top: Vec<serde_json::Value> = c
+            .top
+            .iter()
+            .map(|s| {
+                serde_json::json!({"syscall": s.syscall, "per_s": s.per_s,
+                    "ms_lost_per_s": s.per_s * e.ns_per_syscall / 1e6})
+            })
+            .collect();
+        out.push(Finding {
+            kind: finding_kind::SECCOMP_SLOWDOWN,
+            severity: if e.cpu_share >= CRITICAL_SHARE {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            subject: Subject {
+                pid: Some(pid),
+                comm: node::proc_comm(pid),
+                container_id: Some(c.container_id.clone()),
+                container_name: c.container_name.clone(),
+            },
+            evidence: serde_json::json!({
+                "syscalls_per_s": e.syscalls_per_s,
+                "ns_per_syscall": e.ns_per_syscall,
+                "ms_lost_per_s": e.ms_lost_per_s,
+                "cpu_share_pct": e.cpu_share * 100.0,
+                "top_syscalls": top,
+                "filter_instructions": e.instructions,
+                "filters": e.filters,
+                "action_cache": e.action_cache,
+                "speculation_store_bypass": e.ssb,
+                "method": e.method,
+            }),
+            explanation: explain::slowdown_explanation(c, &e),
+            remediation: explain::slowdown_remediation(&e),
+        });
+    }
+    out
+}
