@@ -144,10 +144,7 @@ fn live_line_and_human_report() {
         "{stderr}"
     );
     assert!(stdout.contains("== seccomp (latency mode)"), "{stdout}");
-    assert!(
-        stdout.contains("not implemented yet: overlay, sigpipe"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("not implemented yet: overlay"), "{stdout}");
     assert!(stdout.contains("distribution"), "no histogram: {stdout}");
 }
 

@@ -4,6 +4,7 @@
 
 pub mod seccomp;
 pub mod sem;
+pub mod sigpipe;
 pub mod zombie;
 
 /// Names of the maps and globals both sides refer to, so a rename breaks the build, not the run.
@@ -48,10 +49,12 @@ pub enum Drop {
     ZombieRingFull = 6,
     /// Too many exited processes awaiting their reap to track.
     ZombieWatchFull = 7,
+    /// The sigpipe ring buffer was full.
+    SigpipeRingFull = 8,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -61,6 +64,7 @@ impl Drop {
         Drop::SemArgsFull,
         Drop::ZombieRingFull,
         Drop::ZombieWatchFull,
+        Drop::SigpipeRingFull,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -72,6 +76,7 @@ impl Drop {
             Drop::SemArgsFull => "sem_args_full",
             Drop::ZombieRingFull => "zombie_ring_full",
             Drop::ZombieWatchFull => "zombie_watch_full",
+            Drop::SigpipeRingFull => "sigpipe_ring_full",
         }
     }
 
@@ -82,6 +87,7 @@ impl Drop {
             Drop::FilterMapFull => "filter",
             Drop::SemRingFull | Drop::SemArgsFull => "sem",
             Drop::ZombieRingFull | Drop::ZombieWatchFull => "zombie",
+            Drop::SigpipeRingFull => "sigpipe",
         }
     }
 }

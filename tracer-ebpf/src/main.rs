@@ -6,6 +6,7 @@ mod filter;
 mod probes;
 mod seccomp;
 mod sem;
+mod sigpipe;
 mod zombie;
 
 #[cfg(not(test))]

@@ -107,7 +107,8 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
             true,
         )
         .map_max_entries(seccomp::START, g.pid_max.max(1))
-        .map_max_entries(names::FILTER_PIDS, g.pid_max.max(1));
+        .map_max_entries(names::FILTER_PIDS, g.pid_max.max(1))
+        .map_max_entries(tracer_common::sigpipe::WRITE_ARGS, g.pid_max.max(1));
     loader.load(OBJECT).context("loading the eBPF object")
 }
 

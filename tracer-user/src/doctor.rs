@@ -107,6 +107,7 @@ pub fn checks() -> Vec<Check> {
         });
     }
     out.extend(crate::sem::doctor_checks());
+    out.extend(crate::sigpipe::doctor_checks());
     out.extend(crate::zombie::doctor_checks(
         &mut crate::attrib::Attributor::new(),
     ));

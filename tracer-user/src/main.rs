@@ -11,6 +11,7 @@ mod problem;
 mod report;
 mod seccomp;
 mod sem;
+mod sigpipe;
 mod trace;
 mod zombie;
 

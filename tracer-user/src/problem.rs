@@ -34,7 +34,7 @@ impl Problem {
 
     /// Whether probes and an analyzer exist; the others are reported as not implemented.
     pub fn implemented(self) -> bool {
-        matches!(self, Problem::Seccomp | Problem::Sem | Problem::Zombie)
+        !matches!(self, Problem::Overlay)
     }
 }
 

@@ -3,6 +3,7 @@
 //! The JSON shape is a contract: later problems add keys, never rename or remove them.
 
 mod sem_text;
+mod sigpipe_text;
 pub mod text;
 mod zombie_text;
 
@@ -11,7 +12,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::{
-    seccomp::analyzer::SeccompReport, sem::analyzer::SemReport, zombie::analyzer::ZombieReport,
+    seccomp::analyzer::SeccompReport, sem::analyzer::SemReport, sigpipe::analyzer::SigpipeReport,
+    zombie::analyzer::ZombieReport,
 };
 
 #[derive(Serialize, Debug, Clone)]
@@ -70,6 +72,8 @@ pub struct Report {
     pub sem: Option<SemReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zombie: Option<ZombieReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sigpipe: Option<SigpipeReport>,
 }
 
 impl Report {

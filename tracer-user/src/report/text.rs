@@ -94,6 +94,9 @@ pub fn render(r: &Report, top: usize) -> String {
     if let Some(z) = &r.zombie {
         super::zombie_text::render(&mut out, z, top);
     }
+    if let Some(s) = &r.sigpipe {
+        super::sigpipe_text::render(&mut out, s, top);
+    }
     out
 }
 
@@ -253,6 +256,7 @@ mod tests {
             seccomp,
             sem: None,
             zombie: None,
+            sigpipe: None,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::{
     report::{ProbeInfo, Report, text},
     seccomp::{self, run::SeccompRun},
     sem::run::SemRun,
+    sigpipe::run::SigpipeRun,
     zombie::run::ZombieRun,
 };
 use select::{Selection, read_drops};
@@ -128,10 +129,15 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         )?),
         false => None,
     };
+    let mut sigpipe = match asked.contains(&Problem::Sigpipe) {
+        true => Some(SigpipeRun::start(&mut ebpf, args.comms.clone())?),
+        false => None,
+    };
     let mut probes: Vec<ProbeInfo> = Vec::new();
     probes.extend(seccomp.as_ref().map(|s| s.probe_info()));
     probes.extend(sem.as_ref().map(|s| s.probe_info()));
     probes.extend(zombie.as_ref().map(|s| s.probe_info()));
+    probes.extend(sigpipe.as_ref().map(|s| s.probe_info()));
     probes.push(ProbeInfo {
         problem: "attribution".into(),
         attach_type: fork.attach_type.name().into(),
@@ -171,6 +177,9 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         if let Some(s) = zombie.as_mut() {
             s.poll(&mut attrib);
         }
+        if let Some(s) = sigpipe.as_mut() {
+            s.poll(&mut attrib);
+        }
         if now >= next_attrib {
             next_attrib = now + ATTRIBUTE_EVERY;
             if let Some(s) = seccomp.as_mut() {
@@ -185,6 +194,9 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
             }
             if let Some(s) = zombie.as_mut() {
                 s.rescan(&mut attrib);
+            }
+            if let Some(s) = sigpipe.as_mut() {
+                s.scan();
             }
             let drops = read_drops(&ebpf);
             let dropped = |problem: &str| -> u64 {
@@ -204,6 +216,11 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
                 zombie
                     .as_ref()
                     .map(|s| format!("{} drops={}", s.live(), dropped("zombie"))),
+            );
+            parts.extend(
+                sigpipe
+                    .as_ref()
+                    .map(|s| format!("{} drops={}", s.live(), dropped("sigpipe"))),
             );
             eprintln!(
                 "[{:>7.1}s] {}",
@@ -231,6 +248,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         seccomp: None,
         sem: None,
         zombie: None,
+        sigpipe: None,
     };
     for p in asked.iter().filter(|p| p.implemented()) {
         let n = drops
@@ -256,6 +274,12 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         let (r, findings) = s.finish(&mut attrib);
         report.findings.extend(findings);
         report.zombie = Some(r);
+    }
+    if let Some(s) = sigpipe.take() {
+        report.events.insert("sigpipe".into(), s.events());
+        let (r, findings) = s.finish(&ebpf, &mut attrib);
+        report.findings.extend(findings);
+        report.sigpipe = Some(r);
     }
     if let Some(l) = logger.as_mut() {
         l.flush();

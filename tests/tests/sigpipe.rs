@@ -1,0 +1,155 @@
+//! sigpipe on the real kernel: a process named dockerd writing to a closed pipe or socket.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::process::ExitStatusExt as _,
+    process::{Child, ChildStdin, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+use tests::{Tracer, root};
+
+struct Helper {
+    child: Child,
+    stdin: ChildStdin,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Helper {
+    fn start(args: &[&str]) -> Helper {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sigpipe-helper"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        Helper { child, stdin, out }
+    }
+    fn step(&mut self) {
+        self.stdin.write_all(b"go\n").unwrap();
+        self.stdin.flush().unwrap();
+    }
+}
+
+fn findings(report: &Value, pid: u32) -> Vec<&Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "sigpipe_delivered" && f["subject"]["pid"] == pid)
+        .collect()
+}
+
+/// Long enough for ctrace's periodic scan to see the helper's fds while they are open.
+const SCAN: Duration = Duration::from_millis(1200);
+
+#[test]
+fn dockerd_killed_by_sigpipe_on_a_pipe_is_critical() {
+    if !root() {
+        return;
+    }
+    let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
+    let mut h = Helper::start(&["pipe"]);
+    let pid = h.child.id();
+    std::thread::sleep(SCAN);
+    h.step();
+    let status = h.child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGPIPE),
+        "the helper really died of SIGPIPE"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let report = tracer.stop_json();
+    let f = findings(&report, pid);
+    assert_eq!(f.len(), 1, "{report:#}");
+    assert_eq!(f[0]["severity"], "critical");
+    let e = &f[0]["evidence"];
+    assert_eq!(e["outcome"], "fatal");
+    assert_eq!(e["fd_kind"], "pipe");
+    assert_eq!(e["syscall"], "write");
+    assert_eq!(e["died"], true);
+    assert_eq!(f[0]["subject"]["comm"], "dockerd");
+}
+
+#[test]
+fn ignored_sigpipe_is_a_warning_with_the_epipe_count() {
+    if !root() {
+        return;
+    }
+    let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
+    let mut h = Helper::start(&["pipe", "ignore"]);
+    let pid = h.child.id();
+    std::thread::sleep(SCAN);
+    h.step();
+    let mut line = String::new();
+    h.out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "survived");
+    std::thread::sleep(Duration::from_millis(500));
+    let report = tracer.stop_json();
+    drop(h.stdin);
+    h.child.wait().unwrap();
+    let f = findings(&report, pid);
+    assert_eq!(f.len(), 1, "{report:#}");
+    assert_eq!(f[0]["severity"], "warning");
+    assert_eq!(f[0]["evidence"]["epipe_count"], 5);
+    assert_eq!(f[0]["evidence"]["died"], false);
+    assert_eq!(f[0]["evidence"]["fd_kind"], "pipe");
+}
+
+#[test]
+fn unix_socket_peer_path_is_reported() {
+    if !root() {
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("ctrace-sigpipe-{}.sock", std::process::id()));
+    let path = path.to_str().unwrap().to_string();
+    let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
+    let mut h = Helper::start(&["unix", &path]);
+    let pid = h.child.id();
+    std::thread::sleep(SCAN);
+    h.step(); // the peer closes
+    std::thread::sleep(Duration::from_millis(100));
+    h.step(); // the helper writes
+    let status = h.child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE));
+    std::thread::sleep(Duration::from_millis(500));
+    let report = tracer.stop_json();
+    let f = findings(&report, pid);
+    assert_eq!(f.len(), 1, "{report:#}");
+    let e = &f[0]["evidence"];
+    assert_eq!(e["fd_kind"], "unix");
+    assert_eq!(e["fd_peer"], path.as_str());
+    assert_eq!(f[0]["severity"], "critical");
+}
+
+#[test]
+fn unwatched_process_is_counted_without_a_finding() {
+    if !root() {
+        return;
+    }
+    let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
+    // `yes` writes to a pipe whose reader (head) exits: a SIGPIPE to an unwatched process.
+    let st = Command::new("sh")
+        .args(["-c", "yes | head -n 1 >/dev/null"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let report = tracer.stop_json();
+    let s = &report["sigpipe"];
+    assert!(s["by_comm"]["yes"].as_u64().unwrap_or(0) >= 1, "{s:#}");
+    assert!(
+        !report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "sigpipe_delivered" && f["subject"]["comm"] == "yes")
+    );
+}

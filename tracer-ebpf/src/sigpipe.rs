@@ -1,0 +1,188 @@
+//! sigpipe: the write-like syscalls (to know what was being written when SIGPIPE came),
+//! signal_generate/signal_deliver of SIGPIPE, EPIPE failures, and exits and journald restarts.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::{map, tracepoint},
+    maps::{Array, HashMap, LruHashMap, RingBuf},
+    programs::TracePointContext,
+};
+use tracer_common::{
+    Drop,
+    sigpipe::{EPIPE, SIGPIPE, SigpipeEvent, WriteArgs, kind},
+};
+
+use crate::filter::{count_drop, traced};
+
+#[map]
+static SIGPIPE_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+/// Indexed by thread id (resized to pid_max): the write in flight.
+#[map]
+static WRITE_ARGS: Array<WriteArgs> = Array::with_max_entries(32768, 0);
+/// tgid -> writes that failed with EPIPE.
+#[map]
+static EPIPE_COUNTS: HashMap<u32, u64> = HashMap::with_max_entries(16384, 0);
+/// tgid -> when it last got a SIGPIPE, so that its exit is reported.
+#[map]
+static PIPED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
+
+#[inline(always)]
+fn emit(kind: u32, pid_tgid: u64, handler: u64, args: WriteArgs, result: i32, comm: [u8; 16]) {
+    let Some(mut slot) = SIGPIPE_EVENTS.reserve::<SigpipeEvent>(0) else {
+        count_drop(Drop::SigpipeRingFull);
+        return;
+    };
+    slot.write(SigpipeEvent {
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        handler,
+        count: args.count,
+        kind,
+        pid: pid_tgid as u32,
+        tgid: (pid_tgid >> 32) as u32,
+        nr: args.nr,
+        fd: args.fd,
+        result,
+        comm,
+    });
+    slot.submit(0);
+}
+
+fn current_write(tid: u32) -> WriteArgs {
+    WRITE_ARGS.get(tid).copied().unwrap_or_default()
+}
+
+/// Attached to sys_enter_{write,writev,pwrite64,pwritev,sendto,sendmsg}: `__syscall_nr` at 8,
+/// fd at 16, the size (or vector length) at 32.
+#[tracepoint]
+pub fn sigpipe_write_enter(ctx: TracePointContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if traced(pid_tgid).is_none() {
+        return 0;
+    }
+    if let Some(slot) = WRITE_ARGS.get_ptr_mut(pid_tgid as u32) {
+        unsafe {
+            (*slot).nr = ctx.read_at::<i32>(8).unwrap_or(-1);
+            (*slot).fd = ctx.read_at::<u64>(16).unwrap_or(0) as i32;
+            (*slot).count = ctx.read_at::<u64>(32).unwrap_or(0);
+        }
+    }
+    0
+}
+
+/// Attached to the matching sys_exit_*: `ret` at 16.
+#[tracepoint]
+pub fn sigpipe_write_exit(ctx: TracePointContext) -> u32 {
+    let Ok(ret) = (unsafe { ctx.read_at::<i64>(16) }) else {
+        return 0;
+    };
+    if ret != -EPIPE {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(tgid) = traced(pid_tgid) else {
+        return 0;
+    };
+    match EPIPE_COUNTS.get_ptr_mut(tgid) {
+        Some(n) => unsafe { *n += 1 },
+        None => {
+            let _ = EPIPE_COUNTS.insert(tgid, 1, 0);
+            let comm = bpf_get_current_comm().unwrap_or_default();
+            emit(
+                kind::EPIPE,
+                pid_tgid,
+                0,
+                current_write(pid_tgid as u32),
+                0,
+                comm,
+            );
+        }
+    }
+    0
+}
+
+// signal/signal_generate: sig 8, comm[16] 20, pid 36, group 40, result 44.
+#[tracepoint(category = "signal", name = "signal_generate")]
+pub fn sigpipe_generate(ctx: TracePointContext) -> u32 {
+    if unsafe { ctx.read_at::<i32>(8) } != Ok(SIGPIPE) {
+        return 0;
+    }
+    let target = unsafe { ctx.read_at::<u32>(36) }.unwrap_or(0);
+    let result = unsafe { ctx.read_at::<i32>(44) }.unwrap_or(-1);
+    let comm = unsafe { ctx.read_at::<[u8; 16]>(20) }.unwrap_or_default();
+    let current = bpf_get_current_pid_tgid();
+    // SIGPIPE is raised by the writer on itself: the write in flight is the one that failed.
+    // Sent by another process (kill): the target's thread id stands in for its process.
+    let (args, tgid) = if current as u32 == target {
+        (current_write(target), (current >> 32) as u32)
+    } else {
+        (WriteArgs::default(), target)
+    };
+    let _ = PIPED.insert(tgid, unsafe { bpf_ktime_get_ns() }, 0);
+    emit(
+        kind::GENERATE,
+        (u64::from(tgid) << 32) | u64::from(target),
+        0,
+        args,
+        result,
+        comm,
+    );
+    0
+}
+
+// signal/signal_deliver: sig 8, sa_handler 24 (in the receiver's context).
+#[tracepoint(category = "signal", name = "signal_deliver")]
+pub fn sigpipe_deliver(ctx: TracePointContext) -> u32 {
+    if unsafe { ctx.read_at::<i32>(8) } != Ok(SIGPIPE) {
+        return 0;
+    }
+    let handler = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
+    let comm = bpf_get_current_comm().unwrap_or_default();
+    emit(
+        kind::DELIVER,
+        bpf_get_current_pid_tgid(),
+        handler,
+        WriteArgs::default(),
+        0,
+        comm,
+    );
+    0
+}
+
+const JOURNALD: &[u8; 15] = b"systemd-journal";
+
+fn is_journald(comm: &[u8; 16]) -> bool {
+    comm[..15] == JOURNALD[..]
+}
+
+#[tracepoint(category = "sched", name = "sched_process_exit")]
+pub fn sigpipe_exit(_ctx: TracePointContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if pid_tgid as u32 != (pid_tgid >> 32) as u32 {
+        return 0;
+    }
+    let tgid = pid_tgid as u32;
+    let comm = bpf_get_current_comm().unwrap_or_default();
+    if unsafe { PIPED.get(tgid) }.is_some() {
+        let _ = PIPED.remove(tgid);
+        emit(kind::EXIT, pid_tgid, 0, WriteArgs::default(), 0, comm);
+    } else if is_journald(&comm) {
+        emit(kind::JOURNALD, pid_tgid, 0, WriteArgs::default(), 0, comm);
+    }
+    0
+}
+
+#[tracepoint(category = "sched", name = "sched_process_exec")]
+pub fn sigpipe_exec(_ctx: TracePointContext) -> u32 {
+    let comm = bpf_get_current_comm().unwrap_or_default();
+    if is_journald(&comm) {
+        emit(
+            kind::JOURNALD,
+            bpf_get_current_pid_tgid(),
+            1,
+            WriteArgs::default(),
+            0,
+            comm,
+        );
+    }
+    0
+}

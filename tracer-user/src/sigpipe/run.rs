@@ -1,0 +1,243 @@
+//! sigpipe during `ctrace trace`: drain events, keep a cache of the watched daemons' fds (a
+//! process killed by SIGPIPE is gone before it can be looked at), report.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context as _, Result};
+use aya::{
+    Ebpf,
+    maps::{HashMap as BpfHashMap, MapData, RingBuf},
+};
+use tracer_common::{
+    COMM_LEN,
+    sigpipe::{EPIPE_COUNTS, EVENTS, RESULT_IGNORED, SigpipeEvent, kind},
+};
+
+use super::{
+    WRITE_SYSCALLS,
+    analyzer::{Analyzer, EpipeRow, Signal, SigpipeReport},
+    fds::{self, FdInfo},
+    is_journald_stream, is_watched_comm,
+};
+use crate::{
+    attach::{self, AttachType, Attachment, Target},
+    attrib::Attributor,
+    node,
+    report::{Finding, ProbeInfo},
+    seccomp::analyzer::syscall_name,
+};
+
+/// fds of a watched process cached per scan.
+const MAX_FDS: i32 = 256;
+
+pub struct SigpipeRun {
+    ring: RingBuf<MapData>,
+    links: Vec<Attachment>,
+    analyzer: Analyzer,
+    fd_cache: HashMap<(u32, i32), FdInfo>,
+    watched: HashMap<u32, String>,
+    extra: Vec<String>,
+    mono_to_unix: f64,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn mono_now() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+fn comm_str(c: &[u8; COMM_LEN]) -> String {
+    let n = c.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+    String::from_utf8_lossy(&c[..n]).into_owned()
+}
+
+fn tp(category: &'static str, name: &'static str) -> Target {
+    Target { category, name }
+}
+
+impl SigpipeRun {
+    pub fn start(ebpf: &mut Ebpf, extra: Vec<String>) -> Result<SigpipeRun> {
+        let mut links = Vec::new();
+        let mut targets: Vec<(&'static str, Target)> = Vec::new();
+        for (enter, exit) in [
+            ("sys_enter_write", "sys_exit_write"),
+            ("sys_enter_writev", "sys_exit_writev"),
+            ("sys_enter_pwrite64", "sys_exit_pwrite64"),
+            ("sys_enter_pwritev", "sys_exit_pwritev"),
+            ("sys_enter_sendto", "sys_exit_sendto"),
+            ("sys_enter_sendmsg", "sys_exit_sendmsg"),
+        ] {
+            targets.push(("sigpipe_write_enter", tp("syscalls", enter)));
+            targets.push(("sigpipe_write_exit", tp("syscalls", exit)));
+        }
+        targets.push(("sigpipe_generate", tp("signal", "signal_generate")));
+        targets.push(("sigpipe_deliver", tp("signal", "signal_deliver")));
+        targets.push(("sigpipe_exit", tp("sched", "sched_process_exit")));
+        targets.push(("sigpipe_exec", tp("sched", "sched_process_exec")));
+        debug_assert_eq!(WRITE_SYSCALLS.len() * 2 + 4, targets.len());
+        for (program, target) in targets {
+            links.push(
+                attach::attach(ebpf, program, AttachType::Tracepoint, target).with_context(
+                    || format!("sigpipe: attaching {}/{}", target.category, target.name),
+                )?,
+            );
+        }
+        let ring = RingBuf::try_from(
+            ebpf.take_map(EVENTS)
+                .context("sigpipe ring buffer missing")?,
+        )?;
+        let mut run = SigpipeRun {
+            ring,
+            links,
+            analyzer: Analyzer::default(),
+            fd_cache: HashMap::new(),
+            watched: HashMap::new(),
+            extra,
+            mono_to_unix: unix_now() - mono_now(),
+        };
+        run.scan();
+        Ok(run)
+    }
+
+    pub fn probe_info(&self) -> ProbeInfo {
+        let mut programs: Vec<String> = self.links.iter().map(|l| l.program.to_string()).collect();
+        programs.dedup();
+        ProbeInfo {
+            problem: "sigpipe".into(),
+            attach_type: AttachType::Tracepoint.name().into(),
+            programs,
+        }
+    }
+
+    /// Which processes are watched, and what their fds are, while they are alive.
+    pub fn scan(&mut self) {
+        self.watched.clear();
+        self.fd_cache.clear();
+        let pids: Vec<u32> = std::fs::read_dir("/proc")
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for pid in pids {
+            let Some(comm) = node::proc_comm(pid) else {
+                continue;
+            };
+            if is_watched_comm(&comm, &self.extra) {
+                self.watched.insert(pid, comm);
+                for fd in 0..MAX_FDS {
+                    if let Some(info) = fds::describe(pid, fd) {
+                        self.fd_cache.insert((pid, fd), info);
+                    }
+                }
+                continue;
+            }
+            for fd in [1, 2] {
+                if let Some(info) = fds::describe(pid, fd).filter(is_journald_stream) {
+                    self.watched.insert(pid, "journald client".into());
+                    self.fd_cache.insert((pid, fd), info);
+                }
+            }
+        }
+    }
+
+    fn fd_info(&self, tgid: u32, fd: i32) -> Option<FdInfo> {
+        fds::describe(tgid, fd).or_else(|| self.fd_cache.get(&(tgid, fd)).cloned())
+    }
+
+    fn watched_because(&self, tgid: u32, comm: &str) -> Option<String> {
+        self.watched
+            .get(&tgid)
+            .cloned()
+            .or_else(|| is_watched_comm(comm, &self.extra).then(|| comm.to_string()))
+    }
+
+    pub fn poll(&mut self, attrib: &mut Attributor) {
+        let mut events = Vec::new();
+        while let Some(item) = self.ring.next() {
+            if item.len() >= std::mem::size_of::<SigpipeEvent>() {
+                events.push(unsafe {
+                    std::ptr::read_unaligned(item.as_ptr().cast::<SigpipeEvent>())
+                });
+            }
+        }
+        for ev in events {
+            let at = ev.ts_ns as f64 / 1e9 + self.mono_to_unix;
+            let comm = comm_str(&ev.comm);
+            let write = (ev.nr > 0 || ev.fd > 0 || ev.count > 0)
+                .then(|| (syscall_name(ev.nr as u32), ev.fd));
+            match ev.kind {
+                kind::GENERATE => {
+                    let s = Signal {
+                        at,
+                        tgid: ev.tgid,
+                        tid: ev.pid,
+                        container: attrib.container_of(ev.tgid),
+                        syscall: write.as_ref().map(|w| w.0.clone()),
+                        fd: write.as_ref().map(|w| w.1),
+                        fd_info: write.as_ref().and_then(|w| self.fd_info(ev.tgid, w.1)),
+                        size: ev.count,
+                        ignored_at_generation: ev.result == RESULT_IGNORED,
+                        watched: self.watched_because(ev.tgid, &comm),
+                        comm,
+                        ..Default::default()
+                    };
+                    self.analyzer.on_generate(s);
+                }
+                kind::DELIVER => self.analyzer.on_deliver(ev.pid, ev.handler),
+                kind::EXIT => self.analyzer.on_exit(ev.tgid, at),
+                kind::EPIPE => {
+                    let watched = self.watched_because(ev.tgid, &comm);
+                    let row = EpipeRow {
+                        pid: ev.tgid,
+                        comm,
+                        count: 1,
+                        syscall: write.as_ref().map(|w| w.0.clone()),
+                        fd: write.as_ref().map(|w| w.1),
+                        fd_info: write.as_ref().and_then(|w| self.fd_info(ev.tgid, w.1)),
+                    };
+                    self.analyzer.on_epipe(row, watched);
+                }
+                kind::JOURNALD => self.analyzer.on_journald(at),
+                _ => {}
+            }
+        }
+    }
+
+    pub fn live(&self) -> String {
+        let deaths = self.analyzer.signals.iter().filter(|s| s.died()).count();
+        format!(
+            "sigpipe: {} SIGPIPE, {deaths} fatal, {} watched",
+            self.analyzer.signals.len(),
+            self.watched.len()
+        )
+    }
+
+    pub fn events(&self) -> u64 {
+        self.analyzer.signals.len() as u64
+    }
+
+    pub fn finish(mut self, ebpf: &Ebpf, attrib: &mut Attributor) -> (SigpipeReport, Vec<Finding>) {
+        self.poll(attrib);
+        let counts: BTreeMap<u32, u64> = ebpf
+            .map(EPIPE_COUNTS)
+            .and_then(|m| BpfHashMap::<&MapData, u32, u64>::try_from(m).ok())
+            .map(|m| m.iter().filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        self.analyzer.set_epipe_counts(counts);
+        self.analyzer.report()
+    }
+}
