@@ -39,7 +39,7 @@ fn work_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ctrace-docker")
 }
 
-fn install_if_missing() {
+pub fn install_if_missing() {
     if sh("command -v dockerd && command -v docker && test -x /bin/busybox") {
         return;
     }

@@ -153,3 +153,99 @@ fn unwatched_process_is_counted_without_a_finding() {
             .any(|f| f["kind"] == "sigpipe_delivered" && f["subject"]["comm"] == "yes")
     );
 }
+
+/// A real dockerd whose stdout and stderr are a pipe: once the reading end is closed, its next
+/// log line (a debug line per API call) hits the broken pipe. ctrace's verdict must match what
+/// really happened to it.
+#[test]
+fn real_dockerd_with_a_closed_log_pipe() {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    if !root() {
+        return;
+    }
+    tests::docker::install_if_missing();
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/ctrace-sigpipe-dockerd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = "/run/ctrace-sigpipe-docker.sock";
+    let mut p = [0i32; 2];
+    // Close-on-exec: no child (dockerd itself, ctrace, docker) may hold the reading end.
+    assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+    let mut dockerd = Command::new("dockerd")
+        .args([
+            "--debug",
+            "--iptables=false",
+            "--bridge=none",
+            "-H",
+            &format!("unix://{sock}"),
+            "--data-root",
+        ])
+        .arg(dir.join("data"))
+        .args([
+            "--exec-root",
+            "/run/ctrace-sigpipe-exec",
+            "--pidfile",
+            "/run/ctrace-sigpipe-dockerd.pid",
+        ])
+        .stdout(Stdio::from(write_end.try_clone().unwrap()))
+        .stderr(Stdio::from(write_end))
+        .spawn()
+        .unwrap();
+    // Drain the log while dockerd starts, so that it never blocks on a full pipe.
+    let reader = std::fs::File::from(read_end);
+    let draining = std::thread::spawn(move || {
+        let mut r = BufReader::new(reader);
+        let mut line = String::new();
+        while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.contains("API listen on") {
+                return r.into_inner();
+            }
+            line.clear();
+        }
+        panic!("dockerd exited before listening");
+    });
+    let reader = draining.join().unwrap();
+    let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
+    std::thread::sleep(SCAN);
+    drop(reader); // journald "restarts": nobody reads dockerd's log any more
+    for _ in 0..3 {
+        let _ = Command::new("docker")
+            .args(["-H", &format!("unix://{sock}"), "version"])
+            .output();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let died = dockerd.try_wait().unwrap();
+    let report = tracer.stop_json();
+    if died.is_none() {
+        unsafe { libc::kill(dockerd.id() as i32, libc::SIGTERM) };
+        dockerd.wait().unwrap();
+    }
+    let _ = Command::new("umount").arg(dir.join("data")).status();
+
+    let f = findings(&report, dockerd.id());
+    assert_eq!(
+        f.len(),
+        1,
+        "dockerd's broken log pipe must raise one finding: {report:#}"
+    );
+    eprintln!(
+        "real dockerd: exit {died:?}; ctrace: {} {}",
+        f[0]["severity"], f[0]["evidence"]
+    );
+    match died.and_then(|s| s.signal()) {
+        Some(sig) => {
+            assert_eq!(sig, libc::SIGPIPE, "dockerd died of another signal");
+            assert_eq!(f[0]["severity"], "critical");
+            assert_eq!(f[0]["evidence"]["died"], true);
+        }
+        None => {
+            assert!(died.is_none(), "dockerd exited on its own: {died:?}");
+            assert_eq!(f[0]["severity"], "warning", "dockerd survived: {:#}", f[0]);
+            assert_eq!(f[0]["evidence"]["died"], false);
+            assert!(f[0]["evidence"]["epipe_count"].as_u64().unwrap() > 0);
+        }
+    }
+    assert_eq!(f[0]["evidence"]["fd_kind"], "pipe");
+}
