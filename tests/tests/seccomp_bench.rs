@@ -209,6 +209,36 @@ fn docker_pid_filter_and_live_finding() {
     assert!(setup["instructions"].as_u64().unwrap() > 50, "{setup}");
     result(&doc, "getppid", "pid ");
 
+    // --docker: the same command in a container under the default profile and unconfined.
+    let (code, out, err) = run_ctrace(&[
+        "bench",
+        "seccomp",
+        "--docker",
+        tests::docker::IMAGE,
+        "--workload",
+        "getppid",
+        "--iterations",
+        "1000",
+        "--runs",
+        "2",
+        "--json",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let setups: Vec<&str> = doc["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["setup"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        setups,
+        ["docker unconfined", "docker default profile"],
+        "{doc:#}"
+    );
+
     let (code, out, err) = run_ctrace(&[
         "trace",
         "seccomp",
