@@ -5,6 +5,7 @@ mod attrib;
 mod bench;
 mod cli;
 mod doctor;
+mod events;
 mod hist;
 mod node;
 mod problem;

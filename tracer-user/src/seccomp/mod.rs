@@ -195,7 +195,5 @@ pub fn snapshot(ebpf: &Ebpf, mode: Mode) -> Result<Vec<(SysKey, SysStats)>> {
 pub fn kernel_comm(ebpf: &Ebpf, tgid: u32) -> Option<String> {
     let map: BpfHashMap<&MapData, u32, [u8; COMM_LEN]> =
         BpfHashMap::try_from(ebpf.map(COMMS)?).ok()?;
-    let raw = map.get(&tgid, 0).ok()?;
-    let len = raw.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
-    Some(String::from_utf8_lossy(&raw[..len]).into_owned())
+    Some(crate::events::comm_str(&map.get(&tgid, 0).ok()?))
 }

@@ -1,20 +1,13 @@
 //! sem during `ctrace trace`: drain the ring buffer, keep the inventory fresh, report.
 
-use std::{
-    collections::HashMap,
-    path::Path,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{collections::HashMap, path::Path};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use aya::{
     Ebpf,
     maps::{MapData, RingBuf},
 };
-use tracer_common::{
-    COMM_LEN,
-    sem::{EVENTS, SemEvent, kind},
-};
+use tracer_common::sem::{EVENTS, SemEvent, kind};
 
 use super::{
     PROGRAMS,
@@ -22,8 +15,9 @@ use super::{
     inventory,
 };
 use crate::{
-    attach::{self, AttachType, Attachment, Target},
+    attach::{AttachType, Attachment},
     attrib::Attributor,
+    events::{self, Clock, comm_str, unix_now},
     report::{Finding, ProbeInfo},
 };
 
@@ -33,55 +27,28 @@ pub struct SemRun {
     pub analyzer: Analyzer,
     ns_of: HashMap<u32, u64>,
     own_ns: u64,
-    /// Unix time minus CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns), in seconds.
-    mono_to_unix: f64,
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn mono_now() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    clock: Clock,
 }
 
 fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-fn comm_str(c: &[u8; COMM_LEN]) -> String {
-    let n = c.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
-    String::from_utf8_lossy(&c[..n]).into_owned()
-}
-
 impl SemRun {
     pub fn start(ebpf: &mut Ebpf, leak_age_s: f64, attrib: &mut Attributor) -> Result<SemRun> {
-        let mut links = Vec::new();
-        for (program, tp) in PROGRAMS {
-            let target = Target {
-                category: "syscalls",
-                name: tp,
-            };
-            links.push(
-                attach::attach(ebpf, program, AttachType::Tracepoint, target)
-                    .with_context(|| format!("sem: attaching syscalls/{tp}"))?,
-            );
-        }
-        let ring = RingBuf::try_from(ebpf.take_map(EVENTS).context("sem ring buffer missing")?)?;
+        let list: Vec<_> = PROGRAMS
+            .iter()
+            .map(|&(p, tp)| (p, "syscalls", tp))
+            .collect();
+        let links = events::attach_tracepoints(ebpf, "sem", &list)?;
+        let ring = events::ring(ebpf, EVENTS)?;
         let mut run = SemRun {
             ring,
             links,
             analyzer: Analyzer::new(leak_age_s),
             ns_of: HashMap::new(),
             own_ns: inventory::own_ipc_ns().unwrap_or(0),
-            mono_to_unix: unix_now() - mono_now(),
+            clock: Clock::new(),
         };
         run.refresh(attrib);
         Ok(run)
@@ -91,7 +58,7 @@ impl SemRun {
         ProbeInfo {
             problem: "sem".into(),
             attach_type: AttachType::Tracepoint.name().into(),
-            programs: self.links.iter().map(|l| l.program.to_string()).collect(),
+            programs: events::program_names(&self.links),
         }
     }
 
@@ -108,20 +75,14 @@ impl SemRun {
 
     /// Drains the ring buffer into the analyzer.
     pub fn poll(&mut self, attrib: &mut Attributor) {
-        let mut events = Vec::new();
-        while let Some(item) = self.ring.next() {
-            if item.len() >= std::mem::size_of::<SemEvent>() {
-                events.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<SemEvent>()) });
-            }
-        }
-        for ev in events {
+        for ev in events::drain::<SemEvent>(&mut self.ring) {
             self.handle(&ev, attrib);
         }
     }
 
     fn handle(&mut self, ev: &SemEvent, attrib: &mut Attributor) {
         let ns = self.ipc_ns(ev.tgid);
-        let at = ev.ts_ns as f64 / 1e9 + self.mono_to_unix;
+        let at = self.clock.unix(ev.ts_ns);
         match ev.kind {
             kind::GET if ev.ret >= 0 => {
                 let creator = Creator {

@@ -1,20 +1,14 @@
 //! sigpipe during `ctrace trace`: drain events, keep a cache of the watched daemons' fds (a
 //! process killed by SIGPIPE is gone before it can be looked at), report.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use aya::{
     Ebpf,
     maps::{HashMap as BpfHashMap, MapData, RingBuf},
 };
-use tracer_common::{
-    COMM_LEN,
-    sigpipe::{EPIPE_COUNTS, EVENTS, RESULT_IGNORED, SigpipeEvent, kind},
-};
+use tracer_common::sigpipe::{EPIPE_COUNTS, EVENTS, RESULT_IGNORED, SigpipeEvent, kind};
 
 use super::{
     WRITE_SYSCALLS,
@@ -23,8 +17,9 @@ use super::{
     is_journald_stream, is_watched_comm,
 };
 use crate::{
-    attach::{self, AttachType, Attachment, Target},
+    attach::{AttachType, Attachment},
     attrib::Attributor,
+    events::{self, Clock, comm_str},
     node,
     report::{Finding, ProbeInfo},
     seccomp::analyzer::syscall_name,
@@ -40,37 +35,12 @@ pub struct SigpipeRun {
     fd_cache: HashMap<(u32, i32), FdInfo>,
     watched: HashMap<u32, String>,
     extra: Vec<String>,
-    mono_to_unix: f64,
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn mono_now() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
-
-fn comm_str(c: &[u8; COMM_LEN]) -> String {
-    let n = c.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
-    String::from_utf8_lossy(&c[..n]).into_owned()
-}
-
-fn tp(category: &'static str, name: &'static str) -> Target {
-    Target { category, name }
+    clock: Clock,
 }
 
 impl SigpipeRun {
     pub fn start(ebpf: &mut Ebpf, extra: Vec<String>) -> Result<SigpipeRun> {
-        let mut links = Vec::new();
-        let mut targets: Vec<(&'static str, Target)> = Vec::new();
+        let mut targets: Vec<(&'static str, &'static str, &'static str)> = Vec::new();
         for (enter, exit) in [
             ("sys_enter_write", "sys_exit_write"),
             ("sys_enter_writev", "sys_exit_writev"),
@@ -79,25 +49,16 @@ impl SigpipeRun {
             ("sys_enter_sendto", "sys_exit_sendto"),
             ("sys_enter_sendmsg", "sys_exit_sendmsg"),
         ] {
-            targets.push(("sigpipe_write_enter", tp("syscalls", enter)));
-            targets.push(("sigpipe_write_exit", tp("syscalls", exit)));
+            targets.push(("sigpipe_write_enter", "syscalls", enter));
+            targets.push(("sigpipe_write_exit", "syscalls", exit));
         }
-        targets.push(("sigpipe_generate", tp("signal", "signal_generate")));
-        targets.push(("sigpipe_deliver", tp("signal", "signal_deliver")));
-        targets.push(("sigpipe_exit", tp("sched", "sched_process_exit")));
-        targets.push(("sigpipe_exec", tp("sched", "sched_process_exec")));
+        targets.push(("sigpipe_generate", "signal", "signal_generate"));
+        targets.push(("sigpipe_deliver", "signal", "signal_deliver"));
+        targets.push(("sigpipe_exit", "sched", "sched_process_exit"));
+        targets.push(("sigpipe_exec", "sched", "sched_process_exec"));
         debug_assert_eq!(WRITE_SYSCALLS.len() * 2 + 4, targets.len());
-        for (program, target) in targets {
-            links.push(
-                attach::attach(ebpf, program, AttachType::Tracepoint, target).with_context(
-                    || format!("sigpipe: attaching {}/{}", target.category, target.name),
-                )?,
-            );
-        }
-        let ring = RingBuf::try_from(
-            ebpf.take_map(EVENTS)
-                .context("sigpipe ring buffer missing")?,
-        )?;
+        let links = events::attach_tracepoints(ebpf, "sigpipe", &targets)?;
+        let ring = events::ring(ebpf, EVENTS)?;
         let mut run = SigpipeRun {
             ring,
             links,
@@ -105,19 +66,17 @@ impl SigpipeRun {
             fd_cache: HashMap::new(),
             watched: HashMap::new(),
             extra,
-            mono_to_unix: unix_now() - mono_now(),
+            clock: Clock::new(),
         };
         run.scan();
         Ok(run)
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
-        let mut programs: Vec<String> = self.links.iter().map(|l| l.program.to_string()).collect();
-        programs.dedup();
         ProbeInfo {
             problem: "sigpipe".into(),
             attach_type: AttachType::Tracepoint.name().into(),
-            programs,
+            programs: events::program_names(&self.links),
         }
     }
 
@@ -166,16 +125,8 @@ impl SigpipeRun {
     }
 
     pub fn poll(&mut self, attrib: &mut Attributor) {
-        let mut events = Vec::new();
-        while let Some(item) = self.ring.next() {
-            if item.len() >= std::mem::size_of::<SigpipeEvent>() {
-                events.push(unsafe {
-                    std::ptr::read_unaligned(item.as_ptr().cast::<SigpipeEvent>())
-                });
-            }
-        }
-        for ev in events {
-            let at = ev.ts_ns as f64 / 1e9 + self.mono_to_unix;
+        for ev in events::drain::<SigpipeEvent>(&mut self.ring) {
+            let at = self.clock.unix(ev.ts_ns);
             let comm = comm_str(&ev.comm);
             let write = (ev.nr > 0 || ev.fd > 0 || ev.count > 0)
                 .then(|| (syscall_name(ev.nr as u32), ev.fd));

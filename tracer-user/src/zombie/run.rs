@@ -1,19 +1,13 @@
 //! zombie during `ctrace trace`: drain exits and frees, look each exit up in /proc, rescan.
 
-use std::{
-    path::Path,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use aya::{
     Ebpf,
     maps::{MapData, RingBuf},
 };
-use tracer_common::{
-    COMM_LEN,
-    zombie::{EVENTS, ZombieEvent, kind},
-};
+use tracer_common::zombie::{EVENTS, ZombieEvent, kind};
 
 use super::{
     PROGRAMS,
@@ -21,8 +15,9 @@ use super::{
     procfs,
 };
 use crate::{
-    attach::{self, AttachType, Attachment, Target},
+    attach::{AttachType, Attachment},
     attrib::Attributor,
+    events::{self, Clock, comm_str, unix_now},
     node,
     report::{Finding, ProbeInfo},
 };
@@ -36,27 +31,7 @@ pub struct ZombieRun {
     analyzer: Analyzer,
     /// (pid, comm, exit time) of exits not yet looked up.
     pending: Vec<(u32, String, f64)>,
-    mono_to_unix: f64,
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn mono_now() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
-
-fn comm_str(c: &[u8; COMM_LEN]) -> String {
-    let n = c.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
-    String::from_utf8_lossy(&c[..n]).into_owned()
+    clock: Clock,
 }
 
 fn parent_info(ppid: u32, attrib: &mut Attributor) -> ParentInfo {
@@ -75,27 +50,15 @@ fn parent_info(ppid: u32, attrib: &mut Attributor) -> ParentInfo {
 
 impl ZombieRun {
     pub fn start(ebpf: &mut Ebpf, threshold_s: f64, attrib: &mut Attributor) -> Result<ZombieRun> {
-        let mut links = Vec::new();
-        for (program, tp) in PROGRAMS {
-            let target = Target {
-                category: "sched",
-                name: tp,
-            };
-            links.push(
-                attach::attach(ebpf, program, AttachType::Tracepoint, target)
-                    .with_context(|| format!("zombie: attaching sched/{tp}"))?,
-            );
-        }
-        let ring = RingBuf::try_from(
-            ebpf.take_map(EVENTS)
-                .context("zombie ring buffer missing")?,
-        )?;
+        let list: Vec<_> = PROGRAMS.iter().map(|&(p, tp)| (p, "sched", tp)).collect();
+        let links = events::attach_tracepoints(ebpf, "zombie", &list)?;
+        let ring = events::ring(ebpf, EVENTS)?;
         let mut run = ZombieRun {
             ring,
             links,
             analyzer: Analyzer::new(threshold_s, unix_now()),
             pending: Vec::new(),
-            mono_to_unix: unix_now() - mono_now(),
+            clock: Clock::new(),
         };
         run.rescan(attrib);
         Ok(run)
@@ -105,7 +68,7 @@ impl ZombieRun {
         ProbeInfo {
             problem: "zombie".into(),
             attach_type: AttachType::Tracepoint.name().into(),
-            programs: self.links.iter().map(|l| l.program.to_string()).collect(),
+            programs: events::program_names(&self.links),
         }
     }
 
@@ -119,7 +82,7 @@ impl ZombieRun {
             }
         }
         for ev in events {
-            let at = ev.ts_ns as f64 / 1e9 + self.mono_to_unix;
+            let at = self.clock.unix(ev.ts_ns);
             match ev.kind {
                 kind::EXIT => {
                     self.analyzer.on_exit();

@@ -1,0 +1,101 @@
+//! What every ring-buffer problem (sem, zombie, sigpipe) shares: attaching a list of classic
+//! tracepoints, draining the ring buffer, kernel timestamps to unix time, and comms.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use aya::{
+    Ebpf, Pod,
+    maps::{MapData, RingBuf},
+};
+use tracer_common::COMM_LEN;
+
+use crate::attach::{self, AttachType, Attachment, Target};
+
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn mono_now() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// Converts bpf_ktime_get_ns (CLOCK_MONOTONIC) timestamps to unix seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    mono_to_unix: f64,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock {
+            mono_to_unix: unix_now() - mono_now(),
+        }
+    }
+
+    pub fn unix(self, ktime_ns: u64) -> f64 {
+        ktime_ns as f64 / 1e9 + self.mono_to_unix
+    }
+}
+
+/// A kernel comm (NUL-padded) as a string.
+pub fn comm_str(c: &[u8; COMM_LEN]) -> String {
+    let n = c.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+    String::from_utf8_lossy(&c[..n]).into_owned()
+}
+
+/// Attaches each (program, category, tracepoint) as a classic tracepoint.
+pub fn attach_tracepoints(
+    ebpf: &mut Ebpf,
+    problem: &str,
+    list: &[(&'static str, &'static str, &'static str)],
+) -> Result<Vec<Attachment>> {
+    list.iter()
+        .map(|&(program, category, name)| {
+            attach::attach(
+                ebpf,
+                program,
+                AttachType::Tracepoint,
+                Target { category, name },
+            )
+            .with_context(|| format!("{problem}: attaching {category}/{name}"))
+        })
+        .collect()
+}
+
+/// Takes a problem's ring buffer out of the object.
+pub fn ring(ebpf: &mut Ebpf, name: &str) -> Result<RingBuf<MapData>> {
+    Ok(RingBuf::try_from(
+        ebpf.take_map(name)
+            .with_context(|| format!("ring buffer {name} missing"))?,
+    )?)
+}
+
+/// Every record waiting in the ring buffer.
+pub fn drain<T: Pod>(ring: &mut RingBuf<MapData>) -> Vec<T> {
+    let mut out = Vec::new();
+    while let Some(item) = ring.next() {
+        if item.len() >= std::mem::size_of::<T>() {
+            out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<T>()) });
+        }
+    }
+    out
+}
+
+/// The programs of a list of attachments, each named once.
+pub fn program_names(links: &[Attachment]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for l in links {
+        if !names.iter().any(|n| n == l.program) {
+            names.push(l.program.to_string());
+        }
+    }
+    names
+}

@@ -1,0 +1,128 @@
+//! seccomp analyzer fed with recorded snapshots.
+
+use super::*;
+use crate::hist::Log2Hist;
+use tracer_common::seccomp::log2_slot;
+
+fn stats(count: u64, each_ns: u64) -> SysStats {
+    let mut hist = Log2Hist::default();
+    hist.slots[log2_slot(each_ns)] = count;
+    SysStats {
+        count,
+        total_ns: count * each_ns,
+        hist,
+    }
+}
+
+fn ctr(id: &str, name: &str) -> Option<Container> {
+    Some(Container {
+        id: id.into(),
+        name: Some(name.into()),
+        runtime: "docker".into(),
+    })
+}
+
+/// A recorded snapshot: two processes in one filtered container, one unconfined host process.
+fn recorded() -> Analyzer {
+    let mut a = Analyzer::default();
+    a.update(vec![
+        (SysKey { tgid: 10, nr: 110 }, stats(1000, 300)), // getppid
+        (SysKey { tgid: 10, nr: 0 }, stats(10, 50_000)),  // read
+        (SysKey { tgid: 11, nr: 110 }, stats(500, 300)),
+        (SysKey { tgid: 20, nr: 39 }, stats(7, 100)), // getpid
+    ]);
+    let filtered = SeccompStatus::from_status(Some("2"), Some("1"));
+    a.set_meta(
+        10,
+        ProcMeta {
+            comm: "app".into(),
+            container: ctr("abc", "web"),
+            seccomp: filtered.clone(),
+        },
+    );
+    a.set_meta(
+        11,
+        ProcMeta {
+            comm: "worker".into(),
+            container: ctr("abc", "web"),
+            seccomp: filtered,
+        },
+    );
+    a
+}
+
+#[test]
+fn aggregates_per_process_and_container() {
+    let a = recorded();
+    assert_eq!(a.unknown_tgids(), vec![20]);
+    assert_eq!(a.total(), 1517);
+    let r = a.report(Mode::Latency, 2.0, 5);
+    assert_eq!(r.syscalls, 1517);
+    assert_eq!(r.processes.len(), 3);
+    assert_eq!(r.processes[0].pid, 10);
+    assert_eq!(r.processes[0].syscalls_per_s, 505.0);
+    // Top by total time: read (500 us) before getppid (300 us).
+    assert_eq!(r.processes[0].top[0].syscall, "read");
+    assert_eq!(r.processes[0].top[1].syscall, "getppid");
+    assert_eq!(r.containers.len(), 1);
+    let c = &r.containers[0];
+    assert_eq!(
+        (c.container_id.as_str(), c.processes, c.syscalls),
+        ("abc", 2, 1510)
+    );
+    assert_eq!(
+        (c.seccomp_mode.as_str(), c.seccomp_filters),
+        ("filter", Some(1))
+    );
+    assert_eq!(c.top[1].count, 1500);
+    let p50 = c.top[1].p50_ns.unwrap();
+    assert!((256..=511).contains(&p50), "{p50}");
+    // The host process has no container and an unknown seccomp mode.
+    let host = r.processes.iter().find(|p| p.pid == 20).unwrap();
+    assert_eq!(
+        (host.container_id.as_deref(), host.seccomp_mode.as_str()),
+        (None, "unknown")
+    );
+}
+
+#[test]
+fn count_mode_has_no_latency() {
+    let mut a = Analyzer::default();
+    a.update(vec![(
+        SysKey { tgid: 1, nr: 110 },
+        SysStats {
+            count: 9,
+            ..Default::default()
+        },
+    )]);
+    let r = a.report(Mode::Count, 3.0, 5);
+    let s = &r.processes[0].top[0];
+    assert_eq!(
+        (s.count, s.per_s, s.p50_ns, s.total_ns),
+        (9, 3.0, None, None)
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json["processes"][0]["top"][0].get("p99_ns").is_none());
+    assert_eq!(json["mode"], "count");
+}
+
+#[test]
+fn mixed_seccomp_modes_in_a_container() {
+    let mut a = recorded();
+    a.set_meta(
+        11,
+        ProcMeta {
+            comm: "w".into(),
+            container: ctr("abc", "web"),
+            seccomp: SeccompStatus::from_status(Some("0"), Some("0")),
+        },
+    );
+    let r = a.report(Mode::Latency, 1.0, 5);
+    assert_eq!(r.containers[0].seccomp_mode, "mixed");
+}
+
+#[test]
+fn names_unknown_syscalls() {
+    assert_eq!(syscall_name(39), "getpid");
+    assert_eq!(syscall_name(100_000), "syscall_100000");
+}
