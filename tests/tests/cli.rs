@@ -65,20 +65,6 @@ fn unknown_container() {
 }
 
 #[test]
-fn only_unimplemented_problems() {
-    if !root() {
-        return;
-    }
-    let (code, _, err) = run_ctrace(&["trace", "overlay", "--duration", "1s"]);
-    assert_eq!(code, 1);
-    assert!(
-        one_line(&err)
-            .contains("not implemented yet: overlay (implemented: seccomp, sigpipe, sem, zombie)"),
-        "{err}"
-    );
-}
-
-#[test]
 fn comm_too_long() {
     if !root() {
         return;

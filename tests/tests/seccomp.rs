@@ -144,7 +144,10 @@ fn live_line_and_human_report() {
         "{stderr}"
     );
     assert!(stdout.contains("== seccomp (latency mode)"), "{stdout}");
-    assert!(stdout.contains("not implemented yet: overlay"), "{stdout}");
+    // By default every problem is traced.
+    for section in ["== sem", "== zombie", "== sigpipe", "== overlay"] {
+        assert!(stdout.contains(section), "no {section} section: {stdout}");
+    }
     assert!(stdout.contains("distribution"), "no histogram: {stdout}");
 }
 

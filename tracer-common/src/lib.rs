@@ -2,6 +2,7 @@
 //! Every type here is `#[repr(C)]` and crosses the kernel boundary through a map or ring buffer.
 #![no_std]
 
+pub mod overlay;
 pub mod seccomp;
 pub mod sem;
 pub mod sigpipe;
@@ -51,10 +52,14 @@ pub enum Drop {
     ZombieWatchFull = 7,
     /// The sigpipe ring buffer was full.
     SigpipeRingFull = 8,
+    /// The overlay ring buffer was full.
+    OverlayRingFull = 9,
+    /// Too many overlay-relevant calls in flight to pair entry with exit.
+    OverlayArgsFull = 10,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 9;
+    pub const COUNT: u32 = 11;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -65,6 +70,8 @@ impl Drop {
         Drop::ZombieRingFull,
         Drop::ZombieWatchFull,
         Drop::SigpipeRingFull,
+        Drop::OverlayRingFull,
+        Drop::OverlayArgsFull,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -77,6 +84,8 @@ impl Drop {
             Drop::ZombieRingFull => "zombie_ring_full",
             Drop::ZombieWatchFull => "zombie_watch_full",
             Drop::SigpipeRingFull => "sigpipe_ring_full",
+            Drop::OverlayRingFull => "overlay_ring_full",
+            Drop::OverlayArgsFull => "overlay_args_full",
         }
     }
 
@@ -88,6 +97,7 @@ impl Drop {
             Drop::SemRingFull | Drop::SemArgsFull => "sem",
             Drop::ZombieRingFull | Drop::ZombieWatchFull => "zombie",
             Drop::SigpipeRingFull => "sigpipe",
+            Drop::OverlayRingFull | Drop::OverlayArgsFull => "overlay",
         }
     }
 }

@@ -3,6 +3,7 @@
 #![no_main]
 
 mod filter;
+mod overlay;
 mod probes;
 mod seccomp;
 mod sem;

@@ -106,6 +106,7 @@ pub fn checks() -> Vec<Check> {
             )
         });
     }
+    out.extend(crate::overlay::doctor_checks());
     out.extend(crate::sem::doctor_checks());
     out.extend(crate::sigpipe::doctor_checks());
     out.extend(crate::zombie::doctor_checks(

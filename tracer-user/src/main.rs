@@ -8,6 +8,7 @@ mod doctor;
 mod events;
 mod hist;
 mod node;
+mod overlay;
 mod problem;
 mod report;
 mod seccomp;

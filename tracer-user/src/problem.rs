@@ -1,4 +1,4 @@
-//! The five problems ctrace knows, and which of them have probes yet.
+//! The five problems ctrace knows, and the finding kinds they raise.
 
 use clap::ValueEnum;
 use serde::Serialize;
@@ -31,18 +31,9 @@ impl Problem {
             Problem::Zombie => "zombie",
         }
     }
-
-    /// Whether probes and an analyzer exist; the others are reported as not implemented.
-    pub fn implemented(self) -> bool {
-        !matches!(self, Problem::Overlay)
-    }
 }
 
 /// Finding kinds, fixed for every problem so that reports stay comparable.
-#[allow(
-    dead_code,
-    reason = "the fixed set: each problem's analyzer raises its own as it lands"
-)]
 pub mod finding_kind {
     pub const SECCOMP_SLOWDOWN: &str = "seccomp_slowdown";
     pub const OVERLAY_COPY_UP: &str = "overlay_copy_up";

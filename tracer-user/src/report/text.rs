@@ -50,13 +50,6 @@ pub fn render(r: &Report, top: usize) -> String {
             .collect();
         let _ = writeln!(out, "  DROPPED EVENTS: {}", reasons.join(" "));
     }
-    if !r.not_implemented.is_empty() {
-        let _ = writeln!(
-            out,
-            "  not implemented yet: {}",
-            r.not_implemented.join(", ")
-        );
-    }
     let _ = writeln!(out, "\nfindings: {}", r.findings.len());
     for f in &r.findings {
         let s = &f.subject;
@@ -96,6 +89,9 @@ pub fn render(r: &Report, top: usize) -> String {
     }
     if let Some(s) = &r.sigpipe {
         super::sigpipe_text::render(&mut out, s, top);
+    }
+    if let Some(o) = &r.overlay {
+        super::overlay_text::render(&mut out, o, top);
     }
     out
 }
@@ -251,12 +247,12 @@ mod tests {
                 explanation: "x".into(),
                 remediation: "y".into(),
             }],
-            not_implemented: vec!["overlay".into()],
             duty_cycle_pct: 100,
             seccomp,
             sem: None,
             zombie: None,
             sigpipe: None,
+            overlay: None,
         }
     }
 
@@ -283,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn text_names_unimplemented_problems_and_shows_histograms() {
+    fn text_shows_findings_and_histograms() {
         use crate::seccomp::{Mode, SysStats, analyzer::Analyzer};
         use tracer_common::seccomp::{SysKey, log2_slot};
         let mut a = Analyzer::default();
@@ -295,7 +291,6 @@ mod tests {
         st.hist.slots[log2_slot(300)] = 4;
         a.update(vec![(SysKey { tgid: 7, nr: 110 }, st)]);
         let text = render(&report(Some(a.report(Mode::Latency, 2.0, 5))), 5);
-        assert!(text.contains("not implemented yet: overlay"), "{text}");
         assert!(text.contains("getppid latency (4 calls)"), "{text}");
         assert!(text.contains("256 -> 511"), "{text}");
         assert!(

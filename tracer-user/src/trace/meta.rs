@@ -28,7 +28,7 @@ fn live_meta(tgid: u32, attrib: &mut Attributor) -> ProcMeta {
     }
 }
 
-fn parent_of(ebpf: &Ebpf, pid: u32) -> Option<u32> {
+pub fn parent_of(ebpf: &Ebpf, pid: u32) -> Option<u32> {
     let map = BpfHashMap::<&MapData, u32, u32>::try_from(ebpf.map(names::PARENTS)?).ok()?;
     map.get(&pid, 0).ok()
 }

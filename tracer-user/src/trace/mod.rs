@@ -13,13 +13,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::{
     attach::{self, AttachType, Globals, Target},
     attrib::Attributor,
     cli::TraceArgs,
     node,
+    overlay::run::OverlayRun,
     problem::Problem,
     report::{ProbeInfo, Report, text},
     seccomp::{self, run::SeccompRun},
@@ -58,23 +59,6 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     } else {
         args.problems.iter().copied().collect()
     };
-    let not_implemented: Vec<String> = asked
-        .iter()
-        .filter(|p| !p.implemented())
-        .map(|p| p.name().to_string())
-        .collect();
-    if asked.iter().all(|p| !p.implemented()) {
-        let implemented: Vec<&str> = Problem::ALL
-            .iter()
-            .filter(|p| p.implemented())
-            .map(|p| p.name())
-            .collect();
-        bail!(
-            "not implemented yet: {} (implemented: {})",
-            not_implemented.join(", "),
-            implemented.join(", ")
-        );
-    }
     if node::ensure_tracefs()? == node::Tracefs::MountedNow {
         eprintln!("ctrace: mounted tracefs at {}", node::TRACEFS);
     }
@@ -133,11 +117,16 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         true => Some(SigpipeRun::start(&mut ebpf, args.comms.clone())?),
         false => None,
     };
+    let mut overlay = match asked.contains(&Problem::Overlay) {
+        true => Some(OverlayRun::start(&mut ebpf)?),
+        false => None,
+    };
     let mut probes: Vec<ProbeInfo> = Vec::new();
     probes.extend(seccomp.as_ref().map(|s| s.probe_info()));
     probes.extend(sem.as_ref().map(|s| s.probe_info()));
     probes.extend(zombie.as_ref().map(|s| s.probe_info()));
     probes.extend(sigpipe.as_ref().map(|s| s.probe_info()));
+    probes.extend(overlay.as_ref().map(|s| s.probe_info()));
     probes.push(ProbeInfo {
         problem: "attribution".into(),
         attach_type: fork.attach_type.name().into(),
@@ -148,15 +137,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         .filter(|p| p.problem != "attribution")
         .map(|p| format!("{} via {}", p.problem, p.attach_type))
         .collect();
-    eprintln!(
-        "ctrace: attached {}{}; Ctrl-C to stop",
-        attached.join(", "),
-        if not_implemented.is_empty() {
-            String::new()
-        } else {
-            format!("; not implemented yet: {}", not_implemented.join(", "))
-        }
-    );
+    eprintln!("ctrace: attached {}; Ctrl-C to stop", attached.join(", "));
 
     let stop = stop_flag()?;
     let started = Instant::now();
@@ -179,6 +160,9 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         }
         if let Some(s) = sigpipe.as_mut() {
             s.poll(&mut attrib);
+        }
+        if let Some(s) = overlay.as_mut() {
+            s.poll(&mut attrib, &|p| meta::parent_of(&ebpf, p));
         }
         if now >= next_attrib {
             next_attrib = now + ATTRIBUTE_EVERY;
@@ -222,6 +206,11 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
                     .as_ref()
                     .map(|s| format!("{} drops={}", s.live(), dropped("sigpipe"))),
             );
+            parts.extend(
+                overlay
+                    .as_ref()
+                    .map(|s| format!("{} drops={}", s.live(), dropped("overlay"))),
+            );
             eprintln!(
                 "[{:>7.1}s] {}",
                 started.elapsed().as_secs_f64(),
@@ -243,14 +232,14 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
             .map(|(d, n)| (d.name().to_string(), *n))
             .collect(),
         findings: Vec::new(),
-        not_implemented,
         duty_cycle_pct: args.duty_cycle,
         seccomp: None,
         sem: None,
         zombie: None,
         sigpipe: None,
+        overlay: None,
     };
-    for p in asked.iter().filter(|p| p.implemented()) {
+    for p in &asked {
         let n = drops
             .iter()
             .filter(|(d, _)| d.problem() == p.name())
@@ -280,6 +269,12 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         let (r, findings) = s.finish(&ebpf, &mut attrib);
         report.findings.extend(findings);
         report.sigpipe = Some(r);
+    }
+    if let Some(s) = overlay.take() {
+        report.events.insert("overlay".into(), s.events());
+        let (r, findings) = s.finish(&mut attrib, &|p| meta::parent_of(&ebpf, p));
+        report.findings.extend(findings);
+        report.overlay = Some(r);
     }
     if let Some(l) = logger.as_mut() {
         l.flush();

@@ -1,0 +1,204 @@
+//! overlay on the real kernel: real overlay mounts, real copy-ups, a real EXDEV rename, and a
+//! real container.
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use serde_json::Value;
+use tests::{Tracer, docker::Docker, root};
+
+/// An overlay mount under target/, unmounted on drop.
+struct Overlay {
+    dir: PathBuf,
+}
+
+impl Overlay {
+    fn new(name: &str, extra_opts: &str) -> Overlay {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../target/ctrace-overlay-{name}"));
+        let _ = Command::new("umount")
+            .arg(dir.join("merged"))
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["lower/dir1", "upper", "work", "merged"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        // The kernel's mount table holds canonical paths.
+        let dir = dir.canonicalize().unwrap();
+        std::fs::write(dir.join("lower/big"), vec![7u8; 4 << 20]).unwrap();
+        std::fs::write(dir.join("lower/small"), b"s").unwrap();
+        std::fs::write(dir.join("lower/early"), b"e").unwrap();
+        std::fs::write(dir.join("lower/dir1/f"), b"f").unwrap();
+        let d = |s: &str| dir.join(s).display().to_string();
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}{extra_opts}",
+            d("lower"),
+            d("upper"),
+            d("work")
+        );
+        let st = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &opts, &d("merged")])
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount overlay");
+        Overlay { dir }
+    }
+    fn merged(&self, p: &str) -> String {
+        self.dir.join("merged").join(p).display().to_string()
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.join("merged")).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sh(cmd: &str) {
+    assert!(
+        Command::new("sh")
+            .args(["-c", cmd])
+            .status()
+            .unwrap()
+            .success(),
+        "{cmd}"
+    );
+}
+
+fn copy_ups(report: &Value) -> Vec<&Value> {
+    report["overlay"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["largest"].as_array().unwrap().iter())
+        .collect()
+}
+
+#[test]
+fn copy_ups_are_proven_and_nothing_else_counts() {
+    if !root() {
+        return;
+    }
+    let o = Overlay::new("copyup", "");
+    // Copied up before ctrace starts: a later write is no copy-up.
+    sh(&format!("echo x >> {}", o.merged("early")));
+    let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
+    sh(&format!("echo x >> {}", o.merged("big")));
+    sh(&format!("echo y >> {}", o.merged("big")));
+    sh(&format!("echo new > {}", o.merged("created")));
+    sh(&format!("echo z >> {}", o.merged("early")));
+    sh(&format!("chmod 600 {}", o.merged("small")));
+    std::thread::sleep(Duration::from_millis(400));
+    let report = tracer.stop_json();
+
+    let mut got: Vec<(String, String)> = copy_ups(&report)
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap().to_string(),
+                c["trigger"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (o.merged("big"), "open for write".to_string()),
+            (o.merged("small"), "chmod".to_string())
+        ],
+        "{report:#}"
+    );
+    let big = copy_ups(&report)
+        .into_iter()
+        .find(|c| c["path"] == o.merged("big").as_str())
+        .unwrap();
+    assert!(big["size"].as_u64().unwrap() >= 4 << 20);
+    assert!(big["latency_ns"].as_u64().unwrap() > 0);
+    let f: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "overlay_copy_up")
+        .collect();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["evidence"]["count"], 2);
+    assert_eq!(
+        f[0]["evidence"]["largest"][0]["path"],
+        o.merged("big").as_str()
+    );
+    assert!(f[0]["evidence"]["upper_free_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        !report["overlay"]["latency_hist_ns"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn renaming_a_lower_directory_fails_with_exdev() {
+    if !root() {
+        return;
+    }
+    let o = Overlay::new("exdev", ",redirect_dir=off");
+    let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
+    // mv falls back to copying when rename fails with EXDEV.
+    sh(&format!("mv {} {}", o.merged("dir1"), o.merged("dir2")));
+    std::thread::sleep(Duration::from_millis(400));
+    let report = tracer.stop_json();
+    let ex = report["overlay"]["exdev"].as_array().unwrap();
+    let e = ex
+        .iter()
+        .find(|e| e["source"] == o.merged("dir1").as_str())
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(e["target"], o.merged("dir2").as_str());
+    assert_eq!(e["source_is_lower_dir"], true);
+    assert!(e["redirect_dir_param"].is_string());
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "overlay_exdev_rename")
+        .unwrap();
+    assert!(
+        f["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("redirect_dir=on")
+    );
+    assert_eq!(f["subject"]["comm"], "mv");
+}
+
+#[test]
+fn container_copy_up_is_attributed() {
+    if !root() {
+        return;
+    }
+    const NAME: &str = "ctrace-test-overlay";
+    let docker = Docker::start();
+    let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
+    let id = docker.run(
+        NAME,
+        &[],
+        &["sh", "-c", "chmod 700 /bin/busybox; sleep 3600"],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let report = tracer.stop_json();
+    docker.rm(NAME);
+    let g = report["overlay"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["container_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no copy-up attributed to {NAME}: {report:#}"));
+    assert_eq!(g["container_name"], NAME);
+    let c = &g["largest"][0];
+    assert_eq!(
+        c["path"], "/bin/busybox",
+        "the path as the container sees it"
+    );
+    assert_eq!(c["trigger"], "chmod");
+    assert!(c["size"].as_u64().unwrap() > 100_000);
+}

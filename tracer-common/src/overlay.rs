@@ -1,0 +1,50 @@
+//! overlay: the syscalls that can copy a lower-layer file up, and renames that may fail with EXDEV.
+
+pub const EVENTS: &str = "OVERLAY_EVENTS";
+pub const PATH_LEN: usize = 256;
+pub const EXDEV: i64 = 18;
+/// dfd meaning "relative to the current directory".
+pub const AT_FDCWD: i32 = -100;
+
+/// One traced call, copied out at its exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct OverlayEvent {
+    pub enter_ns: u64,
+    pub exit_ns: u64,
+    pub ret: i64,
+    pub flags: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub nr: i32,
+    pub dfd: i32,
+    pub dfd2: i32,
+    pub _pad: i32,
+    pub comm: [u8; crate::COMM_LEN],
+    pub path: [u8; PATH_LEN],
+    /// The second path of link and rename.
+    pub path2: [u8; PATH_LEN],
+}
+
+impl OverlayEvent {
+    pub const ZERO: OverlayEvent = OverlayEvent {
+        enter_ns: 0,
+        exit_ns: 0,
+        ret: 0,
+        flags: 0,
+        pid: 0,
+        tgid: 0,
+        nr: 0,
+        dfd: 0,
+        dfd2: 0,
+        _pad: 0,
+        comm: [0; crate::COMM_LEN],
+        path: [0; PATH_LEN],
+        path2: [0; PATH_LEN],
+    };
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    unsafe impl aya::Pod for super::OverlayEvent {}
+}

@@ -1,0 +1,272 @@
+//! overlay analyzer: proven copy-ups and EXDEV renames, per container; the findings.
+//! Pure: fed recorded observations.
+
+use serde::Serialize;
+
+use super::explain;
+use crate::{
+    attrib::Container,
+    hist::{Bucket, Log2Hist},
+    problem::finding_kind,
+    report::{Finding, Severity, Subject},
+};
+
+/// A copy-up this large, or this slow, makes a finding.
+pub const LARGE_BYTES: u64 = 1 << 20;
+pub const SLOW_NS: u64 = 10_000_000;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CopyUp {
+    pub at: f64,
+    pub pid: u32,
+    pub comm: String,
+    #[serde(skip)]
+    pub container: Option<Container>,
+    /// The path as the process sees it.
+    pub path: String,
+    pub size: u64,
+    /// Latency of the syscall that triggered it.
+    pub latency_ns: u64,
+    /// open, truncate, chmod, chown, setxattr, link or rename.
+    pub trigger: String,
+    pub upper: String,
+    pub upper_free: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ExdevRename {
+    pub at: f64,
+    pub pid: u32,
+    pub comm: String,
+    #[serde(skip)]
+    pub container: Option<Container>,
+    pub source: String,
+    pub target: String,
+    pub source_is_lower_dir: bool,
+    /// /sys/module/overlay/parameters/redirect_dir.
+    pub redirect_dir_param: Option<String>,
+    /// The mount's own redirect_dir option.
+    pub mount_redirect_dir: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct GroupReport {
+    pub container_id: Option<String>,
+    pub container_name: Option<String>,
+    pub copy_ups: usize,
+    pub bytes: u64,
+    pub p50_latency_ns: u64,
+    pub p99_latency_ns: u64,
+    pub latency_hist_ns: Vec<Bucket>,
+    pub largest: Vec<CopyUp>,
+    pub upper_free: Option<u64>,
+    pub exdev_renames: usize,
+}
+
+/// The `overlay` section of the report.
+#[derive(Serialize, Debug, Clone)]
+pub struct OverlayReport {
+    /// Calls on overlay-relevant syscalls that were checked for a copy-up.
+    pub checked: u64,
+    pub copy_ups: usize,
+    pub bytes: u64,
+    pub p99_latency_ns: u64,
+    pub latency_hist_ns: Vec<Bucket>,
+    pub groups: Vec<GroupReport>,
+    pub exdev: Vec<ExdevRename>,
+}
+
+#[derive(Default)]
+pub struct Analyzer {
+    pub copy_ups: Vec<CopyUp>,
+    pub exdev: Vec<ExdevRename>,
+    pub checked: u64,
+}
+
+fn hist_of<'a>(it: impl Iterator<Item = &'a CopyUp>) -> Log2Hist {
+    let mut h = Log2Hist::default();
+    for c in it {
+        h.slots[tracer_common::seccomp::log2_slot(c.latency_ns)] += 1;
+    }
+    h
+}
+
+fn group_key(c: &Option<Container>) -> String {
+    c.as_ref().map_or(String::new(), |c| c.id.clone())
+}
+
+impl Analyzer {
+    pub fn report(&self) -> (OverlayReport, Vec<Finding>) {
+        let mut keys: Vec<String> = self
+            .copy_ups
+            .iter()
+            .map(|c| group_key(&c.container))
+            .chain(self.exdev.iter().map(|e| group_key(&e.container)))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut groups = Vec::new();
+        let mut findings = Vec::new();
+        for key in keys {
+            let cs: Vec<&CopyUp> = self
+                .copy_ups
+                .iter()
+                .filter(|c| group_key(&c.container) == key)
+                .collect();
+            let es: Vec<&ExdevRename> = self
+                .exdev
+                .iter()
+                .filter(|e| group_key(&e.container) == key)
+                .collect();
+            let container = cs
+                .first()
+                .and_then(|c| c.container.clone())
+                .or_else(|| es.first().and_then(|e| e.container.clone()));
+            let h = hist_of(cs.iter().copied());
+            let mut largest: Vec<CopyUp> = cs.iter().map(|c| (*c).clone()).collect();
+            largest.sort_by_key(|c| std::cmp::Reverse(c.size));
+            largest.truncate(5);
+            let g = GroupReport {
+                container_id: container.as_ref().map(|c| c.id.clone()),
+                container_name: container.as_ref().and_then(|c| c.name.clone()),
+                copy_ups: cs.len(),
+                bytes: cs.iter().map(|c| c.size).sum(),
+                p50_latency_ns: h.percentile(0.5),
+                p99_latency_ns: h.percentile(0.99),
+                latency_hist_ns: h.buckets(),
+                largest,
+                upper_free: cs.iter().filter_map(|c| c.upper_free).min(),
+                exdev_renames: es.len(),
+            };
+            let subject = |pid: u32, comm: &str| Subject {
+                pid: Some(pid),
+                comm: Some(comm.to_string()),
+                container_id: g.container_id.clone(),
+                container_name: g.container_name.clone(),
+            };
+            if let Some(big) = g.largest.first()
+                && (big.size >= LARGE_BYTES || g.p99_latency_ns >= SLOW_NS)
+            {
+                let would_fail = g.upper_free.is_some_and(|f| f < big.size.saturating_mul(2));
+                findings.push(Finding {
+                    kind: finding_kind::OVERLAY_COPY_UP,
+                    severity: if would_fail { Severity::Critical } else { Severity::Warning },
+                    subject: subject(big.pid, &big.comm),
+                    evidence: serde_json::json!({
+                        "count": g.copy_ups,
+                        "bytes": g.bytes,
+                        "p50_latency_ns": g.p50_latency_ns,
+                        "p99_latency_ns": g.p99_latency_ns,
+                        "largest": g.largest.iter().map(|c| serde_json::json!({
+                            "path": c.path, "size": c.size, "latency_ns": c.latency_ns, "trigger": c.trigger,
+                        })).collect::<Vec<_>>(),
+                        "upper_dir": big.upper,
+                        "upper_free_bytes": g.upper_free,
+                        "largest_vs_free": g.upper_free.map(|f| big.size as f64 / f.max(1) as f64),
+                    }),
+                    explanation: explain::copy_up_explanation(&g),
+                    remediation: explain::copy_up_remediation(&g),
+                });
+            }
+            if let Some(first) = es.first() {
+                findings.push(Finding {
+                    kind: finding_kind::OVERLAY_EXDEV_RENAME,
+                    severity: Severity::Warning,
+                    subject: subject(first.pid, &first.comm),
+                    evidence: serde_json::json!({
+                        "count": es.len(),
+                        "renames": es.iter().take(20).map(|e| serde_json::json!({
+                            "source": e.source, "target": e.target, "source_is_lower_dir": e.source_is_lower_dir,
+                            "pid": e.pid, "comm": e.comm,
+                        })).collect::<Vec<_>>(),
+                        "redirect_dir_param": first.redirect_dir_param,
+                        "mount_redirect_dir": first.mount_redirect_dir,
+                    }),
+                    explanation: explain::exdev_explanation(&es),
+                    remediation: explain::exdev_remediation(first),
+                });
+            }
+            groups.push(g);
+        }
+        let all = hist_of(self.copy_ups.iter());
+        let report = OverlayReport {
+            checked: self.checked,
+            copy_ups: self.copy_ups.len(),
+            bytes: self.copy_ups.iter().map(|c| c.size).sum(),
+            p99_latency_ns: all.percentile(0.99),
+            latency_hist_ns: all.buckets(),
+            groups,
+            exdev: self.exdev.clone(),
+        };
+        (report, findings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(path: &str, size: u64, latency_ns: u64) -> CopyUp {
+        CopyUp {
+            at: 1.0,
+            pid: 7,
+            comm: "app".into(),
+            container: Some(Container {
+                id: "c1".into(),
+                name: Some("web".into()),
+                runtime: "docker".into(),
+            }),
+            path: path.into(),
+            size,
+            latency_ns,
+            trigger: "open".into(),
+            upper: "/u".into(),
+            upper_free: Some(100 << 20),
+        }
+    }
+
+    #[test]
+    fn large_copy_up_is_a_finding_small_fast_ones_are_not() {
+        let mut a = Analyzer::default();
+        a.copy_ups.push(copy("/etc/hosts", 200, 50_000));
+        assert!(a.report().1.is_empty());
+        a.copy_ups.push(copy("/data/big.db", 8 << 20, 40_000_000));
+        let (r, f) = a.report();
+        assert_eq!(r.copy_ups, 2);
+        assert_eq!(r.groups[0].largest[0].path, "/data/big.db");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, "overlay_copy_up");
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert_eq!(f[0].evidence["count"], 2);
+        assert_eq!(f[0].subject.container_name.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn copy_up_larger_than_half_the_free_space_is_critical() {
+        let mut a = Analyzer::default();
+        let mut c = copy("/data/big.db", 60 << 20, 1_000);
+        c.upper_free = Some(100 << 20);
+        a.copy_ups.push(c);
+        assert_eq!(a.report().1[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn exdev_renames_explain_redirect_dir() {
+        let mut a = Analyzer::default();
+        a.exdev.push(ExdevRename {
+            pid: 9,
+            comm: "mv".into(),
+            source: "/app/cache".into(),
+            target: "/app/cache.old".into(),
+            source_is_lower_dir: true,
+            redirect_dir_param: Some("N".into()),
+            mount_redirect_dir: None,
+            ..Default::default()
+        });
+        let (_, f) = a.report();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, "overlay_exdev_rename");
+        assert!(f[0].explanation.contains("/app/cache"));
+        assert!(f[0].remediation.contains("redirect_dir=on"));
+    }
+}

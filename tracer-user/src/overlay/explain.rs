@@ -1,0 +1,81 @@
+//! The overlay findings' text, built from what was observed.
+
+use super::analyzer::{ExdevRename, GroupReport};
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1 << 20) as f64
+}
+
+fn place(g: &GroupReport) -> String {
+    g.container_name
+        .clone()
+        .or(g.container_id.clone())
+        .map_or("On the host".into(), |c| format!("In container {c}"))
+}
+
+pub fn copy_up_explanation(g: &GroupReport) -> String {
+    let big = &g.largest[0];
+    let mut s = format!(
+        "{}, {} file(s) from the image's lower layers were copied up to the writable layer ({:.1} MiB in all); \
+         the largest, {} ({:.1} MiB), was copied when {} ({}) first modified it, and that call took {:.1} ms. \
+         overlayfs copies the whole file (data and fsync) on the first write, truncate, chmod, chown, setxattr or link \
+         of a lower file, however small the change.",
+        place(g),
+        g.copy_ups,
+        mib(g.bytes),
+        big.path,
+        mib(big.size),
+        big.comm,
+        big.trigger,
+        big.latency_ns as f64 / 1e6
+    );
+    if let Some(free) = g.upper_free {
+        s.push_str(&format!(
+            " The upper filesystem has {:.1} MiB free: a copy-up fails when the file is larger than the free space.",
+            mib(free)
+        ));
+    }
+    s
+}
+
+pub fn copy_up_remediation(g: &GroupReport) -> String {
+    let mut s = String::from(
+        "Put files that are written in place on a volume (`docker run -v`), not in the image; or create them at start \
+         instead of shipping them in a lower layer.",
+    );
+    if g.upper_free
+        .is_some_and(|f| f < g.largest[0].size.saturating_mul(2))
+    {
+        s.push_str(" Free space on the upper filesystem (the Docker data root) before the next copy-up of a file this size fails.");
+    }
+    s
+}
+
+pub fn exdev_explanation(es: &[&ExdevRename]) -> String {
+    let e = es[0];
+    format!(
+        "{} rename(s) failed with EXDEV on an overlay mount, e.g. {} ({}) renaming {} to {}{}. overlayfs cannot rename a \
+         directory that comes from a lower layer in place unless redirect_dir is on (module parameter: {}; this \
+         mount: {}); programs that don't fall back to copy-and-delete fail.",
+        es.len(),
+        e.comm,
+        e.pid,
+        e.source,
+        e.target,
+        if e.source_is_lower_dir {
+            " (a directory from a lower layer)"
+        } else {
+            ""
+        },
+        e.redirect_dir_param.as_deref().unwrap_or("unknown"),
+        e.mount_redirect_dir.as_deref().unwrap_or("default")
+    )
+}
+
+pub fn exdev_remediation(_e: &ExdevRename) -> String {
+    "Enable redirect_dir (`redirect_dir=on` as a mount option, or the overlay module parameter `redirect_dir=Y`): \
+     it needs a kernel of 4.10+, and a layer written with it can't be read correctly by older kernels or tools that \
+     don't follow redirects. Or keep data that is renamed on a volume, or build the directory into the image at its \
+     final path so that no rename is needed."
+        .into()
+}

@@ -1,0 +1,72 @@
+//! Human rendering of the overlay section: copy-ups per container, histogram, EXDEV renames.
+
+use std::fmt::Write as _;
+
+use crate::{hist::Log2Hist, overlay::analyzer::OverlayReport};
+
+pub fn render(out: &mut String, o: &OverlayReport, top: usize) {
+    let _ = writeln!(
+        out,
+        "\n== overlay: {} copy-ups ({:.1} MiB, p99 {:.2} ms), {} EXDEV renames, {} calls checked ==",
+        o.copy_ups,
+        o.bytes as f64 / (1 << 20) as f64,
+        o.p99_latency_ns as f64 / 1e6,
+        o.exdev.len(),
+        o.checked
+    );
+    for g in &o.groups {
+        let who = g
+            .container_name
+            .as_deref()
+            .or(g.container_id.as_deref())
+            .unwrap_or("host");
+        let _ = writeln!(
+            out,
+            "\n{who}: {} copy-ups, {:.1} MiB, p50 {:.2} ms, p99 {:.2} ms, upper free {}",
+            g.copy_ups,
+            g.bytes as f64 / (1 << 20) as f64,
+            g.p50_latency_ns as f64 / 1e6,
+            g.p99_latency_ns as f64 / 1e6,
+            g.upper_free.map_or("?".into(), |f| format!(
+                "{:.1} GiB",
+                f as f64 / (1u64 << 30) as f64
+            ))
+        );
+        for c in g.largest.iter().take(top) {
+            let _ = writeln!(
+                out,
+                "  {:>10} B {:>9.2} ms  {:<15} {} ({} pid {})",
+                c.size,
+                c.latency_ns as f64 / 1e6,
+                c.trigger,
+                c.path,
+                c.comm,
+                c.pid
+            );
+        }
+        if !g.latency_hist_ns.is_empty() {
+            let mut h = Log2Hist::default();
+            for b in &g.latency_hist_ns {
+                h.slots[tracer_common::seccomp::log2_slot(b.lo.max(1))] += b.count;
+            }
+            out.push_str(&h.render("copy-up nsecs"));
+        }
+    }
+    for e in o.exdev.iter().take(top.max(10)) {
+        let _ = writeln!(
+            out,
+            "EXDEV: {} -> {} by {} (pid {}){}; redirect_dir param {}, mount {}",
+            e.source,
+            e.target,
+            e.comm,
+            e.pid,
+            if e.source_is_lower_dir {
+                ", a lower-layer directory"
+            } else {
+                ""
+            },
+            e.redirect_dir_param.as_deref().unwrap_or("?"),
+            e.mount_redirect_dir.as_deref().unwrap_or("default")
+        );
+    }
+}
