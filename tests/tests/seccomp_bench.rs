@@ -17,12 +17,13 @@ fn result<'a>(doc: &'a Value, workload: &str, setup_prefix: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {workload}/{setup_prefix} in {doc:#}"))
 }
 
-/// Many argument-checked rules on getppid itself: every call runs them all.
+/// Many argument-checked rules on getppid itself: every call runs them all. Each value has its
+/// own upper 32 bits, so libseccomp can't decide them all with one comparison.
 fn heavy_profile() -> tempfile_path::Path {
-    let rules: Vec<Value> = (0..200)
+    let rules: Vec<Value> = (0..400u64)
         .map(|i| {
             serde_json::json!({"names": ["getppid"], "action": "SCMP_ACT_ERRNO",
-                "args": [{"index": 0, "value": 7_000_000_000u64 + i, "op": "SCMP_CMP_EQ"}]})
+                "args": [{"index": 0, "value": ((i + 1) << 32) | (i * 7 + 3), "op": "SCMP_CMP_EQ"}]})
         })
         .collect();
     let doc = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules});
@@ -76,7 +77,12 @@ fn heavy_profile_costs_more_than_no_filter() {
     let h = result(&doc, "getppid", "ctrace-test")["ns_per_op"]
         .as_f64()
         .unwrap();
-    assert!(h > none + 50.0, "heavy {h} ns vs none {none} ns");
+    let default = result(&doc, "getppid", "docker-default")["ns_per_op"]
+        .as_f64()
+        .unwrap();
+    // Measured here: none ~215 ns, Docker's default ~260 ns, this profile ~500 ns.
+    assert!(h > none + 100.0, "heavy {h} ns vs none {none} ns");
+    assert!(h > default, "heavy {h} ns vs docker-default {default} ns");
     assert!(
         result(&doc, "getppid", "ctrace-test")["lost_ns_per_syscall"]
             .as_f64()

@@ -94,10 +94,7 @@ impl Attributor {
     }
 
     /// Drops the cached answer for `tgid`.
-    #[allow(
-        dead_code,
-        reason = "API for the event loop (exit/exec); remove once it is wired up"
-    )]
+    /// A process was reaped: its pid may be reused by an unrelated process.
     pub fn forget(&mut self, tgid: u32) {
         self.cache.remove(&tgid);
     }

@@ -22,7 +22,7 @@ use crate::{
 };
 
 const CALIBRATION_CALLS: u64 = 200_000;
-const CALIBRATION_RUNS: usize = 3;
+const CALIBRATION_RUNS: usize = 5;
 /// Share of one CPU lost to the filter at which a warning, and a critical finding, are raised.
 pub const WARN_SHARE: f64 = 0.01;
 pub const CRITICAL_SHARE: f64 = 0.10;
@@ -49,19 +49,34 @@ pub struct Estimate {
     pub method: &'static str,
 }
 
-/// Calibrations keyed by a hash of the filters' bytes, plus the unfiltered baseline.
+/// Calibrations keyed by a hash of the filters' bytes.
 #[derive(Default)]
 pub struct Calibrator {
-    baseline: Option<f64>,
     by_filter: HashMap<u64, Calibration>,
 }
 
-fn median_ns(filters: &[Vec<u8>]) -> Result<f64> {
-    let mut v: Vec<f64> = (0..CALIBRATION_RUNS)
-        .map(|_| measure(Workload::Getppid, CALIBRATION_CALLS, filters).map(|t| t.0.ns_per_op))
-        .collect::<Result<_>>()?;
+fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    Ok(v[v.len() / 2])
+    v[v.len() / 2]
+}
+
+/// Median ns per getppid without and with `filters`, the runs interleaved so that the load of
+/// the moment (the traced containers still run) weighs on both alike.
+fn paired_ns(filters: &[Vec<u8>]) -> Result<(f64, f64)> {
+    let (mut base, mut filtered) = (Vec::new(), Vec::new());
+    for _ in 0..CALIBRATION_RUNS {
+        base.push(
+            measure(Workload::Getppid, CALIBRATION_CALLS, &[])?
+                .0
+                .ns_per_op,
+        );
+        filtered.push(
+            measure(Workload::Getppid, CALIBRATION_CALLS, filters)?
+                .0
+                .ns_per_op,
+        );
+    }
+    Ok((median(base), median(filtered)))
 }
 
 impl Calibrator {
@@ -75,12 +90,9 @@ impl Calibrator {
         if let Some(c) = self.by_filter.get(&key) {
             return Ok(*c);
         }
-        let base = match self.baseline {
-            Some(b) => b,
-            None => *self.baseline.insert(median_ns(&[])?),
-        };
+        let (base, filtered) = paired_ns(&filters)?;
         let c = Calibration {
-            ns_per_syscall: (median_ns(&filters)? - base).max(0.0),
+            ns_per_syscall: (filtered - base).max(0.0),
             instructions: filters.iter().map(|f| f.len() / filter::INSN).sum(),
             filters: filters.len(),
         };

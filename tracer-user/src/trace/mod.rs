@@ -155,14 +155,15 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         if let Some(s) = sem.as_mut() {
             s.poll(&mut attrib);
         }
-        if let Some(s) = zombie.as_mut() {
-            s.poll(&mut attrib);
-        }
         if let Some(s) = sigpipe.as_mut() {
             s.poll(&mut attrib);
         }
         if let Some(s) = overlay.as_mut() {
             s.poll(&mut attrib, &|p| meta::parent_of(&ebpf, p));
+        }
+        // Last: its reaps drop attribution cache entries the others may still have needed.
+        if let Some(s) = zombie.as_mut() {
+            s.poll(&mut attrib);
         }
         if now >= next_attrib {
             next_attrib = now + ATTRIBUTE_EVERY;

@@ -89,6 +89,8 @@ impl ZombieRun {
                     self.pending.push((ev.pid, comm_str(&ev.comm), at));
                 }
                 kind::FREE => {
+                    // Reaped: the pid may come back as another process.
+                    attrib.forget(ev.pid);
                     if let Some(i) = self.pending.iter().position(|p| p.0 == ev.pid) {
                         self.pending.swap_remove(i);
                         self.analyzer.reaped_at_once();
