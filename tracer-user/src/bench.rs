@@ -38,7 +38,7 @@ pub fn syscall_loop(args: &LoopArgs) -> Result<()> {
 }
 
 /// One CPU for every measurement, so that runs compare like with like.
-fn pin_to_last_cpu() {
+pub fn pin_to_last_cpu() {
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();

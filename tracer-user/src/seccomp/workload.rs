@@ -89,6 +89,7 @@ pub fn run(w: Workload, iterations: u64, filters: &[Vec<u8>]) -> Result<Timing> 
     unsafe { libc::pipe(pipe.as_mut_ptr()) };
     let udp = udp_pair()?;
     let null = c"/dev/null";
+    crate::bench::pin_to_last_cpu();
     for f in filters {
         filter::install(f).context("installing the filter under test")?;
     }
