@@ -10,32 +10,40 @@ use tests::{Tracer, ctrace_bin, root, syscall_count};
 
 const CALLS: u64 = 20_000;
 
-#[test]
-fn counts_one_pids_getppid_calls_and_nothing_else() {
-    if !root() {
-        return;
-    }
+/// A getppid loop of `calls` in a child, run once a tracer started with `args` (where `{pid}`
+/// stands for the child's pid) is attached; returns the child's pid and the report.
+fn traced_loop(calls: u64, args: &[&str]) -> (u32, serde_json::Value) {
     // The child waits on stdin so that ctrace is attached before the first call.
     let mut child = Command::new(ctrace_bin())
-        .args(["__loop", "getppid", &CALLS.to_string(), "--wait-stdin"])
+        .args(["__loop", "getppid", &calls.to_string(), "--wait-stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let pid = child.id();
-    let tracer = Tracer::start(&[
-        "trace",
-        "seccomp",
-        "--pid",
-        &pid.to_string(),
-        "--json",
-        "--top",
-        "50",
-    ]);
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{pid}", &pid.to_string()))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let tracer = Tracer::start(&args);
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert!(child.wait().unwrap().success());
     std::thread::sleep(Duration::from_millis(300));
-    let report = tracer.stop_json();
+    (pid, tracer.stop_json())
+}
+
+#[test]
+fn counts_one_pids_getppid_calls_and_nothing_else() {
+    if !root() {
+        return;
+    }
+    let (pid, report) = traced_loop(
+        CALLS,
+        &[
+            "trace", "seccomp", "--pid", "{pid}", "--json", "--top", "50",
+        ],
+    );
 
     let n = syscall_count(&report, pid, "getppid");
     assert!(
@@ -71,25 +79,17 @@ fn count_only_mode_counts_the_same_calls() {
     if !root() {
         return;
     }
-    let mut child = Command::new(ctrace_bin())
-        .args(["__loop", "getppid", &CALLS.to_string(), "--wait-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let tracer = Tracer::start(&[
-        "trace",
-        "seccomp",
-        "--count-only",
-        "--pid",
-        &pid.to_string(),
-        "--json",
-    ]);
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    assert!(child.wait().unwrap().success());
-    std::thread::sleep(Duration::from_millis(300));
-    let report = tracer.stop_json();
+    let (pid, report) = traced_loop(
+        CALLS,
+        &[
+            "trace",
+            "seccomp",
+            "--count-only",
+            "--pid",
+            "{pid}",
+            "--json",
+        ],
+    );
     let n = syscall_count(&report, pid, "getppid");
     assert!((CALLS..=CALLS + CALLS / 100).contains(&n), "count {n}");
     assert_eq!(report["seccomp"]["mode"], "count");
@@ -105,19 +105,8 @@ fn comm_filter_selects_by_name() {
     if !root() {
         return;
     }
-    let mut child = Command::new(ctrace_bin())
-        .args(["__loop", "getppid", "5000", "--wait-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
     // ctrace ignores its own process, so only the child named "ctrace" can match.
-    let tracer = Tracer::start(&["trace", "seccomp", "--comm", "ctrace", "--json"]);
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    assert!(child.wait().unwrap().success());
-    std::thread::sleep(Duration::from_millis(300));
-    let report = tracer.stop_json();
+    let (pid, report) = traced_loop(5000, &["trace", "seccomp", "--comm", "ctrace", "--json"]);
     assert!(syscall_count(&report, pid, "getppid") >= 5000);
     for p in report["seccomp"]["processes"].as_array().unwrap() {
         assert_eq!(

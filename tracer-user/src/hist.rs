@@ -61,6 +61,15 @@ impl Log2Hist {
         slot_bounds(HIST_SLOTS - 1).1
     }
 
+    /// The histogram back from its non-empty buckets (as the JSON report holds it).
+    pub fn from_buckets(buckets: &[Bucket]) -> Log2Hist {
+        let mut h = Log2Hist::default();
+        for b in buckets {
+            h.slots[tracer_common::seccomp::log2_slot(b.lo.max(1))] += b.count;
+        }
+        h
+    }
+
     pub fn buckets(&self) -> Vec<Bucket> {
         self.slots
             .iter()
@@ -152,6 +161,7 @@ mod tests {
             }
         );
         assert_eq!(buckets.len(), 3);
+        assert_eq!(Log2Hist::from_buckets(&buckets), a);
     }
 
     #[test]

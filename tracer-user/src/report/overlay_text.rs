@@ -45,11 +45,7 @@ pub fn render(out: &mut String, o: &OverlayReport, top: usize) {
             );
         }
         if !g.latency_hist_ns.is_empty() {
-            let mut h = Log2Hist::default();
-            for b in &g.latency_hist_ns {
-                h.slots[tracer_common::seccomp::log2_slot(b.lo.max(1))] += b.count;
-            }
-            out.push_str(&h.render("copy-up nsecs"));
+            out.push_str(&Log2Hist::from_buckets(&g.latency_hist_ns).render("copy-up nsecs"));
         }
     }
     for e in o.exdev.iter().take(top.max(10)) {

@@ -202,10 +202,7 @@ fn seccomp(out: &mut String, s: &SeccompReport, top: usize) {
         .filter(|(_, st)| !st.hist_ns.is_empty())
         .take(top)
     {
-        let mut h = Log2Hist::default();
-        for b in &st.hist_ns {
-            h.slots[tracer_common::seccomp::log2_slot(b.lo.max(1))] += b.count;
-        }
+        let h = Log2Hist::from_buckets(&st.hist_ns);
         let _ = writeln!(
             out,
             "\n{label}: {} latency ({} calls)",
