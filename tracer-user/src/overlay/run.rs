@@ -196,10 +196,6 @@ impl OverlayRun {
         )
     }
 
-    pub fn events(&self) -> u64 {
-        self.analyzer.checked
-    }
-
     pub fn finish(
         mut self,
         attrib: &mut Attributor,

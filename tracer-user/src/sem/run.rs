@@ -128,11 +128,6 @@ impl SemRun {
         )
     }
 
-    pub fn events(&self) -> u64 {
-        let c = self.analyzer.counts;
-        c.semget + c.semget_failed + c.rmid + c.use_
-    }
-
     pub fn finish(mut self, attrib: &mut Attributor) -> (SemReport, Vec<Finding>) {
         self.poll(attrib);
         self.refresh(attrib);

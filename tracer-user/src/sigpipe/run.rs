@@ -177,10 +177,6 @@ impl SigpipeRun {
         )
     }
 
-    pub fn events(&self) -> u64 {
-        self.analyzer.signals.len() as u64
-    }
-
     pub fn finish(mut self, ebpf: &Ebpf, attrib: &mut Attributor) -> (SigpipeReport, Vec<Finding>) {
         self.poll(attrib);
         let counts: BTreeMap<u32, u64> = ebpf

@@ -254,26 +254,29 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         report.seccomp = Some(r);
     }
     if let Some(s) = sem.take() {
-        report.events.insert("sem".into(), s.events());
         let (r, findings) = s.finish(&mut attrib);
+        let e = r.events;
+        report
+            .events
+            .insert("sem".into(), e.semget + e.semget_failed + e.rmid + e.use_);
         report.findings.extend(findings);
         report.sem = Some(r);
     }
     if let Some(s) = zombie.take() {
-        report.events.insert("zombie".into(), s.events());
         let (r, findings) = s.finish(&mut attrib);
+        report.events.insert("zombie".into(), r.exits);
         report.findings.extend(findings);
         report.zombie = Some(r);
     }
     if let Some(s) = sigpipe.take() {
-        report.events.insert("sigpipe".into(), s.events());
         let (r, findings) = s.finish(&ebpf, &mut attrib);
+        report.events.insert("sigpipe".into(), r.sigpipes as u64);
         report.findings.extend(findings);
         report.sigpipe = Some(r);
     }
     if let Some(s) = overlay.take() {
-        report.events.insert("overlay".into(), s.events());
         let (r, findings) = s.finish(&mut attrib, &|p| meta::parent_of(&ebpf, p));
+        report.events.insert("overlay".into(), r.checked);
         report.findings.extend(findings);
         report.overlay = Some(r);
     }

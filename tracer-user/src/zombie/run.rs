@@ -145,10 +145,6 @@ impl ZombieRun {
         )
     }
 
-    pub fn events(&self) -> u64 {
-        self.analyzer.exits
-    }
-
     pub fn finish(mut self, attrib: &mut Attributor) -> (ZombieReport, Vec<Finding>) {
         self.poll(attrib);
         self.rescan(attrib);
