@@ -182,3 +182,60 @@ fn verbose_shows_probe_side_logs() {
     tracer.wait_for("fork:", Duration::from_secs(10));
     tracer.stop_json();
 }
+
+#[test]
+fn duty_cycle_never_pairs_calls_across_a_detached_period() {
+    if !root() {
+        return;
+    }
+    // A shell that spends its life in wait4() for 150 ms sleeps, traced 100 ms of every 200 ms:
+    // a wait4 entered before a detach must not be paired with a later wait4's exit (which would
+    // make one "take" 300 ms or more).
+    let mut sh = Command::new("sh")
+        .args(["-c", "while :; do sleep 0.15; done"])
+        .spawn()
+        .unwrap();
+    let pid = sh.id().to_string();
+    let (code, out, err) = tests::run_ctrace(&[
+        "trace",
+        "seccomp",
+        "--pid",
+        &pid,
+        "--duty-cycle",
+        "50",
+        "--interval",
+        "200ms",
+        "--duration",
+        "3s",
+        "--json",
+        "--top",
+        "50",
+    ]);
+    sh.kill().unwrap();
+    sh.wait().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let p = report["seccomp"]["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == sh.id())
+        .unwrap();
+    let wait4 = p["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["syscall"] == "wait4")
+        .unwrap();
+    let slowest = wait4["hist_ns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["lo"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        slowest < 268_435_456,
+        "a wait4 'took' {slowest} ns or more: {wait4}"
+    );
+}

@@ -6,6 +6,8 @@ pub const HIST_SLOTS: usize = 32;
 pub const START: &str = "SYS_START";
 pub const HISTS: &str = "SYS_HISTS";
 pub const COUNTS: &str = "SYS_COUNTS";
+/// One slot: the ktime of the last (re)attach; starts before it belong to a detached period.
+pub const EPOCH: &str = "SYS_EPOCH";
 /// tgid -> comm, written when a process first shows up, so exited processes keep a name.
 pub const COMMS: &str = "SYS_COMMS";
 /// Entries in the per-(process, syscall) maps; a busy node has a few thousand live pairs.

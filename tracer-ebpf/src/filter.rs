@@ -67,6 +67,21 @@ pub fn traced(pid_tgid: u64) -> Option<u32> {
     None
 }
 
+/// sched_process_exit: a selected process that exits leaves the filter, so that its pid, once
+/// reused, does not select an unrelated process.
+#[tracepoint(category = "sched", name = "sched_process_exit")]
+pub fn on_exit(_ctx: TracePointContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    if FILTER_FLAGS.load() & filter::BY_PID != 0
+        && pid_tgid as u32 == tgid
+        && let Some(v) = FILTER_PIDS.get_ptr_mut(tgid)
+    {
+        unsafe { *v = 0 };
+    }
+    0
+}
+
 /// sched_process_fork: remember the parent, and trace a traced process's children too (for
 /// --container, whose processes fork after the start-up scan of the cgroup).
 #[tracepoint(category = "sched", name = "sched_process_fork")]

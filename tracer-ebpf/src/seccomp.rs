@@ -28,6 +28,8 @@ static SYS_HISTS: PerCpuHashMap<SysKey, SysHist> = PerCpuHashMap::with_max_entri
 #[map]
 static SYS_COUNTS: PerCpuHashMap<SysKey, u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
 #[map]
+static SYS_EPOCH: Array<u64> = Array::with_max_entries(1, 0);
+#[map]
 static SYS_COMMS: HashMap<u32, [u8; COMM_LEN]> = HashMap::with_max_entries(MAX_KEYS, 0);
 
 /// On the (rare) first sight of a (process, syscall) pair: keep the process's name, so that a
@@ -73,6 +75,10 @@ fn on_exit<C: EbpfContext>(ctx: &C) {
         return;
     }
     unsafe { (*slot).ts_ns = 0 };
+    // Entered before a detach (--duty-cycle): its exit was missed, this one is another call's.
+    if SYS_EPOCH.get(0).is_some_and(|e| start.ts_ns < *e) {
+        return;
+    }
     let delta = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.ts_ns);
     let key = SysKey { tgid, nr: start.nr };
     let hist = match SYS_HISTS.get_ptr_mut(&key) {
@@ -118,11 +124,15 @@ fn on_count<C: EbpfContext>(ctx: &C, nr: i64) {
         Some(c) => unsafe { *c += 1 },
         None => {
             remember_comm(tgid);
-            if SYS_COUNTS.insert(&key, &1, BPF_NOEXIST as u64).is_err()
-                && SYS_COUNTS.get_ptr_mut(&key).is_none()
-            {
-                count_drop(Drop::CountMapFull);
-                warn!(ctx, "seccomp: count map full, tgid {}", tgid);
+            if SYS_COUNTS.insert(&key, &1, BPF_NOEXIST as u64).is_err() {
+                // Another CPU inserted it first: count through it.
+                match SYS_COUNTS.get_ptr_mut(&key) {
+                    Some(c) => unsafe { *c += 1 },
+                    None => {
+                        count_drop(Drop::CountMapFull);
+                        warn!(ctx, "seccomp: count map full, tgid {}", tgid);
+                    }
+                }
             }
         }
     }

@@ -61,13 +61,22 @@ pub fn sigpipe_write_enter(ctx: TracePointContext) -> u32 {
     }
     if let Some(slot) = WRITE_ARGS.get_ptr_mut(pid_tgid as u32) {
         unsafe {
-            (*slot).nr = ctx.read_at::<i32>(8).unwrap_or(-1);
+            let nr = ctx.read_at::<i32>(8).unwrap_or(-1);
+            (*slot).nr = nr;
             (*slot).fd = ctx.read_at::<u64>(16).unwrap_or(0) as i32;
-            (*slot).count = ctx.read_at::<u64>(32).unwrap_or(0);
+            // writev, pwritev and sendmsg carry a vector, not a size: unknown (0).
+            (*slot).count = if VECTOR_CALLS.contains(&nr) {
+                0
+            } else {
+                ctx.read_at::<u64>(32).unwrap_or(0)
+            };
         }
     }
     0
 }
+
+/// x86-64 numbers of writev, sendmsg and pwritev.
+const VECTOR_CALLS: [i32; 3] = [20, 46, 296];
 
 /// Attached to the matching sys_exit_*: `ret` at 16.
 #[tracepoint]
@@ -75,10 +84,15 @@ pub fn sigpipe_write_exit(ctx: TracePointContext) -> u32 {
     let Ok(ret) = (unsafe { ctx.read_at::<i64>(16) }) else {
         return 0;
     };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let args = current_write(pid_tgid as u32);
+    // The write is over: a later SIGPIPE from an untraced call must not be blamed on it.
+    if let Some(slot) = WRITE_ARGS.get_ptr_mut(pid_tgid as u32) {
+        unsafe { *slot = WriteArgs::default() };
+    }
     if ret != -EPIPE {
         return 0;
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
     let Some(tgid) = traced(pid_tgid) else {
         return 0;
     };
@@ -87,14 +101,7 @@ pub fn sigpipe_write_exit(ctx: TracePointContext) -> u32 {
         None => {
             let _ = EPIPE_COUNTS.insert(tgid, 1, 0);
             let comm = bpf_get_current_comm().unwrap_or_default();
-            emit(
-                kind::EPIPE,
-                pid_tgid,
-                0,
-                current_write(pid_tgid as u32),
-                0,
-                comm,
-            );
+            emit(kind::EPIPE, pid_tgid, 0, args, 0, comm);
         }
     }
     0

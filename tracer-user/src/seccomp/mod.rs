@@ -13,11 +13,11 @@ pub mod workload;
 use anyhow::{Result, anyhow};
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuHashMap},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuHashMap},
 };
 use tracer_common::{
     COMM_LEN,
-    seccomp::{COMMS, COUNTS, HISTS, SysHist, SysKey},
+    seccomp::{COMMS, COUNTS, EPOCH, HISTS, SysHist, SysKey},
 };
 
 use crate::{
@@ -119,11 +119,23 @@ impl Probe {
         !self.links.is_empty()
     }
 
+    /// Attaches again after a detach. Syscalls entered before now are void: their exits were
+    /// missed while detached, and must not pair with the next call's.
     pub fn reattach(&mut self, ebpf: &mut Ebpf) -> Result<()> {
-        if !self.attached() {
-            self.attach_links(ebpf)?;
+        if self.attached() {
+            return Ok(());
         }
-        Ok(())
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        let map = ebpf
+            .map_mut(EPOCH)
+            .ok_or_else(|| anyhow!("map {EPOCH} missing"))?;
+        Array::<&mut MapData, u64>::try_from(map)?.set(0, now, 0)?;
+        self.attach_links(ebpf)
     }
 
     pub fn detach(&mut self, ebpf: &mut Ebpf) {

@@ -93,6 +93,11 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         name: "sched_process_fork",
     };
     let fork = attach::attach(&mut ebpf, "on_fork", AttachType::Tracepoint, target)?;
+    let exit_target = Target {
+        category: "sched",
+        name: "sched_process_exit",
+    };
+    let _exit = attach::attach(&mut ebpf, "on_exit", AttachType::Tracepoint, exit_target)?;
     let mut seccomp = match asked.contains(&Problem::Seccomp) {
         true => Some(SeccompRun::start(&mut ebpf, &args)?),
         false => None,
@@ -130,7 +135,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     probes.push(ProbeInfo {
         problem: "attribution".into(),
         attach_type: fork.attach_type.name().into(),
-        programs: vec![fork.program.into()],
+        programs: vec![fork.program.into(), "on_exit".into()],
     });
     let attached: Vec<String> = probes
         .iter()
@@ -220,7 +225,6 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         }
     }
     let duration = started.elapsed();
-    let drops = read_drops(&ebpf);
     let mut report = Report {
         version: env!("CARGO_PKG_VERSION"),
         kernel: node::kernel_release(),
@@ -228,10 +232,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         duration_s: duration.as_secs_f64(),
         events: BTreeMap::new(),
         drops: BTreeMap::new(),
-        drop_reasons: drops
-            .iter()
-            .map(|(d, n)| (d.name().to_string(), *n))
-            .collect(),
+        drop_reasons: BTreeMap::new(),
         findings: Vec::new(),
         duty_cycle_pct: args.duty_cycle,
         seccomp: None,
@@ -240,14 +241,6 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         sigpipe: None,
         overlay: None,
     };
-    for p in &asked {
-        let n = drops
-            .iter()
-            .filter(|(d, _)| d.problem() == p.name())
-            .map(|(_, n)| n)
-            .sum();
-        report.drops.insert(p.name().to_string(), n);
-    }
     if let Some(s) = seccomp.take() {
         let r = s.finish(&mut ebpf, &mut attrib, args.top)?;
         report.events.insert("seccomp".into(), r.syscalls);
@@ -279,6 +272,23 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         report.events.insert("overlay".into(), r.checked);
         report.findings.extend(findings);
         report.overlay = Some(r);
+    }
+    // Read after the final drains, so that drops up to the end of the run are counted.
+    let drops = read_drops(&ebpf);
+    report.drop_reasons = drops
+        .iter()
+        .map(|(d, n)| (d.name().to_string(), *n))
+        .collect();
+    for p in asked.iter().map(|p| p.name()).chain(["filter"]) {
+        let n: u64 = drops
+            .iter()
+            .filter(|(d, _)| d.problem() == p)
+            .map(|(_, n)| n)
+            .sum();
+        // "filter" (forks the pid filter could not take) only when it happened.
+        if p != "filter" || n > 0 {
+            report.drops.insert(p.to_string(), n);
+        }
     }
     if let Some(l) = logger.as_mut() {
         l.flush();

@@ -134,17 +134,23 @@ impl Analyzer {
         exited: Option<f64>,
         now: f64,
     ) {
-        let z = self.zombies.entry(pid).or_insert_with(|| Zombie {
+        let fresh = Zombie {
             pid,
             comm: comm.to_string(),
             parent: parent.pid,
             exited,
             first_seen: now,
             reaped: None,
-        });
+        };
+        let z = self.zombies.entry(pid).or_insert_with(|| fresh.clone());
+        if z.reaped.is_some() {
+            // The pid was reaped and reused: another process, another zombie.
+            *z = fresh;
+        }
+        // A scan may see it before its traced exit is looked up: keep the exit time.
+        z.exited = z.exited.or(exited);
         // Re-parenting: a zombie whose parent died belongs to the new one.
         z.parent = parent.pid;
-        z.reaped = None;
         self.parents.insert(parent.pid, parent);
     }
 

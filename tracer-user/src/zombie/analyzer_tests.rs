@@ -105,6 +105,22 @@ fn reparented_zombie_moves_to_its_new_parent() {
 }
 
 #[test]
+fn a_scan_before_the_traced_lookup_keeps_the_exit_time() {
+    let mut a = Analyzer::new(1.0, T0);
+    a.seen(60, "w", pid1(9, "app"), None, T0 + 1.0);
+    a.seen(60, "w", pid1(9, "app"), Some(T0 + 0.9), T0 + 1.05);
+    let (r, _) = a.report(T0 + 5.0, node());
+    assert_eq!(r.zombies[0].source, "traced");
+    assert!(r.groups[0].rate_per_min > 0.0);
+    // Reaped, then the pid comes back as another zombie: a new entry.
+    a.reaped(60, T0 + 6.0);
+    a.seen(60, "other", pid1(9, "app"), Some(T0 + 7.0), T0 + 7.1);
+    let (r, _) = a.report(T0 + 8.0, node());
+    assert_eq!(r.zombies[0].comm, "other");
+    assert_eq!(r.zombies[0].reaped_after_s, None);
+}
+
+#[test]
 fn known_inits() {
     for c in [
         "tini",
