@@ -13,6 +13,7 @@ pub mod names {
     pub const SELF_TGID: &str = "SELF_TGID";
     pub const FILTER_FLAGS: &str = "FILTER_FLAGS";
     pub const FORK_CHILD_PID_OFFSET: &str = "FORK_CHILD_PID_OFFSET";
+    pub const EXIT_GROUP_DEAD_OFFSET: &str = "EXIT_GROUP_DEAD_OFFSET";
     pub const FILTER_PIDS: &str = "FILTER_PIDS";
     pub const FILTER_COMMS: &str = "FILTER_COMMS";
     pub const DROPS: &str = "DROPS";

@@ -21,6 +21,10 @@ static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(44);
 
 /// Indexed by tgid (resized to kernel.pid_max at load): array lookups are inlined by the
 /// verifier, so checking the filter costs no helper call on the hot path.
+/// Offset of `group_dead` in the sched_process_exit record; 0 on kernels without the field.
+#[unsafe(no_mangle)]
+static EXIT_GROUP_DEAD_OFFSET: Global<u32> = Global::new(0);
+
 #[map]
 static FILTER_PIDS: Array<u8> = Array::with_max_entries(32768, 0);
 #[map]
@@ -70,13 +74,20 @@ pub fn traced(pid_tgid: u64) -> Option<u32> {
 /// sched_process_exit: a selected process that exits leaves the filter, so that its pid, once
 /// reused, does not select an unrelated process.
 #[tracepoint(category = "sched", name = "sched_process_exit")]
-pub fn on_exit(_ctx: TracePointContext) -> u32 {
+pub fn on_exit(ctx: TracePointContext) -> u32 {
+    if FILTER_FLAGS.load() & filter::BY_PID == 0 {
+        return 0;
+    }
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    if FILTER_FLAGS.load() & filter::BY_PID != 0
-        && pid_tgid as u32 == tgid
-        && let Some(v) = FILTER_PIDS.get_ptr_mut(tgid)
-    {
+    // The last thread of the process: group_dead where the kernel says it, else the leader.
+    let off = EXIT_GROUP_DEAD_OFFSET.load();
+    let last = if off != 0 {
+        unsafe { ctx.read_at::<u8>(off as usize) }.is_ok_and(|d| d != 0)
+    } else {
+        pid_tgid as u32 == tgid
+    };
+    if last && let Some(v) = FILTER_PIDS.get_ptr_mut(tgid) {
         unsafe { *v = 0 };
     }
     0

@@ -89,6 +89,7 @@ pub struct Globals {
     /// Highest aya-log level the probes emit (0: none, 5: trace); set by -v.
     pub log_level: u8,
     pub free_pid_offset: u32,
+    pub exit_group_dead_offset: u32,
 }
 
 pub fn load(g: &Globals) -> Result<Ebpf> {
@@ -100,6 +101,11 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
         .override_global(names::SELF_TGID, &g.self_tgid, true)
         .override_global(names::FILTER_FLAGS, &g.filter_flags, true)
         .override_global(names::FORK_CHILD_PID_OFFSET, &g.fork_child_pid_offset, true)
+        .override_global(
+            names::EXIT_GROUP_DEAD_OFFSET,
+            &g.exit_group_dead_offset,
+            true,
+        )
         .override_global(aya_log::LEVEL, &g.log_level, false)
         .override_global(
             tracer_common::zombie::FREE_PID_OFFSET,

@@ -99,3 +99,19 @@ pub fn program_names(links: &[Attachment]) -> Vec<String> {
     }
     names
 }
+
+/// `pid` if it is alive, else its nearest living ancestor (through the kernel's record of forks):
+/// whose namespaces and container a process that already exited shared.
+pub fn living_ancestor(pid: u32, parent_of: &dyn Fn(u32) -> Option<u32>) -> u32 {
+    let mut p = pid;
+    for _ in 0..32 {
+        if std::path::Path::new(&format!("/proc/{p}")).exists() {
+            return p;
+        }
+        match parent_of(p) {
+            Some(parent) => p = parent,
+            None => break,
+        }
+    }
+    pid
+}

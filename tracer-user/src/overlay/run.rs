@@ -89,16 +89,7 @@ impl OverlayRun {
     pub fn poll(&mut self, attrib: &mut Attributor, parent_of: &dyn Fn(u32) -> Option<u32>) {
         for ev in events::drain::<OverlayEvent>(&mut self.ring) {
             self.analyzer.checked += 1;
-            let mut viewer = ev.tgid;
-            for _ in 0..32 {
-                if Path::new(&format!("/proc/{viewer}")).exists() {
-                    break;
-                }
-                match parent_of(viewer) {
-                    Some(p) => viewer = p,
-                    None => break,
-                }
-            }
+            let viewer = events::living_ancestor(ev.tgid, parent_of);
             self.handle(&ev, viewer, attrib);
         }
     }

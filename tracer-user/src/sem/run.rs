@@ -1,6 +1,6 @@
 //! sem during `ctrace trace`: drain the ring buffer, keep the inventory fresh, report.
 
-use std::{collections::HashMap, path::Path};
+use std::path::Path;
 
 use anyhow::Result;
 use aya::{
@@ -25,7 +25,6 @@ pub struct SemRun {
     ring: RingBuf<MapData>,
     links: Vec<Attachment>,
     pub analyzer: Analyzer,
-    ns_of: HashMap<u32, u64>,
     own_ns: u64,
     clock: Clock,
 }
@@ -46,7 +45,6 @@ impl SemRun {
             ring,
             links,
             analyzer: Analyzer::new(leak_age_s),
-            ns_of: HashMap::new(),
             own_ns: inventory::own_ipc_ns().unwrap_or(0),
             clock: Clock::new(),
         };
@@ -62,33 +60,31 @@ impl SemRun {
         }
     }
 
-    fn ipc_ns(&mut self, tgid: u32) -> u64 {
-        if let Some(ns) = self.ns_of.get(&tgid) {
-            return *ns;
-        }
-        let ns = std::fs::metadata(format!("/proc/{tgid}/ns/ipc"))
+    /// The IPC namespace of a process, or of its nearest living ancestor once it has exited
+    /// (an `ipcmk` in a container is gone before its event is drained).
+    fn ipc_ns(&self, pid: u32) -> u64 {
+        std::fs::metadata(format!("/proc/{pid}/ns/ipc"))
             .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-            .unwrap_or(self.own_ns);
-        self.ns_of.insert(tgid, ns);
-        ns
+            .unwrap_or(self.own_ns)
     }
 
     /// Drains the ring buffer into the analyzer.
-    pub fn poll(&mut self, attrib: &mut Attributor) {
+    pub fn poll(&mut self, attrib: &mut Attributor, parent_of: &dyn Fn(u32) -> Option<u32>) {
         for ev in events::drain::<SemEvent>(&mut self.ring) {
-            self.handle(&ev, attrib);
+            let viewer = events::living_ancestor(ev.tgid, parent_of);
+            self.handle(&ev, viewer, attrib);
         }
     }
 
-    fn handle(&mut self, ev: &SemEvent, attrib: &mut Attributor) {
-        let ns = self.ipc_ns(ev.tgid);
+    fn handle(&mut self, ev: &SemEvent, viewer: u32, attrib: &mut Attributor) {
+        let ns = self.ipc_ns(viewer);
         let at = self.clock.unix(ev.ts_ns);
         match ev.kind {
             kind::GET if ev.ret >= 0 => {
                 let creator = Creator {
                     pid: ev.tgid,
                     comm: comm_str(&ev.comm),
-                    container: attrib.container_of(ev.tgid),
+                    container: attrib.container_of(viewer),
                 };
                 self.analyzer
                     .on_get(ns, ev.ret as i32, ev.key, ev.nsems, creator, at);
@@ -128,8 +124,12 @@ impl SemRun {
         )
     }
 
-    pub fn finish(mut self, attrib: &mut Attributor) -> (SemReport, Vec<Finding>) {
-        self.poll(attrib);
+    pub fn finish(
+        mut self,
+        attrib: &mut Attributor,
+        parent_of: &dyn Fn(u32) -> Option<u32>,
+    ) -> (SemReport, Vec<Finding>) {
+        self.poll(attrib, parent_of);
         self.refresh(attrib);
         self.analyzer.report(unix_now(), alive)
     }

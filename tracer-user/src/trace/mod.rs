@@ -78,6 +78,12 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         log_level: log_level(verbose),
         free_pid_offset: node::tracepoint_field_offset("sched", "sched_process_free", "pid")
             .unwrap_or(12),
+        exit_group_dead_offset: node::tracepoint_field_offset(
+            "sched",
+            "sched_process_exit",
+            "group_dead",
+        )
+        .unwrap_or(0),
     };
     let mut ebpf = attach::load(&globals)?;
     let mut logger = if verbose > 0 {
@@ -158,7 +164,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         }
         // Ring buffers every tick, so that bursts don't overflow them.
         if let Some(s) = sem.as_mut() {
-            s.poll(&mut attrib);
+            s.poll(&mut attrib, &|p| meta::parent_of(&ebpf, p));
         }
         if let Some(s) = sigpipe.as_mut() {
             s.poll(&mut attrib);
@@ -247,7 +253,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         report.seccomp = Some(r);
     }
     if let Some(s) = sem.take() {
-        let (r, findings) = s.finish(&mut attrib);
+        let (r, findings) = s.finish(&mut attrib, &|p| meta::parent_of(&ebpf, p));
         let e = r.events;
         report
             .events
