@@ -105,7 +105,7 @@ pub fn program_names(links: &[Attachment]) -> Vec<String> {
 pub fn living_ancestor(pid: u32, parent_of: &dyn Fn(u32) -> Option<u32>) -> u32 {
     let mut p = pid;
     for _ in 0..32 {
-        if std::path::Path::new(&format!("/proc/{p}")).exists() {
+        if crate::node::alive(p) {
             return p;
         }
         match parent_of(p) {

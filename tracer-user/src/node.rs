@@ -137,6 +137,22 @@ pub fn status_field(text: &str, key: &str) -> Option<String> {
     })
 }
 
+/// Every process in /proc now.
+pub fn pids() -> Vec<u32> {
+    fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether the process still exists (a zombie does, until it is reaped).
+pub fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 pub fn proc_comm(pid: u32) -> Option<String> {
     fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()

@@ -85,15 +85,9 @@ pub fn own_ipc_ns() -> Option<u64> {
 /// Every IPC namespace some process is in, with one of its pids.
 pub fn namespaces() -> BTreeMap<u64, u32> {
     let mut out = BTreeMap::new();
-    if let Ok(dir) = fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let name = e.file_name();
-            let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                continue;
-            };
-            if let Some(ns) = ipc_ns_of(&pid.to_string()) {
-                out.entry(ns).or_insert(pid);
-            }
+    for pid in crate::node::pids() {
+        if let Some(ns) = ipc_ns_of(&pid.to_string()) {
+            out.entry(ns).or_insert(pid);
         }
     }
     out

@@ -1,7 +1,5 @@
 //! sem during `ctrace trace`: drain the ring buffer, keep the inventory fresh, report.
 
-use std::path::Path;
-
 use anyhow::Result;
 use aya::{
     Ebpf,
@@ -18,6 +16,7 @@ use crate::{
     attach::{AttachType, Attachment},
     attrib::Attributor,
     events::{self, Clock, comm_str, unix_now},
+    node,
     report::{Finding, ProbeInfo},
 };
 
@@ -27,10 +26,6 @@ pub struct SemRun {
     pub analyzer: Analyzer,
     own_ns: u64,
     clock: Clock,
-}
-
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl SemRun {
@@ -118,7 +113,7 @@ impl SemRun {
         format!(
             "sem: {} sets, {} leaked, {} semget ({} failed)",
             self.analyzer.set_count(),
-            self.analyzer.leaked_count(unix_now(), alive),
+            self.analyzer.leaked_count(unix_now(), node::alive),
             self.analyzer.counts.semget,
             self.analyzer.counts.semget_failed
         )
@@ -131,6 +126,6 @@ impl SemRun {
     ) -> (SemReport, Vec<Finding>) {
         self.poll(attrib, parent_of);
         self.refresh(attrib);
-        self.analyzer.report(unix_now(), alive)
+        self.analyzer.report(unix_now(), node::alive)
     }
 }

@@ -38,14 +38,7 @@ fn sig_mask_has_sigpipe(hex: &str) -> bool {
 /// `ctrace doctor`: watched daemons running, where their fd 1 and 2 go, and their SIGPIPE state.
 pub fn doctor_checks() -> Vec<Check> {
     let mut out = Vec::new();
-    for pid in std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-    {
+    for pid in crate::node::pids() {
         let Some(comm) = crate::node::proc_comm(pid) else {
             continue;
         };

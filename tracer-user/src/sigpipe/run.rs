@@ -84,14 +84,7 @@ impl SigpipeRun {
     pub fn scan(&mut self) {
         self.watched.clear();
         self.fd_cache.clear();
-        let pids: Vec<u32> = std::fs::read_dir("/proc")
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for pid in pids {
+        for pid in node::pids() {
             let Some(comm) = node::proc_comm(pid) else {
                 continue;
             };

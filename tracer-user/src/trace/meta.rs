@@ -1,7 +1,5 @@
 //! Process metadata for attribution, including processes that are already gone.
 
-use std::path::Path;
-
 use aya::{
     Ebpf,
     maps::{HashMap as BpfHashMap, MapData},
@@ -12,10 +10,6 @@ use crate::{
     attrib::{Attributor, ProcMeta, SeccompStatus},
     node, seccomp,
 };
-
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
 
 fn live_meta(tgid: u32, attrib: &mut Attributor) -> ProcMeta {
     ProcMeta {
@@ -43,7 +37,7 @@ pub fn proc_meta(
     ebpf: &Ebpf,
     known: impl Fn(u32) -> Option<ProcMeta>,
 ) -> ProcMeta {
-    if alive(tgid) {
+    if node::alive(tgid) {
         let mut m = live_meta(tgid, attrib);
         if m.comm.is_empty() {
             m.comm = comm.unwrap_or_default();
@@ -61,7 +55,7 @@ pub fn proc_meta(
         if let Some(m) = known(parent).filter(|m| m.seccomp.mode != "unknown") {
             return ProcMeta { comm, ..m };
         }
-        if alive(parent) {
+        if node::alive(parent) {
             return ProcMeta {
                 comm,
                 ..live_meta(parent, attrib)

@@ -51,19 +51,9 @@ pub fn pidns_of(pid: u32) -> Option<u64> {
         .map(|m| m.ino())
 }
 
-fn pids() -> Vec<u32> {
-    fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Every zombie now, with its status.
 pub fn zombies_now() -> Vec<(u32, ProcStatus)> {
-    pids()
+    crate::node::pids()
         .into_iter()
         .filter_map(|p| Some((p, read_status(p)?)))
         .filter(|(_, s)| s.state == 'Z')
@@ -73,7 +63,7 @@ pub fn zombies_now() -> Vec<(u32, ProcStatus)> {
 /// Processes that are PID 1 of a pid namespace other than ctrace's own (container inits).
 pub fn namespace_inits() -> Vec<(u32, ProcStatus)> {
     let own = pidns_of(std::process::id());
-    pids()
+    crate::node::pids()
         .into_iter()
         .filter_map(|p| Some((p, read_status(p)?)))
         .filter(|(p, s)| s.is_ns_init() && s.nspid.len() > 1 && pidns_of(*p) != own)

@@ -1,7 +1,5 @@
 //! zombie during `ctrace trace`: drain exits and frees, look each exit up in /proc, rescan.
 
-use std::path::Path;
-
 use anyhow::Result;
 use aya::{
     Ebpf,
@@ -130,7 +128,7 @@ impl ZombieRun {
         }
         let tracked: Vec<u32> = self.analyzer.zombies.keys().copied().collect();
         for pid in tracked {
-            if self.analyzer.is_zombie(pid) && !Path::new(&format!("/proc/{pid}")).exists() {
+            if self.analyzer.is_zombie(pid) && !node::alive(pid) {
                 self.analyzer.reaped(pid, now);
             }
         }
