@@ -54,13 +54,9 @@ fn leaked_keys(report: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn killed_creator_leaks_its_cookies() {
-    if !root() {
-        return;
-    }
-    remove_keys(0x0d4d_1000, 3);
-    let tracer = Tracer::start(&[
+/// A tracer with a 1 s threshold and a 500 ms interval, attached.
+fn sem_tracer() -> Tracer {
+    Tracer::start(&[
         "trace",
         "sem",
         "--sem-leak-age",
@@ -68,7 +64,16 @@ fn killed_creator_leaks_its_cookies() {
         "--json",
         "--interval",
         "500ms",
-    ]);
+    ])
+}
+
+#[test]
+fn killed_creator_leaks_its_cookies() {
+    if !root() {
+        return;
+    }
+    remove_keys(0x0d4d_1000, 3);
+    let tracer = sem_tracer();
     let (child, line) = helper(&["create", "3", "0x0d4d1000"]);
     assert_eq!(line, "ready");
     std::thread::sleep(Duration::from_millis(600));
@@ -111,15 +116,7 @@ fn removed_or_used_sets_are_not_leaks() {
     }
     remove_keys(0x0d4d_2000, 2);
     remove_keys(0x0d4d_3000, 2);
-    let tracer = Tracer::start(&[
-        "trace",
-        "sem",
-        "--sem-leak-age",
-        "1s",
-        "--json",
-        "--interval",
-        "500ms",
-    ]);
+    let tracer = sem_tracer();
     let (mut rm, line) = helper(&["create-rm", "2", "0x0d4d2000"]);
     assert_eq!(line, "done");
     rm.wait().unwrap();

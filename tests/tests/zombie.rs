@@ -45,12 +45,9 @@ fn findings_for(report: &Value, pid1: u32) -> Vec<&Value> {
         .collect()
 }
 
-#[test]
-fn non_reaping_pid1_accumulates_zombies() {
-    if !root() {
-        return;
-    }
-    let tracer = Tracer::start(&[
+/// A tracer with a 1 s threshold and a 500 ms interval, attached.
+fn zombie_tracer() -> Tracer {
+    Tracer::start(&[
         "trace",
         "zombie",
         "--zombie-age",
@@ -58,7 +55,15 @@ fn non_reaping_pid1_accumulates_zombies() {
         "--json",
         "--interval",
         "500ms",
-    ]);
+    ])
+}
+
+#[test]
+fn non_reaping_pid1_accumulates_zombies() {
+    if !root() {
+        return;
+    }
+    let tracer = zombie_tracer();
     let (helper, init) = ns_tree("noreap", 3);
     std::thread::sleep(Duration::from_millis(1500));
     let report = tracer.stop_json();
@@ -94,15 +99,7 @@ fn reaping_pid1_raises_nothing() {
     if !root() {
         return;
     }
-    let tracer = Tracer::start(&[
-        "trace",
-        "zombie",
-        "--zombie-age",
-        "1s",
-        "--json",
-        "--interval",
-        "500ms",
-    ]);
+    let tracer = zombie_tracer();
     let (helper, init) = ns_tree("reap", 3);
     std::thread::sleep(Duration::from_millis(1500));
     let report = tracer.stop_json();
@@ -162,15 +159,7 @@ fn docker_container_without_init_is_reported() {
     let docker = Docker::start();
     let bare = docker.run(BARE, &[], &cmd);
     let init = docker.run(INIT, &["--init"], &cmd);
-    let tracer = Tracer::start(&[
-        "trace",
-        "zombie",
-        "--zombie-age",
-        "1s",
-        "--json",
-        "--interval",
-        "500ms",
-    ]);
+    let tracer = zombie_tracer();
     std::thread::sleep(Duration::from_millis(2000));
     let report = tracer.stop_json();
     docker.rm(BARE);
