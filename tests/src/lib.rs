@@ -25,6 +25,15 @@ pub fn ctrace_bin() -> PathBuf {
     p
 }
 
+/// Where tests put scratch trees (overlay layers): target/, or CTRACE_SCRATCH where target/ is
+/// read-only (the VM shares the host's root read-only and gives a tmpfs instead).
+pub fn scratch_dir() -> PathBuf {
+    match std::env::var("CTRACE_SCRATCH") {
+        Ok(d) => PathBuf::from(d),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }

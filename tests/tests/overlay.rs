@@ -13,8 +13,7 @@ struct Overlay {
 
 impl Overlay {
     fn new(name: &str, extra_opts: &str) -> Overlay {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("../target/ctrace-overlay-{name}"));
+        let dir = tests::scratch_dir().join(format!("ctrace-overlay-{name}"));
         let _ = Command::new("umount")
             .arg(dir.join("merged"))
             .stderr(std::process::Stdio::null())

@@ -1,6 +1,7 @@
-//! Developer tasks: `cargo xtask setup|build|run|test|lint|bench`. Each one installs what it lacks.
+//! Developer tasks: `cargo xtask setup|build|run|test|lint|bench|vm-test`. Each one installs what it lacks.
 
 mod setup;
+mod vm;
 
 use std::process::{Command, ExitCode};
 
@@ -38,6 +39,13 @@ enum Cmd {
     },
     /// rustfmt --check and clippy -D warnings over the workspace.
     Lint,
+    /// The integration tests inside Debian kernels under QEMU: a pass/fail table by kernel,
+    /// tier and problem.
+    VmTest {
+        /// 6.1, 6.12 or all.
+        #[arg(long, default_value = "all")]
+        kernel: String,
+    },
     /// Benchmarks that print ratios measured side by side (e.g. `bench overhead`).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -75,6 +83,10 @@ fn run(cli: Cli) -> Result<()> {
             setup::build_packages()?;
             status(cargo().args(["fmt", "--all", "--", "--check"]))?;
             status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))
+        }
+        Cmd::VmTest { kernel } => {
+            let bin = build(false)?;
+            vm::run(&kernel, &bin)
         }
         Cmd::Bench { args } => {
             let bin = build(true)?;

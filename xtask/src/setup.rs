@@ -167,3 +167,11 @@ pub fn test_packages() -> Result<()> {
 pub fn bench_packages() -> Result<()> {
     apt_install("benchmark dependencies", &["bpftrace"])
 }
+
+/// QEMU, a static busybox for the initramfs, xz for the 6.12 modules, depmod for their order.
+pub fn vm_packages() -> Result<()> {
+    apt_install(
+        "VM test dependencies",
+        &["qemu-system-x86", "busybox-static", "xz-utils", "kmod"],
+    )
+}

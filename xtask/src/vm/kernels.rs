@@ -1,0 +1,195 @@
+//! Debian kernels for the VM matrix: found through apt, unpacked once under target/vm/kernels/,
+//! pruned to the image and the few modules the VM loads.
+
+use std::{
+    collections::HashMap,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{setup::workspace_root, status};
+
+/// The kernels `vm-test` knows, by the name used on its command line.
+pub const KNOWN: [&str; 2] = ["6.1", "6.12"];
+
+/// Modules the init loads, with their dependencies first: the 9p transport for the host's
+/// root and overlay for the overlay tests. Built-in ones (virtio_pci on 6.12) are skipped.
+const MODULES: [&str; 4] = ["virtio_pci", "9pnet_virtio", "9p", "overlay"];
+
+/// A cached, pruned kernel: its image and its modules in load order.
+pub struct Kernel {
+    pub name: String,
+    pub package: String,
+    pub dir: PathBuf,
+}
+
+impl Kernel {
+    pub fn vmlinuz(&self) -> PathBuf {
+        self.dir.join("vmlinuz")
+    }
+    /// Module file names in load order (read from `modules/order`).
+    pub fn modules(&self) -> Result<Vec<String>> {
+        Ok(fs::read_to_string(self.dir.join("modules/order"))?
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The newest unsigned amd64 image package of a series, from apt's lists.
+fn package_for(name: &str) -> Result<String> {
+    let find = || -> Result<Option<String>> {
+        if name == "6.1" {
+            // The series bookworm's linux-image-amd64 meta package points at.
+            let deps = output(Command::new("apt-cache").args(["depends", "linux-image-amd64"]))?;
+            return Ok(deps
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("Depends: "))
+                .find(|p| p.starts_with("linux-image-6.1."))
+                .map(|p| format!("{p}-unsigned")));
+        }
+        let pattern = format!(
+            "^linux-image-{}\\.[0-9]+\\+deb[0-9]+-amd64-unsigned$",
+            name.replace('.', "\\.")
+        );
+        let found = output(Command::new("apt-cache").args(["search", "--names-only", &pattern]))?;
+        let patch = |p: &str| -> u32 {
+            p.split(['.', '+'])
+                .nth(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(found
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .max_by_key(|p| patch(p))
+            .map(str::to_string))
+    };
+    if let Some(p) = find()? {
+        return Ok(p);
+    }
+    status(Command::new("apt-get").args(["update", "-q"]))?;
+    find()?.with_context(|| format!("apt has no amd64 kernel package for {name}"))
+}
+
+/// `modules.dep` of an unpacked tree, as module name -> (path, dependencies' paths).
+fn module_deps(root: &Path) -> Result<HashMap<String, (String, Vec<String>)>> {
+    let text = fs::read_to_string(root.join("modules.dep"))?;
+    let name_of = |p: &str| -> String {
+        let f = p.rsplit('/').next().unwrap_or(p);
+        f.split(".ko").next().unwrap_or(f).replace('-', "_")
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(m, deps)| {
+            let deps = deps.split_whitespace().map(str::to_string).collect();
+            (name_of(m), (m.to_string(), deps))
+        })
+        .collect())
+}
+
+/// Module paths in load order. A modules.dep line lists every transitive dependency, the one
+/// to load last first, so reversed it is a load order.
+fn load_order(deps: &HashMap<String, (String, Vec<String>)>) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    for m in MODULES {
+        let Some((path, mdeps)) = deps.get(m) else {
+            continue; // built in
+        };
+        for d in mdeps.iter().rev().chain(std::iter::once(path)) {
+            if !order.contains(d) {
+                order.push(d.clone());
+            }
+        }
+    }
+    order
+}
+
+/// Fetches (once) and returns the kernel `name` ("6.1" or "6.12").
+pub fn fetch(name: &str) -> Result<Kernel> {
+    if !KNOWN.contains(&name) {
+        bail!("unknown kernel {name}: vm-test knows {}", KNOWN.join(", "));
+    }
+    let dir = workspace_root().join("target/vm/kernels").join(name);
+    let stamp = dir.join("package");
+    if let Ok(package) = fs::read_to_string(&stamp) {
+        return Ok(Kernel {
+            name: name.into(),
+            package: package.trim().into(),
+            dir,
+        });
+    }
+    let package = package_for(name)?;
+    println!("vm-test: fetching {package}");
+    let _ = fs::remove_dir_all(&dir);
+    let work = dir.join("unpacked");
+    fs::create_dir_all(&work)?;
+    status(
+        Command::new("apt-get")
+            .args(["download", "-q", &package])
+            .current_dir(&dir),
+    )?;
+    let deb = fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .context("apt-get download left no .deb")?;
+    status(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&work))?;
+    let release = fs::read_dir(work.join("lib/modules"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .context("the package has no lib/modules")?;
+    status(Command::new("depmod").arg("-b").arg(&work).arg(&release))?;
+    let mroot = work.join("lib/modules").join(&release);
+    let mods = dir.join("modules");
+    fs::create_dir_all(&mods)?;
+    let mut names = Vec::new();
+    for path in load_order(&module_deps(&mroot)?) {
+        let src = mroot.join(&path);
+        let file = src.file_name().unwrap().to_string_lossy().into_owned();
+        // busybox insmod takes plain .ko files only.
+        let plain = file.trim_end_matches(".xz").to_string();
+        if file.ends_with(".xz") {
+            let out = Command::new("xz").arg("-dc").arg(&src).output()?;
+            if !out.status.success() {
+                bail!("xz -d {} failed", src.display());
+            }
+            fs::write(mods.join(&plain), out.stdout)?;
+        } else {
+            fs::copy(&src, mods.join(&plain))?;
+        }
+        names.push(plain);
+    }
+    fs::write(mods.join("order"), names.join("\n") + "\n")?;
+    let image = fs::read_dir(work.join("boot"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz"))
+        })
+        .context("the package has no vmlinuz")?;
+    fs::copy(image, dir.join("vmlinuz"))?;
+    fs::remove_dir_all(&work)?;
+    fs::remove_file(&deb)?;
+    fs::write(&stamp, &package)?;
+    Ok(Kernel {
+        name: name.into(),
+        package,
+        dir,
+    })
+}

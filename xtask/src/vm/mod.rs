@@ -1,0 +1,189 @@
+//! `cargo xtask vm-test`: boots Debian kernels under QEMU (TCG), runs ctrace's root integration
+//! tests inside them against the host's own build (shared read-only over 9p), and prints a
+//! pass/fail table by kernel, tier and problem.
+
+mod initramfs;
+mod kernels;
+mod plan;
+mod report;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{cargo, setup};
+
+/// TCG is slow: one kernel's whole run must still end within this.
+const VM_TIMEOUT: Duration = Duration::from_secs(25 * 60);
+
+/// A test binary of the `tests` crate: its target name and executable.
+pub struct TestBinary {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// Builds the integration tests without running them and lists their executables.
+fn test_binaries() -> Result<Vec<TestBinary>> {
+    let out = cargo()
+        .args([
+            "test",
+            "--package",
+            "tests",
+            "--no-run",
+            "--message-format=json",
+        ])
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("building the integration tests failed");
+    }
+    let mut bins = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let is_test = v["target"]["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|k| k == "test"));
+        if let (true, Some(exe)) = (is_test, v["executable"].as_str()) {
+            bins.push(TestBinary {
+                name: v["target"]["name"].as_str().unwrap_or("?").to_string(),
+                path: exe.into(),
+            });
+        }
+    }
+    bins.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(bins)
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The script the VM runs in the chroot: doctor, then each test binary once with the best tier
+/// and, for the problems that have a kernel tier, once more forced to tracepoints.
+fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
+    let root = setup::workspace_root();
+    let o = sh_quote(&out.display().to_string());
+    let mut s = format!(
+        "cd {}\nexport CI=true CTRACE_BIN={} CTRACE_SCRATCH=/tmp HOME=/tmp RUST_BACKTRACE=1\n\
+         export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
+         uname -r > {o}/uname\n\
+         $CTRACE_BIN doctor > {o}/doctor.txt 2>&1\n",
+        sh_quote(&root.display().to_string()),
+        sh_quote(&ctrace.display().to_string()),
+    );
+    for tier in ["auto", "tracepoint"] {
+        for b in bins {
+            let problem = plan::problem(&b.name);
+            if tier == "tracepoint" && !plan::TIERED.contains(&problem) {
+                continue;
+            }
+            let skips: String = plan::skips(&b.name)
+                .iter()
+                .map(|t| format!(" --skip {t}"))
+                .collect();
+            let log = format!("{o}/{tier}.{}", b.name);
+            s += &format!(
+                "echo \"vm: {tier} {name}\"\nCTRACE_TIER={tier} {exe} --test-threads=1{skips} > {log}.log 2>&1\necho $? > {log}.rc\n",
+                name = b.name,
+                exe = sh_quote(&b.path.display().to_string()),
+            );
+        }
+    }
+    s += &format!("echo done > {o}/done\n");
+    s
+}
+
+/// Boots `kernel` with `initrd` and waits for the script to finish (or the timeout).
+fn boot(kernel: &kernels::Kernel, initrd: &Path, out: &Path) -> Result<()> {
+    let console = fs::File::create(out.join("console.log"))?;
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(["-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "1"])
+        .args(["-nographic", "-no-reboot"])
+        .arg("-kernel")
+        .arg(kernel.vmlinuz())
+        .arg("-initrd")
+        .arg(initrd)
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init ctrace_out={}",
+            out.display()
+        ))
+        .arg("-virtfs")
+        .arg(format!(
+            "local,path=/,mount_tag={},security_model=none,readonly=on,multidevs=remap",
+            initramfs::HOST_TAG
+        ))
+        .arg("-virtfs")
+        .arg(format!(
+            "local,path={},mount_tag={},security_model=none,multidevs=remap",
+            out.display(),
+            initramfs::OUT_TAG
+        ))
+        .stdin(Stdio::null())
+        .stdout(console.try_clone()?)
+        .stderr(console)
+        .spawn()
+        .context("starting qemu-system-x86_64")?;
+    let deadline = Instant::now() + VM_TIMEOUT;
+    loop {
+        if let Some(st) = child.try_wait()? {
+            if !st.success() {
+                bail!("qemu exited with {st}");
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "the VM did not finish within {} min",
+                VM_TIMEOUT.as_secs() / 60
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Runs the matrix on `which` ("6.1", "6.12" or "all"); fails when any test failed.
+pub fn run(which: &str, ctrace: &Path) -> Result<()> {
+    setup::vm_packages()?;
+    let names: Vec<&str> = match which {
+        "all" => kernels::KNOWN.to_vec(),
+        k => vec![k],
+    };
+    let kernels = names
+        .iter()
+        .map(|n| kernels::fetch(n))
+        .collect::<Result<Vec<_>>>()?;
+    let bins = test_binaries()?;
+    let mut results = Vec::new();
+    for k in &kernels {
+        let out = setup::workspace_root().join("target/vm/run").join(&k.name);
+        let _ = fs::remove_dir_all(&out);
+        fs::create_dir_all(&out)?;
+        let initrd = k.dir.join("initramfs.cpio");
+        initramfs::build(k, &initrd)?;
+        fs::write(out.join("script.sh"), script(&out, ctrace, &bins))?;
+        println!("vm-test: booting {} ({})", k.name, k.package);
+        let started = Instant::now();
+        let booted = boot(k, &initrd, &out);
+        let secs = started.elapsed().as_secs_f64();
+        println!("vm-test: {} finished in {secs:.0} s", k.name);
+        results.push(report::collect(k, &out, &bins, booted.err(), secs));
+    }
+    let table = report::render(&results);
+    print!("{table}");
+    fs::write(setup::workspace_root().join("target/vm/matrix.md"), &table)?;
+    let failed: usize = results.iter().map(report::KernelResult::failures).sum();
+    if failed > 0 {
+        bail!("vm-test: {failed} failures (logs under target/vm/run/)");
+    }
+    Ok(())
+}

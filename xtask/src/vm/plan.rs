@@ -1,0 +1,85 @@
+//! What `vm-test` runs inside the VM: the root integration test binaries, less the tests that
+//! cannot run there (each with its reason), grouped by problem.
+
+/// Tests that are not run in the VM, and why. Listed in the table, never skipped silently.
+pub const NOT_RUN: [(&str, &str, &str); 5] = [
+    (
+        "docker",
+        "attributes_containers_with_their_seccomp_mode",
+        DOCKER,
+    ),
+    ("overlay", "container_copy_up_is_attributed", DOCKER),
+    (
+        "seccomp_bench",
+        "docker_pid_filter_and_live_finding",
+        DOCKER,
+    ),
+    ("sigpipe", "real_dockerd_with_a_closed_log_pipe", DOCKER),
+    (
+        "zombie",
+        "docker_container_without_init_is_reported",
+        DOCKER,
+    ),
+];
+
+const DOCKER: &str = "needs a Docker engine; the VM has no network and no image store \
+                      (the host run covers it)";
+
+/// Problems in table order; `core` is the CLI, doctor, detach and tracefs tests.
+pub const PROBLEMS: [&str; 6] = ["core", "seccomp", "overlay", "sigpipe", "sem", "zombie"];
+
+/// Problems with a kernel-function tier: their tests run a second time forced to tracepoints.
+pub const TIERED: [&str; 2] = ["seccomp", "overlay"];
+
+/// The problem a test binary covers.
+pub fn problem(binary: &str) -> &'static str {
+    match binary {
+        "seccomp" | "seccomp_bench" => "seccomp",
+        "overlay" => "overlay",
+        "sigpipe" => "sigpipe",
+        "sem" => "sem",
+        "zombie" => "zombie",
+        _ => "core",
+    }
+}
+
+/// `--skip` arguments of a binary (libtest matches them as substrings of the test's name).
+pub fn skips(binary: &str) -> Vec<&'static str> {
+    NOT_RUN
+        .iter()
+        .filter(|(b, _, _)| *b == binary)
+        .map(|(_, t, _)| *t)
+        .collect()
+}
+
+/// A test result line of libtest: `test NAME ... ok|FAILED|ignored`.
+pub fn parse_line(line: &str) -> Option<(&str, bool)> {
+    let rest = line.strip_prefix("test ")?;
+    let (name, verdict) = rest.split_once(" ... ")?;
+    match verdict.trim() {
+        "ok" => Some((name, true)),
+        "FAILED" => Some((name, false)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_libtest_lines() {
+        assert_eq!(parse_line("test a::b ... ok"), Some(("a::b", true)));
+        assert_eq!(parse_line("test x ... FAILED"), Some(("x", false)));
+        assert_eq!(parse_line("test result: ok. 1 passed"), None);
+    }
+
+    #[test]
+    fn docker_tests_are_skipped_by_name() {
+        assert_eq!(
+            skips("zombie"),
+            ["docker_container_without_init_is_reported"]
+        );
+        assert_eq!(problem("seccomp_bench"), "seccomp");
+    }
+}
