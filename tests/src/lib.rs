@@ -163,3 +163,31 @@ pub fn syscall_count(report: &serde_json::Value, pid: u32, syscall: &str) -> u64
         .map(|s| s["count"].as_u64().unwrap_or(0))
         .sum()
 }
+
+/// The tier a report's probes of `problem` used ("tracepoint", "kprobe", "fentry").
+pub fn probe_tier(report: &serde_json::Value, problem: &str) -> String {
+    report["probes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["problem"] == problem)
+        .and_then(|p| p["tier"].as_str())
+        .unwrap_or_else(|| panic!("no {problem} probes in {report}"))
+        .to_string()
+}
+
+/// Appends a measured comparison to $CTRACE_MEASURE_LOG (set by `xtask vm-test`, which prints
+/// them under its table); a no-op otherwise.
+pub fn record(line: &str) {
+    eprintln!("measured: {line}");
+    if let Ok(path) = std::env::var("CTRACE_MEASURE_LOG") {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open the measure log");
+        let tier = std::env::var("CTRACE_TIER").unwrap_or_else(|_| "auto".into());
+        writeln!(f, "[{tier}] {line}").expect("write the measure log");
+    }
+}

@@ -134,6 +134,41 @@ fn copy_ups_are_proven_and_nothing_else_counts() {
             .unwrap()
             .is_empty()
     );
+    check_tiers(&report, &o);
+}
+
+/// In the kprobe tier both copy-ups are also timed in the kernel, inside their syscall's time;
+/// in the tracepoint tier nothing claims to be.
+fn check_tiers(report: &Value, o: &Overlay) {
+    let tier = tests::probe_tier(report, "overlay");
+    assert_eq!(report["overlay"]["tier"], tier.as_str());
+    let check = &report["overlay"]["tier_check"];
+    if tier == "tracepoint" {
+        assert!(check.is_null(), "{report:#}");
+        assert!(copy_ups(report).iter().all(|c| c["copy_up_ns"].is_null()));
+        return;
+    }
+    assert_eq!(tier, "kprobe");
+    assert_eq!(check["proven_and_timed"], 2, "{check:#}");
+    assert_eq!(check["proven_not_timed"], 0, "{check:#}");
+    assert!(check["kernel_copy_ups"].as_u64().unwrap() >= 2, "{check:#}");
+    for c in copy_ups(report) {
+        let (sys, cu) = (
+            c["latency_ns"].as_u64().unwrap(),
+            c["copy_up_ns"].as_u64().unwrap(),
+        );
+        assert!(cu > 0 && cu <= sys, "{c:#}");
+        let name = if c["path"] == o.merged("big").as_str() {
+            "4 MiB open-for-write"
+        } else {
+            "1 B chmod"
+        };
+        tests::record(&format!(
+            "overlay {name}: syscall {sys} ns (tracepoint tier), ovl_copy_up_one {cu} ns (kprobe tier), difference {} ns ({:.1}%)",
+            sys - cu,
+            (sys - cu) as f64 * 100.0 / sys as f64
+        ));
+    }
 }
 
 #[test]

@@ -188,11 +188,11 @@ fn duty_cycle_never_pairs_calls_across_a_detached_period() {
     if !root() {
         return;
     }
-    // A shell that spends its life in wait4() for 150 ms sleeps, traced 100 ms of every 200 ms:
+    // A shell that spends its life in wait4() for 100 ms sleeps, traced 500 ms of every second:
     // a wait4 entered before a detach must not be paired with a later wait4's exit (which would
-    // make one "take" 300 ms or more).
+    // make one "take" 500 ms or more). The margins leave room for a slow (emulated) CPU.
     let mut sh = Command::new("sh")
-        .args(["-c", "while :; do sleep 0.15; done"])
+        .args(["-c", "while :; do sleep 0.1; done"])
         .spawn()
         .unwrap();
     let pid = sh.id().to_string();
@@ -204,7 +204,7 @@ fn duty_cycle_never_pairs_calls_across_a_detached_period() {
         "--duty-cycle",
         "50",
         "--interval",
-        "200ms",
+        "1s",
         "--duration",
         "3s",
         "--json",

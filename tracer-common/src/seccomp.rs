@@ -63,3 +63,22 @@ mod pod {
     unsafe impl aya::Pod for super::Start {}
     unsafe impl aya::Pod for super::SysHist {}
 }
+
+/// The kernel tier: tid -> entry time of `__secure_computing` in flight.
+pub const FILTER_START: &str = "FILTER_START";
+/// The kernel tier: tgid -> time spent in `__secure_computing` (per CPU).
+pub const FILTER_COST: &str = "FILTER_COST";
+/// The function whose duration is the filter's own cost per syscall.
+pub const FILTER_FN: &str = "__secure_computing";
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FilterCost {
+    pub calls: u64,
+    pub total_ns: u64,
+}
+
+#[cfg(feature = "user")]
+mod filter_pod {
+    unsafe impl aya::Pod for super::FilterCost {}
+}

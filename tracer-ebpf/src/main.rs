@@ -6,6 +6,7 @@ mod filter;
 mod overlay;
 mod probes;
 mod seccomp;
+mod seccomp_filter;
 mod sem;
 mod sigpipe;
 mod zombie;

@@ -8,9 +8,9 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
         bpf_probe_read_user_str_bytes,
     },
-    macros::{map, tracepoint},
+    macros::{kprobe, kretprobe, map, tracepoint},
     maps::{HashMap, PerCpuArray, RingBuf},
-    programs::TracePointContext,
+    programs::{ProbeContext, RetProbeContext, TracePointContext},
 };
 use tracer_common::{
     Drop,
@@ -61,6 +61,8 @@ fn save(ctx: &TracePointContext, p1: (i32, u64), p2: Option<(i32, u64)>, flags: 
     ev.tgid = (pid_tgid >> 32) as u32;
     ev.nr = unsafe { ctx.read_at::<i32>(8) }.unwrap_or(-1);
     ev.flags = flags;
+    ev.copy_up_ns = 0;
+    ev.copy_ups = 0;
     ev.dfd = p1.0;
     ev.comm = bpf_get_current_comm().unwrap_or_default();
     if unsafe { bpf_probe_read_user_str_bytes(p1.1 as *const u8, &mut ev.path) }.is_err() {
@@ -149,5 +151,49 @@ pub fn overlay_exit(ctx: TracePointContext) -> u32 {
     }
     slot.submit(0);
     let _ = OVERLAY_ARGS.remove(tid);
+    0
+}
+
+// Kernel tier: the copy-up function's own duration, added to the traced call in flight on the
+// same thread. A module function, so kprobe/kretprobe only (aya cannot load fentry against a
+// module's BTF).
+
+#[map]
+static OVERLAY_CU_START: HashMap<u32, u64> = HashMap::with_max_entries(4096, 0);
+#[map]
+static OVERLAY_CU_MISSED: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
+#[kprobe]
+pub fn overlay_copy_up_enter(_ctx: ProbeContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if traced(pid_tgid).is_some() {
+        let now = unsafe { bpf_ktime_get_ns() };
+        let _ = OVERLAY_CU_START.insert(&(pid_tgid as u32), &now, 0);
+    }
+    0
+}
+
+#[kretprobe]
+pub fn overlay_copy_up_exit(_ctx: RetProbeContext) -> u32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let Some(&start) = (unsafe { OVERLAY_CU_START.get(&tid) }) else {
+        return 0;
+    };
+    let _ = OVERLAY_CU_START.remove(&tid);
+    let delta = unsafe { bpf_ktime_get_ns() }.saturating_sub(start);
+    match OVERLAY_ARGS.get_ptr_mut(&tid) {
+        Some(ev) => unsafe {
+            (*ev).copy_up_ns += delta;
+            (*ev).copy_ups += 1;
+        },
+        // Triggered by a call the tracepoint tier does not watch: what it would miss.
+        None => {
+            for (i, add) in [(0, 1), (1, delta)] {
+                if let Some(v) = OVERLAY_CU_MISSED.get_ptr_mut(i) {
+                    unsafe { *v += add };
+                }
+            }
+        }
+    }
     0
 }

@@ -6,8 +6,9 @@ use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Btf, Ebpf, EbpfLoader,
     programs::{
-        BtfTracePoint, FEntry, KProbe, Program, RawTracePoint, TracePoint, fentry::FEntryLinkId,
-        kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId, tp_btf::BtfTracePointLinkId,
+        BtfTracePoint, FEntry, FExit, KProbe, Program, RawTracePoint, TracePoint,
+        fentry::FEntryLinkId, fexit::FExitLinkId, kprobe::KProbeLinkId,
+        raw_trace_point::RawTracePointLinkId, tp_btf::BtfTracePointLinkId,
         trace_point::TracePointLinkId,
     },
 };
@@ -29,6 +30,9 @@ pub enum AttachType {
     Fentry,
     #[serde(rename = "kprobe")]
     Kprobe,
+    /// The exit half of the fentry tier (kretprobes are `Kprobe`: aya tells them apart).
+    #[serde(rename = "fexit")]
+    Fexit,
 }
 
 impl AttachType {
@@ -46,6 +50,7 @@ impl AttachType {
             AttachType::Tracepoint => "tracepoint",
             AttachType::Fentry => "fentry",
             AttachType::Kprobe => "kprobe",
+            AttachType::Fexit => "fexit",
         }
     }
 }
@@ -63,6 +68,7 @@ enum LinkHandle {
     Tp(TracePointLinkId),
     FEntry(FEntryLinkId),
     KProbe(KProbeLinkId),
+    FExit(FExitLinkId),
 }
 
 /// One attached program; `detach` undoes it (dropping the `Ebpf` also detaches everything).
@@ -170,6 +176,13 @@ pub fn attach(
             }
             LinkHandle::FEntry(p.attach()?)
         }
+        AttachType::Fexit => {
+            let p: &mut FExit = prog(ebpf, program)?;
+            if !is_loaded {
+                p.load(target.name, kernel_btf()?)?;
+            }
+            LinkHandle::FExit(p.attach()?)
+        }
         AttachType::Kprobe => {
             let p: &mut KProbe = prog(ebpf, program)?;
             if !is_loaded {
@@ -193,6 +206,7 @@ pub fn detach(ebpf: &mut Ebpf, a: Attachment) -> Result<()> {
         LinkHandle::Tp(id) => prog::<TracePoint>(ebpf, name)?.detach(id)?,
         LinkHandle::FEntry(id) => prog::<FEntry>(ebpf, name)?.detach(id)?,
         LinkHandle::KProbe(id) => prog::<KProbe>(ebpf, name)?.detach(id)?,
+        LinkHandle::FExit(id) => prog::<FExit>(ebpf, name)?.detach(id)?,
     }
     Ok(())
 }
@@ -232,7 +246,7 @@ pub fn probe_attach_types(ebpf: &mut Ebpf) -> Vec<(AttachType, Result<(), String
                         name: "vfs_read",
                     },
                 ),
-                AttachType::Kprobe => (
+                AttachType::Kprobe | AttachType::Fexit => (
                     "probe_kprobe",
                     Target {
                         category: "",

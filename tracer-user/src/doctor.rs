@@ -9,6 +9,10 @@ use crate::{
     attach::{self, AttachType, Globals},
     attrib::{cgroup, docker::DockerNames},
     node,
+    overlay::kernel_tier::CopyUpProbe,
+    problem::Problem,
+    seccomp::filter_time::FilterProbe,
+    tier::{self, Features, Tier},
 };
 
 #[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +130,7 @@ fn attach_checks() -> Vec<Check> {
         Err(e) => return vec![check("bpf", Status::Fail, format!("{e:#}"))],
     };
     let verdicts = attach::probe_attach_types(&mut ebpf);
+    let tiers = tier_checks(&mut ebpf, Features::from_verdicts(&verdicts));
     let any_tp = verdicts.iter().any(|(at, v)| {
         v.is_ok()
             && matches!(
@@ -153,7 +158,67 @@ fn attach_checks() -> Vec<Check> {
                 Err(e) => check(&name, Status::Fail, e),
             }
         })
+        .chain(tiers)
         .collect()
+}
+
+/// The tier each problem would use, found by attaching its kernel-tier programs for real.
+fn tier_checks(ebpf: &mut aya::Ebpf, f: Features) -> Vec<Check> {
+    let wish = match tier::wished() {
+        Ok(w) => w,
+        Err(e) => return vec![check("tier", Status::Fail, e)],
+    };
+    let seccomp = match FilterProbe::attach(ebpf, f, wish) {
+        Ok(Some(mut p)) => {
+            p.detach(ebpf);
+            let how = if p.tier == Tier::Fentry {
+                "fentry/fexit"
+            } else {
+                "kprobe/kretprobe"
+            };
+            check(
+                "tier:seccomp",
+                Status::Ok,
+                format!(
+                    "{} ({how} on __secure_computing: the filter's own time per syscall)",
+                    p.tier.name()
+                ),
+            )
+        }
+        Ok(None) => check(
+            "tier:seccomp",
+            Status::Ok,
+            "tracepoint (fentry/kprobe on __secure_computing refused here: the filter time is calibrated)",
+        ),
+        Err(e) => check("tier:seccomp", Status::Fail, format!("{e:#}")),
+    };
+    let overlay = match CopyUpProbe::attach(ebpf, f, wish) {
+        Ok(Some(p)) => {
+            for l in p.links() {
+                let _ = attach::detach(ebpf, l);
+            }
+            check(
+                "tier:overlay",
+                Status::Ok,
+                "kprobe (kprobe/kretprobe on ovl_copy_up_one: every copy-up timed in the kernel)",
+            )
+        }
+        Ok(None) => check(
+            "tier:overlay",
+            Status::Ok,
+            "tracepoint (kprobe on ovl_copy_up_one refused here, or the overlay module is not loaded: copy-ups proven from the upper layer)",
+        ),
+        Err(e) => check("tier:overlay", Status::Fail, format!("{e:#}")),
+    };
+    let mut out = vec![seccomp, overlay];
+    for p in [Problem::Sigpipe, Problem::Sem, Problem::Zombie] {
+        out.push(check(
+            &format!("tier:{}", p.name()),
+            Status::Ok,
+            "tracepoint (its only tier)",
+        ));
+    }
+    out
 }
 
 pub fn run(json: bool) -> Result<bool> {

@@ -14,6 +14,7 @@ mod report;
 mod seccomp;
 mod sem;
 mod sigpipe;
+mod tier;
 mod trace;
 mod zombie;
 

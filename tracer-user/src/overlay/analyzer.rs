@@ -27,6 +27,9 @@ pub struct CopyUp {
     pub size: u64,
     /// Latency of the syscall that triggered it.
     pub latency_ns: u64,
+    /// Kernel tier: the copy-up function's own time in that call (files and ancestors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_up_ns: Option<u64>,
     /// open, truncate, chmod, chown, setxattr, link or rename.
     pub trigger: String,
     pub upper: String,
@@ -74,6 +77,11 @@ pub struct OverlayReport {
     pub latency_hist_ns: Vec<Bucket>,
     pub groups: Vec<GroupReport>,
     pub exdev: Vec<ExdevRename>,
+    /// "tracepoint", or "kprobe" when copy-ups are also timed in the kernel.
+    pub tier: &'static str,
+    /// Kernel tier: the tracepoint tier's answer checked against the kernel's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_check: Option<super::kernel_tier::TierCheck>,
 }
 
 #[derive(Default)]
@@ -197,6 +205,8 @@ impl Analyzer {
             latency_hist_ns: all.buckets(),
             groups,
             exdev: self.exdev.clone(),
+            tier: "tracepoint",
+            tier_check: None,
         };
         (report, findings)
     }
@@ -219,6 +229,7 @@ mod tests {
             path: path.into(),
             size,
             latency_ns,
+            copy_up_ns: None,
             trigger: "open".into(),
             upper: "/u".into(),
             upper_free: Some(100 << 20),

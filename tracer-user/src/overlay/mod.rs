@@ -3,6 +3,7 @@
 
 pub mod analyzer;
 pub mod explain;
+pub mod kernel_tier;
 pub mod mounts;
 pub mod run;
 

@@ -13,7 +13,9 @@ use tracer_common::overlay::{EVENTS, EXDEV, OverlayEvent, PATH_LEN};
 use super::{
     ENTRIES,
     analyzer::{Analyzer, CopyUp, ExdevRename, OverlayReport},
-    is_rename, module_param,
+    is_rename,
+    kernel_tier::{self, CopyUpProbe, TierCheck},
+    module_param,
     mounts::{self, Mount},
     trigger,
 };
@@ -24,6 +26,7 @@ use crate::{
     node,
     report::{Finding, ProbeInfo},
     seccomp::analyzer::syscall_name,
+    tier::{Features, Tier},
 };
 
 /// Inode times come from the coarse clock (a tick behind): the upper copy may look born before
@@ -37,6 +40,9 @@ pub struct OverlayRun {
     clock: Clock,
     /// Upper copies already counted, by path and birth time: a file is copied up once.
     counted: HashSet<(String, u64)>,
+    tier: Tier,
+    /// Kernel tier: both tiers' answers.
+    check: TierCheck,
 }
 
 fn path_str(b: &[u8; PATH_LEN]) -> String {
@@ -55,7 +61,7 @@ fn in_lower(m: &Mount, rel: &str) -> Option<mounts::Stat> {
 }
 
 impl OverlayRun {
-    pub fn start(ebpf: &mut Ebpf) -> Result<OverlayRun> {
+    pub fn start(ebpf: &mut Ebpf, features: Features, wish: Option<Tier>) -> Result<OverlayRun> {
         let mut list: Vec<(&'static str, &'static str, &'static str)> = Vec::new();
         for (program, _, enter, exit) in ENTRIES {
             // Older kernels lack some (fchmodat2, openat2): what exists is enough.
@@ -64,7 +70,14 @@ impl OverlayRun {
                 list.push(("overlay_exit", "syscalls", exit));
             }
         }
-        let links = events::attach_tracepoints(ebpf, "overlay", &list)?;
+        let mut links = events::attach_tracepoints(ebpf, "overlay", &list)?;
+        let tier = match CopyUpProbe::attach(ebpf, features, wish)? {
+            Some(k) => {
+                links.extend(k.links());
+                Tier::Kprobe
+            }
+            None => Tier::Tracepoint,
+        };
         let ring = events::ring(ebpf, EVENTS)?;
         Ok(OverlayRun {
             ring,
@@ -72,14 +85,18 @@ impl OverlayRun {
             analyzer: Analyzer::default(),
             clock: Clock::new(),
             counted: HashSet::new(),
+            tier,
+            check: TierCheck::default(),
         })
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
+        let programs = events::program_names(&self.links);
         ProbeInfo {
             problem: "overlay".into(),
             attach_type: AttachType::Tracepoint.name().into(),
-            programs: events::program_names(&self.links),
+            tier: self.tier.name().into(),
+            programs,
         }
     }
 
@@ -89,6 +106,7 @@ impl OverlayRun {
     pub fn poll(&mut self, attrib: &mut Attributor, parent_of: &dyn Fn(u32) -> Option<u32>) {
         for ev in events::drain::<OverlayEvent>(&mut self.ring) {
             self.analyzer.checked += 1;
+            self.check.kernel_copy_ups += u64::from(ev.copy_ups);
             let viewer = events::living_ancestor(ev.tgid, parent_of);
             self.handle(&ev, viewer, attrib);
         }
@@ -153,13 +171,15 @@ impl OverlayRun {
         // Proof: the upper copy was born during this call, the file exists in a lower layer, and
         // this copy was not counted for an earlier call.
         let during = born + BIRTH_SLACK_S >= at && born <= done + BIRTH_SLACK_S;
-        if copy.is_dir || !during || in_lower(m, &rel).is_none() {
-            return;
-        }
-        if !self
-            .counted
-            .insert((format!("{upper}/{now_at}"), born.to_bits()))
+        let proven = !copy.is_dir && during && in_lower(m, &rel).is_some();
+        if !proven
+            || !self
+                .counted
+                .insert((format!("{upper}/{now_at}"), born.to_bits()))
         {
+            if ev.copy_ups > 0 {
+                self.check.timed_not_proven += 1;
+            }
             return;
         }
         self.analyzer.copy_ups.push(CopyUp {
@@ -170,6 +190,7 @@ impl OverlayRun {
             path: abs,
             size: copy.size,
             latency_ns: ev.exit_ns.saturating_sub(ev.enter_ns),
+            copy_up_ns: (self.tier != Tier::Tracepoint).then_some(ev.copy_up_ns),
             trigger: trigger(&syscall).to_string(),
             upper: upper.to_string(),
             upper_free: mounts::free_bytes(upper),
@@ -189,10 +210,28 @@ impl OverlayRun {
 
     pub fn finish(
         mut self,
+        ebpf: &Ebpf,
         attrib: &mut Attributor,
         parent_of: &dyn Fn(u32) -> Option<u32>,
     ) -> (OverlayReport, Vec<Finding>) {
         self.poll(attrib, parent_of);
-        self.analyzer.report()
+        let (mut r, findings) = self.analyzer.report();
+        r.tier = self.tier.name();
+        if self.tier != Tier::Tracepoint {
+            let mut c = self.check.clone();
+            match kernel_tier::missed(ebpf) {
+                Ok((n, ns)) => (c.outside_traced_calls, c.outside_traced_ns) = (n, ns),
+                Err(e) => log::warn!("overlay: {e:#}"),
+            }
+            let pairs: Vec<(u64, Option<u64>)> = self
+                .analyzer
+                .copy_ups
+                .iter()
+                .map(|c| (c.latency_ns, c.copy_up_ns))
+                .collect();
+            kernel_tier::compare(&mut c, &pairs);
+            r.tier_check = Some(c);
+        }
+        (r, findings)
     }
 }

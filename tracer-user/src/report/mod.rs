@@ -21,6 +21,8 @@ use crate::{
 pub struct ProbeInfo {
     pub problem: String,
     pub attach_type: String,
+    /// "tracepoint", or the kernel-function tier ("fentry", "kprobe") chosen at start.
+    pub tier: String,
     pub programs: Vec<String>,
 }
 

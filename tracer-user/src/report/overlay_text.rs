@@ -4,6 +4,24 @@ use std::fmt::Write as _;
 
 use crate::{hist::Log2Hist, overlay::analyzer::OverlayReport};
 
+fn tier_check(out: &mut String, o: &OverlayReport) {
+    let Some(c) = &o.tier_check else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "{} tier: {} copy-ups timed in the kernel ({} outside the traced calls); of the proven ones \
+         {} timed, {} not; syscall time exceeds copy-up time by p50 {:.3} ms, max {:.3} ms",
+        o.tier,
+        c.kernel_copy_ups,
+        c.outside_traced_calls,
+        c.proven_and_timed,
+        c.proven_not_timed,
+        c.p50_overhead_ns as f64 / 1e6,
+        c.max_overhead_ns as f64 / 1e6
+    );
+}
+
 pub fn render(out: &mut String, o: &OverlayReport, top: usize) {
     let _ = writeln!(
         out,
@@ -14,6 +32,7 @@ pub fn render(out: &mut String, o: &OverlayReport, top: usize) {
         o.exdev.len(),
         o.checked
     );
+    tier_check(out, o);
     for g in &o.groups {
         let who = g
             .container_name

@@ -21,9 +21,10 @@ pub fn render(r: &Report, top: usize) -> String {
     for p in &r.probes {
         let _ = writeln!(
             out,
-            "  probes: {} via {} ({})",
+            "  probes: {} via {}, {} tier ({})",
             p.problem,
             p.attach_type,
+            p.tier,
             p.programs.join(", ")
         );
     }
@@ -209,6 +210,21 @@ fn seccomp(out: &mut String, s: &SeccompReport, top: usize) {
             st.syscall, st.count
         );
         out.push_str(&h.render("nsecs"));
+    }
+    if !s.filter_time.is_empty() {
+        let _ = writeln!(out, "\nseccomp filter time per syscall ({} tier):", s.tier);
+        for t in &s.filter_time {
+            let _ = writeln!(
+                out,
+                "  pid {} ({}): {:.0} ns measured over {} calls, {} calibrated",
+                t.pid,
+                t.comm,
+                t.measured_ns_per_syscall,
+                t.calls,
+                t.calibrated_ns_per_syscall
+                    .map_or("not".into(), |c| format!("{c:.0} ns"))
+            );
+        }
     }
     let _ = writeln!(out, "\n{}", explain::CAVEATS);
 }

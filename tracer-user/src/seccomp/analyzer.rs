@@ -72,6 +72,11 @@ pub struct SeccompReport {
     pub syscalls: u64,
     pub containers: Vec<ContainerStat>,
     pub processes: Vec<ProcessStat>,
+    /// The probe tier: "tracepoint", or "fentry"/"kprobe" when the filter time is measured.
+    pub tier: &'static str,
+    /// Kernel tier only: each filtered process's filter time per syscall.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filter_time: Vec<super::filter_time::FilterTime>,
 }
 
 /// A container while it is being summed: itself, its processes, its syscalls by number.
@@ -204,6 +209,8 @@ impl Analyzer {
             syscalls: self.total(),
             containers,
             processes,
+            tier: "tracepoint",
+            filter_time: Vec::new(),
         }
     }
 }

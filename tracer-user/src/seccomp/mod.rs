@@ -5,6 +5,7 @@ pub mod analyzer;
 pub mod bench;
 pub mod explain;
 pub mod filter;
+pub mod filter_time;
 pub mod profile;
 pub mod run;
 pub mod slowdown;

@@ -9,12 +9,21 @@ use aya::Ebpf;
 use super::{
     Mode, Probe,
     analyzer::{Analyzer, SeccompReport},
+    filter_time::{self, FilterProbe},
     snapshot,
 };
-use crate::{attrib::Attributor, cli::TraceArgs, report::ProbeInfo, trace::meta::proc_meta};
+use crate::{
+    attrib::Attributor,
+    cli::TraceArgs,
+    report::ProbeInfo,
+    tier::{Features, Tier},
+    trace::meta::proc_meta,
+};
 
 pub struct SeccompRun {
     probe: Probe,
+    /// The kernel tier's filter-time probes; None in the tracepoint tier.
+    filter: Option<FilterProbe>,
     analyzer: Analyzer,
     interval: Duration,
     on_time: Duration,
@@ -26,16 +35,23 @@ pub struct SeccompRun {
 }
 
 impl SeccompRun {
-    pub fn start(ebpf: &mut Ebpf, args: &TraceArgs) -> Result<SeccompRun> {
+    pub fn start(
+        ebpf: &mut Ebpf,
+        args: &TraceArgs,
+        features: Features,
+        wish: Option<Tier>,
+    ) -> Result<SeccompRun> {
         let mode = if args.count_only {
             Mode::Count
         } else {
             Mode::Latency
         };
         let probe = Probe::attach(ebpf, mode)?;
+        let filter = FilterProbe::attach(ebpf, features, wish)?;
         let now = Instant::now();
         Ok(SeccompRun {
             probe,
+            filter,
             analyzer: Analyzer::default(),
             interval: args.interval,
             on_time: args.interval.mul_f64(f64::from(args.duty_cycle) / 100.0),
@@ -48,11 +64,18 @@ impl SeccompRun {
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
+        let mut programs = self.probe.program_names();
+        programs.extend(self.filter.iter().flat_map(|f| f.program_names()));
         ProbeInfo {
             problem: "seccomp".into(),
             attach_type: self.probe.tier.name().into(),
-            programs: self.probe.program_names(),
+            tier: self.tier().name().into(),
+            programs,
         }
+    }
+
+    pub fn tier(&self) -> Tier {
+        self.filter.as_ref().map_or(Tier::Tracepoint, |f| f.tier)
     }
 
     /// Detaches for the rest of each period once the on-time is spent.
@@ -107,8 +130,15 @@ impl SeccompRun {
         }
         self.attribute(ebpf, attrib)?;
         self.probe.detach(ebpf);
-        Ok(self
+        let tier = self.tier();
+        let mut r = self
             .analyzer
-            .report(self.probe.mode, self.observed.as_secs_f64(), top))
+            .report(self.probe.mode, self.observed.as_secs_f64(), top);
+        r.tier = tier.name();
+        if let Some(mut f) = self.filter.take() {
+            f.detach(ebpf);
+            r.filter_time = filter_time::measured(&FilterProbe::read(ebpf)?);
+        }
+        Ok(r)
     }
 }

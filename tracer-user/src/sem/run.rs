@@ -51,6 +51,7 @@ impl SemRun {
         ProbeInfo {
             problem: "sem".into(),
             attach_type: AttachType::Tracepoint.name().into(),
+            tier: "tracepoint".into(),
             programs: events::program_names(&self.links),
         }
     }

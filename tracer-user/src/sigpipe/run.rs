@@ -76,6 +76,7 @@ impl SigpipeRun {
         ProbeInfo {
             problem: "sigpipe".into(),
             attach_type: AttachType::Tracepoint.name().into(),
+            tier: "tracepoint".into(),
             programs: events::program_names(&self.links),
         }
     }

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 
 use crate::{
     attach::{self, AttachType, Globals, Target},
@@ -26,6 +26,7 @@ use crate::{
     seccomp::{self, run::SeccompRun},
     sem::run::SemRun,
     sigpipe::run::SigpipeRun,
+    tier::{self, Features, Tier},
     zombie::run::ZombieRun,
 };
 use select::{Selection, read_drops};
@@ -104,8 +105,17 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         name: "sched_process_exit",
     };
     let _exit = attach::attach(&mut ebpf, "on_exit", AttachType::Tracepoint, exit_target)?;
+    // Feature probes, only when a problem with a kernel tier may use one.
+    let wish = tier::wished().map_err(|e| anyhow!(e))?;
+    let features = if wish != Some(Tier::Tracepoint)
+        && asked.iter().any(|p| !tier::kernel_tiers(*p).is_empty())
+    {
+        Features::from_verdicts(&attach::probe_attach_types(&mut ebpf))
+    } else {
+        Features::default()
+    };
     let mut seccomp = match asked.contains(&Problem::Seccomp) {
-        true => Some(SeccompRun::start(&mut ebpf, &args)?),
+        true => Some(SeccompRun::start(&mut ebpf, &args, features, wish)?),
         false => None,
     };
     let mut sem = match asked.contains(&Problem::Sem) {
@@ -129,7 +139,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         false => None,
     };
     let mut overlay = match asked.contains(&Problem::Overlay) {
-        true => Some(OverlayRun::start(&mut ebpf)?),
+        true => Some(OverlayRun::start(&mut ebpf, features, wish)?),
         false => None,
     };
     let mut probes: Vec<ProbeInfo> = Vec::new();
@@ -141,12 +151,16 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     probes.push(ProbeInfo {
         problem: "attribution".into(),
         attach_type: fork.attach_type.name().into(),
+        tier: "tracepoint".into(),
         programs: vec![fork.program.into(), "on_exit".into()],
     });
     let attached: Vec<String> = probes
         .iter()
         .filter(|p| p.problem != "attribution")
-        .map(|p| format!("{} via {}", p.problem, p.attach_type))
+        .map(|p| match p.tier.as_str() {
+            "tracepoint" => format!("{} via {}", p.problem, p.attach_type),
+            t => format!("{} via {}+{t}", p.problem, p.attach_type),
+        })
         .collect();
     eprintln!("ctrace: attached {}; Ctrl-C to stop", attached.join(", "));
 
@@ -274,7 +288,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         report.sigpipe = Some(r);
     }
     if let Some(s) = overlay.take() {
-        let (r, findings) = s.finish(&mut attrib, &|p| meta::parent_of(&ebpf, p));
+        let (r, findings) = s.finish(&ebpf, &mut attrib, &|p| meta::parent_of(&ebpf, p));
         report.events.insert("overlay".into(), r.checked);
         report.findings.extend(findings);
         report.overlay = Some(r);
@@ -301,8 +315,9 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     }
     drop(ebpf); // detaches and unloads everything that is left
     // Calibrated with every probe gone: syscall tracepoints slow down every task alike.
-    if let Some(r) = &report.seccomp {
+    if let Some(r) = report.seccomp.as_mut() {
         let mut cal = seccomp::slowdown::Calibrator::default();
+        seccomp::filter_time::calibrate(&mut r.filter_time, &mut cal);
         report
             .findings
             .extend(seccomp::slowdown::findings(r, &mut cal));

@@ -66,6 +66,7 @@ impl ZombieRun {
         ProbeInfo {
             problem: "zombie".into(),
             attach_type: AttachType::Tracepoint.name().into(),
+            tier: "tracepoint".into(),
             programs: events::program_names(&self.links),
         }
     }

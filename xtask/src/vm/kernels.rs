@@ -16,8 +16,16 @@ use crate::{setup::workspace_root, status};
 pub const KNOWN: [&str; 2] = ["6.1", "6.12"];
 
 /// Modules the init loads, with their dependencies first: the 9p transport for the host's
-/// root and overlay for the overlay tests. Built-in ones (virtio_pci on 6.12) are skipped.
-const MODULES: [&str; 4] = ["virtio_pci", "9pnet_virtio", "9p", "overlay"];
+/// root, overlay for the overlay tests, sock_diag for sigpipe's socket peers. Built-in ones
+/// (virtio_pci on 6.12) are skipped.
+const MODULES: [&str; 6] = [
+    "virtio_pci",
+    "9pnet_virtio",
+    "9p",
+    "overlay",
+    "unix_diag",
+    "tcp_diag",
+];
 
 /// A cached, pruned kernel: its image and its modules in load order.
 pub struct Kernel {
@@ -127,10 +135,15 @@ pub fn fetch(name: &str) -> Result<Kernel> {
     }
     let dir = workspace_root().join("target/vm/kernels").join(name);
     let stamp = dir.join("package");
-    if let Ok(package) = fs::read_to_string(&stamp) {
+    // The stamp names the package and the modules kept: a changed list fetches again.
+    let wanted = MODULES.join(" ");
+    if let Ok(s) = fs::read_to_string(&stamp)
+        && let Some((package, mods)) = s.split_once('\n')
+        && mods.trim() == wanted
+    {
         return Ok(Kernel {
             name: name.into(),
-            package: package.trim().into(),
+            package: package.into(),
             dir,
         });
     }
@@ -186,7 +199,7 @@ pub fn fetch(name: &str) -> Result<Kernel> {
     fs::copy(image, dir.join("vmlinuz"))?;
     fs::remove_dir_all(&work)?;
     fs::remove_file(&deb)?;
-    fs::write(&stamp, &package)?;
+    fs::write(&stamp, format!("{package}\n{wanted}\n"))?;
     Ok(Kernel {
         name: name.into(),
         package,

@@ -72,6 +72,7 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
     let o = sh_quote(&out.display().to_string());
     let mut s = format!(
         "cd {}\nexport CI=true CTRACE_BIN={} CTRACE_SCRATCH=/tmp HOME=/tmp RUST_BACKTRACE=1\n\
+         export CTRACE_MEASURE_LOG={o}/measured.txt\n\
          export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          uname -r > {o}/uname\n\
          $CTRACE_BIN doctor > {o}/doctor.txt 2>&1\n",

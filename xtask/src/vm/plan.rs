@@ -34,7 +34,7 @@ pub const TIERED: [&str; 2] = ["seccomp", "overlay"];
 /// The problem a test binary covers.
 pub fn problem(binary: &str) -> &'static str {
     match binary {
-        "seccomp" | "seccomp_bench" => "seccomp",
+        "seccomp" | "seccomp_bench" | "tiers" => "seccomp",
         "overlay" => "overlay",
         "sigpipe" => "sigpipe",
         "sem" => "sem",

@@ -20,6 +20,8 @@ pub struct KernelResult {
     pub tiers: Vec<(String, String)>,
     /// Whole-run problems: a failed boot, a binary that died without a verdict.
     pub errors: Vec<String>,
+    /// What the tests measured on the way (both tiers' answers side by side).
+    pub measured: Vec<String>,
 }
 
 impl KernelResult {
@@ -51,6 +53,7 @@ pub fn collect(
             })
             .collect(),
         errors: boot_error.map(|e| format!("{e:#}")).into_iter().collect(),
+        measured: read("measured.txt").lines().map(str::to_string).collect(),
     };
     if read("done").is_empty() {
         r.errors.push(format!(
@@ -123,6 +126,9 @@ pub fn render(results: &[KernelResult]) -> String {
         if !r.tiers.is_empty() {
             let chosen: Vec<String> = r.tiers.iter().map(|(p, t)| format!("{p}={t}")).collect();
             let _ = writeln!(s, "  tiers chosen (auto): {}", chosen.join(" "));
+        }
+        for m in &r.measured {
+            let _ = writeln!(s, "  measured {m}");
         }
         for t in r.tests.iter().filter(|t| !t.passed) {
             let _ = writeln!(s, "  FAILED [{}] {}", t.tier, t.name);

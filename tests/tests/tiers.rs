@@ -1,0 +1,126 @@
+//! Probe tiers on the real kernel: doctor names each problem's tier, a forced tracepoint tier
+//! is honoured, and where the kernel allows fentry or kprobe the seccomp filter's own time is
+//! measured and set beside the calibration estimate.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
+
+use serde_json::Value;
+use tests::{root, run_ctrace};
+
+fn doctor_tier(problem: &str) -> String {
+    let (_, out, err) = run_ctrace(&["doctor", "--json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let c = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == format!("tier:{problem}").as_str())
+        .unwrap_or_else(|| panic!("no tier:{problem} in {out}"));
+    assert_eq!(c["status"], "ok", "{c}");
+    c["detail"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn doctor_names_every_problems_tier() {
+    if !root() {
+        return;
+    }
+    for p in ["seccomp", "overlay", "sigpipe", "sem", "zombie"] {
+        let t = doctor_tier(p);
+        assert!(
+            ["tracepoint", "kprobe", "fentry"].contains(&t.as_str()),
+            "{p}: {t}"
+        );
+    }
+}
+
+#[test]
+fn seccomp_filter_time_is_measured_where_the_kernel_allows() {
+    if !root() {
+        return;
+    }
+    let mut helper = Command::new(env!("CARGO_BIN_EXE_seccomp-helper"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(helper.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "filtered");
+    let pid = helper.id();
+    let (code, out, err) = run_ctrace(&[
+        "trace",
+        "seccomp",
+        "--pid",
+        &pid.to_string(),
+        "--duration",
+        "2s",
+        "--json",
+    ]);
+    let tier_env = std::env::var("CTRACE_TIER").unwrap_or_default();
+    helper.kill().unwrap();
+    helper.wait().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let tier = tests::probe_tier(&report, "seccomp");
+    assert_eq!(report["seccomp"]["tier"], tier.as_str());
+    let expected = match tier_env.as_str() {
+        "tracepoint" => "tracepoint".to_string(),
+        _ => doctor_tier("seccomp"),
+    };
+    assert_eq!(tier, expected);
+    let times = &report["seccomp"]["filter_time"];
+    if tier == "tracepoint" {
+        assert!(times.is_null(), "{report:#}");
+        return;
+    }
+    let t = times
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["pid"] == pid)
+        .unwrap_or_else(|| panic!("no filter time for {pid}: {report:#}"));
+    assert!(t["calls"].as_u64().unwrap() > 1000, "{t}");
+    let measured = t["measured_ns_per_syscall"].as_f64().unwrap();
+    let calibrated = t["calibrated_ns_per_syscall"].as_f64().unwrap();
+    assert!(measured > 0.0, "{t}");
+    tests::record(&format!(
+        "seccomp 202-instruction filter: {tier} on __secure_computing {measured:.0} ns/syscall, \
+         calibration (getppid with against without the filter) {calibrated:.0} ns/syscall"
+    ));
+}
+
+/// Where the kernel refuses the kernel tiers (this host), forcing one is a one-line error;
+/// where it allows them, forcing kprobe gives the kprobe/kretprobe pair instead of fentry.
+#[test]
+fn forcing_a_tier() {
+    if !root() {
+        return;
+    }
+    let allowed = doctor_tier("seccomp") != "tracepoint";
+    let out = Command::new(tests::ctrace_bin())
+        .args(["trace", "seccomp", "--duration", "1s", "--json"])
+        .env("CTRACE_TIER", if allowed { "kprobe" } else { "fentry" })
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if allowed {
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(tests::probe_tier(&report, "seccomp"), "kprobe");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("fentry tier was asked for"), "{err}");
+}
