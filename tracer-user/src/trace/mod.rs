@@ -55,6 +55,8 @@ fn log_level(verbose: u8) -> u8 {
 
 pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     node::require_root()?;
+    // Before the "attached" line: a signal right after it must stop the run, not kill it.
+    let stop = stop_flag()?;
     let asked: BTreeSet<Problem> = if args.problems.is_empty() {
         Problem::ALL.into_iter().collect()
     } else {
@@ -164,7 +166,6 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         .collect();
     eprintln!("ctrace: attached {}; Ctrl-C to stop", attached.join(", "));
 
-    let stop = stop_flag()?;
     let started = Instant::now();
     let (mut next_attrib, mut next_line) = (Instant::now(), Instant::now() + args.interval);
     while !stop.load(Ordering::Relaxed) && args.duration.is_none_or(|d| started.elapsed() < d) {

@@ -21,6 +21,9 @@ use crate::{cargo, setup};
 /// TCG is slow: one kernel's whole run must still end within this.
 const VM_TIMEOUT: Duration = Duration::from_secs(25 * 60);
 
+/// One test binary's limit inside the VM: a hang becomes a failure, not a stalled VM.
+const BINARY_TIMEOUT_S: u32 = 600;
+
 /// A test binary of the `tests` crate: its target name and executable.
 pub struct TestBinary {
     pub name: String,
@@ -91,7 +94,7 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
                 .collect();
             let log = format!("{o}/{tier}.{}", b.name);
             s += &format!(
-                "echo \"vm: {tier} {name}\"\nCTRACE_TIER={tier} {exe} --test-threads=1{skips} > {log}.log 2>&1\necho $? > {log}.rc\n",
+                "echo \"vm: {tier} {name}\"\nCTRACE_TIER={tier} timeout -k 10 {BINARY_TIMEOUT_S} {exe} --test-threads=1{skips} > {log}.log 2>&1\necho $? > {log}.rc\n",
                 name = b.name,
                 exe = sh_quote(&b.path.display().to_string()),
             );

@@ -79,12 +79,14 @@ pub fn collect(
                 });
             }
             let failed_here = r.tests[before..].iter().any(|t| !t.passed);
-            if rc.trim() != "0" && !failed_here && !rc.is_empty() {
-                r.errors.push(format!(
-                    "{tier} {}: exited {} with no failed test",
-                    b.name,
-                    rc.trim()
-                ));
+            match rc.trim() {
+                "0" | "" => {}
+                "124" | "137" => r.errors.push(format!("{tier} {}: timed out", b.name)),
+                rc if !failed_here => r.errors.push(format!(
+                    "{tier} {}: exited {rc} with no failed test",
+                    b.name
+                )),
+                _ => {}
             }
         }
     }
