@@ -10,8 +10,17 @@ use std::{
 use serde_json::Value;
 use tests::{root, run_ctrace};
 
+/// The tier doctor finds for `problem` on its own (CTRACE_TIER unset).
 fn doctor_tier(problem: &str) -> String {
-    let (_, out, err) = run_ctrace(&["doctor", "--json"]);
+    let o = Command::new(tests::ctrace_bin())
+        .args(["doctor", "--json"])
+        .env_remove("CTRACE_TIER")
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
     let c = doc["checks"]
         .as_array()
