@@ -152,6 +152,15 @@ fn check_tiers(report: &Value, o: &Overlay) {
     assert_eq!(check["proven_and_timed"], 2, "{check:#}");
     assert_eq!(check["proven_not_timed"], 0, "{check:#}");
     assert!(check["kernel_copy_ups"].as_u64().unwrap() >= 2, "{check:#}");
+    tests::record(&format!(
+        "overlay tier check: {} copy-ups timed in traced calls, {} outside them, {} proven and timed, \
+         {} proven but not timed, {} calls timed but not proven",
+        check["kernel_copy_ups"],
+        check["outside_traced_calls"],
+        check["proven_and_timed"],
+        check["proven_not_timed"],
+        check["timed_not_proven"]
+    ));
     for c in copy_ups(report) {
         let (sys, cu) = (
             c["latency_ns"].as_u64().unwrap(),
