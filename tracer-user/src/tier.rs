@@ -54,6 +54,18 @@ impl Features {
     }
 }
 
+/// Loads a throwaway object and tries each attach kind for real.
+pub fn probe_features() -> anyhow::Result<Features> {
+    let g = crate::attach::Globals {
+        pid_max: 1,
+        ..Default::default()
+    };
+    let mut ebpf = crate::attach::load(&g)?;
+    Ok(Features::from_verdicts(&crate::attach::probe_attach_types(
+        &mut ebpf,
+    )))
+}
+
 /// The kernel-function tiers of a problem, best first. overlay's hook lives in the overlay
 /// module, and aya 0.14 loads fentry against vmlinux BTF only: kprobe there.
 pub fn kernel_tiers(p: Problem) -> &'static [Tier] {

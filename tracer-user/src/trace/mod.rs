@@ -66,6 +66,16 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         eprintln!("ctrace: mounted tracefs at {}", node::TRACEFS);
     }
     node::bump_memlock()?;
+    // Feature probes (in an object of their own), only when a problem with a kernel tier may use
+    // one; before the pid scan, so that they don't widen the gap between it and the fork hook.
+    let wish = tier::wished().map_err(|e| anyhow!(e))?;
+    let features = if wish != Some(Tier::Tracepoint)
+        && asked.iter().any(|p| !tier::kernel_tiers(*p).is_empty())
+    {
+        tier::probe_features()?
+    } else {
+        Features::default()
+    };
     let mut attrib = Attributor::new();
     let sel = Selection::resolve(&args, &mut attrib)?;
     let globals = Globals {
@@ -107,15 +117,6 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         name: "sched_process_exit",
     };
     let _exit = attach::attach(&mut ebpf, "on_exit", AttachType::Tracepoint, exit_target)?;
-    // Feature probes, only when a problem with a kernel tier may use one.
-    let wish = tier::wished().map_err(|e| anyhow!(e))?;
-    let features = if wish != Some(Tier::Tracepoint)
-        && asked.iter().any(|p| !tier::kernel_tiers(*p).is_empty())
-    {
-        Features::from_verdicts(&attach::probe_attach_types(&mut ebpf))
-    } else {
-        Features::default()
-    };
     let mut seccomp = match asked.contains(&Problem::Seccomp) {
         true => Some(SeccompRun::start(&mut ebpf, &args, features, wish)?),
         false => None,
