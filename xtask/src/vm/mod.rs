@@ -21,6 +21,10 @@ use crate::{cargo, setup};
 /// TCG is slow: one kernel's whole run must still end within this.
 const VM_TIMEOUT: Duration = Duration::from_secs(25 * 60);
 
+/// Writable scratch in the VM: the host's /tmp stays visible (read-only, like the rest of the
+/// root, since the checkout may live there), and /run is a tmpfs.
+const SCRATCH: &str = "/run/ctrace-tmp";
+
 /// One test binary's limit inside the VM: a hang becomes a failure, not a stalled VM.
 const BINARY_TIMEOUT_S: u32 = 600;
 
@@ -74,7 +78,7 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
     let root = setup::workspace_root();
     let o = sh_quote(&out.display().to_string());
     let mut s = format!(
-        "cd {}\nexport CI=true CTRACE_BIN={} CTRACE_SCRATCH=/tmp HOME=/tmp RUST_BACKTRACE=1\n\
+        "cd {}\nmkdir -p {SCRATCH}\nexport CI=true CTRACE_BIN={} TMPDIR={SCRATCH} CTRACE_SCRATCH={SCRATCH} HOME={SCRATCH} RUST_BACKTRACE=1\n\
          export CTRACE_MEASURE_LOG={o}/measured.txt\n\
          export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          uname -r > {o}/uname\n\
