@@ -1,6 +1,6 @@
 //! Command-line interface: every flag a user can pass, and nothing else.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -30,6 +30,8 @@ pub enum Cmd {
     },
     /// Attach the chosen problems' probes, print a live line each interval, then a report.
     Trace(TraceArgs),
+    /// Run as a long-lived agent: Prometheus /metrics, /findings, NDJSON findings, bounded state.
+    Serve(ServeArgs),
     /// Benchmarks that print ratios measured side by side in one run.
     Bench {
         #[command(subcommand)]
@@ -96,6 +98,28 @@ pub struct TraceArgs {
     /// Rows per table and histograms shown in the human report.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Address to serve /metrics, /findings, /report and /healthz on.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    /// Where each new (and each resolved) finding goes as one JSON line: "-" for stdout, or a
+    /// file to append to.
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    pub findings_out: String,
+    /// Containers with their own metric series; beyond it the stalest are evicted.
+    #[arg(long, default_value_t = 256)]
+    pub max_containers: usize,
+    /// Live processes with per-syscall figures; beyond it the oldest are evicted.
+    #[arg(long, default_value_t = 8192)]
+    pub max_processes: usize,
+    /// Copy-up, EXDEV and SIGPIPE records kept for /findings, per kind.
+    #[arg(long, default_value_t = 1000)]
+    pub max_records: usize,
 }
 
 #[derive(Subcommand, Debug)]

@@ -13,6 +13,7 @@ mod problem;
 mod report;
 mod seccomp;
 mod sem;
+mod serve;
 mod sigpipe;
 mod trace;
 mod zombie;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
             }
         }),
         Cmd::Trace(args) => trace::run(args, cli.verbose).map(|()| ExitCode::SUCCESS),
+        Cmd::Serve(args) => serve::run(args, cli.verbose).map(|()| ExitCode::SUCCESS),
         Cmd::Bench {
             what:
                 BenchCmd::Overhead {
