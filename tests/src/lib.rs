@@ -2,6 +2,7 @@
 //! under CI instead of skipping, a tracer process driver, and a real Docker engine.
 
 pub mod docker;
+pub mod serve;
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -99,6 +100,20 @@ impl Tracer {
                 ),
             }
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then the exit status (stdout is left unread).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
+            self.stderr.push(l);
+        }
+        status
     }
 
     /// SIGINT, then the JSON report from stdout.

@@ -125,8 +125,8 @@ impl Agent {
         if let Some(p) = s.sigpipe.as_ref() {
             t.absorb_signals(&p.analyzer().signals, now);
         }
-        let snap = self.snapshot(s, &report);
         self.bounds.enforce(s, &mut self.totals, self.caps);
+        let snap = self.snapshot(s, &report);
         stream.update(&report.findings, now)?;
         if let Ok(mut m) = shared.lock() {
             *m = snap;
