@@ -144,6 +144,16 @@ impl Tracer {
     }
 }
 
+/// A test that fails half-way must not leave its tracer attached.
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Runs ctrace to completion: (exit code, stdout, stderr).
 pub fn run_ctrace(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(ctrace_bin())

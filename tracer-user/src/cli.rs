@@ -135,6 +135,9 @@ pub enum BenchCmd {
         /// Measurements per case; the median is reported.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Seconds of exit storm (fork and reap on every CPU) under `trace zombie`; 0 skips it.
+        #[arg(long, default_value_t = 5.0)]
+        storm_secs: f64,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,

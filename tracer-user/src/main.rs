@@ -63,9 +63,10 @@ fn main() -> ExitCode {
                 BenchCmd::Overhead {
                     iterations,
                     runs,
+                    storm_secs,
                     json,
                 },
-        } => bench::overhead(iterations, runs, json).map(|()| ExitCode::SUCCESS),
+        } => bench::overhead(iterations, runs, storm_secs, json).map(|()| ExitCode::SUCCESS),
         Cmd::Bench {
             what: BenchCmd::Seccomp(args),
         } => seccomp::bench::run(&args).map(|()| ExitCode::SUCCESS),

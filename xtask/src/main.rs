@@ -38,7 +38,8 @@ enum Cmd {
     },
     /// rustfmt --check and clippy -D warnings over the workspace.
     Lint,
-    /// Benchmarks that print ratios measured side by side (e.g. `bench overhead`).
+    /// Benchmarks: `bench overhead` (side-by-side ratios, exit storm), `bench seccomp`, and
+    /// `bench soak [--secs N]` (serve under churn: RSS, CPU, drops, evictions).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -75,6 +76,21 @@ fn run(cli: Cli) -> Result<()> {
             setup::build_packages()?;
             status(cargo().args(["fmt", "--all", "--", "--check"]))?;
             status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))
+        }
+        Cmd::Bench { args } if args.first().is_some_and(|a| a == "soak") => {
+            let secs = match args.get(1..) {
+                Some([flag, n]) if flag == "--secs" => n.clone(),
+                Some([]) | None => "600".into(),
+                _ => bail!("usage: cargo xtask bench soak [--secs N]"),
+            };
+            let bin = build(true)?;
+            setup::test_packages()?;
+            let mut cmd = cargo();
+            cmd.args(["test", "--package", "tests", "--test", "soak", "--"])
+                .args(["--ignored", "--nocapture"])
+                .env("CTRACE_BIN", &bin)
+                .env("SOAK_SECS", secs);
+            status(&mut cmd)
         }
         Cmd::Bench { args } => {
             let bin = build(true)?;
