@@ -48,7 +48,7 @@ fn sum_of(metrics: &str, name: &str) -> f64 {
         .lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
 
 fn remove_leaks() {
