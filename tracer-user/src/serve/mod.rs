@@ -139,6 +139,9 @@ impl Agent {
             }))?;
             d.report = report.to_json();
         }
+        // glibc keeps freed heap pages (per thread arena) for reuse; an agent that builds a
+        // report each interval would otherwise keep its peak, not its need, resident.
+        unsafe { libc::malloc_trim(0) };
         Ok(())
     }
 
