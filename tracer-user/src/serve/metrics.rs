@@ -325,8 +325,10 @@ mod tests {
             name: "web".into(),
             id: "0123456789ab".into(),
         };
-        let mut h = Hist::default();
-        h.count = 3;
+        let mut h = Hist {
+            count: 3,
+            ..Default::default()
+        };
         h.slots[9] = 3;
         s.syscalls.push((web.clone(), "file", h));
         s.sem.push(SemGauge {
