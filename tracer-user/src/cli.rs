@@ -65,6 +65,14 @@ pub struct TraceArgs {
     /// Problems to trace (default: all).
     #[arg(value_enum)]
     pub problems: Vec<Problem>,
+    /// The same as the positional problems, comma-separated (e.g. --problems sem,zombie).
+    #[arg(
+        long = "problems",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    pub problems_list: Vec<Problem>,
     /// Stop after this long (e.g. 10s, 2m); default: until Ctrl-C or SIGTERM.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,

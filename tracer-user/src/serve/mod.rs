@@ -41,8 +41,9 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         processes: args.max_processes,
         records: args.max_records,
     };
+    crate::node::require_root()?;
     let mut stream = ndjson::Stream::open(&args.findings_out)?;
-    let mut session = Session::open(t, verbose)?;
+    // Listening first: a port in use fails before anything is loaded into the kernel.
     let shared = Arc::new(Mutex::new(Snapshot::default()));
     let docs = Arc::new(Mutex::new(Documents::default()));
     let http = Http::start(
@@ -50,6 +51,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         metrics::registry(Arc::clone(&shared)),
         Arc::clone(&docs),
     )?;
+    let mut session = Session::open(t, verbose)?;
     eprintln!(
         "ctrace: serving http://{}/metrics and /findings; attached {}",
         http.addr(),

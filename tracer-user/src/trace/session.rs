@@ -64,11 +64,11 @@ impl Session {
     /// Checks the node, resolves the filters and attaches every asked problem.
     pub fn open(args: &TraceArgs, verbose: u8) -> Result<Session> {
         node::require_root()?;
-        let asked: BTreeSet<Problem> = if args.problems.is_empty() {
-            Problem::ALL.into_iter().collect()
-        } else {
-            args.problems.iter().copied().collect()
-        };
+        let mut asked: BTreeSet<Problem> = args.problems.iter().copied().collect();
+        asked.extend(args.problems_list.iter().copied());
+        if asked.is_empty() {
+            asked = Problem::ALL.into_iter().collect();
+        }
         if node::ensure_tracefs()? == node::Tracefs::MountedNow {
             eprintln!("ctrace: mounted tracefs at {}", node::TRACEFS);
         }
