@@ -138,10 +138,16 @@ fn soak() {
         }
     });
     let mut max_rss = rss0;
+    // RSS once the churn has filled the caches and ring buffers: the baseline for "flat".
+    let warm_after = Duration::from_secs((secs / 5).min(60));
+    let mut rss_warm = None;
     while t0.elapsed() < Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_secs(10).min(Duration::from_secs(secs)));
         let rss = rss_kib(pid);
         max_rss = max_rss.max(rss);
+        if rss_warm.is_none() && t0.elapsed() >= warm_after {
+            rss_warm = Some(rss);
+        }
         let m = agent.get("/metrics").1;
         eprintln!(
             "soak [{:>4}s] rss={:.1} MiB cpu={:.1}% containers={} forks={} sem_ops={} drops={} evictions={}",
