@@ -52,12 +52,13 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         Arc::clone(&docs),
     )?;
     let mut session = Session::open(t, verbose)?;
+    // Before the "attached" line: whoever waits for it may signal at once.
+    let stop = stop_flag()?;
     eprintln!(
         "ctrace: serving http://{}/metrics and /findings; attached {}",
         http.addr(),
         session.attached()
     );
-    let stop = stop_flag()?;
     let mut agent = Agent {
         totals: Totals::default(),
         bounds: Bounds::default(),

@@ -30,8 +30,9 @@ pub fn stop_flag() -> Result<Arc<AtomicBool>> {
 
 pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     let mut session = Session::open(&args, verbose)?;
-    eprintln!("ctrace: attached {}; Ctrl-C to stop", session.attached());
+    // Before the "attached" line: whoever waits for it may signal at once.
     let stop = stop_flag()?;
+    eprintln!("ctrace: attached {}; Ctrl-C to stop", session.attached());
     let started = session.started;
     let mut next_line = Instant::now() + args.interval;
     while !stop.load(Ordering::Relaxed) && args.duration.is_none_or(|d| started.elapsed() < d) {
