@@ -61,7 +61,12 @@ pub struct Calibrator {
 /// Field 22 of /proc/PID/stat: tells a process from a later one with the same pid.
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
