@@ -73,8 +73,10 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         session.tick(now)?;
         if now >= next {
             next = now + t.interval;
-            let line = session.refresh()?;
-            log::info!("{line}");
+            session.refresh(false)?;
+            if log::log_enabled!(log::Level::Info) {
+                log::info!("{}", session.live());
+            }
             agent.publish(&mut session, &shared, &docs, &mut stream)?;
         }
     }

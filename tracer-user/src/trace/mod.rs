@@ -41,7 +41,8 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         session.tick(now)?;
         if now >= next_line {
             next_line += args.interval;
-            let line = session.refresh()?;
+            session.refresh(true)?;
+            let line = session.live();
             eprintln!("[{:>7.1}s] {line}", started.elapsed().as_secs_f64());
         }
     }

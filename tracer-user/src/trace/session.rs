@@ -216,18 +216,24 @@ impl Session {
         Ok(())
     }
 
-    /// Every interval: the filter, the start-up inventories again, and the live line.
-    pub fn refresh(&mut self) -> Result<String> {
+    /// Every interval: the filter, the watched daemons' fds and (unless a report follows,
+    /// which takes them anyway) the semaphore and zombie inventories.
+    pub fn refresh(&mut self, inventories: bool) -> Result<()> {
         self.sel.refresh(&mut self.ebpf, &mut self.attrib)?;
-        if let Some(s) = self.sem.as_mut() {
+        if let Some(s) = self.sem.as_mut().filter(|_| inventories) {
             s.refresh(&mut self.attrib);
         }
-        if let Some(s) = self.zombie.as_mut() {
+        if let Some(s) = self.zombie.as_mut().filter(|_| inventories) {
             s.rescan(&mut self.attrib);
         }
         if let Some(s) = self.sigpipe.as_mut() {
             s.scan();
         }
+        Ok(())
+    }
+
+    /// The live line: one part per problem, with its drops.
+    pub fn live(&mut self) -> String {
         let drops = self.drops();
         let dropped = |problem: &str| -> u64 {
             drops
@@ -245,7 +251,7 @@ impl Session {
         add(self.zombie.as_ref().map(|s| s.live()), "zombie");
         add(self.sigpipe.as_ref().map(|s| s.live()), "sigpipe");
         add(self.overlay.as_ref().map(|s| s.live()), "overlay");
-        Ok(parts.join(" | "))
+        parts.join(" | ")
     }
 
     pub fn drops(&self) -> BTreeMap<Drop, u64> {
