@@ -2,6 +2,7 @@
 //! under CI instead of skipping, a tracer process driver, and a real Docker engine.
 
 pub mod docker;
+pub mod serve;
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -110,6 +111,20 @@ impl Tracer {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then the exit status (stdout is left unread).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
+            self.stderr.push(l);
+        }
+        status
+    }
+
     /// SIGINT, then the JSON report from stdout.
     pub fn stop_json(mut self) -> serde_json::Value {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
@@ -135,6 +150,16 @@ impl Tracer {
             self.stderr
         );
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"))
+    }
+}
+
+/// A test that fails half-way must not leave its tracer attached.
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

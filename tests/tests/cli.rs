@@ -143,3 +143,28 @@ fn doctor_json_reports_attach_types() {
             .any(|l| out.contains(&format!("\"detail\": \"{l}\"")))
     );
 }
+
+#[test]
+fn serve_on_a_port_in_use() {
+    if !root() {
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, _, err) = run_ctrace(&["serve", "--listen", &addr, "--duration", "1s"]);
+    assert_eq!(code, 1);
+    assert!(
+        one_line(&err).contains(&format!("cannot listen on {addr}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_rejects_json_and_bad_addresses() {
+    let (code, _, err) = run_ctrace(&["serve", "--listen", "nowhere"]);
+    assert_eq!(code, 2);
+    assert!(one_line(&err).contains("invalid value 'nowhere'"), "{err}");
+    let (code, _, err) = run_ctrace(&["serve", "--problems", "sem,bogus"]);
+    assert_eq!(code, 2);
+    one_line(&err);
+}

@@ -1,6 +1,6 @@
 //! Command-line interface: every flag a user can pass, and nothing else.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -30,6 +30,8 @@ pub enum Cmd {
     },
     /// Attach the chosen problems' probes, print a live line each interval, then a report.
     Trace(TraceArgs),
+    /// Run as a long-lived agent: Prometheus /metrics, /findings, NDJSON findings, bounded state.
+    Serve(ServeArgs),
     /// Benchmarks that print ratios measured side by side in one run.
     Bench {
         #[command(subcommand)]
@@ -63,6 +65,14 @@ pub struct TraceArgs {
     /// Problems to trace (default: all).
     #[arg(value_enum)]
     pub problems: Vec<Problem>,
+    /// The same as the positional problems, comma-separated (e.g. --problems sem,zombie).
+    #[arg(
+        long = "problems",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    pub problems_list: Vec<Problem>,
     /// Stop after this long (e.g. 10s, 2m); default: until Ctrl-C or SIGTERM.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
@@ -98,6 +108,28 @@ pub struct TraceArgs {
     pub top: usize,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Address to serve /metrics, /findings, /report and /healthz on.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    /// Where each new (and each resolved) finding goes as one JSON line: "-" for stdout, or a
+    /// file to append to.
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    pub findings_out: String,
+    /// Containers with their own metric series; beyond it the stalest are evicted.
+    #[arg(long, default_value_t = 256)]
+    pub max_containers: usize,
+    /// Live processes with per-syscall figures; beyond it the oldest are evicted.
+    #[arg(long, default_value_t = 8192)]
+    pub max_processes: usize,
+    /// Copy-up, EXDEV and SIGPIPE records kept for /findings, per kind.
+    #[arg(long, default_value_t = 1000)]
+    pub max_records: usize,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
     /// ns per syscall under no filter, Docker's default profile, your profiles and running
@@ -111,6 +143,9 @@ pub enum BenchCmd {
         /// Measurements per case; the median is reported.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Seconds of exit storm (fork and reap on every CPU) under `trace zombie`; 0 skips it.
+        #[arg(long, default_value_t = 5.0)]
+        storm_secs: f64,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,

@@ -13,6 +13,7 @@ mod problem;
 mod report;
 mod seccomp;
 mod sem;
+mod serve;
 mod sigpipe;
 mod tier;
 mod trace;
@@ -57,14 +58,16 @@ fn main() -> ExitCode {
             }
         }),
         Cmd::Trace(args) => trace::run(args, cli.verbose).map(|()| ExitCode::SUCCESS),
+        Cmd::Serve(args) => serve::run(args, cli.verbose).map(|()| ExitCode::SUCCESS),
         Cmd::Bench {
             what:
                 BenchCmd::Overhead {
                     iterations,
                     runs,
+                    storm_secs,
                     json,
                 },
-        } => bench::overhead(iterations, runs, json).map(|()| ExitCode::SUCCESS),
+        } => bench::overhead(iterations, runs, storm_secs, json).map(|()| ExitCode::SUCCESS),
         Cmd::Bench {
             what: BenchCmd::Seccomp(args),
         } => seccomp::bench::run(&args).map(|()| ExitCode::SUCCESS),

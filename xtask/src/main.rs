@@ -46,7 +46,8 @@ enum Cmd {
         #[arg(long, default_value = "all")]
         kernel: String,
     },
-    /// Benchmarks that print ratios measured side by side (e.g. `bench overhead`).
+    /// Benchmarks: `bench overhead` (side-by-side ratios, exit storm), `bench seccomp`, and
+    /// `bench soak [--secs N]` (serve under churn: RSS, CPU, drops, evictions).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -87,6 +88,21 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::VmTest { kernel } => {
             let bin = build(false)?;
             vm::run(&kernel, &bin)
+        }
+        Cmd::Bench { args } if args.first().is_some_and(|a| a == "soak") => {
+            let secs = match args.get(1..) {
+                Some([flag, n]) if flag == "--secs" => n.clone(),
+                Some([]) | None => "600".into(),
+                _ => bail!("usage: cargo xtask bench soak [--secs N]"),
+            };
+            let bin = build(true)?;
+            setup::test_packages()?;
+            let mut cmd = cargo();
+            cmd.args(["test", "--package", "tests", "--test", "soak", "--"])
+                .args(["--ignored", "--nocapture"])
+                .env("CTRACE_BIN", &bin)
+                .env("SOAK_SECS", secs);
+            status(&mut cmd)
         }
         Cmd::Bench { args } => {
             let bin = build(true)?;

@@ -158,9 +158,13 @@ pub fn build_packages() -> Result<()> {
     apt_install("build dependencies", &["libseccomp-dev", "pkg-config"])
 }
 
-/// The Docker engine and a static busybox for the offline test image.
+/// The Docker engine and a static busybox for the offline test image; Prometheus scrapes
+/// `ctrace serve` in its test.
 pub fn test_packages() -> Result<()> {
-    apt_install("test dependencies", &["docker.io", "busybox-static"])
+    apt_install(
+        "test dependencies",
+        &["docker.io", "busybox-static", "prometheus"],
+    )
 }
 
 /// bpftrace is the reference the overhead benchmark compares against.

@@ -99,6 +99,13 @@ impl Attributor {
         self.cache.remove(&tgid);
     }
 
+    /// Drops the cached answers of processes that are gone (a long-lived agent's bound).
+    pub fn forget_dead(&mut self) {
+        let root = &self.proc_root;
+        self.cache
+            .retain(|pid, _| root.join(pid.to_string()).exists());
+    }
+
     /// Full container id from a docker name, a full id, an id prefix of at
     /// least 4 hex characters, or `pidns:<inode>`.
     pub fn resolve_container(&mut self, id_or_name: &str) -> anyhow::Result<String> {

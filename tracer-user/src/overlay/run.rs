@@ -197,6 +197,25 @@ impl OverlayRun {
         });
     }
 
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// Keeps the newest `keep` copy-ups and EXDEV renames, never dropping one not yet counted
+    /// elsewhere (`absorbed` leading records are). Returns (copy-ups, renames) dropped.
+    pub fn trim(&mut self, keep: usize, absorbed: (usize, usize)) -> (usize, usize) {
+        let a = &mut self.analyzer;
+        let c = a.copy_ups.len().saturating_sub(keep).min(absorbed.0);
+        a.copy_ups.drain(..c);
+        let e = a.exdev.len().saturating_sub(keep).min(absorbed.1);
+        a.exdev.drain(..e);
+        // A second guard only: copy-ups are proven by the upper file's birth time.
+        if self.counted.len() > keep * 4 {
+            self.counted.clear();
+        }
+        (c, e)
+    }
+
     pub fn live(&self) -> String {
         let bytes: u64 = self.analyzer.copy_ups.iter().map(|c| c.size).sum();
         format!(
@@ -208,8 +227,8 @@ impl OverlayRun {
         )
     }
 
-    pub fn finish(
-        mut self,
+    pub fn report(
+        &mut self,
         ebpf: &Ebpf,
         attrib: &mut Attributor,
         parent_of: &dyn Fn(u32) -> Option<u32>,

@@ -100,6 +100,26 @@ impl Analyzer {
         self.stats = snapshot.into_iter().collect();
     }
 
+    pub fn stats(&self) -> &HashMap<SysKey, SysStats> {
+        &self.stats
+    }
+
+    /// Processes in the figures, each once.
+    pub fn tgids(&self) -> Vec<u32> {
+        let mut t: Vec<u32> = self.stats.keys().map(|k| k.tgid).collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    }
+
+    /// Drops processes entirely (their kernel entries are removed by the caller).
+    pub fn forget(&mut self, tgids: &[u32]) {
+        self.stats.retain(|k, _| !tgids.contains(&k.tgid));
+        for t in tgids {
+            self.meta.remove(t);
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.stats.values().map(|s| s.count).sum()
     }

@@ -3,6 +3,7 @@
 
 pub mod analyzer;
 pub mod bench;
+pub mod class;
 pub mod explain;
 pub mod filter;
 pub mod filter_time;
@@ -202,6 +203,34 @@ pub fn snapshot(ebpf: &Ebpf, mode: Mode) -> Result<Vec<(SysKey, SysStats)>> {
         }
     }
     Ok(out)
+}
+
+/// Deletes processes' entries from the aggregate maps of both modes, and their names.
+pub fn forget_keys(ebpf: &mut Ebpf, keys: &[SysKey], tgids: &[u32]) {
+    if let Some(Ok(mut m)) = ebpf
+        .map_mut(HISTS)
+        .map(PerCpuHashMap::<&mut MapData, SysKey, SysHist>::try_from)
+    {
+        for k in keys {
+            let _ = m.remove(k);
+        }
+    }
+    if let Some(Ok(mut m)) = ebpf
+        .map_mut(COUNTS)
+        .map(PerCpuHashMap::<&mut MapData, SysKey, u64>::try_from)
+    {
+        for k in keys {
+            let _ = m.remove(k);
+        }
+    }
+    if let Some(Ok(mut m)) = ebpf
+        .map_mut(COMMS)
+        .map(BpfHashMap::<&mut MapData, u32, [u8; COMM_LEN]>::try_from)
+    {
+        for t in tgids {
+            let _ = m.remove(t);
+        }
+    }
 }
 
 /// The name the kernel saw when the process first made a syscall (for processes already gone).

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use aya::Ebpf;
+use tracer_common::seccomp::SysKey;
 
 use super::{
     Mode, Probe,
@@ -108,6 +109,26 @@ impl SeccompRun {
         Ok(())
     }
 
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// Removes processes from the kernel maps and the figures, to bound a long-lived agent.
+    pub fn forget(&mut self, ebpf: &mut Ebpf, tgids: &[u32]) {
+        if tgids.is_empty() {
+            return;
+        }
+        let keys: Vec<SysKey> = self
+            .analyzer
+            .stats()
+            .keys()
+            .filter(|k| tgids.contains(&k.tgid))
+            .copied()
+            .collect();
+        super::forget_keys(ebpf, &keys, tgids);
+        self.analyzer.forget(tgids);
+    }
+
     pub fn live(&mut self, drops: u64) -> String {
         let total = self.analyzer.total();
         let rate = (total - self.last_total.min(total)) as f64 / self.interval.as_secs_f64();
@@ -119,6 +140,25 @@ impl SeccompRun {
         )
     }
 
+    /// The section so far, with the probes still attached.
+    pub fn report(
+        &mut self,
+        ebpf: &mut Ebpf,
+        attrib: &mut Attributor,
+        top: usize,
+    ) -> Result<SeccompReport> {
+        self.attribute(ebpf, attrib)?;
+        let observed = self.observed + self.attached_since.map_or(Duration::ZERO, |s| s.elapsed());
+        let mut r = self
+            .analyzer
+            .report(self.probe.mode, observed.as_secs_f64(), top);
+        r.tier = self.tier().name();
+        if self.filter.is_some() {
+            r.filter_time = filter_time::measured(&FilterProbe::read(ebpf)?);
+        }
+        Ok(r)
+    }
+
     pub fn finish(
         mut self,
         ebpf: &mut Ebpf,
@@ -128,17 +168,11 @@ impl SeccompRun {
         if let Some(since) = self.attached_since.take() {
             self.observed += since.elapsed();
         }
-        self.attribute(ebpf, attrib)?;
+        let r = self.report(ebpf, attrib, top);
         self.probe.detach(ebpf);
-        let tier = self.tier();
-        let mut r = self
-            .analyzer
-            .report(self.probe.mode, self.observed.as_secs_f64(), top);
-        r.tier = tier.name();
         if let Some(mut f) = self.filter.take() {
             f.detach(ebpf);
-            r.filter_time = filter_time::measured(&FilterProbe::read(ebpf)?);
         }
-        Ok(r)
+        r
     }
 }

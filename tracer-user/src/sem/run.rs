@@ -120,8 +120,9 @@ impl SemRun {
         )
     }
 
-    pub fn finish(
-        mut self,
+    /// Drains and re-reads the inventories, then reports; the run goes on.
+    pub fn report(
+        &mut self,
         attrib: &mut Attributor,
         parent_of: &dyn Fn(u32) -> Option<u32>,
     ) -> (SemReport, Vec<Finding>) {

@@ -17,6 +17,8 @@ pub const DEATH_WINDOW_S: f64 = 2.0;
 /// A journald restart this soon before a SIGPIPE is named as its likely cause.
 pub const JOURNALD_WINDOW_S: f64 = 60.0;
 const MAX_SIGNALS: usize = 10_000;
+/// journald restarts remembered by a long-lived agent.
+const JOURNALD_KEEP: usize = 64;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Signal {
@@ -161,6 +163,18 @@ impl Analyzer {
     /// Totals from the kernel's per-process EPIPE counters.
     pub fn set_epipe_counts(&mut self, counts: BTreeMap<u32, u64>) {
         self.epipe_counts = counts;
+    }
+
+    /// Keeps the newest `keep` signals, never one of the first `absorbed` not yet counted
+    /// elsewhere; drops per-process rows of processes gone. Returns the signals dropped.
+    pub fn trim(&mut self, keep: usize, absorbed: usize, alive: impl Fn(u32) -> bool) -> usize {
+        let n = self.signals.len().saturating_sub(keep).min(absorbed);
+        self.signals.drain(..n);
+        self.epipe.retain(|pid, _| alive(*pid));
+        self.watched_epipe.retain(|pid, _| alive(*pid));
+        let j = self.journald.len().saturating_sub(JOURNALD_KEEP);
+        self.journald.drain(..j);
+        n
     }
 
     pub fn on_journald(&mut self, at: f64) {

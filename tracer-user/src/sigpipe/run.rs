@@ -162,6 +162,28 @@ impl SigpipeRun {
         }
     }
 
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// Bounds a long-lived agent's state: old signals, and processes gone (in the kernel too).
+    pub fn trim(&mut self, ebpf: &mut Ebpf, keep: usize, absorbed: usize) -> usize {
+        if let Some(Ok(mut m)) = ebpf
+            .map_mut(EPIPE_COUNTS)
+            .map(BpfHashMap::<&mut MapData, u32, u64>::try_from)
+        {
+            let dead: Vec<u32> = m
+                .keys()
+                .filter_map(Result::ok)
+                .filter(|p| !node::alive(*p))
+                .collect();
+            for p in dead {
+                let _ = m.remove(&p);
+            }
+        }
+        self.analyzer.trim(keep, absorbed, node::alive)
+    }
+
     pub fn live(&self) -> String {
         let deaths = self.analyzer.signals.iter().filter(|s| s.died()).count();
         format!(
@@ -171,7 +193,11 @@ impl SigpipeRun {
         )
     }
 
-    pub fn finish(mut self, ebpf: &Ebpf, attrib: &mut Attributor) -> (SigpipeReport, Vec<Finding>) {
+    pub fn report(
+        &mut self,
+        ebpf: &Ebpf,
+        attrib: &mut Attributor,
+    ) -> (SigpipeReport, Vec<Finding>) {
         self.poll(attrib);
         let counts: BTreeMap<u32, u64> = ebpf
             .map(EPIPE_COUNTS)

@@ -100,6 +100,8 @@ pub struct Analyzer {
     parents: BTreeMap<u32, ParentInfo>,
     pub exits: u64,
     pub reaped_quickly: u64,
+    /// Reaped zombies dropped from `zombies` by a long-lived agent; still counted as reaped.
+    forgotten_reaped: u64,
     threshold_s: f64,
     started: f64,
 }
@@ -111,6 +113,7 @@ impl Analyzer {
             parents: BTreeMap::new(),
             exits: 0,
             reaped_quickly: 0,
+            forgotten_reaped: 0,
             threshold_s,
             started,
         }
@@ -160,6 +163,18 @@ impl Analyzer {
         {
             z.reaped = Some(at);
         }
+    }
+
+    /// Drops reaped zombies and parents left without zombies; returns how many zombies.
+    pub fn forget_reaped(&mut self) -> u64 {
+        let before = self.zombies.len();
+        self.zombies.retain(|_, z| z.reaped.is_none());
+        let n = (before - self.zombies.len()) as u64;
+        self.forgotten_reaped += n;
+        let zombies = &self.zombies;
+        self.parents
+            .retain(|p, _| zombies.values().any(|z| z.parent == *p));
+        n
     }
 
     pub fn is_zombie(&self, pid: u32) -> bool {
@@ -249,7 +264,8 @@ impl Analyzer {
             threshold_s: self.threshold_s,
             exits: self.exits,
             reaped_quickly: self.reaped_quickly,
-            reaped: self.zombies.values().filter(|z| z.reaped.is_some()).count() as u64,
+            reaped: self.forgotten_reaped
+                + self.zombies.values().filter(|z| z.reaped.is_some()).count() as u64,
             node,
             groups,
             zombies,

@@ -135,6 +135,14 @@ impl ZombieRun {
         }
     }
 
+    pub fn current(&self) -> usize {
+        self.analyzer.current()
+    }
+
+    pub fn forget_reaped(&mut self) -> u64 {
+        self.analyzer.forget_reaped()
+    }
+
     pub fn live(&self) -> String {
         format!(
             "zombie: {} now, {} exits, {} reaped at once",
@@ -144,7 +152,7 @@ impl ZombieRun {
         )
     }
 
-    pub fn finish(mut self, attrib: &mut Attributor) -> (ZombieReport, Vec<Finding>) {
+    pub fn report(&mut self, attrib: &mut Attributor) -> (ZombieReport, Vec<Finding>) {
         self.poll(attrib);
         self.rescan(attrib);
         let node = NodeLimits {

@@ -20,6 +20,7 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+ifconfig lo 127.0.0.1 up
 for m in $(cat /mod/order); do insmod /mod/$m || echo "vm: insmod $m failed"; done
 r=/mnt
 o=9p2000.L,trans=virtio,msize=512000

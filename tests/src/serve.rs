@@ -1,0 +1,107 @@
+//! A running `ctrace serve` on a free loopback port, and a minimal HTTP client for it.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::TcpStream,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use crate::Tracer;
+
+pub struct Agent {
+    pub tracer: Tracer,
+    pub addr: String,
+    /// Where the agent appends its NDJSON findings.
+    pub findings_out: PathBuf,
+}
+
+impl Agent {
+    /// `ctrace serve --listen 127.0.0.1:0 ARGS`, once it says where it listens.
+    pub fn start(name: &str, args: &[&str]) -> Agent {
+        let findings_out = std::env::temp_dir().join(format!("ctrace-{name}.ndjson"));
+        let _ = std::fs::remove_file(&findings_out);
+        let out = findings_out.to_str().unwrap().to_string();
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--findings-out", &out];
+        all.extend_from_slice(args);
+        let tracer = Tracer::start(&all);
+        let line = tracer
+            .stderr
+            .iter()
+            .find(|l| l.contains("serving http://"))
+            .unwrap_or_else(|| panic!("no address in {:#?}", tracer.stderr))
+            .clone();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap()
+            .to_string();
+        Agent {
+            tracer,
+            addr,
+            findings_out,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.addr, path)
+    }
+
+    /// Scrapes /metrics until `pred` holds for the text, or panics with the last scrape.
+    pub fn wait_metrics(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (code, body) = self.get("/metrics");
+            if code == 200 && pred(&body) {
+                return body;
+            }
+            if Instant::now() > deadline {
+                panic!("/metrics never showed {what}; last scrape:\n{body}");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The NDJSON lines written so far.
+    pub fn findings_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.findings_out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad NDJSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+/// One GET over HTTP/1.0: (status, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// The value of the first sample line that starts with `series` (name and labels).
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}

@@ -1,0 +1,148 @@
+//! `ctrace serve` against the real kernel: metrics and findings from real events, the NDJSON
+//! stream, the caps on state, and a clean exit on SIGTERM.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tests::{
+    root,
+    serve::{Agent, sample},
+};
+
+const KEY: u32 = 0x0d4d_2000;
+
+fn remove_key(k: u32) {
+    let id = unsafe { libc::semget(k as i32, 0, 0) };
+    if id >= 0 {
+        unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
+    }
+}
+
+fn sem_helper(args: &[&str]) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sem-helper"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    child
+}
+
+/// Polls /report until the set with KEY is leaked; returns the set.
+fn wait_leaked(agent: &Agent) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = agent.get("/report");
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let set = report["sem"]["sets"].as_array().and_then(|sets| {
+            sets.iter()
+                .find(|s| s["key"] == format!("{KEY:#010x}") && s["state"] == "leaked")
+                .cloned()
+        });
+        if let Some(s) = set {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "never leaked: {report:#}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_leaked_cookie_reaches_metrics_findings_and_the_stream() {
+    if !root() {
+        return;
+    }
+    remove_key(KEY);
+    let sem_args = ["sem", "--sem-leak-age", "1s", "--interval", "300ms"];
+    let agent = Agent::start("serve-sem", &sem_args);
+    let mut child = sem_helper(&["create", "1", &format!("{KEY:#x}")]);
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let set = wait_leaked(&agent);
+    assert_eq!(set["source"], "traced");
+    assert_eq!(set["creator_comm"], "sem-helper");
+    let m = agent.wait_metrics("a leaked set", Duration::from_secs(5), |m| {
+        sample(m, "ctrace_sem_leaked_sets{container=\"host\"").unwrap_or(0.0) >= 1.0
+    });
+    assert!(m.contains("# TYPE ctrace_sem_sets_limit gauge"), "{m}");
+    assert!(m.contains("ctrace_probe_attached{problem=\"sem\",attach_type=\"tracepoint\"} 1"));
+    assert!(
+        m.contains("ctrace_finding_active{container=\"host\",container_id=\"\",kind=\"sem_leak\"")
+    );
+    assert!(m.ends_with("# EOF\n"), "not OpenMetrics");
+
+    let (code, body) = agent.get("/findings");
+    assert_eq!(code, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let kinds: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"sem_leak"), "{doc:#}");
+    assert_eq!(agent.get("/healthz"), (200, "ok\n".to_string()));
+    assert_eq!(agent.get("/nope").0, 404);
+
+    let lines = agent.findings_lines();
+    let new: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "finding" && l["finding"]["kind"] == "sem_leak")
+        .collect();
+    assert_eq!(new.len(), 1, "one NDJSON line per new finding: {lines:#?}");
+
+    let status = agent.tracer.terminate();
+    assert!(status.success(), "serve exited with {status} on SIGTERM");
+
+    // A restarted agent finds the leak again, from the kernel's inventory.
+    let again = Agent::start("serve-sem-again", &sem_args);
+    let set = wait_leaked(&again);
+    remove_key(KEY);
+    assert_eq!(set["source"], "inventory");
+    assert!(again.tracer.terminate().success());
+}
+
+#[test]
+fn state_is_capped_and_evictions_are_counted() {
+    if !root() {
+        return;
+    }
+    let agent = Agent::start(
+        "serve-cap",
+        &["seccomp", "--max-processes", "3", "--interval", "200ms"],
+    );
+    // Live processes that made syscalls: more than the cap.
+    let mut sleepers: Vec<Child> = (0..8)
+        .map(|_| Command::new("sleep").arg("30").spawn().unwrap())
+        .collect();
+    let m = agent.wait_metrics("process evictions", Duration::from_secs(20), |m| {
+        sample(m, "ctrace_evictions_total{what=\"process\"}").unwrap_or(0.0) >= 5.0
+    });
+    let tracked = sample(&m, "ctrace_tracked{what=\"process\"}").unwrap();
+    assert!(tracked <= 3.0, "{tracked} processes held with a cap of 3");
+    // Counters never go back, although processes were forgotten.
+    let total = |m: &str| {
+        sample(
+            m,
+            "ctrace_syscalls_total{container=\"host\",container_id=\"\",class=\"file\"}",
+        )
+        .unwrap()
+    };
+    let first = total(&m);
+    for s in &mut sleepers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let later = total(&agent.get("/metrics").1);
+    assert!(later >= first, "counter went back: {first} -> {later}");
+    assert!(agent.tracer.terminate().success());
+}

@@ -1,0 +1,7 @@
+//! `ctrace bench overhead`: what tracing costs, measured side by side in one run.
+
+mod agents;
+mod overhead;
+mod storm;
+
+pub use overhead::{overhead, pin_to_last_cpu, syscall_loop};

@@ -1,0 +1,353 @@
+//! `/metrics`: the latest snapshot as OpenMetrics, encoded by prometheus-client. The main loop
+//! replaces the snapshot each interval; a scrape only reads it.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, NoLabelSet},
+    metrics::MetricType,
+    registry::{Registry, Unit},
+};
+
+use super::totals::{Ctr, Hist};
+
+/// Histogram bucket edges, as powers of two in ns: 256 ns to 1 s, every fourfold. The kernel's
+/// 32 log2 slots fold into these, which keeps the series per histogram at 15.
+const EDGE_EXPONENTS: [usize; 12] = [8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
+
+#[derive(Clone, Debug)]
+pub struct SemGauge {
+    pub ctr: Ctr,
+    pub sets: u64,
+    pub cookies: u64,
+    pub leaked: u64,
+    pub limit: Option<u64>,
+}
+
+/// Everything `/metrics` shows, rebuilt each interval.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub latency_mode: bool,
+    pub syscalls: Vec<(Ctr, &'static str, Hist)>,
+    pub copy_up: Vec<(Ctr, Hist)>,
+    pub copy_up_bytes: Vec<(Ctr, u64)>,
+    pub exdev: Vec<(Ctr, u64)>,
+    pub sigpipe: Vec<(Ctr, &'static str, u64)>,
+    pub sem: Vec<SemGauge>,
+    /// (container, parent command, unreaped zombies).
+    pub zombies: Vec<(Ctr, String, u64)>,
+    pub exits: u64,
+    pub events: Vec<(String, u64)>,
+    /// (problem, reason, count).
+    pub drops: Vec<(String, String, u64)>,
+    pub evictions: Vec<(&'static str, u64)>,
+    pub tracked: Vec<(&'static str, u64)>,
+    /// (kind, severity, container, active findings).
+    pub findings: Vec<(String, String, Ctr, u64)>,
+    /// (problem, attach type).
+    pub probes: Vec<(String, String)>,
+}
+
+fn ctr_labels(c: &Ctr) -> Vec<(&'static str, String)> {
+    vec![
+        ("container", c.name.clone()),
+        ("container_id", c.id.clone()),
+    ]
+}
+
+fn buckets(h: &Hist) -> Vec<(f64, u64)> {
+    let mut out = Vec::with_capacity(EDGE_EXPONENTS.len() + 1);
+    let mut from = 0;
+    for e in EDGE_EXPONENTS {
+        out.push(((1u64 << e) as f64 / 1e9, h.slots[from..e].iter().sum()));
+        from = e;
+    }
+    out.push((f64::MAX, h.slots[from..].iter().sum()));
+    out
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+struct Family<'a> {
+    name: &'a str,
+    help: &'a str,
+    unit: Option<Unit>,
+}
+
+impl Family<'_> {
+    fn counter(&self, enc: &mut DescriptorEncoder, rows: &[(Labels, u64)]) -> fmt::Result {
+        let mut m = enc.encode_descriptor(self.name, self.help, None, MetricType::Counter)?;
+        for (labels, v) in rows {
+            m.encode_family(labels)?
+                .encode_counter::<NoLabelSet, _, u64>(v, None)?;
+        }
+        Ok(())
+    }
+
+    fn gauge(&self, enc: &mut DescriptorEncoder, rows: &[(Labels, u64)]) -> fmt::Result {
+        let mut m = enc.encode_descriptor(self.name, self.help, None, MetricType::Gauge)?;
+        for (labels, v) in rows {
+            m.encode_family(labels)?.encode_gauge(v)?;
+        }
+        Ok(())
+    }
+
+    fn histogram(&self, enc: &mut DescriptorEncoder, rows: &[(Labels, &Hist)]) -> fmt::Result {
+        let mut m = enc.encode_descriptor(
+            self.name,
+            self.help,
+            self.unit.as_ref(),
+            MetricType::Histogram,
+        )?;
+        for (labels, h) in rows {
+            m.encode_family(labels)?.encode_histogram::<NoLabelSet>(
+                h.sum_ns as f64 / 1e9,
+                h.count,
+                &buckets(h),
+                None,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn fam<'a>(name: &'a str, help: &'a str) -> Family<'a> {
+    Family {
+        name,
+        help,
+        unit: None,
+    }
+}
+
+#[derive(Debug)]
+pub struct Exporter(pub Arc<Mutex<Snapshot>>);
+
+impl Collector for Exporter {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let s = self.0.lock().map_err(|_| fmt::Error)?.clone();
+        let e = &mut enc;
+        let with_ctr = |c: &Ctr, extra: &[(&'static str, &str)]| -> Labels {
+            let mut l = ctr_labels(c);
+            l.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+            l
+        };
+        let syscalls: Vec<(Labels, u64)> = s
+            .syscalls
+            .iter()
+            .map(|(c, class, h)| (with_ctr(c, &[("class", class)]), h.count))
+            .collect();
+        fam(
+            "ctrace_syscalls",
+            "Syscalls traced, by container and syscall class.",
+        )
+        .counter(e, &syscalls)?;
+        if s.latency_mode {
+            let rows: Vec<(Labels, &Hist)> = s
+                .syscalls
+                .iter()
+                .map(|(c, class, h)| (with_ctr(c, &[("class", class)]), h))
+                .collect();
+            Family {
+                name: "ctrace_syscall_latency",
+                help: "Time inside syscalls (entry to exit), by container and syscall class.",
+                unit: Some(Unit::Seconds),
+            }
+            .histogram(e, &rows)?;
+        }
+        let rows: Vec<(Labels, &Hist)> =
+            s.copy_up.iter().map(|(c, h)| (ctr_labels(c), h)).collect();
+        Family {
+            name: "ctrace_overlay_copy_up_latency",
+            help: "Latency of the syscalls that copied a lower-layer file up.",
+            unit: Some(Unit::Seconds),
+        }
+        .histogram(e, &rows)?;
+        let rows: Vec<(Labels, u64)> = s
+            .copy_up_bytes
+            .iter()
+            .map(|(c, n)| (ctr_labels(c), *n))
+            .collect();
+        fam(
+            "ctrace_overlay_copy_up_bytes",
+            "Bytes copied up from lower layers.",
+        )
+        .counter(e, &rows)?;
+        let rows: Vec<(Labels, u64)> = s.exdev.iter().map(|(c, n)| (ctr_labels(c), *n)).collect();
+        fam(
+            "ctrace_overlay_exdev_renames",
+            "Renames of lower-layer directories that failed with EXDEV.",
+        )
+        .counter(e, &rows)?;
+        let rows: Vec<(Labels, u64)> = s
+            .sigpipe
+            .iter()
+            .map(|(c, o, n)| (with_ctr(c, &[("outcome", o)]), *n))
+            .collect();
+        fam(
+            "ctrace_sigpipe",
+            "SIGPIPE signals by outcome (fatal, default, handled, ignored, pending).",
+        )
+        .counter(e, &rows)?;
+        let sem = |f: fn(&SemGauge) -> Option<u64>| -> Vec<(Labels, u64)> {
+            s.sem
+                .iter()
+                .filter_map(|g| Some((ctr_labels(&g.ctr), f(g)?)))
+                .collect()
+        };
+        fam(
+            "ctrace_sem_sets",
+            "System V semaphore sets in the IPC namespace.",
+        )
+        .gauge(e, &sem(|g| Some(g.sets)))?;
+        fam(
+            "ctrace_sem_cookie_sets",
+            "Sets with a udev-cookie key (0xd4d prefix).",
+        )
+        .gauge(e, &sem(|g| Some(g.cookies)))?;
+        fam(
+            "ctrace_sem_leaked_sets",
+            "Sets whose creator is gone and that nobody used since.",
+        )
+        .gauge(e, &sem(|g| Some(g.leaked)))?;
+        fam(
+            "ctrace_sem_sets_limit",
+            "SEMMNI: the most sets the IPC namespace allows.",
+        )
+        .gauge(e, &sem(|g| g.limit))?;
+        let rows: Vec<(Labels, u64)> = s
+            .zombies
+            .iter()
+            .map(|(c, parent, n)| (with_ctr(c, &[("parent_comm", parent)]), *n))
+            .collect();
+        fam(
+            "ctrace_zombies",
+            "Unreaped zombies, by container and the parent that must reap them.",
+        )
+        .gauge(e, &rows)?;
+        fam("ctrace_process_exits", "Process exits seen.").counter(e, &[(vec![], s.exits)])?;
+        let rows: Vec<(Labels, u64)> = s
+            .events
+            .iter()
+            .map(|(p, n)| (vec![("problem", p.clone())], *n))
+            .collect();
+        fam("ctrace_events", "Events handled, by problem.").counter(e, &rows)?;
+        let rows: Vec<(Labels, u64)> = s
+            .drops
+            .iter()
+            .map(|(p, r, n)| (vec![("problem", p.clone()), ("reason", r.clone())], *n))
+            .collect();
+        fam(
+            "ctrace_dropped_events",
+            "Events lost in the kernel, by problem and reason.",
+        )
+        .counter(e, &rows)?;
+        let rows: Vec<(Labels, u64)> = s
+            .evictions
+            .iter()
+            .map(|(w, n)| (vec![("what", w.to_string())], *n))
+            .collect();
+        fam(
+            "ctrace_evictions",
+            "State dropped to stay within the caps, oldest first.",
+        )
+        .counter(e, &rows)?;
+        let rows: Vec<(Labels, u64)> = s
+            .tracked
+            .iter()
+            .map(|(w, n)| (vec![("what", w.to_string())], *n))
+            .collect();
+        fam("ctrace_tracked", "State held now, by kind.").gauge(e, &rows)?;
+        let rows: Vec<(Labels, u64)> = s
+            .findings
+            .iter()
+            .map(|(k, sev, c, n)| (with_ctr(c, &[("kind", k), ("severity", sev)]), *n))
+            .collect();
+        fam(
+            "ctrace_finding_active",
+            "Findings active now (see /findings for the evidence).",
+        )
+        .gauge(e, &rows)?;
+        let rows: Vec<(Labels, u64)> = s
+            .probes
+            .iter()
+            .map(|(p, t)| (vec![("problem", p.clone()), ("attach_type", t.clone())], 1))
+            .collect();
+        fam(
+            "ctrace_probe_attached",
+            "The probe tier each problem runs on.",
+        )
+        .gauge(e, &rows)?;
+        Ok(())
+    }
+}
+
+pub fn registry(snapshot: Arc<Mutex<Snapshot>>) -> Registry {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(Exporter(snapshot)));
+    r
+}
+
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log2_slots_fold_into_fourfold_buckets() {
+        let mut h = Hist::default();
+        h.slots[7] = 1; // 128..256 ns: in le=256ns
+        h.slots[8] = 2; // 256..512 ns: in le=1024ns
+        h.slots[31] = 4; // beyond 1 s: +Inf only
+        let b = buckets(&h);
+        assert_eq!(b.len(), 13);
+        assert_eq!(b[0], (256e-9, 1));
+        assert_eq!(b[1].1, 2);
+        assert_eq!(b[12], (f64::MAX, 4));
+    }
+
+    #[test]
+    fn the_exposition_names_metrics_with_container_labels() {
+        let mut s = Snapshot {
+            latency_mode: true,
+            ..Default::default()
+        };
+        let web = Ctr {
+            name: "web".into(),
+            id: "0123456789ab".into(),
+        };
+        let mut h = Hist {
+            count: 3,
+            ..Default::default()
+        };
+        h.slots[9] = 3;
+        s.syscalls.push((web.clone(), "file", h));
+        s.sem.push(SemGauge {
+            ctr: web,
+            sets: 5,
+            cookies: 2,
+            leaked: 1,
+            limit: Some(32000),
+        });
+        let text = encode(&registry(Arc::new(Mutex::new(s))));
+        assert!(text.contains(
+            "ctrace_syscalls_total{container=\"web\",container_id=\"0123456789ab\",class=\"file\"} 3"
+        ));
+        assert!(text.contains("ctrace_syscall_latency_seconds_bucket{"));
+        assert!(
+            text.contains(
+                "ctrace_sem_leaked_sets{container=\"web\",container_id=\"0123456789ab\"} 1"
+            )
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

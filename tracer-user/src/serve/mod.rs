@@ -1,0 +1,243 @@
+//! `ctrace serve`: the long-lived agent. It traces continuously with bounded state, serves
+//! Prometheus metrics and the current findings over HTTP, and streams new findings as NDJSON.
+//! SIGTERM drains, detaches and exits 0; a restart finds its state again through the start-up
+//! inventories (semaphore sets, zombies) that `trace` also takes.
+
+mod bounds;
+mod http;
+mod metrics;
+mod ndjson;
+mod totals;
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use crate::{
+    cli::ServeArgs,
+    events::unix_now,
+    report::{Report, Severity},
+    trace::{Session, stop_flag},
+};
+use bounds::{Bounds, Caps};
+use http::{Documents, Http};
+use metrics::{SemGauge, Snapshot};
+use totals::{Ctr, Totals};
+
+const TICK: Duration = Duration::from_millis(50);
+
+pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
+    let t = &args.trace;
+    if t.json {
+        bail!("serve streams findings as NDJSON (see --findings-out); --json is for `trace`");
+    }
+    let caps = Caps {
+        containers: args.max_containers,
+        processes: args.max_processes,
+        records: args.max_records,
+    };
+    crate::node::require_root()?;
+    let mut stream = ndjson::Stream::open(&args.findings_out)?;
+    // Listening first: a port in use fails before anything is loaded into the kernel.
+    let shared = Arc::new(Mutex::new(Snapshot::default()));
+    let docs = Arc::new(Mutex::new(Documents::default()));
+    let http = Http::start(
+        args.listen,
+        metrics::registry(Arc::clone(&shared)),
+        Arc::clone(&docs),
+    )?;
+    let mut session = Session::open(t, verbose)?;
+    // Before the "attached" line: whoever waits for it may signal at once.
+    let stop = stop_flag()?;
+    eprintln!(
+        "ctrace: serving http://{}/metrics and /findings; attached {}",
+        http.addr(),
+        session.attached()
+    );
+    let mut agent = Agent {
+        totals: Totals::default(),
+        bounds: Bounds::default(),
+        caps,
+        top: t.top,
+    };
+    let mut next = Instant::now();
+    let started = session.started;
+    while !stop.load(Ordering::Relaxed) && t.duration.is_none_or(|d| started.elapsed() < d) {
+        std::thread::sleep(TICK);
+        let now = Instant::now();
+        session.tick(now)?;
+        if now >= next {
+            next = now + t.interval;
+            session.refresh(false)?;
+            if log::log_enabled!(log::Level::Info) {
+                log::info!("{}", session.live());
+            }
+            agent.publish(&mut session, &shared, &docs, &mut stream)?;
+        }
+    }
+    // A last round, so that what happened since the previous interval is streamed too.
+    agent.publish(&mut session, &shared, &docs, &mut stream)?;
+    http.stop();
+    let report = session.finish(t.top)?;
+    let dropped: u64 = report.drops.values().sum();
+    eprintln!(
+        "ctrace: detached after {:.0}s; {} findings active, {dropped} events dropped, {} evictions",
+        report.duration_s,
+        report.findings.len(),
+        agent.bounds.evictions.values().sum::<u64>()
+    );
+    Ok(())
+}
+
+struct Agent {
+    totals: Totals,
+    bounds: Bounds,
+    caps: Caps,
+    top: usize,
+}
+
+impl Agent {
+    /// One interval: a report of now, the totals grown from it, the caps enforced, and the
+    /// results handed to the HTTP thread and the NDJSON stream.
+    fn publish(
+        &mut self,
+        s: &mut Session,
+        shared: &Mutex<Snapshot>,
+        docs: &Mutex<Documents>,
+        stream: &mut ndjson::Stream,
+    ) -> Result<()> {
+        let report = s.snapshot(self.top)?;
+        let now = unix_now();
+        let t = &mut self.totals;
+        t.tick += 1;
+        if let Some(sec) = s.seccomp.as_ref() {
+            let a = sec.analyzer();
+            t.absorb_syscalls(a.stats(), |tgid| {
+                Ctr::of(a.meta(tgid).and_then(|m| m.container.as_ref()))
+            });
+        }
+        if let Some(o) = s.overlay.as_ref() {
+            let a = o.analyzer();
+            t.absorb_copy_ups(&a.copy_ups);
+            let c: Vec<_> = a.exdev.iter().map(|e| e.container.clone()).collect();
+            t.absorb_exdev(&c);
+        }
+        if let Some(p) = s.sigpipe.as_ref() {
+            t.absorb_signals(&p.analyzer().signals, now);
+        }
+        self.bounds.enforce(s, &mut self.totals, self.caps);
+        let snap = self.snapshot(s, &report);
+        stream.update(&report.findings, now)?;
+        if let Ok(mut m) = shared.lock() {
+            *m = snap;
+        }
+        if let Ok(mut d) = docs.lock() {
+            d.findings = serde_json::to_string_pretty(&json!({
+                "updated": now,
+                "uptime_s": report.duration_s,
+                "findings": report.findings,
+            }))?;
+            d.report = report.to_json();
+        }
+        // glibc keeps freed heap pages (per thread arena) for reuse; an agent that builds a
+        // report each interval would otherwise keep its peak, not its need, resident.
+        unsafe { libc::malloc_trim(0) };
+        Ok(())
+    }
+
+    fn snapshot(&self, s: &Session, report: &Report) -> Snapshot {
+        let t = &self.totals;
+        let ctr = |id: &Option<String>, name: &Option<String>| match id {
+            None => Ctr::host(),
+            Some(id) => Ctr {
+                id: id.chars().take(12).collect(),
+                name: name
+                    .clone()
+                    .unwrap_or_else(|| id.chars().take(12).collect()),
+            },
+        };
+        let mut snap = Snapshot {
+            latency_mode: report.seccomp.as_ref().is_some_and(|r| r.mode == "latency"),
+            syscalls: t
+                .syscalls
+                .iter()
+                .map(|((c, class), h)| (c.clone(), *class, h.clone()))
+                .collect(),
+            copy_up: t
+                .copy_up
+                .iter()
+                .map(|(c, h)| (c.clone(), h.clone()))
+                .collect(),
+            copy_up_bytes: t
+                .copy_up_bytes
+                .iter()
+                .map(|(c, n)| (c.clone(), *n))
+                .collect(),
+            exdev: t.exdev.iter().map(|(c, n)| (c.clone(), *n)).collect(),
+            sigpipe: t
+                .sigpipe
+                .iter()
+                .map(|((c, o), n)| (c.clone(), *o, *n))
+                .collect(),
+            events: report.events.iter().map(|(p, n)| (p.clone(), *n)).collect(),
+            evictions: self
+                .bounds
+                .evictions
+                .iter()
+                .map(|(w, n)| (*w, *n))
+                .collect(),
+            tracked: Bounds::tracked(s, t),
+            probes: report
+                .probes
+                .iter()
+                .map(|p| (p.problem.clone(), p.attach_type.clone()))
+                .collect(),
+            ..Default::default()
+        };
+        snap.drops = s
+            .drops()
+            .into_iter()
+            .map(|(d, n)| (d.problem().to_string(), d.name().to_string(), n))
+            .collect();
+        if let Some(r) = &report.sem {
+            snap.sem = r
+                .namespaces
+                .iter()
+                .map(|n| SemGauge {
+                    ctr: ctr(&n.container_id, &n.container_name),
+                    sets: n.sets as u64,
+                    cookies: n.cookies as u64,
+                    leaked: n.leaked as u64,
+                    limit: n.limits.as_ref().map(|l| l.semmni),
+                })
+                .collect();
+        }
+        if let Some(r) = &report.zombie {
+            snap.exits = r.exits;
+            let mut z: BTreeMap<(Ctr, String), u64> = BTreeMap::new();
+            for g in &r.groups {
+                let c = ctr(&g.container_id, &g.container_name);
+                *z.entry((c, g.parent_comm.clone())).or_default() += g.zombies as u64;
+            }
+            snap.zombies = z.into_iter().map(|((c, p), n)| (c, p, n)).collect();
+        }
+        let mut f: BTreeMap<(String, String, Ctr), u64> = BTreeMap::new();
+        for x in &report.findings {
+            let sev = match x.severity {
+                Severity::Info => "info",
+                Severity::Warning => "warning",
+                Severity::Critical => "critical",
+            };
+            let c = ctr(&x.subject.container_id, &x.subject.container_name);
+            *f.entry((x.kind.to_string(), sev.to_string(), c))
+                .or_default() += 1;
+        }
+        snap.findings = f.into_iter().map(|((k, s, c), n)| (k, s, c, n)).collect();
+        snap
+    }
+}

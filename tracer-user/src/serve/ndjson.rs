@@ -1,0 +1,113 @@
+//! Findings as a stream: one JSON line when a finding appears and one when it goes away, to
+//! stdout or appended to a file, for log shippers.
+
+use std::{
+    collections::BTreeMap,
+    fs::OpenOptions,
+    io::{LineWriter, Write},
+};
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::report::Finding;
+
+/// What makes two findings the same one over time: its kind and what it is about. Evidence
+/// numbers change from one interval to the next, so they are not part of it.
+fn identity(f: &Finding) -> String {
+    let s = &f.subject;
+    format!(
+        "{}|{}|{}|{}",
+        f.kind,
+        s.container_id.as_deref().unwrap_or(""),
+        s.pid.map_or(String::new(), |p| p.to_string()),
+        s.comm.as_deref().unwrap_or("")
+    )
+}
+
+pub struct Stream {
+    out: Box<dyn Write + Send>,
+    active: BTreeMap<String, Finding>,
+}
+
+impl Stream {
+    /// "-" is stdout; anything else is a file, appended to.
+    pub fn open(path: &str) -> Result<Stream> {
+        let out: Box<dyn Write + Send> = if path == "-" {
+            Box::new(LineWriter::new(std::io::stdout()))
+        } else {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("--findings-out {path}: cannot open for appending"))?;
+            Box::new(LineWriter::new(f))
+        };
+        Ok(Stream {
+            out,
+            active: BTreeMap::new(),
+        })
+    }
+
+    /// Writes the findings that are new since the last call and those that went away.
+    pub fn update(&mut self, findings: &[Finding], now: f64) -> Result<usize> {
+        let current: BTreeMap<String, &Finding> =
+            findings.iter().map(|f| (identity(f), f)).collect();
+        let mut written = 0;
+        for (id, f) in &current {
+            if !self.active.contains_key(id) {
+                let line = json!({"ts": now, "event": "finding", "finding": f});
+                writeln!(self.out, "{line}")?;
+                written += 1;
+            }
+        }
+        for (id, f) in &self.active {
+            if !current.contains_key(id) {
+                let line = json!({"ts": now, "event": "resolved", "finding": f});
+                writeln!(self.out, "{line}")?;
+                written += 1;
+            }
+        }
+        self.active = current.into_iter().map(|(id, f)| (id, f.clone())).collect();
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Severity, Subject};
+
+    fn finding(kind: &'static str, pid: u32, n: u64) -> Finding {
+        Finding {
+            kind,
+            severity: Severity::Warning,
+            subject: Subject {
+                pid: Some(pid),
+                ..Default::default()
+            },
+            evidence: json!({ "n": n }),
+            explanation: String::new(),
+            remediation: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_finding_is_written_once_then_once_more_when_it_goes_away() {
+        let path = std::env::temp_dir().join(format!("ctrace-ndjson-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut s = Stream::open(path.to_str().unwrap()).unwrap();
+        assert_eq!(s.update(&[finding("sem_leak", 1, 1)], 1.0).unwrap(), 1);
+        // Same finding, new numbers: not new.
+        assert_eq!(s.update(&[finding("sem_leak", 1, 2)], 2.0).unwrap(), 0);
+        assert_eq!(s.update(&[], 3.0).unwrap(), 1);
+        drop(s);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let events: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
+            .collect();
+        assert_eq!(events, ["\"finding\"", "\"resolved\""]);
+        let _ = std::fs::remove_file(&path);
+    }
+}
