@@ -231,6 +231,15 @@ pub fn forget_keys(ebpf: &mut Ebpf, keys: &[SysKey], tgids: &[u32]) {
             let _ = m.remove(t);
         }
     }
+    // The kernel tier's filter time, per process.
+    if let Some(Ok(mut m)) = ebpf
+        .map_mut(tracer_common::seccomp::FILTER_COST)
+        .map(PerCpuHashMap::<&mut MapData, u32, tracer_common::seccomp::FilterCost>::try_from)
+    {
+        for t in tgids {
+            let _ = m.remove(t);
+        }
+    }
 }
 
 /// The name the kernel saw when the process first made a syscall (for processes already gone).
