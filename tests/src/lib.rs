@@ -163,6 +163,20 @@ impl Drop for Tracer {
     }
 }
 
+/// Spawns a helper binary and waits for its first stdout line, which it prints once ready.
+pub fn spawn_ready(bin: &str, args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_string())
+}
+
 /// Runs ctrace to completion: (exit code, stdout, stderr).
 pub fn run_ctrace(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(ctrace_bin())

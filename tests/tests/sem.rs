@@ -1,25 +1,12 @@
 //! sem on the real kernel: real semget/semctl/semop, a real SIGKILL, a real IPC namespace.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{process::Child, time::Duration};
 
 use serde_json::Value;
-use tests::{Tracer, root};
+use tests::{Tracer, root, spawn_ready};
 
 fn helper(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sem-helper"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line.trim().to_string())
+    spawn_ready(env!("CARGO_BIN_EXE_sem-helper"), args)
 }
 
 /// Removes any set with a key in [base, base + n) from this IPC namespace.

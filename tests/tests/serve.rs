@@ -2,14 +2,14 @@
 //! stream, the caps on state, and a clean exit on SIGTERM.
 
 use std::{
-    io::{BufRead as _, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
 use tests::{
     root,
     serve::{Agent, sample},
+    spawn_ready,
 };
 
 const KEY: u32 = 0x0d4d_2000;
@@ -22,16 +22,8 @@ fn remove_key(k: u32) {
 }
 
 fn sem_helper(args: &[&str]) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sem-helper"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
+    let (child, line) = spawn_ready(env!("CARGO_BIN_EXE_sem-helper"), args);
+    assert_eq!(line, "ready");
     child
 }
 

@@ -2,13 +2,10 @@
 //! is honoured, and where the kernel allows fentry or kprobe the seccomp filter's own time is
 //! measured and set beside the calibration estimate.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-};
+use std::process::Command;
 
 use serde_json::Value;
-use tests::{root, run_ctrace};
+use tests::{root, run_ctrace, spawn_ready};
 
 /// The tier doctor finds for `problem` on its own (CTRACE_TIER unset).
 fn doctor_tier(problem: &str) -> String {
@@ -57,15 +54,8 @@ fn seccomp_filter_time_is_measured_where_the_kernel_allows() {
     if !root() {
         return;
     }
-    let mut helper = Command::new(env!("CARGO_BIN_EXE_seccomp-helper"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(helper.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "filtered");
+    let (mut helper, line) = spawn_ready(env!("CARGO_BIN_EXE_seccomp-helper"), &[]);
+    assert_eq!(line, "filtered");
     let pid = helper.id();
     let (code, out, err) = run_ctrace(&[
         "trace",

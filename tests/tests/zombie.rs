@@ -1,28 +1,18 @@
 //! zombie on the real kernel: real pid namespaces, real orphans, a real non-reaping PID 1,
 //! and real containers with and without --init.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{process::Child, time::Duration};
 
 use serde_json::Value;
-use tests::{Tracer, docker::Docker, root};
+use tests::{Tracer, docker::Docker, root, spawn_ready};
 
 /// A pid namespace tree; returns the helper and the host pid of the namespace's PID 1.
 fn ns_tree(mode: &str, n: u32) -> (Child, u32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zombie-helper"))
-        .args(["ns-tree", mode, &n.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, line) = spawn_ready(
+        env!("CARGO_BIN_EXE_zombie-helper"),
+        &["ns-tree", mode, &n.to_string()],
+    );
     let pid = line
-        .trim()
         .strip_prefix("ready ")
         .expect("ready line")
         .parse()

@@ -10,7 +10,10 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{setup::workspace_root, status};
+use crate::{
+    setup::{output, workspace_root},
+    status,
+};
 
 /// The kernels `vm-test` knows, by the name used on its command line.
 pub const KNOWN: [&str; 2] = ["6.1", "6.12"];
@@ -45,17 +48,6 @@ impl Kernel {
             .map(str::to_string)
             .collect())
     }
-}
-
-fn output(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The newest unsigned amd64 image package of a series, from apt's lists.
