@@ -132,7 +132,7 @@ impl Agent {
         }
         self.bounds.enforce(s, &mut self.totals, self.caps);
         let snap = self.snapshot(s, &report);
-        stream.update(&report.findings, now)?;
+        stream.update(&report.findings, now);
         if let Ok(mut m) = shared.lock() {
             *m = snap;
         }

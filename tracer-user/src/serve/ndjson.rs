@@ -28,6 +28,9 @@ fn identity(f: &Finding) -> String {
 pub struct Stream {
     out: Box<dyn Write + Send>,
     active: BTreeMap<String, Finding>,
+    /// Set after a failed write: a reader that went away (a closed pipe, a full disk) must not
+    /// take the agent down with it, the very failure ctrace reports for dockerd.
+    broken: bool,
 }
 
 impl Stream {
@@ -43,33 +46,48 @@ impl Stream {
                 .with_context(|| format!("--findings-out {path}: cannot open for appending"))?;
             Box::new(LineWriter::new(f))
         };
-        Ok(Stream {
-            out,
-            active: BTreeMap::new(),
-        })
+        Ok(Stream::with_writer(out))
     }
 
-    /// Writes the findings that are new since the last call and those that went away.
-    pub fn update(&mut self, findings: &[Finding], now: f64) -> Result<usize> {
+    fn with_writer(out: Box<dyn Write + Send>) -> Stream {
+        Stream {
+            out,
+            active: BTreeMap::new(),
+            broken: false,
+        }
+    }
+
+    fn write(&mut self, line: serde_json::Value) -> bool {
+        if self.broken {
+            return false;
+        }
+        if let Err(e) = writeln!(self.out, "{line}") {
+            eprintln!("ctrace: findings stream stopped ({e}); /findings keeps serving them");
+            self.broken = true;
+            return false;
+        }
+        true
+    }
+
+    /// Writes the findings that are new since the last call and those that went away;
+    /// returns how many lines were written.
+    pub fn update(&mut self, findings: &[Finding], now: f64) -> usize {
         let current: BTreeMap<String, &Finding> =
             findings.iter().map(|f| (identity(f), f)).collect();
-        let mut written = 0;
+        let mut lines = Vec::new();
         for (id, f) in &current {
             if !self.active.contains_key(id) {
-                let line = json!({"ts": now, "event": "finding", "finding": f});
-                writeln!(self.out, "{line}")?;
-                written += 1;
+                lines.push(json!({"ts": now, "event": "finding", "finding": f}));
             }
         }
         for (id, f) in &self.active {
             if !current.contains_key(id) {
-                let line = json!({"ts": now, "event": "resolved", "finding": f});
-                writeln!(self.out, "{line}")?;
-                written += 1;
+                lines.push(json!({"ts": now, "event": "resolved", "finding": f}));
             }
         }
+        let written = lines.into_iter().filter(|l| self.write(l.clone())).count();
         self.active = current.into_iter().map(|(id, f)| (id, f.clone())).collect();
-        Ok(written)
+        written
     }
 }
 
@@ -97,10 +115,10 @@ mod tests {
         let path = std::env::temp_dir().join(format!("ctrace-ndjson-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let mut s = Stream::open(path.to_str().unwrap()).unwrap();
-        assert_eq!(s.update(&[finding("sem_leak", 1, 1)], 1.0).unwrap(), 1);
+        assert_eq!(s.update(&[finding("sem_leak", 1, 1)], 1.0), 1);
         // Same finding, new numbers: not new.
-        assert_eq!(s.update(&[finding("sem_leak", 1, 2)], 2.0).unwrap(), 0);
-        assert_eq!(s.update(&[], 3.0).unwrap(), 1);
+        assert_eq!(s.update(&[finding("sem_leak", 1, 2)], 2.0), 0);
+        assert_eq!(s.update(&[], 3.0), 1);
         drop(s);
         let text = std::fs::read_to_string(&path).unwrap();
         let events: Vec<String> = text
@@ -109,5 +127,27 @@ mod tests {
             .collect();
         assert_eq!(events, ["\"finding\"", "\"resolved\""]);
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// A writer that fails like a pipe whose reader went away.
+    struct Closed;
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_reader_stops_the_stream_but_not_the_agent() {
+        let mut s = Stream::with_writer(Box::new(Closed));
+        assert_eq!(s.update(&[finding("sem_leak", 1, 1)], 1.0), 0);
+        assert!(s.broken);
+        // Findings are still tracked, so /findings and later resolves stay right.
+        assert_eq!(s.active.len(), 1);
+        assert_eq!(s.update(&[], 2.0), 0);
+        assert!(s.active.is_empty());
     }
 }
