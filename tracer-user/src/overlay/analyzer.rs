@@ -8,7 +8,7 @@ use crate::{
     attrib::Container,
     hist::{Bucket, Log2Hist},
     problem::finding_kind,
-    report::{Finding, Severity, Subject},
+    shared::{Finding, Severity, Subject},
 };
 
 /// A copy-up this large, or this slow, makes a finding.

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     node,
     problem::finding_kind,
-    report::{Finding, Severity, Subject},
+    shared::{Finding, Severity, Subject},
 };
 
 const CALIBRATION_CALLS: u64 = 200_000;

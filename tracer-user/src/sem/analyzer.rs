@@ -13,7 +13,7 @@ use super::{
 use crate::{
     attrib::Container,
     problem::finding_kind,
-    report::{Finding, Severity, Subject},
+    shared::{Finding, Severity, Subject},
 };
 
 /// devicemapper's udev cookies use keys 0x0d4dXXXX.

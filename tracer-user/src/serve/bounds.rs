@@ -5,7 +5,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::totals::Totals;
-use crate::{node, trace::Session};
+use crate::node;
+use crate::{
+    overlay::run::OverlayRun, seccomp::entry::Seccomp, sem::run::SemRun, sigpipe::run::SigpipeRun,
+    trace::Session, zombie::run::ZombieRun,
+};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Caps {
@@ -28,10 +32,12 @@ impl Bounds {
 
     /// Run after the totals have absorbed this interval's figures.
     pub fn enforce(&mut self, s: &mut Session, totals: &mut Totals, caps: Caps) {
-        if let Some(sec) = s.seccomp.as_mut() {
+        if let Some((sec, ebpf)) = s.run_mut::<Seccomp>()
+            && let Some(sec) = sec.run_mut()
+        {
             let tgids = sec.analyzer().tgids();
             let (live, dead): (Vec<u32>, Vec<u32>) = tgids.iter().partition(|t| node::alive(**t));
-            sec.forget(&mut s.ebpf, &dead);
+            sec.forget(ebpf, &dead);
             for t in &live {
                 self.first_seen.entry(*t).or_insert(totals.tick);
             }
@@ -44,26 +50,26 @@ impl Bounds {
                     .iter()
                     .map(|(_, t)| *t)
                     .collect();
-                sec.forget(&mut s.ebpf, &evict);
+                sec.forget(ebpf, &evict);
                 for t in &evict {
                     self.first_seen.remove(t);
                 }
                 self.count("process", evict.len() as u64);
             }
         }
-        if let Some(o) = s.overlay.as_mut() {
+        if let Some((o, _)) = s.run_mut::<OverlayRun>() {
             let (c, e) = o.trim(caps.records, (totals.copy_ups_seen, totals.exdev_seen));
             totals.copy_ups_seen -= c;
             totals.exdev_seen -= e;
             self.count("copy_up_record", c as u64);
             self.count("exdev_record", e as u64);
         }
-        if let Some(p) = s.sigpipe.as_mut() {
-            let n = p.trim(&mut s.ebpf, caps.records, totals.signals_seen);
+        if let Some((p, ebpf)) = s.run_mut::<SigpipeRun>() {
+            let n = p.trim(ebpf, caps.records, totals.signals_seen);
             totals.signals_seen -= n;
             self.count("sigpipe_record", n as u64);
         }
-        if let Some(z) = s.zombie.as_mut() {
+        if let Some((z, _)) = s.run_mut::<ZombieRun>() {
             z.forget_reaped();
         }
         s.attrib.forget_dead();
@@ -74,20 +80,20 @@ impl Bounds {
     /// What is held now, by kind, for the `ctrace_tracked` gauge.
     pub fn tracked(s: &Session, totals: &Totals) -> Vec<(&'static str, u64)> {
         let mut v = vec![("container", totals.containers() as u64)];
-        if let Some(sec) = s.seccomp.as_ref() {
+        if let Some(sec) = s.run::<Seccomp>().and_then(Seccomp::run) {
             v.push(("process", sec.analyzer().tgids().len() as u64));
         }
-        if let Some(o) = s.overlay.as_ref() {
+        if let Some(o) = s.run::<OverlayRun>() {
             v.push(("copy_up_record", o.analyzer().copy_ups.len() as u64));
             v.push(("exdev_record", o.analyzer().exdev.len() as u64));
         }
-        if let Some(p) = s.sigpipe.as_ref() {
+        if let Some(p) = s.run::<SigpipeRun>() {
             v.push(("sigpipe_record", p.analyzer().signals.len() as u64));
         }
-        if let Some(m) = s.sem.as_ref() {
+        if let Some(m) = s.run::<SemRun>() {
             v.push(("sem_set", m.analyzer.set_count() as u64));
         }
-        if let Some(z) = s.zombie.as_ref() {
+        if let Some(z) = s.run::<ZombieRun>() {
             v.push(("zombie", z.current() as u64));
         }
         v

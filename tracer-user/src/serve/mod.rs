@@ -21,8 +21,13 @@ use serde_json::json;
 use crate::{
     cli::ServeArgs,
     events::unix_now,
-    report::{Report, Severity},
+    overlay::run::OverlayRun,
+    report::Report,
+    seccomp::{analyzer::SeccompReport, entry::Seccomp},
+    sem::analyzer::SemReport,
+    sigpipe::run::SigpipeRun,
     trace::{Session, stop_flag},
+    zombie::analyzer::ZombieReport,
 };
 use bounds::{Bounds, Caps};
 use http::{Documents, Http};
@@ -115,19 +120,19 @@ impl Agent {
         let now = unix_now();
         let t = &mut self.totals;
         t.tick += 1;
-        if let Some(sec) = s.seccomp.as_ref() {
+        if let Some(sec) = s.run::<Seccomp>().and_then(Seccomp::run) {
             let a = sec.analyzer();
             t.absorb_syscalls(a.stats(), |tgid| {
                 Ctr::of(a.meta(tgid).and_then(|m| m.container.as_ref()))
             });
         }
-        if let Some(o) = s.overlay.as_ref() {
+        if let Some(o) = s.run::<OverlayRun>() {
             let a = o.analyzer();
             t.absorb_copy_ups(&a.copy_ups);
             let c: Vec<_> = a.exdev.iter().map(|e| e.container.clone()).collect();
             t.absorb_exdev(&c);
         }
-        if let Some(p) = s.sigpipe.as_ref() {
+        if let Some(p) = s.run::<SigpipeRun>() {
             t.absorb_signals(&p.analyzer().signals, now);
         }
         self.bounds.enforce(s, &mut self.totals, self.caps);
@@ -162,7 +167,9 @@ impl Agent {
             },
         };
         let mut snap = Snapshot {
-            latency_mode: report.seccomp.as_ref().is_some_and(|r| r.mode == "latency"),
+            latency_mode: report
+                .section::<SeccompReport>("seccomp")
+                .is_some_and(|r| r.mode == "latency"),
             syscalls: t
                 .syscalls
                 .iter()
@@ -204,7 +211,7 @@ impl Agent {
             .into_iter()
             .map(|(d, n)| (d.problem().to_string(), d.name().to_string(), n))
             .collect();
-        if let Some(r) = &report.sem {
+        if let Some(r) = report.section::<SemReport>("sem") {
             snap.sem = r
                 .namespaces
                 .iter()
@@ -217,7 +224,7 @@ impl Agent {
                 })
                 .collect();
         }
-        if let Some(r) = &report.zombie {
+        if let Some(r) = report.section::<ZombieReport>("zombie") {
             snap.exits = r.exits;
             let mut z: BTreeMap<(Ctr, String), u64> = BTreeMap::new();
             for g in &r.groups {
@@ -228,11 +235,7 @@ impl Agent {
         }
         let mut f: BTreeMap<(String, String, Ctr), u64> = BTreeMap::new();
         for x in &report.findings {
-            let sev = match x.severity {
-                Severity::Info => "info",
-                Severity::Warning => "warning",
-                Severity::Critical => "critical",
-            };
+            let sev = x.severity.name();
             let c = ctr(&x.subject.container_id, &x.subject.container_name);
             *f.entry((x.kind.to_string(), sev.to_string(), c))
                 .or_default() += 1;

@@ -9,7 +9,7 @@ use super::{explain, fds::FdInfo};
 use crate::{
     attrib::Container,
     problem::finding_kind,
-    report::{Finding, Severity, Subject},
+    shared::{Finding, Severity, Subject},
 };
 
 /// An exit this soon after a SIGPIPE with the default disposition is death by SIGPIPE.

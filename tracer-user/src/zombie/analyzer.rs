@@ -10,7 +10,7 @@ use super::{explain, is_known_init};
 use crate::{
     attrib::Container,
     problem::finding_kind,
-    report::{Finding, Severity, Subject},
+    shared::{Finding, Severity, Subject},
 };
 
 /// The parent that must reap a zombie, as /proc showed it.

@@ -1,0 +1,63 @@
+//! zombie in the registry: its start, its run as the session drives it, its report section.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use tracer_common::Drop;
+
+use super::{analyzer::ZombieReport, doctor::doctor_checks, run::ZombieRun, text};
+use crate::{
+    attrib::Attributor,
+    problem::Problem,
+    shared::{Check, Cx, Entry, Part, ProbeInfo, ProblemRun, Start},
+};
+
+pub const ENTRY: Entry = Entry {
+    problem: Problem::Zombie,
+    start,
+    doctor,
+    tier_check: None,
+    drops: &[Drop::ZombieRingFull, Drop::ZombieWatchFull],
+};
+
+fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
+    let age = s.args.zombie_age.as_secs_f64();
+    Ok(Box::new(ZombieRun::start(s.ebpf, age, s.attrib)?))
+}
+
+fn doctor() -> Vec<Check> {
+    doctor_checks(&mut Attributor::new())
+}
+
+crate::section!(ZombieReport, text::render);
+
+// `ZombieRun::x(self, ..)` calls the run's own method of the same name, not this trait's.
+impl ProblemRun for ZombieRun {
+    fn probe_info(&self) -> ProbeInfo {
+        ZombieRun::probe_info(self)
+    }
+
+    fn tick(&mut self, cx: &mut Cx, _now: Instant) -> Result<()> {
+        self.poll(cx.attrib);
+        Ok(())
+    }
+
+    fn drains_last(&self) -> bool {
+        true
+    }
+
+    fn refresh(&mut self, cx: &mut Cx, inventories: bool) {
+        if inventories {
+            self.rescan(cx.attrib);
+        }
+    }
+
+    fn live(&mut self, drops: u64) -> String {
+        format!("{} drops={drops}", ZombieRun::live(self))
+    }
+
+    fn report(&mut self, cx: &mut Cx, _top: usize) -> Result<Part> {
+        let (r, findings) = ZombieRun::report(self, cx.attrib);
+        Ok(Part::new(r.exits, r, findings))
+    }
+}
