@@ -5,7 +5,8 @@ pub mod docker;
 pub mod serve;
 
 use std::{
-    io::{BufRead, BufReader, Read},
+    io::{BufRead, BufReader, Read, Write as _},
+    os::fd::AsRawFd as _,
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::mpsc,
@@ -54,6 +55,78 @@ pub fn root() -> bool {
         true
     } else {
         skip_or_fail("this test needs root (real eBPF probes)")
+    }
+}
+
+/// An exclusive lock on something the whole node shares (the Docker engine and its container
+/// names, SysV keys in the host's IPC namespace, fixed paths under /run), held until dropped.
+/// It is an flock on a file under /run, so it serialises this binary's test threads and also
+/// any other checkout's tests on this node; the kernel drops it if the test process dies.
+pub struct NodeLock {
+    _file: std::fs::File,
+}
+
+pub fn node_lock(resource: &str) -> NodeLock {
+    let dir = PathBuf::from("/run/ctrace-tests");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let path = dir.join(format!("{resource}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    loop {
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return NodeLock { _file: file };
+        }
+        let e = std::io::Error::last_os_error();
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::Interrupted,
+            "flock {}: {e}",
+            path.display()
+        );
+    }
+}
+
+/// A shell that runs `script` only once released, so that a tracer can first be started with
+/// `--pid` on it: every command the script runs is its child and joins the filter at fork.
+/// Node-wide tracers see every other test's events too; this is how a test counts only its own.
+pub struct Gated {
+    child: Child,
+}
+
+impl Gated {
+    pub fn new(script: &str) -> Gated {
+        let child = Command::new("sh")
+            .args(["-c", "read _ && eval \"$1\"", "sh", script])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        Gated { child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs the script and waits for it; panics if it failed.
+    pub fn run(mut self) {
+        let mut stdin = self.child.stdin.take().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        drop(stdin);
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "gated script failed: {st}");
+    }
+}
+
+impl Drop for Gated {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

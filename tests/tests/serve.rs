@@ -51,6 +51,8 @@ fn a_leaked_cookie_reaches_metrics_findings_and_the_stream() {
     if !root() {
         return;
     }
+    // KEY is in the host's IPC namespace, shared with sem's tests and other checkouts' runs.
+    let _keys = tests::node_lock("sysv-sem");
     remove_key(KEY);
     let sem_args = ["sem", "--sem-leak-age", "1s", "--interval", "300ms"];
     let agent = Agent::start("serve-sem", &sem_args);
@@ -88,6 +90,10 @@ fn a_leaked_cookie_reaches_metrics_findings_and_the_stream() {
     let new: Vec<_> = lines
         .iter()
         .filter(|l| l["event"] == "finding" && l["finding"]["kind"] == "sem_leak")
+        .filter(|l| {
+            let leaked = l["finding"]["evidence"]["leaked"].as_array();
+            leaked.is_some_and(|s| s.iter().any(|s| s["key"] == format!("{KEY:#010x}")))
+        })
         .collect();
     assert_eq!(new.len(), 1, "one NDJSON line per new finding: {lines:#?}");
 
