@@ -8,6 +8,7 @@ pub mod explain;
 pub mod kernel_tier;
 pub mod mounts;
 pub mod run;
+pub mod serve;
 pub mod text;
 
 /// (entry program, syscall), with the sys_enter_* and sys_exit_* tracepoints to attach to.

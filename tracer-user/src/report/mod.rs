@@ -4,7 +4,7 @@
 
 pub mod text;
 
-use std::{any::Any, collections::BTreeMap};
+use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer, ser::SerializeMap};
 
@@ -56,11 +56,11 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// A problem's section as its own type, for that problem's code.
-    pub fn section<T: Section>(&self, name: &str) -> Option<&T> {
+    /// A problem's section, by the problem's name.
+    pub fn section(&self, name: &str) -> Option<&dyn Section> {
         self.sections
             .iter()
             .find(|(n, _)| *n == name)
-            .and_then(|(_, s)| (s.as_ref() as &dyn Any).downcast_ref::<T>())
+            .map(|(_, s)| s.as_ref())
     }
 }

@@ -7,6 +7,7 @@ use std::{
 };
 
 use anyhow::Result;
+use aya::Ebpf;
 use tracer_common::Drop;
 
 use super::{
@@ -14,12 +15,17 @@ use super::{
     doctor::tier_check,
     filter_time,
     run::SeccompRun,
+    serve::Serve,
     slowdown::{self, Calibrator},
     text,
 };
 use crate::{
     problem::Problem,
-    shared::{Cx, Entry, Finding, Part, ProbeInfo, ProblemRun, Start},
+    shared::{
+        Caps, Cx, Entry, Evictions, Finding, Part, ProbeInfo, ProblemRun, Section, Start,
+        metric::Family,
+        series::{Ctr, Touched},
+    },
 };
 
 pub const ENTRY: Entry = Entry {
@@ -34,22 +40,13 @@ pub const ENTRY: Entry = Entry {
 const ATTRIBUTE_EVERY: Duration = Duration::from_millis(250);
 
 /// The run, with what the session kept for it before the registry.
-pub struct Seccomp {
+struct Seccomp {
     /// None once finished (`SeccompRun::finish` consumes it).
     run: Option<SeccompRun>,
     next_attrib: Instant,
     /// Calibrations are cached per filter, so only a new filter costs a measurement.
     calibrator: Calibrator,
-}
-
-impl Seccomp {
-    pub fn run(&self) -> Option<&SeccompRun> {
-        self.run.as_ref()
-    }
-
-    pub fn run_mut(&mut self) -> Option<&mut SeccompRun> {
-        self.run.as_mut()
-    }
+    serve: Serve,
 }
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
@@ -58,6 +55,7 @@ fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
         run: Some(run),
         next_attrib: Instant::now(),
         calibrator: Calibrator::default(),
+        serve: Serve::default(),
     }))
 }
 
@@ -123,5 +121,33 @@ impl ProblemRun for Seccomp {
             filter_time::calibrate(&mut r.filter_time, &mut self.calibrator);
         }
         slowdown::findings(r, &mut self.calibrator)
+    }
+
+    fn absorb(&mut self, touched: &mut Touched, _now: f64) {
+        if let Some(s) = self.run.as_ref() {
+            self.serve.absorb(s.analyzer(), touched);
+        }
+    }
+
+    fn bound(&mut self, ebpf: &mut Ebpf, caps: Caps, tick: u64, evicted: &mut Evictions) {
+        if let Some(s) = self.run.as_mut() {
+            self.serve.bound(s, ebpf, caps, tick, evicted);
+        }
+    }
+
+    fn forget_containers(&mut self, gone: &[Ctr]) {
+        self.serve.forget_containers(gone);
+    }
+
+    fn tracked(&self) -> Vec<(&'static str, u64)> {
+        let n = self.run.as_ref().map_or(0, |s| s.analyzer().tgids().len());
+        vec![("process", n as u64)]
+    }
+
+    fn metrics(&self, section: &dyn Section) -> Vec<Family> {
+        let latency = (section as &dyn Any)
+            .downcast_ref::<SeccompReport>()
+            .is_some_and(|r| r.mode == "latency");
+        self.serve.families(latency)
     }
 }

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod filter_time;
 pub mod profile;
 pub mod run;
+pub mod serve;
 pub mod slowdown;
 pub mod text;
 pub mod workload;

@@ -1,14 +1,15 @@
 //! sem in the registry: its start, its run as the session drives it, its report section.
 
-use std::time::Instant;
-
 use anyhow::Result;
+use std::time::Instant;
 use tracer_common::Drop;
 
-use super::{analyzer::SemReport, doctor::doctor_checks, run::SemRun, text};
+use std::any::Any;
+
+use super::{analyzer::SemReport, doctor::doctor_checks, run::SemRun, serve, text};
 use crate::{
     problem::Problem,
-    shared::{Cx, Entry, Part, ProbeInfo, ProblemRun, Start},
+    shared::{Cx, Entry, Part, ProbeInfo, ProblemRun, Section, Start, metric::Family},
     trace::meta::parent_of,
 };
 
@@ -55,5 +56,16 @@ impl ProblemRun for SemRun {
         let e = &r.events;
         let n = e.semget + e.semget_failed + e.rmid + e.use_;
         Ok(Part::new(n, r, findings))
+    }
+
+    fn tracked(&self) -> Vec<(&'static str, u64)> {
+        vec![("sem_set", self.analyzer.set_count() as u64)]
+    }
+
+    fn metrics(&self, section: &dyn Section) -> Vec<Family> {
+        (section as &dyn Any)
+            .downcast_ref::<SemReport>()
+            .map(serve::families)
+            .unwrap_or_default()
     }
 }

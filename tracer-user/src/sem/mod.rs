@@ -8,6 +8,7 @@ pub mod entry;
 pub mod explain;
 pub mod inventory;
 pub mod run;
+pub mod serve;
 pub mod text;
 
 /// (program, syscalls tracepoint): classic tracepoints that fire on these syscalls only.

@@ -3,12 +3,14 @@
 
 pub mod check;
 pub mod finding;
+pub mod metric;
 pub mod probe_info;
 pub mod run;
 pub mod section;
+pub mod series;
 
 pub use check::{Check, Status, check};
 pub use finding::{Finding, Severity, Subject};
 pub use probe_info::ProbeInfo;
-pub use run::{Cx, Entry, ProblemRun, Start};
+pub use run::{Caps, Cx, Entry, Evictions, ProblemRun, Start};
 pub use section::{Part, Section};

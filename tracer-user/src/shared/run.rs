@@ -2,13 +2,17 @@
 //! does before and outside a run: start, doctor checks, drop reasons) and its run (what it does
 //! while attached). Session, report, serve and doctor only ever see these.
 
-use std::{any::Any, time::Instant};
+use std::{any::Any, collections::BTreeMap, time::Instant};
 
 use anyhow::Result;
 use aya::Ebpf;
 use tracer_common::Drop;
 
-use super::{Check, Finding, Part, ProbeInfo};
+use super::{
+    Check, Finding, Part, ProbeInfo, Section,
+    metric::Family,
+    series::{Ctr, Touched},
+};
 use crate::{
     attrib::Attributor,
     cli::TraceArgs,
@@ -55,6 +59,17 @@ pub struct Cx<'a> {
     pub attrib: &'a mut Attributor,
 }
 
+/// serve's caps on the state it keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Caps {
+    pub containers: usize,
+    pub processes: usize,
+    pub records: usize,
+}
+
+/// State dropped to stay within the caps, by kind (`ctrace_evictions`).
+pub type Evictions = BTreeMap<&'static str, u64>;
+
 /// A problem while it is attached, driven by `trace::Session` (for `trace` and `serve`).
 pub trait ProblemRun: Any {
     fn probe_info(&self) -> ProbeInfo;
@@ -84,6 +99,26 @@ pub trait ProblemRun: Any {
     /// Findings that need every part first and, once `detached`, a node without probes
     /// (seccomp's calibration); they follow every other finding.
     fn settle(&mut self, _part: &mut Part, _detached: bool) -> Vec<Finding> {
+        Vec::new()
+    }
+
+    /// serve, each interval after a report: folds what grew into counters that only grow
+    /// (forgetting a dead process then loses nothing), touching the containers that grew.
+    fn absorb(&mut self, _touched: &mut Touched, _now: f64) {}
+
+    /// serve: forgets dead processes and enforces the caps; `tick` numbers the interval.
+    fn bound(&mut self, _ebpf: &mut Ebpf, _caps: Caps, _tick: u64, _evicted: &mut Evictions) {}
+
+    /// serve: drops the series of containers the container cap evicted.
+    fn forget_containers(&mut self, _gone: &[Ctr]) {}
+
+    /// serve: the state held now, by kind (`ctrace_tracked`).
+    fn tracked(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
+    /// serve: its metric families, from its counters and its section of the latest report.
+    fn metrics(&self, _section: &dyn Section) -> Vec<Family> {
         Vec::new()
     }
 }

@@ -8,6 +8,7 @@ pub mod entry;
 pub mod explain;
 pub mod fds;
 pub mod run;
+pub mod serve;
 pub mod text;
 
 /// Syscalls whose failure on a closed pipe or socket raises SIGPIPE.

@@ -2,7 +2,6 @@
 //! problems, drain and attribute their events, and build the report now or at the end.
 
 use std::{
-    any::Any,
     collections::{BTreeMap, BTreeSet},
     time::Instant,
 };
@@ -210,20 +209,16 @@ impl Session {
         read_drops(&self.ebpf)
     }
 
-    /// A problem's run as its own type, for that problem's code.
-    pub fn run<T: ProblemRun>(&self) -> Option<&T> {
-        self.runs
-            .iter()
-            .find_map(|(_, r)| (r.as_ref() as &dyn Any).downcast_ref::<T>())
+    /// The asked problems' runs, in registry order.
+    pub fn runs(&self) -> impl Iterator<Item = (&'static Entry, &dyn ProblemRun)> {
+        self.runs.iter().map(|(e, r)| (*e, r.as_ref()))
     }
 
-    /// A problem's run as its own type, with the loaded object its maps are in.
-    pub fn run_mut<T: ProblemRun>(&mut self) -> Option<(&mut T, &mut Ebpf)> {
-        let run = self
-            .runs
-            .iter_mut()
-            .find_map(|(_, r)| (r.as_mut() as &mut dyn Any).downcast_mut::<T>())?;
-        Some((run, &mut self.ebpf))
+    /// Calls `f` with each run and the loaded object its maps are in (serve's bounds).
+    pub fn each_run(&mut self, mut f: impl FnMut(&mut dyn ProblemRun, &mut Ebpf)) {
+        for (_, r) in &mut self.runs {
+            f(r.as_mut(), &mut self.ebpf);
+        }
     }
 
     /// The report of everything so far, with the probes still attached (serve).

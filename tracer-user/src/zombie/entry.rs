@@ -1,15 +1,19 @@
 //! zombie in the registry: its start, its run as the session drives it, its report section.
 
-use std::time::Instant;
+use std::{any::Any, time::Instant};
 
 use anyhow::Result;
+use aya::Ebpf;
 use tracer_common::Drop;
 
-use super::{analyzer::ZombieReport, doctor::doctor_checks, run::ZombieRun, text};
+use super::{analyzer::ZombieReport, doctor::doctor_checks, run::ZombieRun, serve, text};
 use crate::{
     attrib::Attributor,
     problem::Problem,
-    shared::{Check, Cx, Entry, Part, ProbeInfo, ProblemRun, Start},
+    shared::{
+        Caps, Check, Cx, Entry, Evictions, Part, ProbeInfo, ProblemRun, Section, Start,
+        metric::Family,
+    },
 };
 
 pub const ENTRY: Entry = Entry {
@@ -59,5 +63,20 @@ impl ProblemRun for ZombieRun {
     fn report(&mut self, cx: &mut Cx, _top: usize) -> Result<Part> {
         let (r, findings) = ZombieRun::report(self, cx.attrib);
         Ok(Part::new(r.exits, r, findings))
+    }
+
+    fn bound(&mut self, _ebpf: &mut Ebpf, _caps: Caps, _tick: u64, _evicted: &mut Evictions) {
+        self.forget_reaped();
+    }
+
+    fn tracked(&self) -> Vec<(&'static str, u64)> {
+        vec![("zombie", self.current() as u64)]
+    }
+
+    fn metrics(&self, section: &dyn Section) -> Vec<Family> {
+        (section as &dyn Any)
+            .downcast_ref::<ZombieReport>()
+            .map(serve::families)
+            .unwrap_or_default()
     }
 }
