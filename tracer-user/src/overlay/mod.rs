@@ -8,6 +8,7 @@ pub mod explain;
 pub mod kernel_tier;
 pub mod mounts;
 pub mod run;
+pub mod section;
 pub mod serve;
 pub mod text;
 

@@ -8,6 +8,7 @@ pub mod entry;
 pub mod explain;
 pub mod inventory;
 pub mod run;
+pub mod section;
 pub mod serve;
 pub mod text;
 

@@ -9,6 +9,7 @@ pub mod explain;
 pub mod fds;
 pub mod run;
 pub mod serve;
+pub mod signal;
 pub mod text;
 
 /// Syscalls whose failure on a closed pipe or socket raises SIGPIPE.

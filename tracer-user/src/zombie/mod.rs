@@ -7,6 +7,7 @@ pub mod entry;
 pub mod explain;
 pub mod procfs;
 pub mod run;
+pub mod section;
 pub mod serve;
 pub mod text;
 
