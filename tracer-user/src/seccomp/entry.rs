@@ -79,6 +79,10 @@ impl ProblemRun for Seccomp {
         )
     }
 
+    fn tick_order(&self) -> u8 {
+        2
+    }
+
     fn tick(&mut self, cx: &mut Cx, now: Instant) -> Result<()> {
         let Some(s) = self.run.as_mut() else {
             return Ok(());

@@ -77,9 +77,10 @@ pub trait ProblemRun: Any {
     /// Every tick (50 ms): ring buffers (so bursts don't overflow them), duty cycle, attribution.
     fn tick(&mut self, cx: &mut Cx, now: Instant) -> Result<()>;
 
-    /// Ticks after every other problem: its reaps drop attribution the others may still need.
-    fn drains_last(&self) -> bool {
-        false
+    /// Runs tick in increasing order: zombie's reaps drop attribution the event-driven
+    /// problems may still need (1); seccomp attributes new processes once every reap is in (2).
+    fn tick_order(&self) -> u8 {
+        0
     }
 
     /// Every interval: caches, and the inventories unless a report follows (it takes them).

@@ -40,6 +40,8 @@ pub struct Session {
     sel: Selection,
     /// The asked problems' runs, in registry order.
     runs: Vec<(&'static Entry, Box<dyn ProblemRun>)>,
+    /// Indices into `runs`, in the order they tick.
+    tick_order: Vec<usize>,
     pub probes: Vec<ProbeInfo>,
     pub started: Instant,
     duty_cycle: u8,
@@ -124,6 +126,8 @@ impl Session {
         {
             runs.push((e, (e.start)(&mut start)?));
         }
+        let mut tick_order: Vec<usize> = (0..runs.len()).collect();
+        tick_order.sort_by_key(|&i| runs[i].1.tick_order());
         let mut probes: Vec<ProbeInfo> = runs.iter().map(|(_, r)| r.probe_info()).collect();
         probes.push(ProbeInfo {
             problem: "attribution".into(),
@@ -137,6 +141,7 @@ impl Session {
             attrib,
             logger,
             sel,
+            tick_order,
             runs,
             probes,
             started: now,
@@ -168,12 +173,8 @@ impl Session {
             ebpf: &mut self.ebpf,
             attrib: &mut self.attrib,
         };
-        for last in [false, true] {
-            for (_, r) in self
-                .runs
-                .iter_mut()
-                .filter(|(_, r)| r.drains_last() == last)
-            {
+        for &i in &self.tick_order {
+            if let Some((_, r)) = self.runs.get_mut(i) {
                 r.tick(&mut cx, now)?;
             }
         }

@@ -46,8 +46,8 @@ impl ProblemRun for ZombieRun {
         Ok(())
     }
 
-    fn drains_last(&self) -> bool {
-        true
+    fn tick_order(&self) -> u8 {
+        1
     }
 
     fn refresh(&mut self, cx: &mut Cx, inventories: bool) {
