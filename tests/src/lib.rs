@@ -1,6 +1,7 @@
 //! Test harness shared by the root integration tests: the ctrace binary, root checks that fail
 //! under CI instead of skipping, a tracer process driver, and a real Docker engine.
 
+pub mod bpf;
 pub mod docker;
 pub mod serve;
 
@@ -191,6 +192,15 @@ impl Tracer {
     /// SIGTERM, then the exit status (stdout is left unread).
     pub fn terminate(mut self) -> std::process::ExitStatus {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
+            self.stderr.push(l);
+        }
+        status
+    }
+
+    /// Waits for exit (after signals sent by the test), then the exit status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
         let status = self.child.wait().unwrap();
         while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
             self.stderr.push(l);

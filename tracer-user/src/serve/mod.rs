@@ -56,7 +56,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     let mut session = Session::open(t, verbose)?;
     // Before the "attached" line: whoever waits for it may signal at once.
     let stop = stop_flag()?;
-    eprintln!(
+    crate::say!(
         "ctrace: serving http://{}/metrics and /findings; attached {}",
         http.addr(),
         session.attached()
@@ -87,7 +87,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     http.stop();
     let report = session.finish(t.top)?;
     let dropped: u64 = report.drops.values().sum();
-    eprintln!(
+    crate::say!(
         "ctrace: detached after {:.0}s; {} findings active, {dropped} events dropped, {} evictions",
         report.duration_s,
         report.findings.len(),
