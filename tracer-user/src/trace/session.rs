@@ -34,7 +34,7 @@ fn log_level(verbose: u8) -> u8 {
 }
 
 pub struct Session {
-    pub ebpf: Ebpf,
+    ebpf: Ebpf,
     pub attrib: Attributor,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     sel: Selection,
@@ -42,7 +42,7 @@ pub struct Session {
     runs: Vec<(&'static Entry, Box<dyn ProblemRun>)>,
     /// Indices into `runs`, in the order they tick.
     tick_order: Vec<usize>,
-    pub probes: Vec<ProbeInfo>,
+    probes: Vec<ProbeInfo>,
     pub started: Instant,
     duty_cycle: u8,
     _links: Vec<Attachment>,
