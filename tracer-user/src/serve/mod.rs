@@ -105,8 +105,8 @@ struct Agent {
 }
 
 impl Agent {
-    /// One interval: a report of now, the totals grown from it, the caps enforced, and the
-    /// results handed to the HTTP thread and the NDJSON stream.
+    /// One interval: a report of now, each problem's counters grown from it, the caps
+    /// enforced, and the results handed to the HTTP thread and the NDJSON stream.
     fn publish(
         &mut self,
         s: &mut Session,
