@@ -6,7 +6,11 @@ pub mod text;
 
 use std::collections::BTreeMap;
 
-use serde::{Serialize, Serializer, ser::SerializeMap};
+use serde::{
+    Serialize, Serializer,
+    ser::{self, SerializeMap},
+};
+use serde_json::value::RawValue;
 
 use crate::shared::{Finding, ProbeInfo, Section};
 
@@ -44,7 +48,8 @@ impl Serialize for Report {
         m.serialize_entry("findings", &self.findings)?;
         m.serialize_entry("duty_cycle_pct", &self.duty_cycle_pct)?;
         for (name, section) in &self.sections {
-            m.serialize_entry(name, &section.json())?;
+            let raw = RawValue::from_string(section.json()).map_err(ser::Error::custom)?;
+            m.serialize_entry(name, &raw)?;
         }
         m.end()
     }

@@ -2,12 +2,15 @@
 
 use std::any::Any;
 
+use serde::Serialize;
+
 use super::Finding;
 
 /// A problem's section of the report, keyed by the problem's name in the JSON.
 pub trait Section: Any + Send {
-    /// The section as JSON; its fields are the contract of `docs/<problem>.md`.
-    fn json(&self) -> serde_json::Value;
+    /// The section as pretty JSON, indented to sit one level inside the report (see `nested`);
+    /// its fields are the contract of `docs/<problem>.md`.
+    fn json(&self) -> String;
     /// The section as human text, appended to the report.
     fn render(&self, out: &mut String, top: usize);
 }
@@ -17,17 +20,27 @@ pub trait Section: Any + Send {
 macro_rules! section {
     ($ty:ty, $render:path) => {
         impl $crate::shared::Section for $ty {
-            fn json(&self) -> serde_json::Value {
-                serde_json::to_value(self).unwrap_or_else(|e| {
-                    log::warn!("report section: {e}");
-                    serde_json::Value::Null
-                })
+            fn json(&self) -> String {
+                $crate::shared::section::nested(self)
             }
             fn render(&self, out: &mut String, top: usize) {
                 $render(out, self, top)
             }
         }
     };
+}
+
+/// `v` as pretty JSON one level deep: written straight from the type (no `Value` tree, whose
+/// maps would also reorder its fields), so the report reads as if serialized in one piece.
+/// JSON strings hold no raw newline, so indenting after each one only moves lines.
+pub fn nested<T: Serialize>(v: &T) -> String {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => s.replace('\n', "\n  "),
+        Err(e) => {
+            log::warn!("report section: {e}");
+            "null".into()
+        }
+    }
 }
 
 /// What one problem adds to a report.
