@@ -1,6 +1,7 @@
 //! Test harness shared by the root integration tests: the ctrace binary, root checks that fail
 //! under CI instead of skipping, a tracer process driver, and a real Docker engine.
 
+pub mod cbpf;
 pub mod docker;
 pub mod serve;
 
