@@ -47,7 +47,13 @@ impl SeccompData {
 
 /// What one filter program returns; an error for what the kernel would refuse to load or run.
 pub fn run(prog: &[u8], d: &SeccompData) -> Result<u32, String> {
-    if prog.is_empty() || prog.len() % 8 != 0 {
+    traced(prog, d).map(|(ret, _)| ret)
+}
+
+/// The return value, and whether the run loaded an argument: if it did not, every argument
+/// value takes the same path to the same return value.
+pub fn traced(prog: &[u8], d: &SeccompData) -> Result<(u32, bool), String> {
+    if prog.is_empty() || !prog.len().is_multiple_of(8) {
         return Err(format!("not a BPF program ({} bytes)", prog.len()));
     }
     let insns: Vec<(u16, u8, u8, u32)> = prog
@@ -62,12 +68,19 @@ pub fn run(prog: &[u8], d: &SeccompData) -> Result<u32, String> {
         })
         .collect();
     let data = d.bytes();
+    let read_args = std::cell::Cell::new(false);
     let word = |k: u32| -> Result<u32, String> {
         let k = k as usize;
-        if k % 4 != 0 || k + 4 > data.len() {
+        read_args.set(read_args.get() || k >= 16);
+        if !k.is_multiple_of(4) || k + 4 > data.len() {
             return Err(format!("load at offset {k}"));
         }
-        Ok(u32::from_ne_bytes([data[k], data[k + 1], data[k + 2], data[k + 3]]))
+        Ok(u32::from_ne_bytes([
+            data[k],
+            data[k + 1],
+            data[k + 2],
+            data[k + 3],
+        ]))
     };
     let (mut a, mut x, mut mem) = (0u32, 0u32, [0u32; 16]);
     let mut pc = 0usize;
@@ -76,7 +89,9 @@ pub fn run(prog: &[u8], d: &SeccompData) -> Result<u32, String> {
         pc += 1;
         let src = if code & 0x08 != 0 { x } else { k };
         let slot = |k: u32| -> Result<usize, String> {
-            (k < 16).then_some(k as usize).ok_or(format!("scratch slot {k}"))
+            (k < 16)
+                .then_some(k as usize)
+                .ok_or(format!("scratch slot {k}"))
         };
         match code & 0x07 {
             // LD, LDX: word loads (ABS), immediates, scratch memory, the data length.
@@ -88,11 +103,7 @@ pub fn run(prog: &[u8], d: &SeccompData) -> Result<u32, String> {
                     0x80 => 64,
                     _ => return Err(format!("load op {code:#x}")),
                 };
-                if code & 0x07 == 0 {
-                    a = v
-                } else {
-                    x = v
-                }
+                if code & 0x07 == 0 { a = v } else { x = v }
             }
             0x02 => mem[slot(k)?] = a,
             0x03 => mem[slot(k)?] = x,
@@ -126,7 +137,7 @@ pub fn run(prog: &[u8], d: &SeccompData) -> Result<u32, String> {
                 };
                 pc += if taken { jt } else { jf } as usize;
             }
-            0x06 => return Ok(if code & 0x18 == 0x10 { a } else { k }),
+            0x06 => return Ok((if code & 0x18 == 0x10 { a } else { k }, read_args.get())),
             _ => {
                 if code == 0x07 {
                     x = a
@@ -143,14 +154,20 @@ pub fn run(prog: &[u8], d: &SeccompData) -> Result<u32, String> {
 /// Several filters of one task, oldest first: the kernel runs them all and keeps the most
 /// restrictive action, the newest filter's on a tie.
 pub fn run_all(filters: &[Vec<u8>], d: &SeccompData) -> Result<u32, String> {
-    let mut ret = RET_ALLOW;
+    run_all_traced(filters, d).map(|(ret, _)| ret)
+}
+
+/// `run_all`, and whether any filter loaded an argument.
+pub fn run_all_traced(filters: &[Vec<u8>], d: &SeccompData) -> Result<(u32, bool), String> {
+    let (mut ret, mut read_args) = (RET_ALLOW, false);
     for f in filters.iter().rev() {
-        let cur = run(f, d)?;
+        let (cur, read) = traced(f, d)?;
+        read_args |= read;
         if ((cur & 0xffff_0000) as i32) < ((ret & 0xffff_0000) as i32) {
             ret = cur;
         }
     }
-    Ok(ret)
+    Ok((ret, read_args))
 }
 
 /// A return value in words: "allow", "errno 1", "kill-thread"...
@@ -207,5 +224,9 @@ mod tests {
         let allow = insn(0x06, 0, 0, RET_ALLOW);
         assert_eq!(run_all(&[errno.clone(), allow], &d), Ok(RET_ERRNO | 38));
         assert!(run(&insn(0x20, 0, 0, 64), &d).is_err());
+        d.arch = AUDIT_ARCH_X86_64;
+        assert_eq!(traced(&prog, &d).map(|(_, read)| read), Ok(true));
+        d.nr = 39;
+        assert_eq!(traced(&prog, &d).map(|(_, read)| read), Ok(false));
     }
 }

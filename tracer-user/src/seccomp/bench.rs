@@ -250,7 +250,8 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
                 p50_ns: p50,
                 p99_ns: stats::median_u64(t.iter().map(|t| t.p99_ns)),
                 max_ns: t.iter().map(|t| t.max_ns).max().unwrap_or(0),
-                vs_none: p50 as f64 / stats::median_u64(none.iter().map(|t| t.p50_ns)).max(1) as f64,
+                vs_none: p50 as f64
+                    / stats::median_u64(none.iter().map(|t| t.p50_ns)).max(1) as f64,
                 lost_ns_per_syscall: lost.median,
                 lost_ns_per_syscall_min: lost.min,
                 lost_ns_per_syscall_max: lost.max,

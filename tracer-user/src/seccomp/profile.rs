@@ -11,8 +11,8 @@ mod tests;
 use anyhow::{Result, anyhow};
 use serde::Deserialize;
 
-pub use compile::{Compiled, compile};
-pub use docker_semantics::{DEFAULT_CAPS, Node};
+pub use compile::compile;
+pub use docker_semantics::Node;
 
 /// Where Debian's `golang-github-docker-docker-dev` puts moby's own default profile (20.10.24
 /// on bookworm, the version of its docker.io).

@@ -69,7 +69,7 @@ fn compare(a: &Arg) -> Result<ScmpArgCompare> {
 }
 
 fn libseccomp_version() -> String {
-    libseccomp::get_library_version().map_or("?".into(), |v| {
+    libseccomp::ScmpVersion::current().map_or("?".into(), |v| {
         format!("{}.{}.{}", v.major, v.minor, v.micro)
     })
 }
@@ -96,7 +96,12 @@ pub fn compile(p: &Profile, node: &Node) -> Result<Compiled> {
         if act == default {
             continue;
         }
-        let cmps: Vec<ScmpArgCompare> = c.args.iter().map(compare).collect::<Result<_>>().with_context(at)?;
+        let cmps: Vec<ScmpArgCompare> = c
+            .args
+            .iter()
+            .map(compare)
+            .collect::<Result<_>>()
+            .with_context(at)?;
         let mut seen = [0u8; 6];
         c.args.iter().for_each(|a| seen[a.index as usize] += 1);
         let added = if cmps.is_empty() {

@@ -68,7 +68,9 @@ fn last_syscalls(sel: &Selected) -> BTreeMap<u32, BTreeMap<bool, u32>> {
             .unwrap_or(0);
         // libseccomp's pseudo-numbers for calls an architecture lacks are negative.
         if largest > 0 {
-            out.entry(native).or_default().insert(arch == ScmpArch::X32, largest as u32);
+            out.entry(native)
+                .or_default()
+                .insert(arch == ScmpArch::X32, largest as u32);
         }
     }
     out
@@ -76,7 +78,10 @@ fn last_syscalls(sel: &Selected) -> BTreeMap<u32, BTreeMap<bool, u32>> {
 
 /// runc adds no stub when the default action lets calls through (allow, log, trace).
 fn permissive(a: &ScmpAction) -> bool {
-    matches!(a, ScmpAction::Allow | ScmpAction::Log | ScmpAction::Trace(_))
+    matches!(
+        a,
+        ScmpAction::Allow | ScmpAction::Log | ScmpAction::Trace(_)
+    )
 }
 
 /// The stub as sock_filter bytes, to prepend to libseccomp's program; empty when runc adds none.

@@ -1,7 +1,11 @@
 //! Profiles read as Docker reads them, and the filters judged by what they return, through the
 //! integration tests' cBPF interpreter.
 
-use super::{docker_semantics::caps_set, *};
+use super::{
+    compile::Compiled,
+    docker_semantics::{DEFAULT_CAPS, caps_set},
+    *,
+};
 
 #[allow(dead_code)]
 #[path = "../../../../tests/src/cbpf.rs"]
@@ -41,7 +45,11 @@ fn every_rule_of_the_format_as_docker_and_runc_apply_it() {
     use libc::*;
     let c = built(EVERY_RULE, &node(&["default"], (6, 1)));
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-    assert!(c.warnings[0].contains("no_such_call_for_test"), "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("no_such_call_for_test"),
+        "{:?}",
+        c.warnings
+    );
     let f = &c.bpf;
     let cases: [(i64, &[u64], &str); 28] = [
         (SYS_read, &[], "allow"),
@@ -66,7 +74,11 @@ fn every_rule_of_the_format_as_docker_and_runc_apply_it() {
         (SYS_socket, &[10], "errno 13"),
         // MASKED_EQ: no namespace flag.
         (SYS_clone, &[SIGCHLD as u64], "allow"),
-        (SYS_clone, &[CLONE_NEWUSER as u64 | SIGCHLD as u64], "errno 13"),
+        (
+            SYS_clone,
+            &[CLONE_NEWUSER as u64 | SIGCHLD as u64],
+            "errno 13",
+        ),
         // Conditions on two arguments: both must hold.
         (SYS_kill, &[5, 15], "allow"),
         (SYS_kill, &[5, 9], "errno 13"),
@@ -177,7 +189,8 @@ fn dockers_default_json_as_docker_reads_it() {
     assert_eq!(x64(&ptrace.bpf, SYS_process_vm_readv, &[]), "allow");
 
     // Docker's fixture in the old format: `architectures` and one `name` per rule.
-    let old = std::path::Path::new(DOCKER_DEFAULT_PATH).with_file_name("fixtures/default-old-format.json");
+    let old = std::path::Path::new(DOCKER_DEFAULT_PATH)
+        .with_file_name("fixtures/default-old-format.json");
     let old = std::fs::read_to_string(old).unwrap();
     let c = compile(&parse(&old, "old").unwrap(), &n).unwrap();
     assert_eq!(x64(&c.bpf, SYS_getppid, &[]), "allow");
@@ -195,22 +208,42 @@ fn what_docker_refuses_is_one_line() {
         assert!(!e.contains('\n'), "{e}");
         e
     };
-    let e = err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}"#);
-    assert!(e.contains("syscalls[0] (getppid)") && e.contains("SCMP_ACT_NOTIFY"), "{e}");
+    let e = err(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    );
+    assert!(
+        e.contains("syscalls[0] (getppid)") && e.contains("SCMP_ACT_NOTIFY"),
+        "{e}"
+    );
     let e = err(r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#);
-    assert!(e.contains("defaultAction") && e.contains("SCMP_ACT_NOTIFY"), "{e}");
-    let e = err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "read", "names": ["write"], "action": "SCMP_ACT_ERRNO"}]}"#);
+    assert!(
+        e.contains("defaultAction") && e.contains("SCMP_ACT_NOTIFY"),
+        "{e}"
+    );
+    let e = err(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "read", "names": ["write"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    );
     assert!(e.contains("'name' and 'names'"), "{e}");
-    let e = err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}"#);
+    let e = err(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}"#,
+    );
     assert!(e.contains("'architectures' and 'archMap'"), "{e}");
-    let e = err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "includes": {"minKernel": "4"}}]}"#);
-    assert!(e.contains("syscalls[0]") && e.contains("invalid kernel version"), "{e}");
+    let e = err(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "includes": {"minKernel": "4"}}]}"#,
+    );
+    assert!(
+        e.contains("syscalls[0]") && e.contains("invalid kernel version"),
+        "{e}"
+    );
     let e = err("{\n \"syscalls\": []\n}");
     assert!(e.contains("defaultAction") && e.contains("line"), "{e}");
     let e = err("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"a\"]}]}");
     assert!(e.contains("action"), "{e}");
     let e = err(r#"{"defaultAction": "SCMP_ACT_NOPE"}"#);
-    assert!(e.contains("defaultAction") && e.contains("SCMP_ACT_NOPE"), "{e}");
+    assert!(
+        e.contains("defaultAction") && e.contains("SCMP_ACT_NOPE"),
+        "{e}"
+    );
 }
 
 #[test]
