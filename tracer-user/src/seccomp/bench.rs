@@ -351,7 +351,7 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
     }
     println!(
         "\n{:<11} {:<28} {:>7} {:>7} {:>9} {:>7} {:>22}  SSB under filter",
-        "WORKLOAD", "SETUP", "P50", "P99", "MAX", "xNONE", "LOST NS/CALL [MIN-MAX]"
+        "WORKLOAD", "SETUP", "P50", "P99", "MAX", "xNONE", "LOST NS/CALL [MIN, MAX]"
     );
     for r in &rows {
         let lost = Spread {

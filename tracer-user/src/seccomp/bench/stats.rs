@@ -15,7 +15,7 @@ pub struct Spread {
 
 impl fmt::Display for Spread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.1} [{:.1}-{:.1}]", self.median, self.min, self.max)
+        write!(f, "{:.1} [{:.1}, {:.1}]", self.median, self.min, self.max)
     }
 }
 
@@ -73,7 +73,7 @@ mod tests {
         let s = lost_per_syscall(&none, &under, 1.0);
         assert_eq!(s.median, 40.0);
         assert_eq!((s.min, s.max), (36.0, 46.0));
-        assert_eq!(s.to_string(), "40.0 [36.0-46.0]");
+        assert_eq!(s.to_string(), "40.0 [36.0, 46.0]");
         // Two syscalls per operation halve it; an unfiltered twin is about zero.
         assert_eq!(lost_per_syscall(&none, &under, 2.0).median, 20.0);
         assert_eq!(lost_per_syscall(&none, &none, 1.0).median, 0.0);
