@@ -76,7 +76,7 @@ fn comm_too_long() {
         "--duration",
         "1s",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(one_line(&err).contains("--comm"), "{err}");
 }
 

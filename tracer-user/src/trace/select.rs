@@ -29,18 +29,17 @@ impl Selection {
                 .with_context(|| format!("unknown pid: {pid} (no such process)"))?;
             pids.insert(tgid);
         }
-        let mut comms = Vec::new();
-        for name in &args.comms {
-            if name.is_empty() || name.len() >= COMM_LEN {
-                bail!(
-                    "--comm {name:?}: a command name has 1 to {} bytes (the kernel truncates longer ones)",
-                    COMM_LEN - 1
-                );
-            }
-            let mut c = [0u8; COMM_LEN];
-            c[..name.len()].copy_from_slice(name.as_bytes());
-            comms.push(c);
-        }
+        args.check()?;
+        // Names were checked by clap (1 to 15 bytes).
+        let comms = args
+            .comms
+            .iter()
+            .map(|name| {
+                let mut c = [0u8; COMM_LEN];
+                c[..name.len()].copy_from_slice(name.as_bytes());
+                c
+            })
+            .collect();
         let mut containers = Vec::new();
         for arg in &args.containers {
             containers.push((arg.clone(), attrib.resolve_container(arg)?));

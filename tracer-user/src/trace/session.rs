@@ -74,7 +74,7 @@ impl Session {
         let mut attrib = Attributor::new();
         let mut sel = Selection::resolve(args, &mut attrib)?;
         if node::ensure_tracefs()? == node::Tracefs::MountedNow {
-            eprintln!("ctrace: mounted tracefs at {}", node::TRACEFS);
+            crate::say!("ctrace: mounted tracefs at {}", node::TRACEFS);
         }
         node::bump_memlock()?;
         // Feature probes (in an object of their own), only when a problem with a kernel tier may
