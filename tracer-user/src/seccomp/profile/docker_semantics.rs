@@ -83,7 +83,7 @@ pub fn caps_set(names: &[String]) -> Vec<String> {
 }
 
 /// One syscall of the runtime's configuration.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Call {
     pub name: String,
     pub action: String,
@@ -91,12 +91,6 @@ pub struct Call {
     pub args: Vec<Arg>,
     /// Index of the profile rule it comes from, for error messages.
     pub rule: usize,
-}
-
-impl PartialEq for Arg {
-    fn eq(&self, o: &Arg) -> bool {
-        (self.index, self.value, self.value_two, &self.op) == (o.index, o.value, o.value_two, &o.op)
-    }
 }
 
 /// What Docker hands to runc for this node.
