@@ -2,6 +2,7 @@
 //! under CI instead of skipping, a tracer process driver, and a real Docker engine.
 
 pub mod bpf;
+pub mod cbpf;
 pub mod docker;
 pub mod serve;
 
@@ -68,6 +69,17 @@ pub struct NodeLock {
 }
 
 pub fn node_lock(resource: &str) -> NodeLock {
+    lock(resource, libc::LOCK_EX)
+}
+
+/// Held by every ctrace a test starts: tracefs must stay mounted under it. The one test that
+/// unmounts tracefs takes `node_lock("tracefs")`, which waits for every holder (in any
+/// checkout) to finish.
+pub fn tracefs_in_use() -> NodeLock {
+    lock("tracefs", libc::LOCK_SH)
+}
+
+fn lock(resource: &str, how: i32) -> NodeLock {
     let dir = PathBuf::from("/run/ctrace-tests");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let path = dir.join(format!("{resource}.lock"));
@@ -78,7 +90,7 @@ pub fn node_lock(resource: &str) -> NodeLock {
         .open(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     loop {
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+        if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
             return NodeLock { _file: file };
         }
         let e = std::io::Error::last_os_error();
@@ -112,6 +124,11 @@ impl Gated {
         self.child.id()
     }
 
+    /// Closes ctrace's stdout from the reading side, as `| head` does once it has enough.
+    pub fn close_stdout(&mut self) {
+        drop(self.child.stdout.take());
+    }
+
     /// Runs the script and waits for it; panics if it failed.
     pub fn run(mut self) {
         let mut stdin = self.child.stdin.take().unwrap();
@@ -134,14 +151,22 @@ impl Drop for Gated {
 /// A running `ctrace trace ...` whose stderr is watched for the "attached" line.
 pub struct Tracer {
     child: Child,
+    _tracefs: NodeLock,
     stderr_lines: mpsc::Receiver<String>,
     pub stderr: Vec<String>,
 }
 
 impl Tracer {
     pub fn start(args: &[&str]) -> Tracer {
+        Tracer::start_with(args, &[])
+    }
+
+    /// `start` with extra environment variables.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Tracer {
+        let tracefs = tracefs_in_use();
         let mut child = Command::new(ctrace_bin())
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -157,6 +182,7 @@ impl Tracer {
         });
         let mut t = Tracer {
             child,
+            _tracefs: tracefs,
             stderr_lines: rx,
             stderr: Vec::new(),
         };
@@ -187,6 +213,11 @@ impl Tracer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Closes ctrace's stdout from the reading side, as `| head` does once it has enough.
+    pub fn close_stdout(&mut self) {
+        drop(self.child.stdout.take());
     }
 
     /// SIGTERM, then the exit status (stdout is left unread).
@@ -262,6 +293,7 @@ pub fn spawn_ready(bin: &str, args: &[&str]) -> (Child, String) {
 
 /// Runs ctrace to completion: (exit code, stdout, stderr).
 pub fn run_ctrace(args: &[&str]) -> (i32, String, String) {
+    let _tracefs = tracefs_in_use();
     let out = Command::new(ctrace_bin())
         .args(args)
         .output()

@@ -18,6 +18,7 @@ fn closed_pipe() -> Stdio {
 }
 
 fn run(args: &[&str], stdout: Stdio, stderr: Stdio) -> (Option<i32>, String) {
+    let _tracefs = tests::tracefs_in_use();
     let out = Command::new(ctrace_bin())
         .args(args)
         .stdout(stdout)

@@ -71,7 +71,15 @@ fn a_leaked_cookie_reaches_metrics_findings_and_the_stream() {
     assert!(
         m.contains("ctrace_finding_active{container=\"host\",container_id=\"\",kind=\"sem_leak\"")
     );
-    assert!(m.ends_with("# EOF\n"), "not OpenMetrics");
+    // A plain client gets the classic text format; Prometheus, which asks, gets OpenMetrics.
+    assert!(!m.contains("# EOF"), "{m}");
+    assert!(m.contains("# TYPE ctrace_events_total counter"), "{m}");
+    let accept =
+        "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    let (code, head, om) = tests::serve::request(&agent.addr, "GET", "/metrics", &[accept]);
+    assert_eq!(code, 200);
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    assert!(om.ends_with("# EOF\n"), "not OpenMetrics");
 
     let (code, body) = agent.get("/findings");
     assert_eq!(code, 200);
@@ -83,7 +91,9 @@ fn a_leaked_cookie_reaches_metrics_findings_and_the_stream() {
         .filter_map(|f| f["kind"].as_str())
         .collect();
     assert!(kinds.contains(&"sem_leak"), "{doc:#}");
-    assert_eq!(agent.get("/healthz"), (200, "ok\n".to_string()));
+    let (code, body) = agent.get("/healthz");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.starts_with("ok: last tick"), "{body}");
     assert_eq!(agent.get("/nope").0, 404);
 
     let lines = agent.findings_lines();

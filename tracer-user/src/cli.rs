@@ -137,6 +137,17 @@ pub struct ServeArgs {
     /// Copy-up, EXDEV and SIGPIPE records kept for /findings, per kind.
     #[arg(long, default_value_t = 1000)]
     pub max_records: usize,
+    /// Open HTTP connections at most; past it the oldest idle one is closed.
+    #[arg(long, default_value_t = 1024, value_parser = at_least_one)]
+    pub max_connections: usize,
+    /// Every endpoint but /healthz needs `Authorization: Bearer TOKEN`, the token being this
+    /// file's content (re-read when it changes). Needed to listen beyond loopback.
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Listen beyond loopback without authentication: anyone who reaches the port reads what
+    /// a root agent sees (paths, process and container names).
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,6 +189,12 @@ pub struct BenchSeccompArgs {
     /// Measurements per setup; the median is reported.
     #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     pub runs: usize,
+    /// The container's capabilities, for the profiles' includes/excludes.caps: names, comma-separated; `default` is Docker's default set (the default).
+    #[arg(long, value_name = "CAPS", value_delimiter = ',')]
+    pub caps: Vec<String>,
+    /// Write each setup's filter program(s) into DIR, as raw struct sock_filter arrays.
+    #[arg(long, value_name = "DIR")]
+    pub save_filters: Option<PathBuf>,
     /// Compare CMD in two containers of IMAGE: Docker's default profile against seccomp=unconfined.
     #[arg(long, value_name = "IMAGE")]
     pub docker: Option<String>,
