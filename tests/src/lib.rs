@@ -3,7 +3,10 @@
 
 pub mod bpf;
 pub mod cbpf;
+pub mod containerd;
 pub mod docker;
+pub mod podman;
+pub mod rootfs;
 pub mod serve;
 
 use std::{

@@ -167,12 +167,19 @@ pub fn build_packages() -> Result<()> {
     )
 }
 
-/// The Docker engine and a static busybox for the offline test image; Prometheus scrapes
-/// `ctrace serve` in its test.
+/// The Docker engine and a static busybox for the offline test image; a second containerd and
+/// podman for the runtime-naming tests; Prometheus scrapes `ctrace serve` in its test.
 pub fn test_packages() -> Result<()> {
     apt_install(
         "test dependencies",
-        &["docker.io", "busybox-static", "prometheus"],
+        &[
+            "docker.io",
+            "busybox-static",
+            "prometheus",
+            "containerd",
+            "runc",
+            "podman",
+        ],
     )
 }
 

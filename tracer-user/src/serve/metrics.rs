@@ -214,6 +214,7 @@ mod tests {
         let web = Ctr {
             name: "web".into(),
             id: "0123456789ab".into(),
+            origin: Default::default(),
         };
         let mut h = Hist {
             count: 3,
@@ -244,5 +245,37 @@ mod tests {
             )
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn kubernetes_containers_carry_their_names_as_labels() {
+        let app = Ctr {
+            name: "app".into(),
+            id: "0123456789ab".into(),
+            origin: crate::attrib::Origin {
+                runtime: Some("containerd".into()),
+                k8s: crate::attrib::K8sNames {
+                    k8s_pod: Some("web-0".into()),
+                    k8s_namespace: Some("shop".into()),
+                    k8s_container: Some("app".into()),
+                },
+            },
+        };
+        let s = Snapshot {
+            families: vec![Family::gauge(
+                "ctrace_zombies",
+                "x",
+                vec![(ctr_labels(&app, &[]), 2)],
+            )],
+            ..Default::default()
+        };
+        let text = encode(&registry(Arc::new(Mutex::new(s))));
+        assert!(
+            text.contains(
+                "ctrace_zombies{container=\"app\",container_id=\"0123456789ab\",runtime=\"containerd\",\
+                 k8s_pod=\"web-0\",k8s_namespace=\"shop\",k8s_container=\"app\"} 2"
+            ),
+            "{text}"
+        );
     }
 }
