@@ -112,7 +112,8 @@ impl Containerd {
     pub fn run(&mut self, id: &str, annotations: &[(&str, &str)], cmd: &[&str]) {
         self.remove(id);
         let mut c = ctr();
-        c.args(["run", "-d"]);
+        // A bare rootfs has no image config to set PATH.
+        c.args(["run", "-d", "--env", "PATH=/bin"]);
         for (k, v) in annotations {
             c.arg("--annotation").arg(format!("{k}={v}"));
         }

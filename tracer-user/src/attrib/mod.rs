@@ -107,7 +107,7 @@ impl Attributor {
             self.cache.clear();
         }
         self.cache.insert(tgid, found.clone());
-        if self.runtimes.len() > CACHE_LIMIT / 16 {
+        if self.runtimes.known_count() > CACHE_LIMIT / 16 {
             let live: HashSet<&str> = self
                 .cache
                 .values()

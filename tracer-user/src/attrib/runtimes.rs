@@ -3,7 +3,7 @@
 //! kept by id, so its names outlive it for as long as its events are drained.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::k8s::{self, K8sNames};
@@ -88,7 +88,7 @@ impl RuntimeNames {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub fn known_count(&self) -> usize {
         self.known.len()
     }
 
@@ -156,8 +156,8 @@ impl RuntimeNames {
 
 /// The recorded CRI-O spec, for tests elsewhere in attrib.
 #[cfg(test)]
-pub(crate) fn crio_fixture() -> &'static Path {
-    Path::new(concat!(
+pub(crate) fn crio_fixture() -> &'static std::path::Path {
+    std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/src/attrib/testdata/crio-config.json"
     ))
@@ -197,7 +197,7 @@ mod tests {
         // The task is gone (the container exited): the names stay.
         fs::remove_dir_all(&state).unwrap();
         assert_eq!(rt.lookup(ID, "containerd"), Some(&f));
-        assert_eq!(rt.len(), 1);
+        assert_eq!(rt.known_count(), 1);
     }
 
     #[test]
