@@ -94,15 +94,15 @@ impl RuntimeNames {
 
     fn read(&mut self, id: &str, hint: &str) -> Option<Found> {
         match hint {
-            "podman" | "cri-o" => self.from_storage(id, hint),
-            "containerd" => self.from_containerd(id),
+            "podman" | "cri-o" => self.read_storage(id, hint),
+            "containerd" => self.read_containerd(id),
             _ => self
-                .from_containerd(id)
-                .or_else(|| self.from_storage(id, hint)),
+                .read_containerd(id)
+                .or_else(|| self.read_storage(id, hint)),
         }
     }
 
-    fn from_containerd(&mut self, id: &str) -> Option<Found> {
+    fn read_containerd(&mut self, id: &str) -> Option<Found> {
         let mut spec = containerd::bundle_spec(&self.states, id);
         // A daemon started since the last look may hold it.
         if spec.is_none() && self.states_at.is_none_or(|t| t.elapsed() >= RETRY) {
@@ -129,7 +129,7 @@ impl RuntimeNames {
         self.states = states;
     }
 
-    fn from_storage(&self, id: &str, hint: &str) -> Option<Found> {
+    fn read_storage(&self, id: &str, hint: &str) -> Option<Found> {
         let spec = storage::spec_of(&self.storage_roots, id);
         let stored = storage::name_of(&self.storage_roots, id);
         if spec.is_none() && stored.is_none() {
@@ -218,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn podman_name_from_storage() {
+    fn podman_name_read_storage() {
         let root = tmp("podman");
         let user = root.join("overlay-containers").join(ID).join("userdata");
         fs::create_dir_all(&user).unwrap();
