@@ -84,6 +84,7 @@ pub fn checks() -> Vec<Check> {
             )
         });
     }
+    out.extend(crate::attrib::name_sources::checks());
     for e in registry::ALL {
         out.extend((e.doctor)());
     }

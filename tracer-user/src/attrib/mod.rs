@@ -7,6 +7,7 @@ pub mod cgroup;
 mod containerd;
 pub mod docker;
 mod k8s;
+pub mod name_sources;
 mod oci;
 mod origin;
 mod process;
