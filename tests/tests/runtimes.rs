@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tests::{Tracer, containerd::Containerd, podman::Podman, root};
+use tests::{Tracer, containerd::Containerd, podman::Podman, root, serve::Agent};
 
 /// PID 1 leaves two orphans that exit unreaped after 0.3 s, then sleeps without reaping.
 const ZOMBIES: [&str; 3] = ["sh", "-c", "(sleep 0.3 &); (sleep 0.3 &); exec sleep 3600"];
@@ -73,6 +73,36 @@ fn containerd_kubernetes_container_is_named_by_pod_namespace_and_container() {
         .find(|g| g["container_id"] == id)
         .unwrap_or_else(|| panic!("no group for {id}: {report:#}"));
     assert_eq!(g["k8s_pod"], "ctrace-test-pod");
+}
+
+#[test]
+fn serve_labels_kubernetes_containers_by_pod_namespace_and_container() {
+    if !root() {
+        return;
+    }
+    let id = "d8b2f1e3c4a5b6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1";
+    let mut ctd = Containerd::start();
+    let agent = Agent::start("runtimes", &["zombie", "--interval", "500ms"]);
+    ctd.run(
+        id,
+        &[
+            ("io.kubernetes.cri.container-name", "reaper"),
+            ("io.kubernetes.cri.sandbox-name", "ctrace-serve-pod"),
+            ("io.kubernetes.cri.sandbox-namespace", "ctrace-test-ns"),
+        ],
+        &ZOMBIES,
+    );
+    let series = format!(
+        "ctrace_zombies{{container=\"reaper\",container_id=\"{}\",runtime=\"containerd\",\
+         k8s_pod=\"ctrace-serve-pod\",k8s_namespace=\"ctrace-test-ns\",k8s_container=\"reaper\",",
+        &id[..12]
+    );
+    let metrics = agent.wait_metrics(&series, Duration::from_secs(20), |m| {
+        tests::serve::sample(m, &series).is_some_and(|n| n >= 2.0)
+    });
+    ctd.remove(id);
+    assert!(!metrics.contains("exported_"), "{metrics}");
+    assert!(agent.tracer.terminate().success());
 }
 
 #[test]
