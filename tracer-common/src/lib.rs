@@ -6,6 +6,7 @@ pub mod overlay;
 pub mod seccomp;
 pub mod sem;
 pub mod sigpipe;
+pub mod syscalls;
 pub mod zombie;
 
 /// Names of the maps and globals both sides refer to, so a rename breaks the build, not the run.

@@ -1,5 +1,6 @@
-//! sigpipe: the write-like syscalls (to know what was being written when SIGPIPE came),
-//! signal_generate/signal_deliver of SIGPIPE, EPIPE failures, and exits and journald restarts.
+//! sigpipe: the write-like syscalls from the syscall dispatcher (to know what was being written
+//! when SIGPIPE came), signal_generate/signal_deliver of SIGPIPE, EPIPE failures, and exits and
+//! journald restarts.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
@@ -10,9 +11,13 @@ use aya_ebpf::{
 use tracer_common::{
     Drop,
     sigpipe::{EPIPE, SIGPIPE, SigpipeEvent, WriteArgs, kind},
+    syscalls::nr,
 };
 
-use crate::filter::{count_drop, traced};
+use crate::{
+    dispatch::{Enter, Exit},
+    filter::{count_drop, traced},
+};
 
 #[map]
 static SIGPIPE_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
@@ -51,50 +56,38 @@ fn current_write(tid: u32) -> WriteArgs {
     WRITE_ARGS.get(tid).copied().unwrap_or_default()
 }
 
-/// Attached to sys_enter_{write,writev,pwrite64,pwritev,sendto,sendmsg}: `__syscall_nr` at 8,
-/// fd at 16, the size (or vector length) at 32.
-#[tracepoint]
-pub fn sigpipe_write_enter(ctx: TracePointContext) -> u32 {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    if traced(pid_tgid).is_none() {
-        return 0;
+/// A traced task enters a write-like call: keep its fd and size for a SIGPIPE or EPIPE.
+#[inline(always)]
+pub fn on_enter(call: &Enter) {
+    let Some(slot) = WRITE_ARGS.get_ptr_mut(call.pid_tgid as u32) else {
+        return;
+    };
+    let a = call.regs.args();
+    let nr = call.nr as u32;
+    unsafe {
+        (*slot).nr = nr as i32;
+        (*slot).fd = a[0] as i32;
+        // writev, pwritev and sendmsg carry a vector, not a size: unknown (0).
+        (*slot).count = if VECTOR_CALLS.contains(&nr) { 0 } else { a[2] };
     }
-    if let Some(slot) = WRITE_ARGS.get_ptr_mut(pid_tgid as u32) {
-        unsafe {
-            let nr = ctx.read_at::<i32>(8).unwrap_or(-1);
-            (*slot).nr = nr;
-            (*slot).fd = ctx.read_at::<u64>(16).unwrap_or(0) as i32;
-            // writev, pwritev and sendmsg carry a vector, not a size: unknown (0).
-            (*slot).count = if VECTOR_CALLS.contains(&nr) {
-                0
-            } else {
-                ctx.read_at::<u64>(32).unwrap_or(0)
-            };
-        }
-    }
-    0
 }
 
-/// x86-64 numbers of writev, sendmsg and pwritev.
-const VECTOR_CALLS: [i32; 3] = [20, 46, 296];
+const VECTOR_CALLS: [u32; 3] = [nr::WRITEV, nr::SENDMSG, nr::PWRITEV];
 
-/// Attached to the matching sys_exit_*: `ret` at 16.
-#[tracepoint]
-pub fn sigpipe_write_exit(ctx: TracePointContext) -> u32 {
-    let Ok(ret) = (unsafe { ctx.read_at::<i64>(16) }) else {
-        return 0;
-    };
-    let pid_tgid = bpf_get_current_pid_tgid();
+/// A write-like call returns (on any task: a traced write left its record).
+#[inline(always)]
+pub fn on_exit(call: &Exit) {
+    let pid_tgid = call.pid_tgid;
     let args = current_write(pid_tgid as u32);
     // The write is over: a later SIGPIPE from an untraced call must not be blamed on it.
     if let Some(slot) = WRITE_ARGS.get_ptr_mut(pid_tgid as u32) {
         unsafe { *slot = WriteArgs::default() };
     }
-    if ret != -EPIPE {
-        return 0;
+    if call.ret != -EPIPE {
+        return;
     }
     let Some(tgid) = traced(pid_tgid) else {
-        return 0;
+        return;
     };
     match EPIPE_COUNTS.get_ptr_mut(tgid) {
         Some(n) => unsafe { *n += 1 },
@@ -104,7 +97,6 @@ pub fn sigpipe_write_exit(ctx: TracePointContext) -> u32 {
             emit(kind::EPIPE, pid_tgid, 0, args, 0, comm);
         }
     }
-    0
 }
 
 // signal/signal_generate: sig 8, comm[16] 20, pid 36, group 40, result 44.

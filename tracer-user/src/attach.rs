@@ -96,10 +96,13 @@ pub struct Globals {
     pub log_level: u8,
     pub free_pid_offset: u32,
     pub exit_group_dead_offset: u32,
+    /// `tracer_common::syscalls::want` bits: the problems the syscall dispatcher runs.
+    pub syscall_want: u32,
+    pub seccomp_mode: u32,
 }
 
 pub fn load(g: &Globals) -> Result<Ebpf> {
-    use tracer_common::{names, seccomp};
+    use tracer_common::{names, seccomp, syscalls};
     let btf = kernel_btf().ok();
     let mut loader = EbpfLoader::new();
     loader
@@ -113,6 +116,8 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
             true,
         )
         .override_global(aya_log::LEVEL, &g.log_level, false)
+        .override_global(syscalls::WANT, &g.syscall_want, true)
+        .override_global(syscalls::SECCOMP_MODE, &g.seccomp_mode, true)
         .override_global(
             tracer_common::zombie::FREE_PID_OFFSET,
             &g.free_pid_offset,

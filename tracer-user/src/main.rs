@@ -15,6 +15,7 @@ mod seccomp;
 mod sem;
 mod serve;
 mod sigpipe;
+mod syscalls;
 mod tier;
 mod trace;
 mod zombie;

@@ -16,7 +16,7 @@ use crate::{
     attach::{self, AttachType, Globals, Target},
     cli::{LoopArgs, LoopSyscall},
     node,
-    seccomp::{self, Mode},
+    syscalls::{self, Dispatcher},
 };
 
 /// The child side: repeat one cheap syscall and print ns per call.
@@ -107,6 +107,7 @@ fn start_bpftrace() -> Result<Option<Child>> {
 
 fn with_ebpf<F>(
     filter_flags: u32,
+    count_only: bool,
     attach_fn: F,
     iterations: u64,
     runs: usize,
@@ -117,6 +118,8 @@ where
     let g = Globals {
         self_tgid: std::process::id(),
         filter_flags,
+        syscall_want: syscalls::want_of([crate::problem::Problem::Seccomp]),
+        seccomp_mode: syscalls::seccomp_mode(count_only),
         pid_max: node::read_u64("/proc/sys/kernel/pid_max").unwrap_or(4_194_304) as u32,
         ..Default::default()
     };
@@ -138,6 +141,7 @@ pub fn overhead(iterations: u64, runs: usize, storm_secs: f64, json: bool) -> Re
     let mut rows: Vec<(String, f64)> = Vec::new();
     let (floor, _) = with_ebpf(
         0,
+        false,
         |e| {
             for (p, tp) in [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")] {
                 attach::attach(
@@ -157,20 +161,18 @@ pub fn overhead(iterations: u64, runs: usize, storm_secs: f64, json: bool) -> Re
     )?;
     rows.push(("empty raw_tp enter/exit pair (floor)".into(), floor));
     bare_samples.push(measure(iterations, runs)?);
-    for (mode, flags, what) in [
-        (Mode::Latency, 0, "latency"),
-        (Mode::Count, 0, "count-only"),
-        (
-            Mode::Latency,
-            tracer_common::filter::BY_PID,
-            "latency, loop filtered out",
-        ),
+    for (count_only, flags, what) in [
+        (false, 0, "latency"),
+        (true, 0, "count-only"),
+        (false, tracer_common::filter::BY_PID, "latency, loop filtered out"),
     ] {
         let (ns, tier) = with_ebpf(
             flags,
+            count_only,
             |e| {
-                let p = seccomp::Probe::attach(e, mode)?;
-                Ok(p.tier.name().to_string())
+                let want = syscalls::want_of([crate::problem::Problem::Seccomp]);
+                let d = Dispatcher::attach(e, want, syscalls::seccomp_mode(count_only))?;
+                Ok(d.tier.name().to_string())
             },
             iterations,
             runs,

@@ -8,7 +8,7 @@ use aya::Ebpf;
 use tracer_common::seccomp::SysKey;
 
 use super::{
-    Mode, Probe,
+    Mode,
     analyzer::{Analyzer, SeccompReport},
     filter_time::{self, FilterProbe},
     snapshot,
@@ -16,13 +16,18 @@ use super::{
 use crate::{
     attrib::Attributor,
     cli::TraceArgs,
+    attach::AttachType,
     report::ProbeInfo,
+    syscalls::Dispatcher,
     tier::{Features, Tier},
     trace::meta::proc_meta,
 };
 
 pub struct SeccompRun {
-    probe: Probe,
+    mode: Mode,
+    /// The dispatcher's tier and programs (shared with the other syscall problems).
+    attach_type: AttachType,
+    programs: Vec<String>,
     /// The kernel tier's filter-time probes; None in the tracepoint tier.
     filter: Option<FilterProbe>,
     analyzer: Analyzer,
@@ -36,8 +41,10 @@ pub struct SeccompRun {
 }
 
 impl SeccompRun {
+    /// `syscalls`: the dispatcher, already attached with seccomp on.
     pub fn start(
         ebpf: &mut Ebpf,
+        syscalls: &Dispatcher,
         args: &TraceArgs,
         features: Features,
         wish: Option<Tier>,
@@ -47,11 +54,12 @@ impl SeccompRun {
         } else {
             Mode::Latency
         };
-        let probe = Probe::attach(ebpf, mode)?;
         let filter = FilterProbe::attach(ebpf, features, wish)?;
         let now = Instant::now();
         Ok(SeccompRun {
-            probe,
+            mode,
+            attach_type: syscalls.tier,
+            programs: syscalls.program_names(),
             filter,
             analyzer: Analyzer::default(),
             interval: args.interval,
@@ -65,11 +73,11 @@ impl SeccompRun {
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
-        let mut programs = self.probe.program_names();
+        let mut programs = self.programs.clone();
         programs.extend(self.filter.iter().flat_map(|f| f.program_names()));
         ProbeInfo {
             problem: "seccomp".into(),
-            attach_type: self.probe.tier.name().into(),
+            attach_type: self.attach_type.name().into(),
             tier: self.tier().name().into(),
             programs,
         }
@@ -79,21 +87,27 @@ impl SeccompRun {
         self.filter.as_ref().map_or(Tier::Tracepoint, |f| f.tier)
     }
 
-    /// Detaches for the rest of each period once the on-time is spent.
-    pub fn duty_tick(&mut self, ebpf: &mut Ebpf, now: Instant) -> Result<()> {
-        if self.duty_cycle >= 100 {
+    /// Detaches (or pauses, when other problems share the dispatcher) for the rest of each
+    /// period once the on-time is spent.
+    pub fn duty_tick(
+        &mut self,
+        ebpf: &mut Ebpf,
+        syscalls: Option<&mut Dispatcher>,
+        now: Instant,
+    ) -> Result<()> {
+        let Some(syscalls) = syscalls.filter(|_| self.duty_cycle < 100) else {
             return Ok(());
-        }
+        };
         if let Some(since) = self.attached_since
             && now - self.period_start >= self.on_time
         {
-            self.probe.detach(ebpf);
+            syscalls.pause_seccomp(ebpf)?;
             self.observed += now - since;
             self.attached_since = None;
         }
         if now - self.period_start >= self.interval {
             self.period_start = now;
-            self.probe.reattach(ebpf)?;
+            syscalls.resume_seccomp(ebpf)?;
             self.attached_since = Some(now);
         }
         Ok(())
@@ -101,7 +115,7 @@ impl SeccompRun {
 
     /// Reads the maps and attributes processes not seen before, while they are alive.
     pub fn attribute(&mut self, ebpf: &Ebpf, attrib: &mut Attributor) -> Result<()> {
-        self.analyzer.update(snapshot(ebpf, self.probe.mode)?);
+        self.analyzer.update(snapshot(ebpf, self.mode)?);
         for tgid in self.analyzer.unknown_tgids() {
             let meta = proc_meta(tgid, None, attrib, ebpf, |p| self.analyzer.meta(p).cloned());
             self.analyzer.set_meta(tgid, meta);
@@ -151,7 +165,7 @@ impl SeccompRun {
         let observed = self.observed + self.attached_since.map_or(Duration::ZERO, |s| s.elapsed());
         let mut r = self
             .analyzer
-            .report(self.probe.mode, observed.as_secs_f64(), top);
+            .report(self.mode, observed.as_secs_f64(), top);
         r.tier = self.tier().name();
         if self.filter.is_some() {
             r.filter_time = filter_time::measured(&FilterProbe::read(ebpf)?);
@@ -169,7 +183,6 @@ impl SeccompRun {
             self.observed += since.elapsed();
         }
         let r = self.report(ebpf, attrib, top);
-        self.probe.detach(ebpf);
         if let Some(mut f) = self.filter.take() {
             f.detach(ebpf);
         }

@@ -25,6 +25,7 @@ use crate::{
     seccomp::{self, run::SeccompRun, slowdown::Calibrator},
     sem::run::SemRun,
     sigpipe::run::SigpipeRun,
+    syscalls::{self, Dispatcher},
     tier::{self, Features, Tier},
     zombie::run::ZombieRun,
 };
@@ -58,6 +59,8 @@ pub struct Session {
     next_attrib: Instant,
     duty_cycle: u8,
     calibrator: Calibrator,
+    /// The one sys_enter/sys_exit pair of every syscall-based problem.
+    syscalls: Option<Dispatcher>,
     _links: Vec<Attachment>,
 }
 
@@ -97,6 +100,8 @@ impl Session {
             log_level: log_level(verbose),
             free_pid_offset: offset("sched", "sched_process_free", "pid", 12),
             exit_group_dead_offset: offset("sched", "sched_process_exit", "group_dead", 0),
+            syscall_want: syscalls::want_of(asked.iter().copied()),
+            seccomp_mode: syscalls::seccomp_mode(args.count_only),
         };
         let mut ebpf = attach::load(&globals)?;
         let logger = if verbose > 0 {
@@ -124,13 +129,18 @@ impl Session {
             sched("sched_process_exit"),
         )?;
         let on = |p| asked.contains(&p);
-        let seccomp = match on(Problem::Seccomp) {
-            true => Some(SeccompRun::start(&mut ebpf, args, features, wish)?),
-            false => None,
+        let syscalls = match globals.syscall_want {
+            0 => None,
+            w => Some(Dispatcher::attach(&mut ebpf, w, globals.seccomp_mode)?),
+        };
+        let seccomp = match (on(Problem::Seccomp), syscalls.as_ref()) {
+            (true, Some(d)) => Some(SeccompRun::start(&mut ebpf, d, args, features, wish)?),
+            _ => None,
         };
         let sem = match on(Problem::Sem) {
             true => Some(SemRun::start(
                 &mut ebpf,
+                syscalls.as_ref(),
                 args.sem_leak_age.as_secs_f64(),
                 &mut attrib,
             )?),
@@ -145,11 +155,11 @@ impl Session {
             false => None,
         };
         let sigpipe = match on(Problem::Sigpipe) {
-            true => Some(SigpipeRun::start(&mut ebpf, args.comms.clone())?),
+            true => Some(SigpipeRun::start(&mut ebpf, syscalls.as_ref(), args.comms.clone())?),
             false => None,
         };
         let overlay = match on(Problem::Overlay) {
-            true => Some(OverlayRun::start(&mut ebpf, features, wish)?),
+            true => Some(OverlayRun::start(&mut ebpf, syscalls.as_ref(), features, wish)?),
             false => None,
         };
         let mut probes: Vec<ProbeInfo> = Vec::new();
@@ -181,6 +191,7 @@ impl Session {
             next_attrib: now,
             duty_cycle: args.duty_cycle,
             calibrator: Calibrator::default(),
+            syscalls,
             _links: vec![fork, exit],
         })
     }
@@ -207,7 +218,7 @@ impl Session {
         let ebpf = &mut self.ebpf;
         let attrib = &mut self.attrib;
         if let Some(s) = self.seccomp.as_mut() {
-            s.duty_tick(ebpf, now)?;
+            s.duty_tick(ebpf, self.syscalls.as_mut(), now)?;
         }
         if let Some(s) = self.sem.as_mut() {
             s.poll(attrib, &|p| meta::parent_of(ebpf, p));
