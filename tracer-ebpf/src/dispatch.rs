@@ -26,6 +26,17 @@ static SYSCALL_WANT: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static SECCOMP_MODE: Global<u32> = Global::new(0);
 
+/// Slots of the tid-hashed in-flight arrays minus one: a thread's slot is `tid & mask`.
+#[unsafe(no_mangle)]
+static INFLIGHT_MASK: Global<u32> = Global::new(0);
+
+/// The slot of a thread in the in-flight arrays (SYS_START, WRITE_ARGS); the slot's `tid` says
+/// whose record it holds.
+#[inline(always)]
+pub fn inflight_slot(tid: u32) -> u32 {
+    tid & INFLIGHT_MASK.load()
+}
+
 /// The interest table (tracer_common::syscalls::INTEREST), in .rodata: one load per syscall.
 static INTEREST: [u8; TABLE_LEN] = tracer_common::syscalls::INTEREST;
 

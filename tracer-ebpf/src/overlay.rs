@@ -4,6 +4,7 @@
 //! Whether a copy-up happened, user space proves from the upper layer.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
         bpf_probe_read_user_str_bytes,
@@ -27,7 +28,8 @@ use crate::{
 static OVERLAY_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
 /// tid -> the call in flight (built in SCRATCH: it is larger than the BPF stack).
 #[map]
-static OVERLAY_ARGS: HashMap<u32, OverlayEvent> = HashMap::with_max_entries(4096, 0);
+static OVERLAY_ARGS: HashMap<u32, OverlayEvent> =
+    HashMap::with_max_entries(4096, BPF_F_NO_PREALLOC);
 #[map]
 static OVERLAY_SCRATCH: PerCpuArray<OverlayEvent> = PerCpuArray::with_max_entries(1, 0);
 

@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     EbpfContext,
-    bindings::BPF_NOEXIST,
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::{bpf_get_current_comm, bpf_ktime_get_ns},
     macros::map,
     maps::{Array, HashMap, PerCpuHashMap},
@@ -16,23 +16,28 @@ use tracer_common::{
 use aya_log_ebpf::warn;
 
 use crate::{
-    dispatch::{Enter, Exit},
+    dispatch::{Enter, Exit, inflight_slot},
     filter::{count_drop, traced},
 };
 
-/// Indexed by thread id; resized to kernel.pid_max at load time.
+/// Indexed by `inflight_slot(tid)`; sized at load (pid_max, at most 65,536 slots).
 #[map]
 static SYS_START: Array<Start> = Array::with_max_entries(32768, 0);
+// Not preallocated: the kernel allocates a key's per-CPU values on its first sight (rare), so
+// memory follows the live pairs, up to the cap set at load.
 #[map]
-static SYS_HISTS: PerCpuHashMap<SysKey, SysHist> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+static SYS_HISTS: PerCpuHashMap<SysKey, SysHist> =
+    PerCpuHashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 #[map]
-static SYS_COUNTS: PerCpuHashMap<SysKey, u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+static SYS_COUNTS: PerCpuHashMap<SysKey, u64> =
+    PerCpuHashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 /// [0]: the ktime of the last (re)attach; [1]: non-zero while paused (--duty-cycle with other
 /// problems on the same programs).
 #[map]
 static SYS_EPOCH: Array<u64> = Array::with_max_entries(2, 0);
 #[map]
-static SYS_COMMS: HashMap<u32, [u8; COMM_LEN]> = HashMap::with_max_entries(MAX_KEYS, 0);
+static SYS_COMMS: HashMap<u32, [u8; COMM_LEN]> =
+    HashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 
 /// On the (rare) first sight of a (process, syscall) pair: keep the process's name, so that a
 /// process that exits before user space reads /proc is still named.
@@ -55,10 +60,15 @@ pub fn on_enter<C: EbpfContext>(ctx: &C, call: &Enter) {
         return;
     }
     let tid = call.pid_tgid as u32;
-    match SYS_START.get_ptr_mut(tid) {
+    match SYS_START.get_ptr_mut(inflight_slot(tid)) {
         Some(slot) => unsafe {
+            // Another thread's call is in flight in this slot: its latency is lost.
+            if (*slot).ts_ns != 0 && (*slot).tid != tid {
+                count_drop(Drop::SeccompSlotTaken);
+            }
             (*slot).ts_ns = bpf_ktime_get_ns();
             (*slot).nr = call.nr as u32;
+            (*slot).tid = tid;
         },
         None => {
             count_drop(Drop::TidOutOfRange);
@@ -73,12 +83,14 @@ pub fn on_exit<C: EbpfContext>(ctx: &C, call: &Exit) {
     let Some(tgid) = traced(pid_tgid) else {
         return;
     };
-    let Some(slot) = SYS_START.get_ptr_mut(pid_tgid as u32) else {
+    let tid = pid_tgid as u32;
+    let Some(slot) = SYS_START.get_ptr_mut(inflight_slot(tid)) else {
         return;
     };
     let start = unsafe { *slot };
     // 0: the syscall began before we attached, or exit fired twice (execve, rt_sigreturn).
-    if start.ts_ns == 0 {
+    // Another tid: the slot was taken meanwhile (counted there).
+    if start.ts_ns == 0 || start.tid != tid {
         return;
     }
     unsafe { (*slot).ts_ns = 0 };

@@ -2,6 +2,7 @@
 //! these calls only. Events are rare, so each one goes to user space whole.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     helpers::{bpf_get_current_comm, bpf_ktime_get_ns},
     macros::map,
     maps::{HashMap, LruHashMap, RingBuf},
@@ -21,7 +22,7 @@ use crate::{
 static SEM_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 /// tid -> arguments of the semget/semctl in flight.
 #[map]
-static SEM_ARGS: HashMap<u32, SemArgs> = HashMap::with_max_entries(4096, 0);
+static SEM_ARGS: HashMap<u32, SemArgs> = HashMap::with_max_entries(4096, BPF_F_NO_PREALLOC);
 /// (tgid << 32 | semid) -> last USE event sent.
 #[map]
 static SEM_USE_SEEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16384, 0);

@@ -3,6 +3,7 @@
 //! journald restarts.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::{map, tracepoint},
     maps::{Array, HashMap, LruHashMap, RingBuf},
@@ -15,18 +16,18 @@ use tracer_common::{
 };
 
 use crate::{
-    dispatch::{Enter, Exit},
+    dispatch::{Enter, Exit, inflight_slot},
     filter::{count_drop, traced},
 };
 
 #[map]
 static SIGPIPE_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
-/// Indexed by thread id (resized to pid_max): the write in flight.
+/// Indexed by `inflight_slot(tid)` (sized at load): the write in flight.
 #[map]
 static WRITE_ARGS: Array<WriteArgs> = Array::with_max_entries(32768, 0);
 /// tgid -> writes that failed with EPIPE.
 #[map]
-static EPIPE_COUNTS: HashMap<u32, u64> = HashMap::with_max_entries(16384, 0);
+static EPIPE_COUNTS: HashMap<u32, u64> = HashMap::with_max_entries(16384, BPF_F_NO_PREALLOC);
 /// tgid -> when it last got a SIGPIPE, so that its exit is reported.
 #[map]
 static PIPED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
@@ -52,19 +53,30 @@ fn emit(kind: u32, pid_tgid: u64, handler: u64, args: WriteArgs, result: i32, co
     slot.submit(0);
 }
 
+/// The write in flight on `tid`, if its slot still holds it.
 fn current_write(tid: u32) -> WriteArgs {
-    WRITE_ARGS.get(tid).copied().unwrap_or_default()
+    WRITE_ARGS
+        .get(inflight_slot(tid))
+        .copied()
+        .filter(|a| a.tid == tid)
+        .unwrap_or_default()
 }
 
 /// A traced task enters a write-like call: keep its fd and size for a SIGPIPE or EPIPE.
 #[inline(always)]
 pub fn on_enter(call: &Enter) {
-    let Some(slot) = WRITE_ARGS.get_ptr_mut(call.pid_tgid as u32) else {
+    let tid = call.pid_tgid as u32;
+    let Some(slot) = WRITE_ARGS.get_ptr_mut(inflight_slot(tid)) else {
         return;
     };
     let a = call.regs.args();
     let nr = call.nr as u32;
     unsafe {
+        // Another thread's write is in flight in this slot: its record is lost.
+        if (*slot).nr != 0 && (*slot).tid != tid {
+            count_drop(Drop::SigpipeSlotTaken);
+        }
+        (*slot).tid = tid;
         (*slot).nr = nr as i32;
         (*slot).fd = a[0] as i32;
         // writev, pwritev and sendmsg carry a vector, not a size: unknown (0).
@@ -78,9 +90,12 @@ const VECTOR_CALLS: [u32; 3] = [nr::WRITEV, nr::SENDMSG, nr::PWRITEV];
 #[inline(always)]
 pub fn on_exit(call: &Exit) {
     let pid_tgid = call.pid_tgid;
-    let args = current_write(pid_tgid as u32);
+    let tid = pid_tgid as u32;
+    let args = current_write(tid);
     // The write is over: a later SIGPIPE from an untraced call must not be blamed on it.
-    if let Some(slot) = WRITE_ARGS.get_ptr_mut(pid_tgid as u32) {
+    if args.tid == tid
+        && let Some(slot) = WRITE_ARGS.get_ptr_mut(inflight_slot(tid))
+    {
         unsafe { *slot = WriteArgs::default() };
     }
     if call.ret != -EPIPE {

@@ -94,6 +94,10 @@ pub struct TraceArgs {
     /// seccomp: count syscalls only (no timestamps); the cheapest mode.
     #[arg(long)]
     pub count_only: bool,
+    /// seccomp: (process, syscall) pairs the kernel maps hold; 0: as many as 8 MiB of per-CPU
+    /// histograms hold on this node (8,192 on 2 CPUs, 1,024 from 16 CPUs). Beyond: dropped.
+    #[arg(long, default_value_t = 0)]
+    pub max_syscall_keys: u32,
     /// Attach the syscall probes for only this percentage of each interval, to bound overhead.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub duty_cycle: u8,

@@ -78,6 +78,7 @@ pub fn checks() -> Vec<Check> {
         Err(e) => check("memlock", Status::Fail, format!("{e:#}")),
     });
     out.extend(attach_checks());
+    out.extend(crate::bpf_cost::doctor_checks());
     let layout = cgroup::cgroup_layout();
     out.push(check("cgroup", Status::Ok, layout.name()));
     let found: Vec<String> = RUNTIME_SOCKETS

@@ -3,10 +3,12 @@
 mod attach;
 mod attrib;
 mod bench;
+mod bpf_cost;
 mod cli;
 mod doctor;
 mod events;
 mod hist;
+mod map_sizes;
 mod node;
 mod overlay;
 mod problem;

@@ -19,6 +19,12 @@ pub const SECCOMP_MODE: &str = "SECCOMP_MODE";
 pub const SECCOMP_LATENCY: u32 = 0;
 pub const SECCOMP_COUNT: u32 = 1;
 
+/// Load-time global: slots of the tid-hashed in-flight arrays, minus one (a power of two).
+pub const INFLIGHT_MASK: &str = "INFLIGHT_MASK";
+/// At most this many in-flight slots (16 bytes each for seccomp, 24 for sigpipe): beyond it,
+/// threads whose ids share the low 16 bits share a slot, and a clash is counted as a drop.
+pub const MAX_INFLIGHT_SLOTS: u32 = 65536;
+
 /// Bits of the interest table and of `WANT`: which problem wants a call.
 pub mod want {
     /// Every syscall (the latency histograms or counts).

@@ -22,7 +22,9 @@ fn each_problem_wants_its_calls_and_nothing_else() {
     assert_eq!(wanting(want::SIGPIPE), [1, 18, 20, 44, 46, 296]);
     assert_eq!(
         wanting(want::OVERLAY),
-        [2, 76, 82, 85, 86, 90, 92, 94, 188, 189, 257, 260, 264, 265, 268, 316, 437, 452]
+        [
+            2, 76, 82, 85, 86, 90, 92, 94, 188, 189, 257, 260, 264, 265, 268, 316, 437, 452
+        ]
     );
 }
 
@@ -40,5 +42,9 @@ fn argument_offsets_stay_in_the_span() {
     let mut seen = REGS_ARG_INDEX;
     seen.sort_unstable();
     assert!(seen.windows(2).all(|w| w[0] != w[1]));
-    assert!(REGS_ARG_INDEX.iter().all(|&i| (i + 1) * 8 <= REGS_ARGS_SPAN.1));
+    assert!(
+        REGS_ARG_INDEX
+            .iter()
+            .all(|&i| (i + 1) * 8 <= REGS_ARGS_SPAN.1)
+    );
 }

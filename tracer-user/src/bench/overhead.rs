@@ -164,7 +164,11 @@ pub fn overhead(iterations: u64, runs: usize, storm_secs: f64, json: bool) -> Re
     for (count_only, flags, what) in [
         (false, 0, "latency"),
         (true, 0, "count-only"),
-        (false, tracer_common::filter::BY_PID, "latency, loop filtered out"),
+        (
+            false,
+            tracer_common::filter::BY_PID,
+            "latency, loop filtered out",
+        ),
     ] {
         let (ns, tier) = with_ebpf(
             flags,

@@ -80,6 +80,9 @@ pub struct Report {
     pub sigpipe: Option<SigpipeReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overlay: Option<OverlayReport>,
+    /// ctrace's own kernel cost: map bytes, and program run time when bpf stats are on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bpf: Option<crate::bpf_cost::BpfCost>,
 }
 
 impl Report {

@@ -266,6 +266,7 @@ mod tests {
             zombie: None,
             sigpipe: None,
             overlay: None,
+            bpf: None,
         }
     }
 

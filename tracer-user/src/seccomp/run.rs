@@ -14,9 +14,9 @@ use super::{
     snapshot,
 };
 use crate::{
+    attach::AttachType,
     attrib::Attributor,
     cli::TraceArgs,
-    attach::AttachType,
     report::ProbeInfo,
     syscalls::Dispatcher,
     tier::{Features, Tier},
@@ -163,9 +163,7 @@ impl SeccompRun {
     ) -> Result<SeccompReport> {
         self.attribute(ebpf, attrib)?;
         let observed = self.observed + self.attached_since.map_or(Duration::ZERO, |s| s.elapsed());
-        let mut r = self
-            .analyzer
-            .report(self.mode, observed.as_secs_f64(), top);
+        let mut r = self.analyzer.report(self.mode, observed.as_secs_f64(), top);
         r.tier = self.tier().name();
         if self.filter.is_some() {
             r.filter_time = filter_time::measured(&FilterProbe::read(ebpf)?);

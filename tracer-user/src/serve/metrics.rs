@@ -281,6 +281,12 @@ impl Collector for Exporter {
             "The probe tier each problem runs on.",
         )
         .gauge(e, &rows)?;
+        let rows = crate::bpf_cost::metric_rows();
+        fam(
+            "ctrace_bpf_map_bytes",
+            "Kernel memory of ctrace's BPF maps, by map.",
+        )
+        .gauge(e, &rows)?;
         Ok(())
     }
 }

@@ -102,6 +102,8 @@ impl Session {
             exit_group_dead_offset: offset("sched", "sched_process_exit", "group_dead", 0),
             syscall_want: syscalls::want_of(asked.iter().copied()),
             seccomp_mode: syscalls::seccomp_mode(args.count_only),
+            zombie: asked.contains(&Problem::Zombie),
+            max_keys: args.max_syscall_keys,
         };
         let mut ebpf = attach::load(&globals)?;
         let logger = if verbose > 0 {
@@ -155,11 +157,20 @@ impl Session {
             false => None,
         };
         let sigpipe = match on(Problem::Sigpipe) {
-            true => Some(SigpipeRun::start(&mut ebpf, syscalls.as_ref(), args.comms.clone())?),
+            true => Some(SigpipeRun::start(
+                &mut ebpf,
+                syscalls.as_ref(),
+                args.comms.clone(),
+            )?),
             false => None,
         };
         let overlay = match on(Problem::Overlay) {
-            true => Some(OverlayRun::start(&mut ebpf, syscalls.as_ref(), features, wish)?),
+            true => Some(OverlayRun::start(
+                &mut ebpf,
+                syscalls.as_ref(),
+                features,
+                wish,
+            )?),
             false => None,
         };
         let mut probes: Vec<ProbeInfo> = Vec::new();
@@ -343,6 +354,7 @@ impl Session {
             zombie: None,
             sigpipe: None,
             overlay: None,
+            bpf: Some(crate::bpf_cost::read_self()),
         }
     }
 
