@@ -139,13 +139,15 @@ pub enum BenchCmd {
     /// ns per syscall under no filter, Docker's default profile, your profiles and running
     /// processes' own filters; and your command's wall time under each.
     Seccomp(BenchSeccompArgs),
-    /// Added ns per syscall: bare, empty probe pair (floor), ctrace modes, and bpftrace.
+    /// Added ns per syscall: bare, empty probe pair (floor), ctrace modes, and bpftrace, with
+    /// ratios to the floor (bootstrap 95% intervals) and each program's run time.
     Overhead {
         /// Syscalls per measurement.
-        #[arg(long, default_value_t = 2_000_000)]
+        #[arg(long, default_value_t = 1_000_000)]
         iterations: u64,
-        /// Measurements per case; the median is reported.
-        #[arg(long, default_value_t = 5)]
+        /// Interleaved rounds (at least 10), each measuring every case once in shuffled order;
+        /// medians are reported.
+        #[arg(long, default_value_t = 10)]
         runs: usize,
         /// Seconds of exit storm (fork and reap on every CPU) under `trace zombie`; 0 skips it.
         #[arg(long, default_value_t = 5.0)]
