@@ -77,7 +77,8 @@ pub fn read(pid: &str) -> BpfCost {
             m.bytes += bytes;
             m.max_entries = m.max_entries.max(max_entries);
             out.map_bytes += bytes;
-        } else if let Some(id) = num(&info, "prog_id") {
+        } else if let (Some(id), None) = (num(&info, "prog_id"), info.get("link_type")) {
+            // A program's own fd (links name their program too, without its stats).
             let stats = (num(&info, "run_time_ns"), num(&info, "run_cnt"));
             prog_ids.insert(id as u32, stats);
         }

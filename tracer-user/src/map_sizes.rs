@@ -104,7 +104,7 @@ pub fn plan(g: &Globals, cpus: u32) -> Vec<Spec> {
             n(g.filter_flags & BY_PID != 0, g.pid_max.max(1)),
         ),
         spec("FILTER_COMMS", "filter", Hash, 16, 1, 64),
-        spec("PARENTS", "filter", Lru, 4, 4, 65536),
+        spec("PARENTS", "filter", Lru, 4, 4, 16384),
         spec(
             "DROPS",
             "filter",

@@ -194,7 +194,7 @@ fn floor(classic: bool) -> Result<Ebpf> {
         // An empty program on a syscall nobody makes here: only the classic path's own cost.
         let target = Target {
             category: "syscalls",
-            name: "sys_enter_kexec_load",
+            name: "sys_enter_acct",
         };
         attach::attach(&mut e, "probe_tp", AttachType::Tracepoint, target)?;
     }
@@ -374,7 +374,7 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
             Row {
                 case: c.label(),
                 median_ns: median(v),
-                added_ns: median(v) - median(bare),
+                added_ns: median(&v.iter().zip(bare).map(|(x, b)| x - b).collect::<Vec<_>>()),
                 vs_floor: r,
                 vs_floor_ci95: (lo, hi),
                 vs_bpftrace: vb.map(|x| x.0),

@@ -34,27 +34,26 @@ pub fn shuffle<T>(v: &mut [T], seed: u64) {
     }
 }
 
-/// `(x - base) / (reference - base)` of the medians, with a 95% bootstrap interval that
-/// resamples whole rounds (each round measured every series once, so they stay paired).
+/// The median of `x - base` over the median of `reference - base`, each difference taken
+/// within one round (so the drift between rounds cancels), with a 95% bootstrap interval that
+/// resamples whole rounds.
 pub fn ratio_ci(x: &[f64], base: &[f64], reference: &[f64]) -> (f64, f64, f64) {
-    let ratio = |x: &[f64], b: &[f64], r: &[f64]| {
-        let b = median(b);
-        (median(x) - b) / (median(r) - b)
-    };
-    let point = ratio(x, base, reference);
     let n = x.len().min(base.len()).min(reference.len());
+    let added: Vec<f64> = (0..n).map(|i| x[i] - base[i]).collect();
+    let unit: Vec<f64> = (0..n).map(|i| reference[i] - base[i]).collect();
+    let point = median(&added) / median(&unit);
     if n < 2 {
         return (point, f64::NAN, f64::NAN);
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut samples = Vec::with_capacity(2000);
-    let (mut xs, mut bs, mut rs) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let (mut a, mut u) = (vec![0.0; n], vec![0.0; n]);
     for _ in 0..2000 {
         for i in 0..n {
             let k = rng.below(n);
-            (xs[i], bs[i], rs[i]) = (x[k], base[k], reference[k]);
+            (a[i], u[i]) = (added[k], unit[k]);
         }
-        let r = ratio(&xs, &bs, &rs);
+        let r = median(&a) / median(&u);
         if r.is_finite() {
             samples.push(r);
         }
