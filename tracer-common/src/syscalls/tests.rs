@@ -1,3 +1,7 @@
+extern crate std;
+
+use std::vec::Vec;
+
 use super::*;
 
 fn wanting(bit: u8) -> Vec<u32> {
