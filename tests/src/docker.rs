@@ -4,17 +4,16 @@
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
-    sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
 pub const IMAGE: &str = "ctrace-busybox:test";
 
-static LOCK: Mutex<()> = Mutex::new(());
-
 pub struct Docker {
     dockerd: Option<Child>,
-    _lock: MutexGuard<'static, ()>,
+    /// One test at a time uses the engine (container names are fixed, and the test that
+    /// started dockerd stops it), in this run and in any other checkout's on this node.
+    _lock: crate::NodeLock,
 }
 
 fn sh(cmd: &str) -> bool {
@@ -77,7 +76,7 @@ fn import_image() {
 impl Docker {
     /// Starts dockerd unless one already answers; waits until it does.
     pub fn start() -> Docker {
-        let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let lock = crate::node_lock("docker");
         install_if_missing();
         let mut dockerd = None;
         if !answers() {

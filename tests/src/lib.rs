@@ -1,12 +1,14 @@
 //! Test harness shared by the root integration tests: the ctrace binary, root checks that fail
 //! under CI instead of skipping, a tracer process driver, and a real Docker engine.
 
+pub mod bpf;
 pub mod docker;
 pub mod links;
 pub mod serve;
 
 use std::{
-    io::{BufRead, BufReader, Read},
+    io::{BufRead, BufReader, Read, Write as _},
+    os::fd::AsRawFd as _,
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::mpsc,
@@ -58,17 +60,113 @@ pub fn root() -> bool {
     }
 }
 
+/// An exclusive lock on something the whole node shares (the Docker engine and its container
+/// names, SysV keys in the host's IPC namespace, fixed paths under /run), held until dropped.
+/// It is an flock on a file under /run, so it serialises this binary's test threads and also
+/// any other checkout's tests on this node; the kernel drops it if the test process dies.
+pub struct NodeLock {
+    _file: std::fs::File,
+}
+
+pub fn node_lock(resource: &str) -> NodeLock {
+    lock(resource, libc::LOCK_EX)
+}
+
+/// Held by every ctrace a test starts: tracefs must stay mounted under it. The one test that
+/// unmounts tracefs takes `node_lock("tracefs")`, which waits for every holder (in any
+/// checkout) to finish.
+pub fn tracefs_in_use() -> NodeLock {
+    lock("tracefs", libc::LOCK_SH)
+}
+
+fn lock(resource: &str, how: i32) -> NodeLock {
+    let dir = PathBuf::from("/run/ctrace-tests");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let path = dir.join(format!("{resource}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    loop {
+        if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+            return NodeLock { _file: file };
+        }
+        let e = std::io::Error::last_os_error();
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::Interrupted,
+            "flock {}: {e}",
+            path.display()
+        );
+    }
+}
+
+/// A shell that runs `script` only once released, so that a tracer can first be started with
+/// `--pid` on it: every command the script runs is its child and joins the filter at fork.
+/// Node-wide tracers see every other test's events too; this is how a test counts only its own.
+pub struct Gated {
+    child: Child,
+}
+
+impl Gated {
+    pub fn new(script: &str) -> Gated {
+        let child = Command::new("sh")
+            .args(["-c", "read _ && eval \"$1\"", "sh", script])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        Gated { child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes ctrace's stdout from the reading side, as `| head` does once it has enough.
+    pub fn close_stdout(&mut self) {
+        drop(self.child.stdout.take());
+    }
+
+    /// Runs the script and waits for it; panics if it failed.
+    pub fn run(mut self) {
+        let mut stdin = self.child.stdin.take().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        drop(stdin);
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "gated script failed: {st}");
+    }
+}
+
+impl Drop for Gated {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A running `ctrace trace ...` whose stderr is watched for the "attached" line.
 pub struct Tracer {
     child: Child,
+    _tracefs: NodeLock,
     stderr_lines: mpsc::Receiver<String>,
     pub stderr: Vec<String>,
 }
 
 impl Tracer {
     pub fn start(args: &[&str]) -> Tracer {
+        Tracer::start_with(args, &[])
+    }
+
+    /// `start` with extra environment variables.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Tracer {
+        let tracefs = tracefs_in_use();
         let mut child = Command::new(ctrace_bin())
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -84,6 +182,7 @@ impl Tracer {
         });
         let mut t = Tracer {
             child,
+            _tracefs: tracefs,
             stderr_lines: rx,
             stderr: Vec::new(),
         };
@@ -116,9 +215,23 @@ impl Tracer {
         self.child.id()
     }
 
+    /// Closes ctrace's stdout from the reading side, as `| head` does once it has enough.
+    pub fn close_stdout(&mut self) {
+        drop(self.child.stdout.take());
+    }
+
     /// SIGTERM, then the exit status (stdout is left unread).
     pub fn terminate(mut self) -> std::process::ExitStatus {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
+            self.stderr.push(l);
+        }
+        status
+    }
+
+    /// Waits for exit (after signals sent by the test), then the exit status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
         let status = self.child.wait().unwrap();
         while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
             self.stderr.push(l);
@@ -180,6 +293,7 @@ pub fn spawn_ready(bin: &str, args: &[&str]) -> (Child, String) {
 
 /// Runs ctrace to completion: (exit code, stdout, stderr).
 pub fn run_ctrace(args: &[&str]) -> (i32, String, String) {
+    let _tracefs = tracefs_in_use();
     let out = Command::new(ctrace_bin())
         .args(args)
         .output()

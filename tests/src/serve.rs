@@ -19,12 +19,17 @@ pub struct Agent {
 impl Agent {
     /// `ctrace serve --listen 127.0.0.1:0 ARGS`, once it says where it listens.
     pub fn start(name: &str, args: &[&str]) -> Agent {
+        Agent::start_with(name, args, &[])
+    }
+
+    /// `start` with extra environment variables.
+    pub fn start_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Agent {
         let findings_out = std::env::temp_dir().join(format!("ctrace-{name}.ndjson"));
         let _ = std::fs::remove_file(&findings_out);
         let out = findings_out.to_str().unwrap().to_string();
         let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--findings-out", &out];
         all.extend_from_slice(args);
-        let tracer = Tracer::start(&all);
+        let tracer = Tracer::start_with(&all, env);
         let line = tracer
             .stderr
             .iter()
@@ -80,9 +85,21 @@ impl Agent {
 
 /// One GET over HTTP/1.0: (status, body).
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let (status, _, body) = request(addr, "GET", path, &[]);
+    (status, body)
+}
+
+/// One request over HTTP/1.0 with extra header lines: (status, response head, body).
+pub fn request(addr: &str, method: &str, path: &str, headers: &[&str]) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let status = raw
@@ -90,11 +107,8 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    (status, head.to_string(), body.to_string())
 }
 
 /// The value of the first sample line that starts with `series` (name and labels).

@@ -1,6 +1,6 @@
 //! Bad input gets one clear line on stderr and a non-zero exit.
 
-use std::os::unix::process::CommandExt as _;
+use std::os::unix::{fs::PermissionsExt as _, process::CommandExt as _};
 use std::process::Command;
 
 use tests::{ctrace_bin, root, run_ctrace};
@@ -76,7 +76,7 @@ fn comm_too_long() {
         "--duration",
         "1s",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(one_line(&err).contains("--comm"), "{err}");
 }
 
@@ -85,9 +85,19 @@ fn not_root() {
     if !root() {
         return; // needs root to drop to another user
     }
+    // The checkout may be where nobody else can reach it (under /root): the unprivileged user
+    // runs a copy from a directory of its own.
+    let dir = std::env::temp_dir().join(format!("ctrace-not-root-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("ctrace");
+    std::fs::copy(ctrace_bin(), &bin).unwrap();
+    for p in [&dir, &bin] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     for args in [&["trace", "--duration", "1s"][..], &["doctor"][..]] {
-        let out = Command::new(ctrace_bin())
+        let out = Command::new(&bin)
             .args(args)
+            .current_dir("/")
             .uid(65534)
             .gid(65534)
             .output()
@@ -96,6 +106,7 @@ fn not_root() {
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(one_line(&err).contains("must run as root"), "{err}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use serde_json::Value;
-use tests::{Tracer, docker::Docker, root};
+use tests::{Gated, Tracer, docker::Docker, root};
 
 /// An overlay mount under target/, unmounted on drop.
 struct Overlay {
@@ -27,6 +27,7 @@ impl Overlay {
         std::fs::write(dir.join("lower/big"), vec![7u8; 4 << 20]).unwrap();
         std::fs::write(dir.join("lower/small"), b"s").unwrap();
         std::fs::write(dir.join("lower/early"), b"e").unwrap();
+        std::fs::write(dir.join("lower/outsider"), b"o").unwrap();
         std::fs::write(dir.join("lower/dir1/f"), b"f").unwrap();
         let d = |s: &str| dir.join(s).display().to_string();
         let opts = format!(
@@ -82,12 +83,32 @@ fn copy_ups_are_proven_and_nothing_else_counts() {
     let o = Overlay::new("copyup", "");
     // Copied up before ctrace starts: a later write is no copy-up.
     sh(&format!("echo x >> {}", o.merged("early")));
-    let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
-    sh(&format!("echo x >> {}", o.merged("big")));
-    sh(&format!("echo y >> {}", o.merged("big")));
-    sh(&format!("echo new > {}", o.merged("created")));
-    sh(&format!("echo z >> {}", o.merged("early")));
-    sh(&format!("chmod 600 {}", o.merged("small")));
+    // Only the gated shell and its children are traced: copy-ups by anything else on the node
+    // (another test, a container) are not this test's to count.
+    let work = Gated::new(&format!(
+        "echo x >> {big}; echo y >> {big}; echo new > {created}; echo z >> {early}; chmod 600 {small}",
+        big = o.merged("big"),
+        created = o.merged("created"),
+        early = o.merged("early"),
+        small = o.merged("small"),
+    ));
+    let pid = work.pid().to_string();
+    let tracer = Tracer::start(&[
+        "trace",
+        "overlay",
+        "--pid",
+        &pid,
+        "--json",
+        "--interval",
+        "500ms",
+    ]);
+    work.run();
+    // A real copy-up on the same mount by a process outside the filter: it must not count.
+    sh(&format!("chmod 600 {}", o.merged("outsider")));
+    assert!(
+        o.dir.join("upper/outsider").exists(),
+        "the outsider was copied up"
+    );
     std::thread::sleep(Duration::from_millis(400));
     let report = tracer.stop_json();
 
@@ -186,9 +207,19 @@ fn renaming_a_lower_directory_fails_with_exdev() {
         return;
     }
     let o = Overlay::new("exdev", ",redirect_dir=off");
-    let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
     // mv falls back to copying when rename fails with EXDEV.
-    sh(&format!("mv {} {}", o.merged("dir1"), o.merged("dir2")));
+    let work = Gated::new(&format!("mv {} {}", o.merged("dir1"), o.merged("dir2")));
+    let pid = work.pid().to_string();
+    let tracer = Tracer::start(&[
+        "trace",
+        "overlay",
+        "--pid",
+        &pid,
+        "--json",
+        "--interval",
+        "500ms",
+    ]);
+    work.run();
     std::thread::sleep(Duration::from_millis(400));
     let report = tracer.stop_json();
     let ex = report["overlay"]["exdev"].as_array().unwrap();

@@ -140,3 +140,45 @@ fn prometheus_scrapes_zombies_with_their_container_label() {
     assert_eq!(up["value"][1], "1");
     assert!(agent.tracer.terminate().success());
 }
+
+/// `promtool check metrics` reads the classic text format, which is what a plain request gets.
+#[test]
+fn promtool_finds_nothing_wrong_with_the_metrics() {
+    if !root() {
+        return;
+    }
+    install_if_missing();
+    let agent = Agent::start("promtool", &["--interval", "300ms"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let (code, body) = agent.get("/metrics");
+        if code == 200 && body.contains("ctrace_syscalls_total{") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no metrics: {code} {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool: {said}\n{metrics}");
+    assert!(said.trim().is_empty(), "promtool: {said}");
+    assert!(agent.tracer.terminate().success());
+}

@@ -121,6 +121,7 @@ fn live_line_and_human_report() {
     if !root() {
         return;
     }
+    let _tracefs = tests::tracefs_in_use();
     let out = Command::new(ctrace_bin())
         .args(["trace", "--duration", "2s", "--interval", "500ms"])
         .output()

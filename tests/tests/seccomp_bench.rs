@@ -180,12 +180,17 @@ fn docker_pid_filter_and_live_finding() {
     if !root() {
         return;
     }
-    const FILTERED: &str = "ctrace-test-slowdown-default";
+    const FILTERED: &str = "ctrace-test-slowdown-heavy";
     const OPEN: &str = "ctrace-test-slowdown-unconfined";
     let docker = Docker::start();
     // One byte per read and write: a syscall-heavy workload.
     let busy = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1"];
-    let filtered = docker.run(FILTERED, &[], &busy);
+    // A filter that certainly costs: with the kernel's action cache, Docker's default profile
+    // lets read and write through for a few ns, which a finding on a loaded node can't tell
+    // from noise (the calibration then finds under 1% of a CPU, and rightly no finding).
+    let heavy = heavy_profile();
+    let opt = format!("seccomp={}", heavy.arg());
+    let filtered = docker.run(FILTERED, &["--security-opt", &opt], &busy);
     let open = docker.run(OPEN, &["--security-opt", "seccomp=unconfined"], &busy);
     std::thread::sleep(Duration::from_millis(500));
 

@@ -3,7 +3,7 @@
 use std::{process::Child, time::Duration};
 
 use serde_json::Value;
-use tests::{Tracer, root, spawn_ready};
+use tests::{NodeLock, Tracer, node_lock, root, spawn_ready};
 
 fn helper(args: &[&str]) -> (Child, String) {
     spawn_ready(env!("CARGO_BIN_EXE_sem-helper"), args)
@@ -41,6 +41,12 @@ fn leaked_keys(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The tests use fixed keys in the host's IPC namespace, as do serve's tests and any other
+/// checkout's run on this node: one at a time.
+fn keys_lock() -> NodeLock {
+    node_lock("sysv-sem")
+}
+
 /// A tracer with a 1 s threshold and a 500 ms interval, attached.
 fn sem_tracer() -> Tracer {
     Tracer::start(&[
@@ -59,6 +65,7 @@ fn killed_creator_leaks_its_cookies() {
     if !root() {
         return;
     }
+    let _keys = keys_lock();
     remove_keys(0x0d4d_1000, 3);
     let tracer = sem_tracer();
     let (child, line) = helper(&["create", "3", "0x0d4d1000"]);
@@ -85,7 +92,17 @@ fn killed_creator_leaks_its_cookies() {
         assert_eq!(s["creator_comm"], "sem-helper");
         assert_eq!(s["cookie"], true);
     }
-    let f = sem_findings(&report)[0];
+    // The finding of this namespace (the host's), whatever else leaked elsewhere meanwhile.
+    let f = sem_findings(&report)
+        .into_iter()
+        .find(|f| {
+            f["evidence"]["leaked"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["key"] == "0x0d4d1000")
+        })
+        .unwrap();
     assert!(f["explanation"].as_str().unwrap().contains("udev cookies"));
     assert!(
         f["remediation"]
@@ -101,6 +118,7 @@ fn removed_or_used_sets_are_not_leaks() {
     if !root() {
         return;
     }
+    let _keys = keys_lock();
     remove_keys(0x0d4d_2000, 2);
     remove_keys(0x0d4d_3000, 2);
     let tracer = sem_tracer();
@@ -141,6 +159,7 @@ fn full_namespace_is_critical_and_enospc_counted() {
     if !root() {
         return;
     }
+    let _keys = keys_lock();
     let tracer = Tracer::start(&["trace", "sem", "--json", "--interval", "500ms"]);
     let (child, line) = helper(&["fill-ns", "4", "3"]);
     assert_eq!(line, "ready 4 3");
@@ -169,6 +188,7 @@ fn sets_from_before_the_start_are_in_the_inventory() {
     if !root() {
         return;
     }
+    let _keys = keys_lock();
     remove_keys(0x0d4d_4000, 1);
     let id = unsafe { libc::semget(0x0d4d_4000, 1, libc::IPC_CREAT | 0o600) };
     assert!(id >= 0);

@@ -51,6 +51,8 @@ fn a_leaked_cookie_reaches_metrics_findings_and_the_stream() {
     if !root() {
         return;
     }
+    // KEY is in the host's IPC namespace, shared with sem's tests and other checkouts' runs.
+    let _keys = tests::node_lock("sysv-sem");
     remove_key(KEY);
     let sem_args = ["sem", "--sem-leak-age", "1s", "--interval", "300ms"];
     let agent = Agent::start("serve-sem", &sem_args);
@@ -81,7 +83,15 @@ fn a_leaked_cookie_reaches_metrics_findings_and_the_stream() {
     assert!(
         m.contains("ctrace_finding_active{container=\"host\",container_id=\"\",kind=\"sem_leak\"")
     );
-    assert!(m.ends_with("# EOF\n"), "not OpenMetrics");
+    // A plain client gets the classic text format; Prometheus, which asks, gets OpenMetrics.
+    assert!(!m.contains("# EOF"), "{m}");
+    assert!(m.contains("# TYPE ctrace_events_total counter"), "{m}");
+    let accept =
+        "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    let (code, head, om) = tests::serve::request(&agent.addr, "GET", "/metrics", &[accept]);
+    assert_eq!(code, 200);
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    assert!(om.ends_with("# EOF\n"), "not OpenMetrics");
 
     let (code, body) = agent.get("/findings");
     assert_eq!(code, 200);
@@ -93,13 +103,19 @@ fn a_leaked_cookie_reaches_metrics_findings_and_the_stream() {
         .filter_map(|f| f["kind"].as_str())
         .collect();
     assert!(kinds.contains(&"sem_leak"), "{doc:#}");
-    assert_eq!(agent.get("/healthz"), (200, "ok\n".to_string()));
+    let (code, body) = agent.get("/healthz");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.starts_with("ok: last tick"), "{body}");
     assert_eq!(agent.get("/nope").0, 404);
 
     let lines = agent.findings_lines();
     let new: Vec<_> = lines
         .iter()
         .filter(|l| l["event"] == "finding" && l["finding"]["kind"] == "sem_leak")
+        .filter(|l| {
+            let leaked = l["finding"]["evidence"]["leaked"].as_array();
+            leaked.is_some_and(|s| s.iter().any(|s| s["key"] == format!("{KEY:#010x}")))
+        })
         .collect();
     assert_eq!(new.len(), 1, "one NDJSON line per new finding: {lines:#?}");
 

@@ -164,6 +164,8 @@ fn real_dockerd_with_a_closed_log_pipe() {
         return;
     }
     tests::docker::install_if_missing();
+    // Its socket, exec root and pidfile are fixed paths under /run.
+    let _own_dockerd = tests::node_lock("sigpipe-dockerd");
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/ctrace-sigpipe-dockerd");
     std::fs::create_dir_all(&dir).unwrap();

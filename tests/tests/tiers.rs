@@ -9,6 +9,7 @@ use tests::{root, run_ctrace, spawn_ready};
 
 /// The tier doctor finds for `problem` on its own (CTRACE_TIER unset).
 fn doctor_tier(problem: &str) -> String {
+    let _tracefs = tests::tracefs_in_use();
     let o = Command::new(tests::ctrace_bin())
         .args(["doctor", "--json"])
         .env_remove("CTRACE_TIER")
@@ -107,6 +108,7 @@ fn forcing_a_tier() {
         return;
     }
     let allowed = doctor_tier("seccomp") != "tracepoint";
+    let _tracefs = tests::tracefs_in_use();
     let out = Command::new(tests::ctrace_bin())
         .args(["trace", "seccomp", "--duration", "1s", "--json"])
         .env("CTRACE_TIER", if allowed { "kprobe" } else { "fentry" })

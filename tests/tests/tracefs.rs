@@ -1,8 +1,19 @@
-//! A missing tracefs is mounted by ctrace (alone in its binary: it unmounts tracefs first).
+//! A missing tracefs is mounted by ctrace. It unmounts tracefs first, so it waits until no
+//! other test on the node (in any checkout) runs ctrace, and runs its own without the harness's
+//! shared tracefs lock.
 
 use std::process::Command;
 
-use tests::{root, run_ctrace};
+use tests::{ctrace_bin, node_lock, root};
+
+fn run_ctrace(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(ctrace_bin()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -18,6 +29,7 @@ fn missing_tracefs_is_mounted() {
     if !root() {
         return;
     }
+    let _alone = node_lock("tracefs");
     if mounted() {
         let st = Command::new("umount").arg(TRACEFS).status().unwrap();
         if !st.success() {

@@ -3,8 +3,9 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracer_common::COMM_LEN;
 
-use crate::{problem::Problem, seccomp::workload::Workload};
+use crate::{out::Usage, problem::Problem, seccomp::workload::Workload};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,6 +32,13 @@ pub enum Cmd {
     /// Attach the chosen problems' probes, print a live line each interval, then a report.
     Trace(TraceArgs),
     /// Run as a long-lived agent: Prometheus /metrics, /findings, NDJSON findings, bounded state.
+    // serve shares trace's filters but not its output: its flags say what they do in serve.
+    #[command(
+        mut_arg("interval", |a| a.help("Rebuild the report, /metrics and /findings this often")),
+        mut_arg("duration", |a| a.help("Stop after this long (e.g. 1h); default: until SIGTERM or Ctrl-C")),
+        mut_arg("top", |a| a.help("Top syscalls per process kept in /report")),
+        mut_arg("json", |a| a.hide(true)),
+    )]
     Serve(ServeArgs),
     /// Benchmarks that print ratios measured side by side in one run.
     Bench {
@@ -77,16 +85,17 @@ pub struct TraceArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Only trace this process (repeatable).
-    #[arg(long = "pid", value_name = "PID")]
+    #[arg(long = "pid", value_name = "PID", value_parser = pid, allow_hyphen_values = true)]
     pub pids: Vec<u32>,
-    /// Only trace tasks with this command name (repeatable; at most 15 bytes, as the kernel keeps).
-    #[arg(long = "comm", value_name = "NAME")]
+    /// Only trace tasks with this command name (repeatable, up to 64 names; at most 15 bytes
+    /// each, as the kernel keeps).
+    #[arg(long = "comm", value_name = "NAME", value_parser = comm)]
     pub comms: Vec<String>,
     /// Only trace this container, by id, id prefix or name (repeatable).
     #[arg(long = "container", value_name = "ID_OR_NAME")]
     pub containers: Vec<String>,
     /// Print a live summary line this often.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = positive_duration, allow_hyphen_values = true)]
     pub interval: Duration,
     /// Print one JSON document instead of the human report.
     #[arg(long)]
@@ -132,6 +141,17 @@ pub struct ServeArgs {
     /// Copy-up, EXDEV and SIGPIPE records kept for /findings, per kind.
     #[arg(long, default_value_t = 1000)]
     pub max_records: usize,
+    /// Open HTTP connections at most; past it the oldest idle one is closed.
+    #[arg(long, default_value_t = 1024, value_parser = at_least_one)]
+    pub max_connections: usize,
+    /// Every endpoint but /healthz needs `Authorization: Bearer TOKEN`, the token being this
+    /// file's content (re-read when it changes). Needed to listen beyond loopback.
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Listen beyond loopback without authentication: anyone who reaches the port reads what
+    /// a root agent sees (paths, process and container names).
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -143,14 +163,14 @@ pub enum BenchCmd {
     /// ratios to the floor (bootstrap 95% intervals) and each program's run time.
     Overhead {
         /// Syscalls per measurement.
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
         iterations: u64,
         /// Interleaved rounds (at least 10), each measuring every case once in shuffled order;
         /// medians are reported.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = at_least_one)]
         runs: usize,
         /// Seconds of exit storm (fork and reap on every CPU) under `trace zombie`; 0 skips it.
-        #[arg(long, default_value_t = 5.0)]
+        #[arg(long, default_value_t = 5.0, value_parser = seconds, allow_hyphen_values = true)]
         storm_secs: f64,
         /// Print one JSON document instead of a table.
         #[arg(long)]
@@ -164,16 +184,16 @@ pub struct BenchSeccompArgs {
     #[arg(long = "profile", value_name = "FILE")]
     pub profiles: Vec<PathBuf>,
     /// Also measure the real filters of this running process (read with ptrace); repeatable.
-    #[arg(long = "pid", value_name = "PID")]
+    #[arg(long = "pid", value_name = "PID", value_parser = pid, allow_hyphen_values = true)]
     pub pids: Vec<u32>,
     /// Workloads to run (default: all).
     #[arg(long = "workload", value_enum)]
     pub workloads: Vec<Workload>,
     /// Operations per measurement (clone-wait runs a fiftieth of it).
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: u64,
     /// Measurements per setup; the median is reported.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     pub runs: usize,
     /// Compare CMD in two containers of IMAGE: Docker's default profile against seccomp=unconfined.
     #[arg(long, value_name = "IMAGE")]
@@ -201,4 +221,121 @@ pub struct LoopArgs {
 pub enum LoopSyscall {
     Getppid,
     Getpgid,
+}
+
+/// The kernel's comm filter map holds this many names (FILTER_COMMS in tracer-ebpf).
+pub const MAX_COMMS: usize = 64;
+
+impl TraceArgs {
+    /// What no single value parser can see: limits across repeated flags.
+    pub fn check(&self) -> Result<(), Usage> {
+        if self.comms.len() > MAX_COMMS {
+            return Err(Usage(format!(
+                "--comm was given {} times; at most {MAX_COMMS} names can be traced at once",
+                self.comms.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be more than zero (e.g. 500ms, 2s)".into());
+    }
+    Ok(d)
+}
+
+fn pid(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err("a pid is a positive number".into()),
+    }
+}
+
+fn comm(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() >= COMM_LEN {
+        return Err(format!(
+            "a command name has 1 to {} bytes (the kernel truncates longer ones)",
+            COMM_LEN - 1
+        ));
+    }
+    Ok(s.to_string())
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("must be a whole number of at least 1".into()),
+    }
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err("must be a number of seconds, 0 or more".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("ctrace").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn zero_and_negative_values_are_refused_with_their_reason() {
+        for (args, why) in [
+            (&["trace", "--interval", "0"][..], "more than zero"),
+            (&["trace", "--interval", "-1s"][..], "--interval"),
+            (&["serve", "--interval", "0s"][..], "more than zero"),
+            (&["trace", "--pid", "-5"][..], "a pid is a positive number"),
+            (&["trace", "--pid", "0"][..], "a pid is a positive number"),
+            (&["bench", "seccomp", "--iterations", "0"][..], "1.."),
+            (&["bench", "seccomp", "--runs", "0"][..], "at least 1"),
+            (&["bench", "overhead", "--runs", "0"][..], "at least 1"),
+            (
+                &["bench", "overhead", "--storm-secs", "-1"][..],
+                "0 or more",
+            ),
+            (
+                &["trace", "--comm", "a-very-long-command-name"][..],
+                "1 to 15 bytes",
+            ),
+        ] {
+            let err = parse(args).map(|_| ()).unwrap_err();
+            assert!(err.contains(why), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_65th_comm_is_refused_before_the_kernel_sees_it() {
+        let mut args = vec!["trace"];
+        let names: Vec<String> = (0..65).map(|i| format!("c{i}")).collect();
+        for n in &names {
+            args.extend(["--comm", n]);
+        }
+        let Cmd::Trace(t) = parse(&args).unwrap().cmd else {
+            panic!("not trace")
+        };
+        assert!(t.check().unwrap_err().0.contains("at most 64"));
+    }
+
+    #[test]
+    fn serve_help_describes_serve() {
+        use clap::CommandFactory as _;
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(help.contains("Rebuild the report"), "{help}");
+        assert!(!help.contains("--json"), "{help}");
+        assert!(!help.contains("live summary line"), "{help}");
+    }
 }

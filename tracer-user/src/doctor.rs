@@ -230,7 +230,7 @@ pub fn run(json: bool) -> Result<bool> {
             "version": env!("CARGO_PKG_VERSION"),
             "checks": checks,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
         for c in &checks {
             let s = match c.status {
@@ -238,7 +238,7 @@ pub fn run(json: bool) -> Result<bool> {
                 Status::Warn => "warn",
                 Status::Fail => "FAIL",
             };
-            println!("{s}  {:<18} {}", c.name, c.detail);
+            crate::outln!("{s}  {:<18} {}", c.name, c.detail)?;
         }
     }
     Ok(checks.iter().all(|c| c.status != Status::Fail))

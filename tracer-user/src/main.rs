@@ -10,6 +10,7 @@ mod events;
 mod hist;
 mod map_sizes;
 mod node;
+mod out;
 mod overlay;
 mod problem;
 mod report;
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
             // One line: clap's first line, without its usage block.
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("bad arguments");
-            eprintln!(
+            say!(
                 "ctrace: {} (see ctrace --help)",
                 first.trim_start_matches("error: ").trim()
             );
@@ -84,8 +85,17 @@ fn main() -> ExitCode {
             seccomp::bench::exec(&filters, &command).map(|()| ExitCode::SUCCESS)
         }
     };
-    result.unwrap_or_else(|e| {
-        eprintln!("ctrace: error: {e:#}");
-        ExitCode::FAILURE
-    })
+    match result {
+        Ok(code) => code,
+        // `ctrace ... | head`: the reader has what it wanted; the probes are already gone.
+        Err(e) if e.is::<out::Closed>() => ExitCode::SUCCESS,
+        Err(e) if e.is::<out::Usage>() => {
+            say!("ctrace: {e:#} (see ctrace --help)");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            say!("ctrace: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -127,6 +127,12 @@ impl Attributor {
                 [] => {}
             }
         }
+        if (1..4).contains(&id_or_name.len()) && id_or_name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(crate::out::Usage(format!(
+                "--container {id_or_name}: no container has that name, and an id prefix needs at least 4 characters"
+            ))
+            .into());
+        }
         bail!("unknown container: {id_or_name}")
     }
 
@@ -325,10 +331,13 @@ mod tests {
         assert_eq!(attrib.resolve_container(&pidns).unwrap(), pidns);
         let err = attrib.resolve_container("3f5a").unwrap_err();
         assert!(err.to_string().contains("ambiguous"), "{err}");
-        for arg in ["web", "3f5", "pidns:1", "", "deadbeef"] {
+        for arg in ["web", "pidns:1", "", "deadbeef"] {
             let err = attrib.resolve_container(arg).unwrap_err();
             assert_eq!(err.to_string(), format!("unknown container: {arg}"));
         }
+        let err = attrib.resolve_container("3f5").unwrap_err();
+        assert!(err.is::<crate::out::Usage>(), "{err}");
+        assert!(err.to_string().contains("at least 4 characters"), "{err}");
         fs::remove_dir_all(root).unwrap();
     }
 

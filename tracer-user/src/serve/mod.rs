@@ -3,7 +3,9 @@
 //! SIGTERM drains, detaches and exits 0; a restart finds its state again through the start-up
 //! inventories (semaphore sets, zombies) that `trace` also takes.
 
+mod auth;
 mod bounds;
+mod exposition;
 mod http;
 mod metrics;
 mod ndjson;
@@ -25,7 +27,7 @@ use crate::{
     trace::{Session, stop_flag},
 };
 use bounds::{Bounds, Caps};
-use http::{Documents, Http};
+use http::{Documents, Health, Http};
 use metrics::{SemGauge, Snapshot};
 use totals::{Ctr, Totals};
 
@@ -41,20 +43,39 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         processes: args.max_processes,
         records: args.max_records,
     };
+    // A root agent that tells file paths, process and container names: on the network only
+    // with a token, or when the user says in so many words that nobody needs one.
+    let auth = match &args.auth_token_file {
+        Some(f) => Some(auth::Auth::from_file(f.clone())?),
+        None if !args.listen.ip().is_loopback() && !args.allow_unauthenticated => {
+            return Err(crate::out::Usage(format!(
+                "--listen {} is reachable from other hosts: give --auth-token-file FILE, or --allow-unauthenticated to serve everyone",
+                args.listen
+            ))
+            .into());
+        }
+        None => None,
+    };
     crate::node::require_root()?;
     let mut stream = ndjson::Stream::open(&args.findings_out)?;
     // Listening first: a port in use fails before anything is loaded into the kernel.
     let shared = Arc::new(Mutex::new(Snapshot::default()));
     let docs = Arc::new(Mutex::new(Documents::default()));
+    let health = Arc::new(Health::new(t.interval));
     let http = Http::start(
-        args.listen,
+        http::Options {
+            addr: args.listen,
+            auth,
+            max_connections: args.max_connections,
+        },
         metrics::registry(Arc::clone(&shared)),
         Arc::clone(&docs),
+        Arc::clone(&health),
     )?;
     let mut session = Session::open(t, verbose)?;
     // Before the "attached" line: whoever waits for it may signal at once.
     let stop = stop_flag()?;
-    eprintln!(
+    crate::say!(
         "ctrace: serving http://{}/metrics and /findings; attached {}",
         http.addr(),
         session.attached()
@@ -69,6 +90,8 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     let started = session.started;
     while !stop.load(Ordering::Relaxed) && t.duration.is_none_or(|d| started.elapsed() < d) {
         std::thread::sleep(TICK);
+        hold_for_tests();
+        health.tick();
         let now = Instant::now();
         session.tick(now)?;
         if now >= next {
@@ -85,7 +108,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     http.stop();
     let report = session.finish(t.top)?;
     let dropped: u64 = report.drops.values().sum();
-    eprintln!(
+    crate::say!(
         "ctrace: detached after {:.0}s; {} findings active, {dropped} events dropped, {} evictions",
         report.duration_s,
         report.findings.len(),
@@ -137,12 +160,13 @@ impl Agent {
             *m = snap;
         }
         if let Ok(mut d) = docs.lock() {
-            d.findings = serde_json::to_string_pretty(&json!({
+            let findings = serde_json::to_string_pretty(&json!({
                 "updated": now,
                 "uptime_s": report.duration_s,
                 "findings": report.findings,
             }))?;
-            d.report = report.to_json();
+            d.findings = Some(findings.into());
+            d.report = Some(report.to_json().into());
         }
         // glibc keeps freed heap pages (per thread arena) for reuse; an agent that builds a
         // report each interval would otherwise keep its peak, not its need, resident.
@@ -239,5 +263,16 @@ impl Agent {
         }
         snap.findings = f.into_iter().map(|((k, s, c), n)| (k, s, c, n)).collect();
         snap
+    }
+}
+
+/// Test-only: while the file named by CTRACE_TEST_HOLD_LOOP exists, the main loop stands still,
+/// as a loop stuck on a slow call would (the /healthz test).
+fn hold_for_tests() {
+    let Some(path) = std::env::var_os("CTRACE_TEST_HOLD_LOOP") else {
+        return;
+    };
+    while std::path::Path::new(&path).exists() {
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -62,7 +62,7 @@ impl Stream {
             return false;
         }
         if let Err(e) = writeln!(self.out, "{line}") {
-            eprintln!("ctrace: findings stream stopped ({e}); /findings keeps serving them");
+            crate::say!("ctrace: findings stream stopped ({e}); /findings keeps serving them");
             self.broken = true;
             return false;
         }

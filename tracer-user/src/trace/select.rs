@@ -1,5 +1,6 @@
-//! The processes a run is limited to (--pid, --comm, --container), resolved before anything is
-//! loaded, and written into the kernel's filter maps.
+//! The processes a run is limited to (--pid, --comm, --container): checked before ctrace changes
+//! anything on the node (bad input is one line and nothing else), then written into the
+//! kernel's filter maps.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,7 +16,8 @@ use crate::{attrib::Attributor, cli::TraceArgs, node};
 pub struct Selection {
     pub pids: BTreeSet<u32>,
     pub comms: Vec<[u8; COMM_LEN]>,
-    pub containers: Vec<String>,
+    /// (what the user typed, the container id it names)
+    pub containers: Vec<(String, String)>,
 }
 
 impl Selection {
@@ -27,33 +29,39 @@ impl Selection {
                 .with_context(|| format!("unknown pid: {pid} (no such process)"))?;
             pids.insert(tgid);
         }
-        let mut comms = Vec::new();
-        for name in &args.comms {
-            if name.is_empty() || name.len() >= COMM_LEN {
-                bail!(
-                    "--comm {name:?}: a command name has 1 to {} bytes (the kernel truncates longer ones)",
-                    COMM_LEN - 1
-                );
-            }
-            let mut c = [0u8; COMM_LEN];
-            c[..name.len()].copy_from_slice(name.as_bytes());
-            comms.push(c);
-        }
+        args.check()?;
+        // Names were checked by clap (1 to 15 bytes).
+        let comms = args
+            .comms
+            .iter()
+            .map(|name| {
+                let mut c = [0u8; COMM_LEN];
+                c[..name.len()].copy_from_slice(name.as_bytes());
+                c
+            })
+            .collect();
         let mut containers = Vec::new();
         for arg in &args.containers {
-            let id = attrib.resolve_container(arg)?;
-            let members = attrib.pids_in_container(&id);
-            if members.is_empty() {
-                bail!("container {arg} has no running processes");
-            }
-            pids.extend(members);
-            containers.push(id);
+            containers.push((arg.clone(), attrib.resolve_container(arg)?));
         }
         Ok(Selection {
             pids,
             comms,
             containers,
         })
+    }
+
+    /// Adds the processes running in the selected containers now. Done as late as possible:
+    /// a process forked between this scan and the fork hook's attach would escape the filter.
+    pub fn scan_containers(&mut self, attrib: &mut Attributor) -> Result<()> {
+        for (arg, id) in &self.containers {
+            let members = attrib.pids_in_container(id);
+            if members.is_empty() {
+                bail!("container {arg} has no running processes");
+            }
+            self.pids.extend(members);
+        }
+        Ok(())
     }
 
     pub fn flags(&self) -> u32 {
@@ -81,7 +89,7 @@ impl Selection {
 
     /// Processes that joined a selected container since the last look (e.g. `docker exec`).
     pub fn refresh(&self, ebpf: &mut Ebpf, attrib: &mut Attributor) -> Result<()> {
-        for id in &self.containers {
+        for (_, id) in &self.containers {
             let members = attrib.pids_in_container(id);
             add_filter_pids(ebpf, &members)?;
         }

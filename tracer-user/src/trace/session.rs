@@ -73,8 +73,11 @@ impl Session {
         if asked.is_empty() {
             asked = Problem::ALL.into_iter().collect();
         }
+        // Bad input is refused before ctrace changes anything on the node.
+        let mut attrib = Attributor::new();
+        let mut sel = Selection::resolve(args, &mut attrib)?;
         if node::ensure_tracefs()? == node::Tracefs::MountedNow {
-            eprintln!("ctrace: mounted tracefs at {}", node::TRACEFS);
+            crate::say!("ctrace: mounted tracefs at {}", node::TRACEFS);
         }
         node::bump_memlock()?;
         // Feature probes (in an object of their own), only when a problem with a kernel tier may
@@ -87,8 +90,7 @@ impl Session {
         } else {
             Features::default()
         };
-        let mut attrib = Attributor::new();
-        let sel = Selection::resolve(args, &mut attrib)?;
+        sel.scan_containers(&mut attrib)?;
         let offset = |cat, tp, field, default| {
             node::tracepoint_field_offset(cat, tp, field).unwrap_or(default)
         };

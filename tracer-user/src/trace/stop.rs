@@ -1,0 +1,37 @@
+//! Stopping on SIGINT and SIGTERM: the first asks for a clean stop (detach, then the report),
+//! a second one exits at once with 130 and no report.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use anyhow::Result;
+use signal_hook::{
+    consts::{SIGINT, SIGTERM},
+    iterator::Signals,
+};
+
+use crate::say;
+
+/// The flag the main loop polls; set by the first signal.
+pub fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let flag = Arc::clone(&stop);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                if flag.swap(true, Ordering::SeqCst) {
+                    say!("ctrace: stopped without the report");
+                    // The probes are bpf links and perf events held by ctrace's fds: the kernel
+                    // detaches them as the process ends. Classic tracepoints cost it a grace
+                    // period each, under one kernel mutex, so exiting is as fast as ctrace's
+                    // event path has few of them.
+                    unsafe { libc::_exit(130) };
+                }
+            }
+        })?;
+    Ok(stop)
+}
