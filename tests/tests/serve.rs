@@ -77,7 +77,7 @@ fn a_leaked_cookie_reaches_metrics_findings_and_the_stream() {
         "{m}"
     );
     assert!(
-        sample(&m, "ctrace_bpf_map_bytes{map=\"total\"}").is_some_and(|b| b > 0.0),
+        sample(&m, "ctrace_bpf_map_bytes{map=\"DROPS\"}").is_some_and(|b| b > 0.0),
         "{m}"
     );
     assert!(

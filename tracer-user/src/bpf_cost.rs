@@ -103,12 +103,12 @@ pub fn read_self() -> BpfCost {
     read("self")
 }
 
-/// `/metrics` rows of `ctrace_bpf_map_bytes`: one per map, and the total under map="total".
+/// `/metrics` rows of `ctrace_bpf_map_bytes`: one per map (their sum is the total).
 pub fn metric_rows() -> Vec<(Vec<(&'static str, String)>, u64)> {
-    let c = read_self();
-    std::iter::once(("total".to_string(), c.map_bytes))
-        .chain(c.maps.into_iter().map(|(m, cost)| (m, cost.bytes)))
-        .map(|(m, b)| (vec![("map", m)], b))
+    read_self()
+        .maps
+        .into_iter()
+        .map(|(m, cost)| (vec![("map", m)], cost.bytes))
         .collect()
 }
 

@@ -284,7 +284,7 @@ impl Collector for Exporter {
         let rows = crate::bpf_cost::metric_rows();
         fam(
             "ctrace_bpf_map_bytes",
-            "Kernel memory of ctrace's BPF maps, by map.",
+            "Kernel memory of ctrace's BPF maps, by map (their sum: the total).",
         )
         .gauge(e, &rows)?;
         Ok(())
