@@ -49,8 +49,9 @@ const MAX_KEYS: u32 = tracer_common::seccomp::MAX_KEYS;
 /// One page: the smallest ring buffer.
 const RING_STUB: u32 = 4096;
 
+/// Possible CPUs: what the kernel sizes per-CPU maps by (not this thread's affinity).
 pub fn cpus() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+    aya::util::nr_cpus().map_or(1, |n| n as u32)
 }
 
 /// Default `--max-syscall-keys`: a power of two between 1,024 and 65,536.

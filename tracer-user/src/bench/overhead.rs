@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{
     agents::Agent,
-    children::{die_with_parent, pin_self_to_first_cpu, stop_flag, stopped},
+    children::{die_with_parent, pin_self_to_first_cpu, stop_flag, stopped, unpin_self},
     stats::{median, ratio_ci, shuffle},
     storm::exit_storm,
 };
@@ -384,6 +384,7 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
         })
         .collect();
     let progs = stats_pass(&cases, iterations, &stop)?;
+    unpin_self();
     let storm = match storm_secs > 0.0 && !stopped(&stop) {
         true => Some(exit_storm(storm_secs)?),
         false => None,
