@@ -118,12 +118,12 @@ pub fn mib(bytes: u64) -> String {
 
 /// `ctrace doctor`: the maps of each problem, loaded alone as `ctrace trace PROBLEM` would,
 /// now (the kernel's figure after the load) and at most (the caps, by formula).
-pub fn doctor_checks() -> Vec<crate::doctor::Check> {
+pub fn doctor_checks() -> Vec<crate::shared::Check> {
     use crate::{
         attach::{self, Globals},
-        doctor::{Check, Status},
         map_sizes,
         problem::Problem,
+        shared::{Check, Status},
         syscalls,
     };
     let pid_max = crate::node::read_u64("/proc/sys/kernel/pid_max").unwrap_or(4_194_304) as u32;
@@ -164,8 +164,8 @@ pub fn doctor_checks() -> Vec<crate::doctor::Check> {
         .collect()
 }
 
-fn check(name: &str, status: crate::doctor::Status, detail: String) -> crate::doctor::Check {
-    crate::doctor::Check {
+fn check(name: &str, status: crate::shared::Status, detail: String) -> crate::shared::Check {
+    crate::shared::Check {
         name: name.into(),
         status,
         detail,

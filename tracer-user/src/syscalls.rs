@@ -3,6 +3,8 @@
 //! time (`want`); it attaches at the cheapest tier this kernel accepts. No per-syscall
 //! `syscalls:sys_*` tracepoint is ever attached.
 
+use std::{cell::RefCell, rc::Rc};
+
 use anyhow::{Result, anyhow};
 use aya::{
     Ebpf,
@@ -16,8 +18,11 @@ use tracer_common::{
 use crate::{
     attach::{self, AttachType, Attachment, Target},
     problem::Problem,
-    report::ProbeInfo,
+    shared::ProbeInfo,
 };
+
+/// The dispatcher as the problems riding it hold it (seccomp's duty cycle detaches it).
+pub type Shared = Rc<RefCell<Dispatcher>>;
 
 /// Tiers in order of preference; all three work without kprobes or fentry.
 pub const TIERS: [AttachType; 3] = [AttachType::TpBtf, AttachType::RawTp, AttachType::Tracepoint];
@@ -153,12 +158,17 @@ impl Dispatcher {
 }
 
 /// The probes of a problem that rides on the dispatcher (tier "tracepoint": no kernel tier).
-pub fn probe_info(problem: &str, d: Option<&Dispatcher>) -> ProbeInfo {
+pub fn probe_info(problem: &str, d: Option<&Shared>) -> ProbeInfo {
+    let d = d.and_then(|d| d.try_borrow().ok());
     ProbeInfo {
         problem: problem.into(),
-        attach_type: d.map_or(AttachType::Tracepoint, |d| d.tier).name().into(),
+        attach_type: d
+            .as_ref()
+            .map_or(AttachType::Tracepoint, |d| d.tier)
+            .name()
+            .into(),
         tier: "tracepoint".into(),
-        programs: d.map(Dispatcher::program_names).unwrap_or_default(),
+        programs: d.map(|d| d.program_names()).unwrap_or_default(),
     }
 }
 

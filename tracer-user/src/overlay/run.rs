@@ -22,9 +22,9 @@ use crate::{
     attach::Attachment,
     attrib::Attributor,
     events::{self, Clock, comm_str},
-    report::{Finding, ProbeInfo},
     seccomp::analyzer::syscall_name,
-    syscalls::{self, Dispatcher},
+    shared::{Finding, ProbeInfo},
+    syscalls,
     tier::{Features, Tier},
 };
 
@@ -60,7 +60,7 @@ fn in_lower(m: &Mount, rel: &str) -> Option<mounts::Stat> {
 impl OverlayRun {
     pub fn start(
         ebpf: &mut Ebpf,
-        syscalls: Option<&Dispatcher>,
+        syscalls: Option<&syscalls::Shared>,
         features: Features,
         wish: Option<Tier>,
     ) -> Result<OverlayRun> {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use aya::Ebpf;
 use tracer_common::seccomp::SysKey;
 
@@ -14,20 +14,18 @@ use super::{
     snapshot,
 };
 use crate::{
-    attach::AttachType,
     attrib::Attributor,
     cli::TraceArgs,
-    report::ProbeInfo,
-    syscalls::Dispatcher,
+    shared::ProbeInfo,
+    syscalls,
     tier::{Features, Tier},
     trace::meta::proc_meta,
 };
 
 pub struct SeccompRun {
     mode: Mode,
-    /// The dispatcher's tier and programs (shared with the other syscall problems).
-    attach_type: AttachType,
-    programs: Vec<String>,
+    /// The dispatcher, shared with the other syscall problems; the duty cycle detaches it.
+    syscalls: syscalls::Shared,
     /// The kernel tier's filter-time probes; None in the tracepoint tier.
     filter: Option<FilterProbe>,
     analyzer: Analyzer,
@@ -44,7 +42,7 @@ impl SeccompRun {
     /// `syscalls`: the dispatcher, already attached with seccomp on.
     pub fn start(
         ebpf: &mut Ebpf,
-        syscalls: &Dispatcher,
+        syscalls: syscalls::Shared,
         args: &TraceArgs,
         features: Features,
         wish: Option<Tier>,
@@ -58,8 +56,7 @@ impl SeccompRun {
         let now = Instant::now();
         Ok(SeccompRun {
             mode,
-            attach_type: syscalls.tier,
-            programs: syscalls.program_names(),
+            syscalls,
             filter,
             analyzer: Analyzer::default(),
             interval: args.interval,
@@ -73,14 +70,11 @@ impl SeccompRun {
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
-        let mut programs = self.programs.clone();
-        programs.extend(self.filter.iter().flat_map(|f| f.program_names()));
-        ProbeInfo {
-            problem: "seccomp".into(),
-            attach_type: self.attach_type.name().into(),
-            tier: self.tier().name().into(),
-            programs,
-        }
+        let mut p = syscalls::probe_info("seccomp", Some(&self.syscalls));
+        p.programs
+            .extend(self.filter.iter().flat_map(|f| f.program_names()));
+        p.tier = self.tier().name().into();
+        p
     }
 
     pub fn tier(&self) -> Tier {
@@ -89,15 +83,14 @@ impl SeccompRun {
 
     /// Detaches (or pauses, when other problems share the dispatcher) for the rest of each
     /// period once the on-time is spent.
-    pub fn duty_tick(
-        &mut self,
-        ebpf: &mut Ebpf,
-        syscalls: Option<&mut Dispatcher>,
-        now: Instant,
-    ) -> Result<()> {
-        let Some(syscalls) = syscalls.filter(|_| self.duty_cycle < 100) else {
+    pub fn duty_tick(&mut self, ebpf: &mut Ebpf, now: Instant) -> Result<()> {
+        if self.duty_cycle >= 100 {
             return Ok(());
-        };
+        }
+        let mut syscalls = self
+            .syscalls
+            .try_borrow_mut()
+            .map_err(|e| anyhow!("seccomp: the dispatcher is busy: {e}"))?;
         if let Some(since) = self.attached_since
             && now - self.period_start >= self.on_time
         {

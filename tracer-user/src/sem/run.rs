@@ -15,8 +15,8 @@ use crate::{
     attrib::Attributor,
     events::{self, Clock, comm_str, unix_now},
     node,
-    report::{Finding, ProbeInfo},
-    syscalls::{self, Dispatcher},
+    shared::{Finding, ProbeInfo},
+    syscalls,
 };
 
 pub struct SemRun {
@@ -31,7 +31,7 @@ pub struct SemRun {
 impl SemRun {
     pub fn start(
         ebpf: &mut Ebpf,
-        syscalls: Option<&Dispatcher>,
+        syscalls: Option<&syscalls::Shared>,
         leak_age_s: f64,
         attrib: &mut Attributor,
     ) -> Result<SemRun> {

@@ -20,9 +20,9 @@ use crate::{
     attrib::Attributor,
     events::{self, Clock, comm_str},
     node,
-    report::{Finding, ProbeInfo},
     seccomp::analyzer::syscall_name,
-    syscalls::{self, Dispatcher},
+    shared::{Finding, ProbeInfo},
+    syscalls,
 };
 
 /// fds of a watched process cached per scan.
@@ -43,7 +43,7 @@ pub struct SigpipeRun {
 impl SigpipeRun {
     pub fn start(
         ebpf: &mut Ebpf,
-        syscalls: Option<&Dispatcher>,
+        syscalls: Option<&syscalls::Shared>,
         extra: Vec<String>,
     ) -> Result<SigpipeRun> {
         let targets = [
