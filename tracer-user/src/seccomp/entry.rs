@@ -59,7 +59,8 @@ fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
         .syscalls
         .clone()
         .ok_or_else(|| anyhow!("seccomp: the syscall dispatcher is not attached"))?;
-    let run = SeccompRun::start(s.ebpf, syscalls, s.args, s.features, s.wish)?;
+    let mut run = SeccompRun::start(s.ebpf, syscalls, s.args, s.features, s.wish)?;
+    run.analyzer_mut().sort = s.args.sort;
     Ok(Box::new(Seccomp {
         run: Some(run),
         next_attrib: Instant::now(),
