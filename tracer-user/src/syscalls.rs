@@ -27,6 +27,24 @@ pub type Shared = Rc<RefCell<Dispatcher>>;
 /// Tiers in order of preference; all three work without kprobes or fentry.
 pub const TIERS: [AttachType; 3] = [AttachType::TpBtf, AttachType::RawTp, AttachType::Tracepoint];
 
+/// The tiers to try: all of them, or the one `CTRACE_SYSCALL_ATTACH` names (`tp_btf`,
+/// `raw_tp`, `tracepoint`), so that tests can run the fallbacks on a kernel that has tp_btf.
+fn tiers() -> Result<Vec<AttachType>> {
+    match std::env::var("CTRACE_SYSCALL_ATTACH")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "" | "auto" => Ok(TIERS.to_vec()),
+        name => TIERS
+            .into_iter()
+            .find(|t| t.name() == name)
+            .map(|t| vec![t])
+            .ok_or_else(|| {
+                anyhow!("CTRACE_SYSCALL_ATTACH={name} is not tp_btf, raw_tp or tracepoint")
+            }),
+    }
+}
+
 /// The `want` bits of the asked problems that ride on syscalls (zombie does not).
 pub fn want_of(asked: impl IntoIterator<Item = Problem>) -> u32 {
     let bits = asked.into_iter().fold(0, |w, p| {
@@ -81,7 +99,7 @@ impl Dispatcher {
     /// Attaches at the first tier that works, for the `want_bits` the object was loaded with.
     pub fn attach(ebpf: &mut Ebpf, want_bits: u32, mode: u32) -> Result<Dispatcher> {
         let mut errors = Vec::new();
-        for tier in TIERS {
+        for tier in tiers()? {
             let mut d = Dispatcher {
                 tier,
                 shared: want_bits as u8 & !want::SECCOMP != 0,
