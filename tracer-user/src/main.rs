@@ -7,6 +7,7 @@ mod cli;
 mod doctor;
 mod events;
 mod hist;
+mod html;
 mod node;
 mod out;
 mod overlay;
@@ -72,6 +73,9 @@ fn main() -> ExitCode {
         Cmd::Bench {
             what: BenchCmd::Seccomp(args),
         } => seccomp::bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Cmd::Report { html, top, report } => {
+            html::run(&report, &html, top).map(|()| ExitCode::SUCCESS)
+        }
         Cmd::Loop(args) => bench::syscall_loop(&args).map(|()| ExitCode::SUCCESS),
         Cmd::SeccompChild {
             workload,
