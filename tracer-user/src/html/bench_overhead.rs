@@ -106,7 +106,12 @@ pub fn section(doc: &Value) -> Section {
         groups.push(Group::new(
             Some("each program's own run time".into()),
             "kernel.bpf_stats_enabled, in a separate pass".into(),
-            vec![Chart::bars("ns per program run", Unit::Ns, Vec::new(), bars)],
+            vec![Chart::bars(
+                "ns per program run",
+                Unit::Ns,
+                Vec::new(),
+                bars,
+            )],
         ));
     }
     let mut intro = format!("{} case(s)", cases.len());

@@ -123,7 +123,11 @@ pub fn section(doc: &Value) -> Section {
                 lost_bars,
             ));
         }
-        groups.push(Group::new(Some(format!("workload {w}")), String::new(), charts));
+        groups.push(Group::new(
+            Some(format!("workload {w}")),
+            String::new(),
+            charts,
+        ));
     }
     let commands = arr(doc, "command");
     if !commands.is_empty() {
@@ -139,7 +143,12 @@ pub fn section(doc: &Value) -> Section {
         groups.push(Group::new(
             Some("your command".into()),
             "median wall time per setup; the line runs from the fastest run to the median".into(),
-            vec![Chart::bars("command wall time", Unit::Seconds, Vec::new(), bars)],
+            vec![Chart::bars(
+                "command wall time",
+                Unit::Seconds,
+                Vec::new(),
+                bars,
+            )],
         ));
     }
     let setups: Vec<String> = arr(doc, "setups")
@@ -158,7 +167,11 @@ pub fn section(doc: &Value) -> Section {
         intro: format!(
             "{} workload(s); setups: {}",
             workloads.len(),
-            if setups.is_empty() { "-".into() } else { setups.join(", ") }
+            if setups.is_empty() {
+                "-".into()
+            } else {
+                setups.join(", ")
+            }
         ),
         groups,
     }
@@ -207,6 +220,11 @@ mod tests {
         assert_eq!((c[0].drawn(), c[0].series()), (2, 2));
         assert_eq!(c[1].drawn(), 1);
         let legend = c[0].legend();
-        assert!(legend[1].0.contains("+50.0 ns lost per syscall [40.0 to 60.0]"), "{legend:?}");
+        assert!(
+            legend[1]
+                .0
+                .contains("+50.0 ns lost per syscall [40.0 to 60.0]"),
+            "{legend:?}"
+        );
     }
 }

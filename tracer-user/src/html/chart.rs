@@ -120,7 +120,12 @@ impl Chart {
         }
     }
 
-    pub fn bars(title: impl Into<String>, unit: Unit, series: Vec<String>, bars: Vec<Bar>) -> Chart {
+    pub fn bars(
+        title: impl Into<String>,
+        unit: Unit,
+        series: Vec<String>,
+        bars: Vec<Bar>,
+    ) -> Chart {
         Chart {
             title: title.into(),
             body: Body::Bars {

@@ -51,11 +51,7 @@ fn one(f: &Value) -> String {
         match ev.as_object() {
             Some(map) => {
                 for (k, v) in map {
-                    out.push_str(&format!(
-                        "<dt>{}</dt><dd>{}</dd>",
-                        esc(k),
-                        esc(&value(v))
-                    ));
+                    out.push_str(&format!("<dt>{}</dt><dd>{}</dd>", esc(k), esc(&value(v))));
                 }
             }
             None => out.push_str(&format!("<dt>evidence</dt><dd>{}</dd>", esc(&value(ev)))),
@@ -117,7 +113,11 @@ mod tests {
     #[test]
     fn no_findings_key_no_section_and_odd_findings_do_not_break_it() {
         assert!(section(&json!({})).is_none());
-        assert!(section(&json!({"findings": []})).unwrap().contains("No findings"));
+        assert!(
+            section(&json!({"findings": []}))
+                .unwrap()
+                .contains("No findings")
+        );
         let html = section(&json!({"findings": [1, {"severity": 3}]})).unwrap();
         assert!(html.contains("sev-unknown"), "{html}");
     }

@@ -80,6 +80,11 @@ pub fn value(v: &Value) -> String {
             Some(f) if n.is_f64() => num(f),
             _ => n.to_string(),
         },
+        // Long lists (a leak's sets) would bury the page: the first few and a count.
+        Value::Array(a) if a.len() > 3 => {
+            let first: Vec<String> = a[..3].iter().map(Value::to_string).collect();
+            format!("{} items: [{}, …]", a.len(), first.join(", "))
+        }
         other => other.to_string(),
     }
 }
@@ -144,11 +149,16 @@ mod tests {
         assert_eq!(bytes(12.0), "12 B");
         assert_eq!(num(3.0), "3");
         assert_eq!(num(1.456), "1.46");
+        assert_eq!(
+            value(&serde_json::json!([1, 2, 3, 4, 5])),
+            "5 items: [1, 2, 3, …]"
+        );
     }
 
     #[test]
     fn containers_are_named_by_name_then_short_id() {
-        let v = serde_json::json!({"container_name": "web", "container_id": "0123456789abcdef0123"});
+        let v =
+            serde_json::json!({"container_name": "web", "container_id": "0123456789abcdef0123"});
         assert_eq!(container_label(&v, "-"), "web (0123456789ab)");
         let v = serde_json::json!({"container_id": "0123456789abcdef0123"});
         assert_eq!(container_label(&v, "-"), "0123456789ab");

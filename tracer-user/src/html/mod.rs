@@ -218,7 +218,12 @@ mod tests {
         let html = render(&json!({"kernel": "6.1", "probes": [], "findings": [],
             "sem": {"namespaces": [{"ipc_ns": 1, "sets": 3, "leaked": 1, "limits": {"semmni": 32000}}]}}), 5).unwrap();
         assert!(html.contains("id=\"sem\""));
-        for absent in ["id=\"seccomp\"", "id=\"overlay\"", "id=\"zombie\"", "id=\"sigpipe\""] {
+        for absent in [
+            "id=\"seccomp\"",
+            "id=\"overlay\"",
+            "id=\"zombie\"",
+            "id=\"sigpipe\"",
+        ] {
             assert!(!html.contains(absent), "{absent}");
         }
         assert_eq!(html.matches("<figure").count(), 1);

@@ -39,7 +39,11 @@ pub fn section(doc: &Value) -> Option<Section> {
                 note.push_str(&format!(", {l} {}", fmt::ns(v)));
             }
         }
-        if let Some(n) = g.get("exdev_renames").and_then(Value::as_u64).filter(|n| *n > 0) {
+        if let Some(n) = g
+            .get("exdev_renames")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0)
+        {
             note.push_str(&format!(", {n} EXDEV rename(s)"));
         }
         groups.push(Group::new(

@@ -4,11 +4,7 @@
 
 use anyhow::Result;
 
-use super::{
-    chart::Chart,
-    fmt::esc,
-    svg,
-};
+use super::{chart::Chart, fmt::esc, svg};
 
 const TEMPLATE: &str = include_str!("report.html");
 
@@ -81,7 +77,7 @@ impl Page {
                 body.push_str("<div class=\"charts\">");
                 for c in g.charts.iter().filter(|c| !c.is_empty()) {
                     n += 1;
-                    body.push_str(&figure(c, n)?);
+                    body.push_str(&figure(c, n, s.id)?);
                 }
                 body.push_str("</div></div>");
             }
@@ -148,7 +144,7 @@ mod tests {
     }
 }
 
-fn figure(c: &Chart, n: usize) -> Result<String> {
+fn figure(c: &Chart, n: usize, section: &str) -> Result<String> {
     let data = serde_json::to_string(c)?;
     let mut legend = String::new();
     let items = c.legend();
@@ -163,7 +159,7 @@ fn figure(c: &Chart, n: usize) -> Result<String> {
         legend.push_str("</ul>");
     }
     Ok(format!(
-        "<figure class=\"chart\" id=\"chart-{n}\" data-kind=\"{}\" data-shape=\"{}\" \
+        "<figure class=\"chart\" id=\"chart-{n}\" data-section=\"{section}\" data-kind=\"{}\" data-shape=\"{}\" \
          data-drawn=\"{}\" data-series=\"{}\" data-chart=\"{}\"><figcaption>{}</figcaption>{legend}{}</figure>",
         kind(c),
         c.shape(),

@@ -15,7 +15,10 @@ pub fn section(doc: &Value) -> Option<Section> {
         .map(|ns| {
             let sets = f64_of(ns, "sets").unwrap_or(0.0);
             let leaked = f64_of(ns, "leaked").unwrap_or(0.0).min(sets);
-            let fallback = format!("ipc ns {}", fmt::value(ns.get("ipc_ns").unwrap_or(&Value::Null)));
+            let fallback = format!(
+                "ipc ns {}",
+                fmt::value(ns.get("ipc_ns").unwrap_or(&Value::Null))
+            );
             Bar {
                 label: fmt::container_label(ns, &fallback),
                 values: vec![sets - leaked, leaked],

@@ -39,10 +39,7 @@ pub fn section(doc: &Value) -> Option<Section> {
                 .insert("SIGPIPE".into(), n.as_f64().unwrap_or(0.0));
         }
     }
-    let mut outcomes: Vec<String> = counts
-        .values()
-        .flat_map(|m| m.keys().cloned())
-        .collect();
+    let mut outcomes: Vec<String> = counts.values().flat_map(|m| m.keys().cloned()).collect();
     outcomes.sort();
     outcomes.dedup();
     let bars: Vec<Bar> = order

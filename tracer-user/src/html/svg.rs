@@ -52,29 +52,38 @@ fn size(c: &Chart) -> (u32, u32) {
     }
 }
 
+/// Category `i` of `n` sits at x = i on a continuous axis from -0.5 to n - 0.5: plotters'
+/// segmented integer axes degenerate with one category. Ticks land on whole numbers when
+/// asked for n + 1 of them; other ticks get no label.
+fn category(v: f64, n: usize) -> Option<usize> {
+    let r = v.round();
+    ((v - r).abs() < 0.01 && r >= 0.0 && (r as usize) < n).then_some(r as usize)
+}
+
 fn hist(root: &DrawingArea<SVGBackend, Shift>, unit: Unit, buckets: &[Bucket]) -> Result<()> {
-    let n = buckets.len().max(1) as u32;
-    let top = buckets.iter().map(|b| b.count).max().unwrap_or(1).max(1) as f64 * 1.1;
+    let n = buckets.len().max(1);
+    let most = buckets.iter().map(|b| b.count).max().unwrap_or(1).max(1);
+    let top = most as f64 * 1.1;
     let mut chart = ChartBuilder::on(root)
         .margin(8)
         .x_label_area_size(40)
         .y_label_area_size(56)
-        .build_cartesian_2d((0..n).into_segmented(), 0f64..top)
+        .build_cartesian_2d(-0.5..n as f64 - 0.5, 0f64..top)
         .map_err(err)?;
-    let label = |v: &SegmentValue<u32>| match v {
-        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => buckets
-            .get(*i as usize)
+    let label = |v: &f64| {
+        category(*v, n)
+            .and_then(|i| buckets.get(i))
             .map_or(String::new(), |b| match unit {
                 Unit::Bytes => super::fmt::bytes(b.lo as f64),
                 _ => super::fmt::ns_short(b.lo),
-            }),
-        SegmentValue::Last => String::new(),
+            })
     };
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(n as usize)
+        .x_labels(n + 1)
         .x_label_formatter(&label)
+        .y_labels((most as usize + 1).min(8))
         .y_label_formatter(&|v| super::fmt::num(v.round()))
         .x_desc("latency, from (log2 buckets)")
         .y_desc("count")
@@ -91,16 +100,8 @@ fn hist(root: &DrawingArea<SVGBackend, Shift>, unit: Unit, buckets: &[Bucket]) -
                 .enumerate()
                 .filter(|(_, b)| b.count > 0)
                 .map(|(i, b)| {
-                    let i = i as u32;
-                    let mut r = Rectangle::new(
-                        [
-                            (SegmentValue::Exact(i), 0.0),
-                            (SegmentValue::Exact(i + 1), b.count as f64),
-                        ],
-                        fill,
-                    );
-                    r.set_margin(0, 0, 2, 2);
-                    r
+                    let x = i as f64;
+                    Rectangle::new([(x - 0.42, 0.0), (x + 0.42, b.count as f64)], fill)
                 }),
         )
         .map_err(err)?;
@@ -134,7 +135,11 @@ impl Axis {
             Axis {
                 log,
                 lo: if min < 0.0 { min - 0.1 * span } else { 0.0 },
-                hi: if max > 0.0 { max + 0.15 * span } else { 0.1 * span.max(1.0) },
+                hi: if max > 0.0 {
+                    max + 0.15 * span
+                } else {
+                    0.1 * span.max(1.0)
+                },
             }
         }
     }
@@ -147,7 +152,11 @@ impl Axis {
         } else {
             v
         };
-        if x.is_nan() { self.lo } else { x.clamp(self.lo, self.hi) }
+        if x.is_nan() {
+            self.lo
+        } else {
+            x.clamp(self.lo, self.hi)
+        }
     }
 
     fn value(&self, x: f64) -> f64 {
@@ -162,7 +171,7 @@ fn bars(
     marks: &[Mark],
     log: bool,
 ) -> Result<()> {
-    let n = bars.len().max(1) as u32;
+    let n = bars.len().max(1);
     let axis = Axis::new(
         bars.iter()
             .flat_map(|b| {
@@ -192,21 +201,20 @@ fn bars(
         .margin_right(90)
         .x_label_area_size(30)
         .y_label_area_size(label_width)
-        .build_cartesian_2d(axis.lo..axis.hi, (0..n).into_segmented())
+        .build_cartesian_2d(axis.lo..axis.hi, -0.5..n as f64 - 0.5)
         .map_err(err)?;
     // The first bar on top.
-    let row = |i: usize| n - 1 - i as u32;
-    let label = |v: &SegmentValue<u32>| match v {
-        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) if *i < n => bars
-            .get((n - 1 - *i) as usize)
-            .map_or(String::new(), |b| b.label.clone()),
-        _ => String::new(),
+    let row = |i: usize| (n - 1 - i) as f64;
+    let label = |v: &f64| {
+        category(*v, n)
+            .and_then(|r| bars.get(n - 1 - r))
+            .map_or(String::new(), |b| b.label.clone())
     };
     let xfmt = |x: &f64| unit.fmt(axis.value(*x));
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(n as usize)
+        .y_labels(n + 1)
         .y_label_formatter(&label)
         .x_label_formatter(&xfmt)
         .x_labels(6)
@@ -223,22 +231,17 @@ fn bars(
             }
             let to = from + v;
             let (x0, x1) = (axis.at(from).max(axis.lo), axis.at(to).max(axis.lo));
-            let mut r = Rectangle::new(
-                [
-                    (x0.min(x1), SegmentValue::Exact(row(i))),
-                    (x0.max(x1), SegmentValue::Exact(row(i) + 1)),
-                ],
+            rects.push(Rectangle::new(
+                [(x0.min(x1), row(i) - 0.32), (x0.max(x1), row(i) + 0.32)],
                 rgb(colour(s)).filled(),
-            );
-            r.set_margin(5, 5, 0, 0);
-            rects.push(r);
+            ));
             from = to;
         }
     }
     chart.draw_series(rects).map_err(err)?;
     let ink = ShapeStyle::from(&AXIS).stroke_width(2);
     for (i, b) in bars.iter().enumerate() {
-        let y = || SegmentValue::CenterOf(row(i));
+        let y = || row(i);
         if let Some((lo, hi)) = b.interval {
             chart
                 .draw_series([PathElement::new(
@@ -250,10 +253,7 @@ fn bars(
         if let Some(l) = b.limit {
             chart
                 .draw_series([PathElement::new(
-                    vec![
-                        (axis.at(l), SegmentValue::Exact(row(i))),
-                        (axis.at(l), SegmentValue::Exact(row(i) + 1)),
-                    ],
+                    vec![(axis.at(l), row(i) - 0.45), (axis.at(l), row(i) + 0.45)],
                     ShapeStyle::from(&LIMIT).stroke_width(3),
                 )])
                 .map_err(err)?;
@@ -276,14 +276,14 @@ fn bars(
         let x = axis.at(m.value);
         chart
             .draw_series([PathElement::new(
-                vec![(x, SegmentValue::Exact(0)), (x, SegmentValue::Exact(n))],
+                vec![(x, -0.5), (x, n as f64 - 0.5)],
                 ShapeStyle::from(&LIMIT).stroke_width(1),
             )])
             .map_err(err)?;
         chart
             .draw_series([Text::new(
                 m.label.clone(),
-                (x, SegmentValue::Exact(n)),
+                (x, n as f64 - 0.5),
                 (FONT, 13).into_font().color(&LIMIT),
             )])
             .map_err(err)?;
@@ -310,7 +310,7 @@ fn curves(root: &DrawingArea<SVGBackend, Shift>, unit: Unit, cs: &[Curve]) -> Re
         .margin(10)
         .x_label_area_size(34)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..n).into_segmented(), axis.lo..axis.hi)
+        .build_cartesian_2d((0..n - 1).into_segmented(), axis.lo..axis.hi)
         .map_err(err)?;
     let xlabel = |v: &SegmentValue<u32>| match v {
         SegmentValue::CenterOf(i) => qs.get(*i as usize).map_or(String::new(), |q| q.1.clone()),
@@ -456,5 +456,45 @@ mod tests {
         let svg = render(&c).unwrap();
         assert_eq!(count(&svg, "polyline"), 2);
         assert!(svg.contains("\np99\n"), "{svg}");
+    }
+
+    #[test]
+    fn one_bar_one_bucket_one_point_and_negative_bars_draw() {
+        let one = Chart::bars(
+            "b",
+            Unit::Ns,
+            vec![],
+            vec![Bar {
+                label: "x".into(),
+                values: vec![-5.0],
+                interval: Some((-7.0, -1.0)),
+                limit: None,
+            }],
+        );
+        assert_eq!(count(&render(&one).unwrap(), "rect"), 1);
+        let h = Chart::hist(
+            "h",
+            Unit::Ns,
+            vec![Bucket {
+                lo: 0,
+                hi: 1,
+                count: 1,
+            }],
+        );
+        assert_eq!(count(&render(&h).unwrap(), "rect"), 1);
+        let c = Chart::curves(
+            "c",
+            Unit::Ns,
+            vec![Curve {
+                name: "x".into(),
+                points: vec![Point {
+                    at: "p50".into(),
+                    q: 0.5,
+                    value: 10.0,
+                }],
+                note: None,
+            }],
+        );
+        assert_eq!(count(&render(&c).unwrap(), "polyline"), 1);
     }
 }

@@ -29,7 +29,11 @@ pub fn buckets(hist: &[Value]) -> Vec<Bucket> {
     for b in got {
         if let Some(last) = out.last() {
             // The powers of two in between ([lo, 2lo - 1], as the report writes them).
-            let mut lo = if last.lo == 0 { 1 } else { last.lo.saturating_mul(2) };
+            let mut lo = if last.lo == 0 {
+                1
+            } else {
+                last.lo.saturating_mul(2)
+            };
             while lo < b.lo && out.len() < 128 {
                 out.push(Bucket {
                     lo,
@@ -66,7 +70,12 @@ fn charts(top: &[Value], n: usize) -> Vec<Chart> {
         if bars.is_empty() {
             return Vec::new();
         }
-        return vec![Chart::bars("syscalls by count", Unit::Count, Vec::new(), bars)];
+        return vec![Chart::bars(
+            "syscalls by count",
+            Unit::Count,
+            Vec::new(),
+            bars,
+        )];
     }
     with_hist
         .into_iter()
