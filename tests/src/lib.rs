@@ -4,6 +4,7 @@
 pub mod bpf;
 pub mod chromium;
 pub mod docker;
+pub mod prometheus;
 pub mod serve;
 
 use std::{

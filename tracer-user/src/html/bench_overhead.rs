@@ -25,7 +25,7 @@ fn ratio_chart(cases: &[Value], key: &str, title: &str, against: &str) -> Chart 
             Some(Bar {
                 label: str_of(c, "case")?.to_string(),
                 values: vec![f64_of(c, key)?],
-                interval: interval(c.get(&format!("{key}_ci95"))),
+                interval: interval(c.get(format!("{key}_ci95"))),
                 limit: None,
             })
         })

@@ -125,25 +125,6 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_template_is_filled_once() {
-        let out = fill("<{{a}}|{{b}}|{{c}}>", &[("a", "{{b}}"), ("b", "x")]);
-        assert_eq!(out, "<{{b}}|x|{{c}}>");
-    }
-
-    #[test]
-    fn the_template_forbids_every_remote_source() {
-        assert!(TEMPLATE.contains("Content-Security-Policy"));
-        assert!(TEMPLATE.contains("default-src 'none'"));
-        assert!(!TEMPLATE.contains("<script"));
-        assert!(!TEMPLATE.contains("http://") && !TEMPLATE.contains("https://"));
-    }
-}
-
 fn figure(c: &Chart, n: usize, section: &str) -> Result<String> {
     let data = serde_json::to_string(c)?;
     let mut legend = String::new();
@@ -176,5 +157,24 @@ fn kind(c: &Chart) -> &'static str {
         super::chart::Body::Hist { .. } => "hist",
         super::chart::Body::Bars { .. } => "bars",
         super::chart::Body::Curves { .. } => "curves",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_is_filled_once() {
+        let out = fill("<{{a}}|{{b}}|{{c}}>", &[("a", "{{b}}"), ("b", "x")]);
+        assert_eq!(out, "<{{b}}|x|{{c}}>");
+    }
+
+    #[test]
+    fn the_template_forbids_every_remote_source() {
+        assert!(TEMPLATE.contains("Content-Security-Policy"));
+        assert!(TEMPLATE.contains("default-src 'none'"));
+        assert!(!TEMPLATE.contains("<script"));
+        assert!(!TEMPLATE.contains("http://") && !TEMPLATE.contains("https://"));
     }
 }
