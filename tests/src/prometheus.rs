@@ -93,7 +93,6 @@ pub fn query(port: u16, promql_encoded: &str) -> Option<serde_json::Value> {
     v["data"]["result"].as_array()?.first().cloned()
 }
 
-
 /// Every result of an instant query (empty while Prometheus has none), or the error it gave.
 pub fn query_all(port: u16, promql: &str) -> Result<Vec<serde_json::Value>, String> {
     let (code, body) = http_get(
@@ -120,4 +119,16 @@ pub fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// Waits until Prometheus accepts connections on `port` (it takes a moment to start).
+pub fn wait_ready(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus never listened on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
