@@ -2,6 +2,7 @@
 //! under CI instead of skipping, a tracer process driver, and a real Docker engine.
 
 pub mod bpf;
+pub mod cbpf;
 pub mod chromium;
 pub mod docker;
 pub mod prometheus;

@@ -89,6 +89,14 @@ fn heavy_profile_costs_more_than_no_filter() {
             .unwrap()
             > 50.0
     );
+    let heavy_row = result(&doc, "getppid", "ctrace-test");
+    let (lo, mid, hi) = (
+        heavy_row["lost_ns_per_syscall_min"].as_f64().unwrap(),
+        heavy_row["lost_ns_per_syscall"].as_f64().unwrap(),
+        heavy_row["lost_ns_per_syscall_max"].as_f64().unwrap(),
+    );
+    assert!(lo <= mid && mid <= hi, "{heavy_row}");
+    assert_eq!(heavy_row["rounds"], 5);
     for key in ["p50_ns", "p99_ns", "max_ns", "vs_none"] {
         assert!(
             result(&doc, "getppid", "docker-default").get(key).is_some(),
@@ -132,9 +140,9 @@ fn bad_input_is_one_clear_line() {
         "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"syscalls\": [ {\"names\": [\"read\"]} ]\n}",
         "bad.json",
     );
-    let unknown = tempfile_path::Path::with(
-        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["frobnicate"], "action": "SCMP_ACT_ERRNO"}]}"#,
-        "unknown.json",
+    let notify = tempfile_path::Path::with(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+        "notify.json",
     );
     let me = std::process::id().to_string();
     let cases: [(&[&str], &str); 4] = [
@@ -142,10 +150,7 @@ fn bad_input_is_one_clear_line() {
             &["--profile", bad.arg()],
             "missing field `action` at line 3",
         ),
-        (
-            &["--profile", unknown.arg()],
-            "unknown syscall name \"frobnicate\"",
-        ),
+        (&["--profile", notify.arg()], "SCMP_ACT_NOTIFY"),
         (&["--pid", &me], "has no seccomp filter"),
         (&["--pid", "999999999"], "unknown pid: 999999999"),
     ];
@@ -165,6 +170,36 @@ fn bad_input_is_one_clear_line() {
         assert_eq!(lines.len(), 1, "{err}");
         assert!(lines[0].contains(want), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn unknown_syscall_names_are_skipped_with_a_warning() {
+    if !root() {
+        return;
+    }
+    let unknown = tempfile_path::Path::with(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["frobnicate", "getppid"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        "unknown.json",
+    );
+    let (code, out, err) = run_ctrace(&[
+        "bench",
+        "seccomp",
+        "--profile",
+        unknown.arg(),
+        "--workload",
+        "getppid",
+        "--iterations",
+        "1000",
+        "--runs",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let warned: Vec<&str> = err.lines().filter(|l| l.contains("frobnicate")).collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(warned[0].contains("skipped"), "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    result(&doc, "getppid", "ctrace-test");
 }
 
 fn host_pid(name: &str) -> u32 {

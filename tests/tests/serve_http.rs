@@ -94,7 +94,8 @@ fn a_token_guards_everything_but_healthz() {
             "{path}"
         );
     }
-    assert_eq!(agent.get("/healthz").0, 200);
+    // No token needed (200, or 503 if the loop is late on a loaded node).
+    assert!([200, 503].contains(&agent.get("/healthz").0));
     assert!(agent.tracer.terminate().success());
     let _ = std::fs::remove_file(&file);
 }
@@ -149,7 +150,8 @@ fn a_huge_request_head_is_refused_early() {
         after < before + 16 * 1024,
         "serve's RSS grew from {before} KiB to {after} KiB"
     );
-    assert_eq!(agent.get("/healthz").0, 200);
+    // Still serving (not /healthz: on a loaded node the loop may be late, which is its business).
+    assert_eq!(agent.get("/").0, 200);
     assert!(agent.tracer.terminate().success());
 }
 

@@ -85,6 +85,8 @@ fn soak() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
+    // Its leaked cookies use fixed keys in the host's IPC namespace, as sem's tests do.
+    let _keys = tests::node_lock("sysv-sem");
     remove_leaks();
     let _docker = Docker::start();
     let agent = Agent::start("soak", &["--interval", "1s"]);
@@ -137,6 +139,24 @@ fn soak() {
             std::thread::sleep(Duration::from_millis(5));
         }
     });
+    // /metrics answer times under the churn, from a scraper of our own (every 200 ms).
+    let (scrapes, answer_ms) = {
+        let addr = agent.addr.clone();
+        let stop = Arc::clone(&stop);
+        let times = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+        let t = Arc::clone(&times);
+        let h = std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                let (code, _) = tests::serve::http_get(&addr, "/metrics");
+                if code == 200 {
+                    t.lock().unwrap().push(start.elapsed().as_secs_f64() * 1e3);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        (h, times)
+    };
     let mut max_rss = rss0;
     // RSS once the churn has filled the caches and ring buffers: the baseline for "flat".
     let warm_after = Duration::from_secs((secs / 5).min(60));
@@ -162,7 +182,7 @@ fn soak() {
         );
     }
     stop.store(true, Ordering::Relaxed);
-    for t in [containers, forks, sems] {
+    for t in [containers, forks, sems, scrapes] {
         let _ = t.join();
     }
     let wall = t0.elapsed().as_secs_f64();
@@ -171,9 +191,22 @@ fn soak() {
     remove_leaks();
     let mib = |k: u64| k as f64 / 1024.0;
     println!("\nsoak: ctrace serve, every problem, {wall:.0} s");
-    println!("  containers run      {}", n_ctr.load(Ordering::Relaxed));
-    println!("  forks               {}", n_forks.load(Ordering::Relaxed));
-    println!("  semaphore rounds    {}", n_sems.load(Ordering::Relaxed));
+    let per_s = |n: &AtomicU64| n.load(Ordering::Relaxed) as f64 / wall;
+    println!(
+        "  containers run      {} ({:.1}/s)",
+        n_ctr.load(Ordering::Relaxed),
+        per_s(&n_ctr)
+    );
+    println!(
+        "  forks               {} ({:.0}/s)",
+        n_forks.load(Ordering::Relaxed),
+        per_s(&n_forks)
+    );
+    println!(
+        "  semaphore rounds    {} ({:.0}/s)",
+        n_sems.load(Ordering::Relaxed),
+        per_s(&n_sems)
+    );
     let rss_warm = rss_warm.unwrap_or(rss0);
     println!(
         "  RSS idle/warm/end   {:.1} / {:.1} / {:.1} MiB (max {:.1}; warm: after {} s of churn)",
@@ -199,11 +232,37 @@ fn soak() {
         "  tracked processes   {}",
         sample(&m, "ctrace_tracked{what=\"process\"}").unwrap_or(0.0)
     );
+    println!(
+        "  kernel map memory   {:.1} MiB (ctrace_bpf_map_bytes; not part of RSS)",
+        sum_of(&m, "ctrace_bpf_map_bytes") / 1048576.0
+    );
+    let mut times = answer_ms.lock().unwrap().clone();
+    times.sort_by(f64::total_cmp);
+    let p99 = times
+        .get((times.len() * 99 / 100).min(times.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(f64::INFINITY);
+    println!(
+        "  /metrics answers    {} scrapes, p50 {:.1} ms, p99 {p99:.1} ms",
+        times.len(),
+        times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
+    );
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     let flat = rss1 <= rss_warm + rss_warm / 5;
     let small = max_rss <= 64 * 1024;
-    println!(
-        "  target RSS flat (end within 20% of warm) and <= 64 MiB: {}",
-        if flat && small { "met" } else { "MISSED" }
-    );
+    let drops = sum_of(&m, "ctrace_dropped_events_total");
+    let targets = [
+        (
+            "RSS flat (end within 20% of warm) and <= 64 MiB",
+            flat && small,
+        ),
+        ("no dropped events at this churn", drops == 0.0),
+        ("/metrics p99 answer <= 50 ms", p99 <= 50.0),
+    ];
+    for (what, ok) in targets {
+        println!("  target {what}: {}", verdict(ok));
+    }
     assert!(agent.tracer.terminate().success(), "serve did not exit 0");
+    let missed: Vec<&str> = targets.iter().filter(|t| !t.1).map(|t| t.0).collect();
+    assert!(missed.is_empty(), "soak MISSED: {missed:?}");
 }

@@ -123,6 +123,10 @@ fn zombies_from_before_the_start_are_scanned() {
     stop_tree(helper, init);
     assert_eq!(code, 0, "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["schema"], 1,
+        "the report's JSON shape (docs/report.md)"
+    );
     let scanned = report["zombie"]["zombies"]
         .as_array()
         .unwrap()

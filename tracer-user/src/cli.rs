@@ -206,6 +206,12 @@ pub struct BenchSeccompArgs {
     /// Measurements per setup; the median is reported.
     #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     pub runs: usize,
+    /// The container's capabilities, for the profiles' includes/excludes.caps: names, comma-separated; `default` is Docker's default set (the default).
+    #[arg(long, value_name = "CAPS", value_delimiter = ',')]
+    pub caps: Vec<String>,
+    /// Write each setup's filter program(s) into DIR, as raw struct sock_filter arrays.
+    #[arg(long, value_name = "DIR")]
+    pub save_filters: Option<PathBuf>,
     /// Compare CMD in two containers of IMAGE: Docker's default profile against seccomp=unconfined.
     #[arg(long, value_name = "IMAGE")]
     pub docker: Option<String>,

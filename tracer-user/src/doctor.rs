@@ -3,40 +3,14 @@
 use std::path::Path;
 
 use anyhow::Result;
-use serde::Serialize;
 
 use crate::{
     attach::{self, AttachType, Globals},
     attrib::{cgroup, docker::DockerNames},
-    node,
-    overlay::kernel_tier::CopyUpProbe,
-    problem::Problem,
-    seccomp::filter_time::FilterProbe,
-    tier::{self, Features, Tier},
+    node, registry,
+    shared::{Check, Status, check},
+    tier::{self, Features},
 };
-
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-}
-
-#[derive(Serialize, Debug, Clone)]
-pub struct Check {
-    pub name: String,
-    pub status: Status,
-    pub detail: String,
-}
-
-fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
-    Check {
-        name: name.into(),
-        status,
-        detail: detail.into(),
-    }
-}
 
 const RUNTIME_SOCKETS: [(&str, &str); 5] = [
     ("docker", "/var/run/docker.sock"),
@@ -110,12 +84,9 @@ pub fn checks() -> Vec<Check> {
             )
         });
     }
-    out.extend(crate::overlay::doctor_checks());
-    out.extend(crate::sem::doctor_checks());
-    out.extend(crate::sigpipe::doctor_checks());
-    out.extend(crate::zombie::doctor_checks(
-        &mut crate::attrib::Attributor::new(),
-    ));
+    for e in registry::ALL {
+        out.extend((e.doctor)());
+    }
     out
 }
 
@@ -168,57 +139,17 @@ fn tier_checks(ebpf: &mut aya::Ebpf, f: Features) -> Vec<Check> {
         Ok(w) => w,
         Err(e) => return vec![check("tier", Status::Fail, e)],
     };
-    let seccomp = match FilterProbe::attach(ebpf, f, wish) {
-        Ok(Some(mut p)) => {
-            p.detach(ebpf);
-            let how = if p.tier == Tier::Fentry {
-                "fentry/fexit"
-            } else {
-                "kprobe/kretprobe"
-            };
-            check(
-                "tier:seccomp",
+    registry::ALL
+        .iter()
+        .map(|e| match e.tier_check {
+            Some(tier_check) => tier_check(ebpf, f, wish),
+            None => check(
+                &format!("tier:{}", e.name()),
                 Status::Ok,
-                format!(
-                    "{} ({how} on __secure_computing: the filter's own time per syscall)",
-                    p.tier.name()
-                ),
-            )
-        }
-        Ok(None) => check(
-            "tier:seccomp",
-            Status::Ok,
-            "tracepoint (fentry/kprobe on __secure_computing refused here: the filter time is calibrated)",
-        ),
-        Err(e) => check("tier:seccomp", Status::Fail, format!("{e:#}")),
-    };
-    let overlay = match CopyUpProbe::attach(ebpf, f, wish) {
-        Ok(Some(p)) => {
-            for l in p.links() {
-                let _ = attach::detach(ebpf, l);
-            }
-            check(
-                "tier:overlay",
-                Status::Ok,
-                "kprobe (kprobe/kretprobe on ovl_copy_up_one: every copy-up timed in the kernel)",
-            )
-        }
-        Ok(None) => check(
-            "tier:overlay",
-            Status::Ok,
-            "tracepoint (kprobe on ovl_copy_up_one refused here, or the overlay module is not loaded: copy-ups proven from the upper layer)",
-        ),
-        Err(e) => check("tier:overlay", Status::Fail, format!("{e:#}")),
-    };
-    let mut out = vec![seccomp, overlay];
-    for p in [Problem::Sigpipe, Problem::Sem, Problem::Zombie] {
-        out.push(check(
-            &format!("tier:{}", p.name()),
-            Status::Ok,
-            "tracepoint (its only tier)",
-        ));
-    }
-    out
+                "tracepoint (its only tier)",
+            ),
+        })
+        .collect()
 }
 
 pub fn run(json: bool) -> Result<bool> {

@@ -153,9 +153,18 @@ fn apt_install(what: &str, packages: &[&str]) -> Result<()> {
     )
 }
 
-/// C libraries ctrace links: libseccomp compiles the seccomp profiles.
+/// C libraries ctrace links: libseccomp compiles the seccomp profiles. Debian's moby sources
+/// carry Docker's own default seccomp profile (profiles/seccomp/default.json), the one
+/// `bench seccomp` measures as docker-default.
 pub fn build_packages() -> Result<()> {
-    apt_install("build dependencies", &["libseccomp-dev", "pkg-config"])
+    apt_install(
+        "build dependencies",
+        &[
+            "libseccomp-dev",
+            "pkg-config",
+            "golang-github-docker-docker-dev",
+        ],
+    )
 }
 
 /// The Docker engine and a static busybox for the offline test image; Prometheus scrapes

@@ -1,6 +1,6 @@
 //! The overlay findings' text, built from what was observed.
 
-use super::analyzer::{ExdevRename, GroupReport};
+use super::section::{ExdevRename, GroupReport};
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1 << 20) as f64

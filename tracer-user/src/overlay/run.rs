@@ -24,8 +24,8 @@ use crate::{
     attrib::Attributor,
     events::{self, Clock, comm_str},
     node,
-    report::{Finding, ProbeInfo},
     seccomp::analyzer::syscall_name,
+    shared::{Finding, ProbeInfo},
     tier::{Features, Tier},
 };
 

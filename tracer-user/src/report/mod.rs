@@ -1,63 +1,23 @@
 //! The report: one structure rendered as human text or as one JSON document.
 //!
-//! The JSON shape is a contract: later problems add keys, never rename or remove them.
+//! The JSON shape is a contract (`docs/report.md`): later changes add keys, or bump `SCHEMA`.
 
-mod overlay_text;
-mod sem_text;
-mod sigpipe_text;
 pub mod text;
-mod zombie_text;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use crate::{
-    overlay::analyzer::OverlayReport, seccomp::analyzer::SeccompReport, sem::analyzer::SemReport,
-    sigpipe::analyzer::SigpipeReport, zombie::analyzer::ZombieReport,
+use serde::{
+    Serialize, Serializer,
+    ser::{self, SerializeMap},
 };
+use serde_json::value::RawValue;
 
-#[derive(Serialize, Debug, Clone)]
-pub struct ProbeInfo {
-    pub problem: String,
-    pub attach_type: String,
-    /// "tracepoint", or the kernel-function tier ("fentry", "kprobe") chosen at start.
-    pub tier: String,
-    pub programs: Vec<String>,
-}
+use crate::shared::{Finding, ProbeInfo, Section};
 
-#[derive(Serialize, Debug, Clone, Default)]
-pub struct Subject {
-    pub pid: Option<u32>,
-    pub comm: Option<String>,
-    pub container_id: Option<String>,
-    pub container_name: Option<String>,
-}
-
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-#[allow(
-    dead_code,
-    reason = "info is part of the report contract; no finding raises it yet"
-)]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-#[derive(Serialize, Debug, Clone)]
-pub struct Finding {
-    pub kind: &'static str,
-    pub severity: Severity,
-    pub subject: Subject,
-    pub evidence: serde_json::Value,
-    pub explanation: String,
-    pub remediation: String,
-}
+/// The version of the JSON shape: changes that are not additions bump it.
+pub const SCHEMA: u32 = 1;
 
 /// The whole report. `events` and `drops` have one key per attached problem.
-#[derive(Serialize, Debug, Clone)]
 pub struct Report {
     pub version: &'static str,
     pub kernel: String,
@@ -70,20 +30,42 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Percentage of each interval the syscall probes were attached.
     pub duty_cycle_pct: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seccomp: Option<SeccompReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sem: Option<SemReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub zombie: Option<ZombieReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sigpipe: Option<SigpipeReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub overlay: Option<OverlayReport>,
+    /// Each attached problem's section, in registry order, keyed by the problem's name.
+    pub sections: Vec<(&'static str, Box<dyn Section>)>,
+}
+
+impl Serialize for Report {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("schema", &SCHEMA)?;
+        m.serialize_entry("version", self.version)?;
+        m.serialize_entry("kernel", &self.kernel)?;
+        m.serialize_entry("probes", &self.probes)?;
+        m.serialize_entry("duration_s", &self.duration_s)?;
+        m.serialize_entry("events", &self.events)?;
+        m.serialize_entry("drops", &self.drops)?;
+        m.serialize_entry("drop_reasons", &self.drop_reasons)?;
+        m.serialize_entry("findings", &self.findings)?;
+        m.serialize_entry("duty_cycle_pct", &self.duty_cycle_pct)?;
+        for (name, section) in &self.sections {
+            let raw = RawValue::from_string(section.json()).map_err(ser::Error::custom)?;
+            m.serialize_entry(name, &raw)?;
+        }
+        m.end()
+    }
 }
 
 impl Report {
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("report serializes")
+        // Every key is a string and every value serializable: this cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// A problem's section, by the problem's name.
+    pub fn section(&self, name: &str) -> Option<&dyn Section> {
+        self.sections
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.as_ref())
     }
 }

@@ -5,9 +5,12 @@ use std::{path::PathBuf, process::Command, time::Instant};
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
+mod stats;
+
+use stats::Spread;
+
 use super::{
-    filter,
-    profile::{self, DOCKER_DEFAULT},
+    filter, profile,
     workload::{Timing, Workload},
 };
 use crate::{cli::BenchSeccompArgs, node};
@@ -24,26 +27,39 @@ impl Setup {
     }
 }
 
+/// Compiles a profile for this node, printing what Docker would have warned about.
+fn compiled(text: &str, origin: &str, node: &profile::Node) -> Result<Vec<u8>> {
+    let p = profile::parse(text, origin)?;
+    let c = profile::compile(&p, node).with_context(|| origin.to_string())?;
+    for w in &c.warnings {
+        eprintln!("ctrace: warning: {origin}: {w}");
+    }
+    Ok(c.bpf)
+}
+
 pub fn setups(args: &BenchSeccompArgs) -> Result<Vec<Setup>> {
+    let node = profile::Node::this((!args.caps.is_empty()).then_some(&args.caps[..]));
     let mut out = vec![Setup {
         name: "none".into(),
         filters: vec![],
     }];
-    let default = profile::compile(&profile::parse(DOCKER_DEFAULT, "docker-default")?)?;
-    out.push(Setup {
-        name: "docker-default".into(),
-        filters: vec![default],
-    });
+    // Docker's own default.json; without it the user's profiles and pids still run.
+    match profile::docker_default() {
+        Ok(text) => out.push(Setup {
+            name: "docker-default".into(),
+            filters: vec![compiled(&text, "docker-default", &node)?],
+        }),
+        Err(e) if args.profiles.is_empty() && args.pids.is_empty() => return Err(e),
+        Err(e) => eprintln!("ctrace: warning: {e:#}"),
+    }
     for path in &args.profiles {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let p = profile::parse(&text, &path.display().to_string())?;
-        let bpf = profile::compile(&p).with_context(|| format!("{}", path.display()))?;
         out.push(Setup {
             name: path
                 .file_name()
                 .map_or("profile".into(), |n| n.to_string_lossy().into_owned()),
-            filters: vec![bpf],
+            filters: vec![compiled(&text, &path.display().to_string(), &node)?],
         });
     }
     for &pid in &args.pids {
@@ -53,6 +69,27 @@ pub fn setups(args: &BenchSeccompArgs) -> Result<Vec<Setup>> {
             name: format!("pid {pid} ({comm})"),
             filters,
         });
+    }
+    Ok(out)
+}
+
+/// Writes each setup's programs as `DIR/<setup>-<i>.bpf` (oldest filter first); their paths.
+fn save_filters(dir: &std::path::Path, setups: &[Setup]) -> Result<Vec<Vec<String>>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut out = Vec::new();
+    for s in setups {
+        let slug: String = s
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let mut paths = Vec::new();
+        for (i, f) in s.filters.iter().enumerate() {
+            let p = dir.join(format!("{}-{i}.bpf", slug.trim_matches('-')));
+            std::fs::write(&p, f).with_context(|| format!("writing {}", p.display()))?;
+            paths.push(p.display().to_string());
+        }
+        out.push(paths);
     }
     Ok(out)
 }
@@ -118,12 +155,20 @@ pub fn measure(
 struct Row {
     workload: &'static str,
     setup: String,
+    /// Median over rounds of each round's mean: kept for comparison, not used for the loss.
     ns_per_op: f64,
+    /// Medians over rounds of each round's hdr percentiles, and the largest time seen.
     p50_ns: u64,
     p99_ns: u64,
     max_ns: u64,
+    /// p50 against none's p50.
     vs_none: f64,
+    /// Median over rounds of (p50 - none's p50 in the same round) / syscalls per operation.
     lost_ns_per_syscall: f64,
+    /// The spread of that difference over the rounds.
+    lost_ns_per_syscall_min: f64,
+    lost_ns_per_syscall_max: f64,
+    rounds: usize,
     speculation_store_bypass: Option<String>,
 }
 
@@ -193,25 +238,25 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
                 runs[i].push(measure(w, iterations, &s.filters)?);
             }
         }
-        let picked: Vec<(Timing, Option<String>)> = runs
-            .into_iter()
-            .map(|mut r| {
-                r.sort_by(|a, b| a.0.ns_per_op.total_cmp(&b.0.ns_per_op));
-                r[r.len() / 2].clone()
-            })
-            .collect();
-        let none = picked[0].0.ns_per_op;
-        for (s, (t, ssb)) in setups.iter().zip(picked) {
+        for (s, r) in setups.iter().zip(&runs) {
+            let t: Vec<Timing> = r.iter().map(|(t, _)| *t).collect();
+            let none: Vec<Timing> = runs[0].iter().map(|(t, _)| *t).collect();
+            let lost = stats::lost_per_syscall(&none, &t, w.syscalls());
+            let p50 = stats::median_u64(t.iter().map(|t| t.p50_ns));
             rows.push(Row {
                 workload: w.name(),
                 setup: s.name.clone(),
-                ns_per_op: t.ns_per_op,
-                p50_ns: t.p50_ns,
-                p99_ns: t.p99_ns,
-                max_ns: t.max_ns,
-                vs_none: t.ns_per_op / none,
-                lost_ns_per_syscall: (t.ns_per_op - none) / w.syscalls(),
-                speculation_store_bypass: ssb,
+                ns_per_op: stats::median(t.iter().map(|t| t.ns_per_op)),
+                p50_ns: p50,
+                p99_ns: stats::median_u64(t.iter().map(|t| t.p99_ns)),
+                max_ns: t.iter().map(|t| t.max_ns).max().unwrap_or(0),
+                vs_none: p50 as f64
+                    / stats::median_u64(none.iter().map(|t| t.p50_ns)).max(1) as f64,
+                lost_ns_per_syscall: lost.median,
+                lost_ns_per_syscall_min: lost.min,
+                lost_ns_per_syscall_max: lost.max,
+                rounds: t.len(),
+                speculation_store_bypass: r.last().and_then(|(_, ssb)| ssb.clone()),
             });
         }
     }
@@ -271,6 +316,10 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
             });
         }
     }
+    let saved = match &args.save_filters {
+        Some(dir) => save_filters(dir, &setups)?,
+        None => vec![Vec::new(); setups.len()],
+    };
     let facts = node_facts();
     crate::html::hook(args.html.as_deref(), 0, || {
         Ok(
@@ -280,7 +329,8 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
     if args.json {
         let setups_json: Vec<serde_json::Value> = setups
             .iter()
-            .map(|s| serde_json::json!({"name": s.name, "filters": s.filters.len(), "instructions": s.instructions()}))
+            .zip(&saved)
+            .map(|(s, saved)| serde_json::json!({"name": s.name, "filters": s.filters.len(), "instructions": s.instructions(), "saved": saved}))
             .collect();
         let doc = serde_json::json!({"node": facts, "setups": setups_json, "results": rows, "command": commands});
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -305,21 +355,32 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
         );
     }
     println!(
-        "\n{:<11} {:<28} {:>9} {:>7} {:>7} {:>9} {:>7} {:>10}  SSB under filter",
-        "WORKLOAD", "SETUP", "NS/OP", "P50", "P99", "MAX", "xNONE", "LOST/CALL"
+        "\n{:<11} {:<28} {:>7} {:>7} {:>9} {:>7} {:>22}  SSB under filter",
+        "WORKLOAD", "SETUP", "P50", "P99", "MAX", "xNONE", "LOST NS/CALL [MIN, MAX]"
     );
     for r in &rows {
+        let lost = Spread {
+            median: r.lost_ns_per_syscall,
+            min: r.lost_ns_per_syscall_min,
+            max: r.lost_ns_per_syscall_max,
+        };
         println!(
-            "{:<11} {:<28} {:>9.1} {:>7} {:>7} {:>9} {:>7.2} {:>10.1}  {}",
+            "{:<11} {:<28} {:>7} {:>7} {:>9} {:>7.2} {:>22}  {}",
             r.workload,
             r.setup,
-            r.ns_per_op,
             r.p50_ns,
             r.p99_ns,
             r.max_ns,
             r.vs_none,
-            r.lost_ns_per_syscall,
+            lost.to_string(),
             r.speculation_store_bypass.as_deref().unwrap_or("-")
+        );
+    }
+    if let Some(r) = rows.first() {
+        println!(
+            "(p50, p99: medians over {} interleaved rounds of each round's hdr percentile; lost: \
+             the median of the rounds' p50 differences to none, with their range)",
+            r.rounds
         );
     }
     if !commands.is_empty() {

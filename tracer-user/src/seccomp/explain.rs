@@ -10,8 +10,8 @@ ctrace traces, all tasks pay the same per-syscall entry cost a seccomp filter fo
 
 /// Why a filtered container is slower, in terms of what was measured.
 pub fn slowdown_explanation(
-    c: &super::analyzer::ContainerStat,
-    e: &super::slowdown::Estimate,
+    c: &super::section::ContainerStat,
+    e: &super::estimate::Estimate,
 ) -> String {
     let who = c.container_name.as_deref().unwrap_or(&c.container_id);
     let mut s = format!(
@@ -47,9 +47,9 @@ pub fn slowdown_explanation(
 }
 
 /// The options, weighed by the numbers.
-pub fn slowdown_remediation(e: &super::slowdown::Estimate) -> String {
+pub fn slowdown_remediation(e: &super::estimate::Estimate) -> String {
     let mut steps = Vec::new();
-    if e.cpu_share >= super::slowdown::CRITICAL_SHARE {
+    if e.cpu_share >= super::estimate::CRITICAL_SHARE {
         steps.push(
             "The loss is large: if this container is trusted and performance-critical, run it with \
              `--security-opt seccomp=unconfined` (it removes a security boundary: do it for this container only)."

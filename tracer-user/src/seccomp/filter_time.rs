@@ -6,9 +6,9 @@ use aya::{
     Ebpf,
     maps::{MapData, PerCpuHashMap},
 };
-use serde::Serialize;
 use tracer_common::seccomp::{FILTER_COST, FILTER_FN, FilterCost};
 
+pub use super::section::FilterTime;
 use super::slowdown::Calibrator;
 use crate::{
     attach::{self, AttachType, Attachment, Target},
@@ -16,18 +16,6 @@ use crate::{
     problem::Problem,
     tier::{self, Features, Tier},
 };
-
-/// One filtered process: the filter's time per syscall as measured, and as calibrated.
-#[derive(Serialize, Debug, Clone)]
-pub struct FilterTime {
-    pub pid: u32,
-    pub comm: String,
-    pub calls: u64,
-    pub measured_ns_per_syscall: f64,
-    /// getppid under the same filter against none (the tracepoint tier's only estimate);
-    /// absent when the process exited before it could be calibrated.
-    pub calibrated_ns_per_syscall: Option<f64>,
-}
 
 pub struct FilterProbe {
     pub tier: Tier,

@@ -4,12 +4,18 @@
 pub mod analyzer;
 pub mod bench;
 pub mod class;
+pub mod doctor;
+pub mod entry;
+pub mod estimate;
 pub mod explain;
 pub mod filter;
 pub mod filter_time;
 pub mod profile;
 pub mod run;
+pub mod section;
+pub mod serve;
 pub mod slowdown;
+pub mod text;
 pub mod workload;
 
 use anyhow::{Result, anyhow};

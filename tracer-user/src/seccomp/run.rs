@@ -16,7 +16,7 @@ use super::{
 use crate::{
     attrib::Attributor,
     cli::TraceArgs,
-    report::ProbeInfo,
+    shared::ProbeInfo,
     tier::{Features, Tier},
     trace::meta::proc_meta,
 };

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
+pub use super::section::{EventCounts, NsReport, SemReport, SetReport};
 use super::{
     explain,
     inventory::{Limits, NsInventory},
@@ -13,7 +12,7 @@ use super::{
 use crate::{
     attrib::Container,
     problem::finding_kind,
-    report::{Finding, Severity, Subject},
+    shared::{Finding, Severity, Subject},
 };
 
 /// devicemapper's udev cookies use keys 0x0d4dXXXX.
@@ -51,59 +50,6 @@ pub struct NsState {
     pub container: Option<Container>,
     pub sets: BTreeMap<i32, SemSet>,
     pub enospc: u64,
-}
-
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
-pub struct EventCounts {
-    pub semget: u64,
-    pub semget_failed: u64,
-    pub rmid: u64,
-    #[serde(rename = "use")]
-    pub use_: u64,
-}
-
-#[derive(Serialize, Debug, Clone)]
-pub struct NsReport {
-    pub ipc_ns: u64,
-    pub container_id: Option<String>,
-    pub container_name: Option<String>,
-    pub limits: Option<Limits>,
-    pub sets: usize,
-    pub semaphores: u64,
-    pub sets_pct: Option<f64>,
-    pub semaphores_pct: Option<f64>,
-    pub cookies: usize,
-    pub leaked: usize,
-    pub enospc_failures: u64,
-}
-
-#[derive(Serialize, Debug, Clone)]
-pub struct SetReport {
-    pub ipc_ns: u64,
-    pub semid: i32,
-    /// The IPC key in hex, as ipcs prints it.
-    pub key: String,
-    pub cookie: bool,
-    pub nsems: i32,
-    pub creator_pid: Option<u32>,
-    pub creator_comm: Option<String>,
-    pub container_id: Option<String>,
-    pub container_name: Option<String>,
-    pub age_s: f64,
-    pub idle_s: f64,
-    /// "traced" (its semget was seen) or "inventory" (it existed when ctrace started).
-    pub source: &'static str,
-    /// "in_use", "idle" (creator alive or recently used) or "leaked".
-    pub state: &'static str,
-}
-
-/// The `sem` section of the report.
-#[derive(Serialize, Debug, Clone)]
-pub struct SemReport {
-    pub leak_age_s: f64,
-    pub events: EventCounts,
-    pub namespaces: Vec<NsReport>,
-    pub sets: Vec<SetReport>,
 }
 
 pub struct Analyzer {

@@ -1,6 +1,6 @@
 //! The sem finding's text, built from what was observed.
 
-use super::analyzer::{NsReport, SetReport};
+use super::section::{NsReport, SetReport};
 
 pub fn explanation(ns: &NsReport, leaked: &[&SetReport], leak_age_s: f64) -> String {
     let mut out = String::new();

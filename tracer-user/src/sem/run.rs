@@ -17,7 +17,7 @@ use crate::{
     attrib::Attributor,
     events::{self, Clock, comm_str, unix_now},
     node,
-    report::{Finding, ProbeInfo},
+    shared::{Finding, ProbeInfo},
 };
 
 pub struct SemRun {

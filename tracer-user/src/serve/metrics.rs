@@ -13,34 +13,20 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use super::totals::{Ctr, Hist};
+use crate::shared::{
+    metric::{Family, Labels, Rows, ctr_labels},
+    series::{Ctr, Hist},
+};
 
 /// Histogram bucket edges, as powers of two in ns: 256 ns to 1 s, every fourfold. The kernel's
 /// 32 log2 slots fold into these, which keeps the series per histogram at 15.
 const EDGE_EXPONENTS: [usize; 12] = [8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
 
-#[derive(Clone, Debug)]
-pub struct SemGauge {
-    pub ctr: Ctr,
-    pub sets: u64,
-    pub cookies: u64,
-    pub leaked: u64,
-    pub limit: Option<u64>,
-}
-
 /// Everything `/metrics` shows, rebuilt each interval.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    pub latency_mode: bool,
-    pub syscalls: Vec<(Ctr, &'static str, Hist)>,
-    pub copy_up: Vec<(Ctr, Hist)>,
-    pub copy_up_bytes: Vec<(Ctr, u64)>,
-    pub exdev: Vec<(Ctr, u64)>,
-    pub sigpipe: Vec<(Ctr, &'static str, u64)>,
-    pub sem: Vec<SemGauge>,
-    /// (container, parent command, unreaped zombies).
-    pub zombies: Vec<(Ctr, String, u64)>,
-    pub exits: u64,
+    /// The attached problems' own families, in registry order.
+    pub families: Vec<Family>,
     pub events: Vec<(String, u64)>,
     /// (problem, reason, count).
     pub drops: Vec<(String, String, u64)>,
@@ -50,13 +36,6 @@ pub struct Snapshot {
     pub findings: Vec<(String, String, Ctr, u64)>,
     /// (problem, attach type).
     pub probes: Vec<(String, String)>,
-}
-
-fn ctr_labels(c: &Ctr) -> Vec<(&'static str, String)> {
-    vec![
-        ("container", c.name.clone()),
-        ("container_id", c.id.clone()),
-    ]
 }
 
 fn buckets(h: &Hist) -> Vec<(f64, u64)> {
@@ -70,15 +49,13 @@ fn buckets(h: &Hist) -> Vec<(f64, u64)> {
     out
 }
 
-type Labels = Vec<(&'static str, String)>;
-
-struct Family<'a> {
+struct Desc<'a> {
     name: &'a str,
     help: &'a str,
     unit: Option<Unit>,
 }
 
-impl Family<'_> {
+impl Desc<'_> {
     fn counter(&self, enc: &mut DescriptorEncoder, rows: &[(Labels, u64)]) -> fmt::Result {
         let mut m = enc.encode_descriptor(self.name, self.help, None, MetricType::Counter)?;
         for (labels, v) in rows {
@@ -115,8 +92,8 @@ impl Family<'_> {
     }
 }
 
-fn fam<'a>(name: &'a str, help: &'a str) -> Family<'a> {
-    Family {
+fn fam<'a>(name: &'a str, help: &'a str) -> Desc<'a> {
+    Desc {
         name,
         help,
         unit: None,
@@ -130,105 +107,22 @@ impl Collector for Exporter {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let s = self.0.lock().map_err(|_| fmt::Error)?.clone();
         let e = &mut enc;
-        let with_ctr = |c: &Ctr, extra: &[(&'static str, &str)]| -> Labels {
-            let mut l = ctr_labels(c);
-            l.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-            l
-        };
-        let syscalls: Vec<(Labels, u64)> = s
-            .syscalls
-            .iter()
-            .map(|(c, class, h)| (with_ctr(c, &[("class", class)]), h.count))
-            .collect();
-        fam(
-            "ctrace_syscalls",
-            "Syscalls traced, by container and syscall class.",
-        )
-        .counter(e, &syscalls)?;
-        if s.latency_mode {
-            let rows: Vec<(Labels, &Hist)> = s
-                .syscalls
-                .iter()
-                .map(|(c, class, h)| (with_ctr(c, &[("class", class)]), h))
-                .collect();
-            Family {
-                name: "ctrace_syscall_latency",
-                help: "Time inside syscalls (entry to exit), by container and syscall class.",
-                unit: Some(Unit::Seconds),
+        for f in &s.families {
+            match &f.rows {
+                Rows::Counter(rows) => fam(f.name, f.help).counter(e, rows)?,
+                Rows::Gauge(rows) => fam(f.name, f.help).gauge(e, rows)?,
+                Rows::Histogram(rows) => {
+                    let rows: Vec<(Labels, &Hist)> =
+                        rows.iter().map(|(l, h)| (l.clone(), h)).collect();
+                    Desc {
+                        name: f.name,
+                        help: f.help,
+                        unit: Some(Unit::Seconds),
+                    }
+                    .histogram(e, &rows)?
+                }
             }
-            .histogram(e, &rows)?;
         }
-        let rows: Vec<(Labels, &Hist)> =
-            s.copy_up.iter().map(|(c, h)| (ctr_labels(c), h)).collect();
-        Family {
-            name: "ctrace_overlay_copy_up_latency",
-            help: "Latency of the syscalls that copied a lower-layer file up.",
-            unit: Some(Unit::Seconds),
-        }
-        .histogram(e, &rows)?;
-        let rows: Vec<(Labels, u64)> = s
-            .copy_up_bytes
-            .iter()
-            .map(|(c, n)| (ctr_labels(c), *n))
-            .collect();
-        fam(
-            "ctrace_overlay_copy_up_bytes",
-            "Bytes copied up from lower layers.",
-        )
-        .counter(e, &rows)?;
-        let rows: Vec<(Labels, u64)> = s.exdev.iter().map(|(c, n)| (ctr_labels(c), *n)).collect();
-        fam(
-            "ctrace_overlay_exdev_renames",
-            "Renames of lower-layer directories that failed with EXDEV.",
-        )
-        .counter(e, &rows)?;
-        let rows: Vec<(Labels, u64)> = s
-            .sigpipe
-            .iter()
-            .map(|(c, o, n)| (with_ctr(c, &[("outcome", o)]), *n))
-            .collect();
-        fam(
-            "ctrace_sigpipe",
-            "SIGPIPE signals by outcome (fatal, default, handled, ignored, pending).",
-        )
-        .counter(e, &rows)?;
-        let sem = |f: fn(&SemGauge) -> Option<u64>| -> Vec<(Labels, u64)> {
-            s.sem
-                .iter()
-                .filter_map(|g| Some((ctr_labels(&g.ctr), f(g)?)))
-                .collect()
-        };
-        fam(
-            "ctrace_sem_sets",
-            "System V semaphore sets in the IPC namespace.",
-        )
-        .gauge(e, &sem(|g| Some(g.sets)))?;
-        fam(
-            "ctrace_sem_cookie_sets",
-            "Sets with a udev-cookie key (0xd4d prefix).",
-        )
-        .gauge(e, &sem(|g| Some(g.cookies)))?;
-        fam(
-            "ctrace_sem_leaked_sets",
-            "Sets whose creator is gone and that nobody used since.",
-        )
-        .gauge(e, &sem(|g| Some(g.leaked)))?;
-        fam(
-            "ctrace_sem_sets_limit",
-            "SEMMNI: the most sets the IPC namespace allows.",
-        )
-        .gauge(e, &sem(|g| g.limit))?;
-        let rows: Vec<(Labels, u64)> = s
-            .zombies
-            .iter()
-            .map(|(c, parent, n)| (with_ctr(c, &[("parent_comm", parent)]), *n))
-            .collect();
-        fam(
-            "ctrace_zombies",
-            "Unreaped zombies, by container and the parent that must reap them.",
-        )
-        .gauge(e, &rows)?;
-        fam("ctrace_process_exits", "Process exits seen.").counter(e, &[(vec![], s.exits)])?;
         let rows: Vec<(Labels, u64)> = s
             .events
             .iter()
@@ -264,7 +158,7 @@ impl Collector for Exporter {
         let rows: Vec<(Labels, u64)> = s
             .findings
             .iter()
-            .map(|(k, sev, c, n)| (with_ctr(c, &[("kind", k), ("severity", sev)]), *n))
+            .map(|(k, sev, c, n)| (ctr_labels(c, &[("kind", k), ("severity", sev)]), *n))
             .collect();
         fam(
             "ctrace_finding_active",
@@ -317,10 +211,6 @@ mod tests {
 
     #[test]
     fn the_exposition_names_metrics_with_container_labels() {
-        let mut s = Snapshot {
-            latency_mode: true,
-            ..Default::default()
-        };
         let web = Ctr {
             name: "web".into(),
             id: "0123456789ab".into(),
@@ -330,14 +220,19 @@ mod tests {
             ..Default::default()
         };
         h.slots[9] = 3;
-        s.syscalls.push((web.clone(), "file", h));
-        s.sem.push(SemGauge {
-            ctr: web,
-            sets: 5,
-            cookies: 2,
-            leaked: 1,
-            limit: Some(32000),
-        });
+        let labels = ctr_labels(&web, &[("class", "file")]);
+        let s = Snapshot {
+            families: vec![
+                Family::counter("ctrace_syscalls", "x", vec![(labels.clone(), 3)]),
+                Family::histogram("ctrace_syscall_latency", "x", vec![(labels, h)]),
+                Family::gauge(
+                    "ctrace_sem_leaked_sets",
+                    "x",
+                    vec![(ctr_labels(&web, &[]), 1)],
+                ),
+            ],
+            ..Default::default()
+        };
         let text = encode(&registry(Arc::new(Mutex::new(s))));
         assert!(text.contains(
             "ctrace_syscalls_total{container=\"web\",container_id=\"0123456789ab\",class=\"file\"} 3"

@@ -9,7 +9,6 @@ mod exposition;
 mod http;
 mod metrics;
 mod ndjson;
-mod totals;
 
 use std::{
     collections::BTreeMap,
@@ -23,13 +22,16 @@ use serde_json::json;
 use crate::{
     cli::ServeArgs,
     events::unix_now,
-    report::{Report, Severity},
+    report::Report,
+    shared::{
+        Caps,
+        series::{Ctr, Touched},
+    },
     trace::{Session, stop_flag},
 };
-use bounds::{Bounds, Caps};
+use bounds::Bounds;
 use http::{Documents, Health, Http};
-use metrics::{SemGauge, Snapshot};
-use totals::{Ctr, Totals};
+use metrics::Snapshot;
 
 const TICK: Duration = Duration::from_millis(50);
 
@@ -81,7 +83,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         session.attached()
     );
     let mut agent = Agent {
-        totals: Totals::default(),
+        touched: Touched::default(),
         bounds: Bounds::default(),
         caps,
         top: t.top,
@@ -118,15 +120,16 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
 }
 
 struct Agent {
-    totals: Totals,
+    /// When each container's series last grew: the container cap evicts the stalest.
+    touched: Touched,
     bounds: Bounds,
     caps: Caps,
     top: usize,
 }
 
 impl Agent {
-    /// One interval: a report of now, the totals grown from it, the caps enforced, and the
-    /// results handed to the HTTP thread and the NDJSON stream.
+    /// One interval: a report of now, each problem's counters grown from it, the caps
+    /// enforced, and the results handed to the HTTP thread and the NDJSON stream.
     fn publish(
         &mut self,
         s: &mut Session,
@@ -136,24 +139,10 @@ impl Agent {
     ) -> Result<()> {
         let report = s.snapshot(self.top)?;
         let now = unix_now();
-        let t = &mut self.totals;
-        t.tick += 1;
-        if let Some(sec) = s.seccomp.as_ref() {
-            let a = sec.analyzer();
-            t.absorb_syscalls(a.stats(), |tgid| {
-                Ctr::of(a.meta(tgid).and_then(|m| m.container.as_ref()))
-            });
-        }
-        if let Some(o) = s.overlay.as_ref() {
-            let a = o.analyzer();
-            t.absorb_copy_ups(&a.copy_ups);
-            let c: Vec<_> = a.exdev.iter().map(|e| e.container.clone()).collect();
-            t.absorb_exdev(&c);
-        }
-        if let Some(p) = s.sigpipe.as_ref() {
-            t.absorb_signals(&p.analyzer().signals, now);
-        }
-        self.bounds.enforce(s, &mut self.totals, self.caps);
+        self.touched.tick += 1;
+        let touched = &mut self.touched;
+        s.each_run(|run, _| run.absorb(touched, now));
+        self.bounds.enforce(s, &mut self.touched, self.caps);
         let snap = self.snapshot(s, &report);
         stream.update(&report.findings, now);
         if let Ok(mut m) = shared.lock() {
@@ -175,39 +164,14 @@ impl Agent {
     }
 
     fn snapshot(&self, s: &Session, report: &Report) -> Snapshot {
-        let t = &self.totals;
-        let ctr = |id: &Option<String>, name: &Option<String>| match id {
-            None => Ctr::host(),
-            Some(id) => Ctr {
-                id: id.chars().take(12).collect(),
-                name: name
-                    .clone()
-                    .unwrap_or_else(|| id.chars().take(12).collect()),
-            },
-        };
+        let mut families = Vec::new();
+        for (e, run) in s.runs() {
+            if let Some(section) = report.section(e.name()) {
+                families.extend(run.metrics(section));
+            }
+        }
         let mut snap = Snapshot {
-            latency_mode: report.seccomp.as_ref().is_some_and(|r| r.mode == "latency"),
-            syscalls: t
-                .syscalls
-                .iter()
-                .map(|((c, class), h)| (c.clone(), *class, h.clone()))
-                .collect(),
-            copy_up: t
-                .copy_up
-                .iter()
-                .map(|(c, h)| (c.clone(), h.clone()))
-                .collect(),
-            copy_up_bytes: t
-                .copy_up_bytes
-                .iter()
-                .map(|(c, n)| (c.clone(), *n))
-                .collect(),
-            exdev: t.exdev.iter().map(|(c, n)| (c.clone(), *n)).collect(),
-            sigpipe: t
-                .sigpipe
-                .iter()
-                .map(|((c, o), n)| (c.clone(), *o, *n))
-                .collect(),
+            families,
             events: report.events.iter().map(|(p, n)| (p.clone(), *n)).collect(),
             evictions: self
                 .bounds
@@ -215,7 +179,7 @@ impl Agent {
                 .iter()
                 .map(|(w, n)| (*w, *n))
                 .collect(),
-            tracked: Bounds::tracked(s, t),
+            tracked: Bounds::tracked(s, &self.touched),
             probes: report
                 .probes
                 .iter()
@@ -228,37 +192,10 @@ impl Agent {
             .into_iter()
             .map(|(d, n)| (d.problem().to_string(), d.name().to_string(), n))
             .collect();
-        if let Some(r) = &report.sem {
-            snap.sem = r
-                .namespaces
-                .iter()
-                .map(|n| SemGauge {
-                    ctr: ctr(&n.container_id, &n.container_name),
-                    sets: n.sets as u64,
-                    cookies: n.cookies as u64,
-                    leaked: n.leaked as u64,
-                    limit: n.limits.as_ref().map(|l| l.semmni),
-                })
-                .collect();
-        }
-        if let Some(r) = &report.zombie {
-            snap.exits = r.exits;
-            let mut z: BTreeMap<(Ctr, String), u64> = BTreeMap::new();
-            for g in &r.groups {
-                let c = ctr(&g.container_id, &g.container_name);
-                *z.entry((c, g.parent_comm.clone())).or_default() += g.zombies as u64;
-            }
-            snap.zombies = z.into_iter().map(|((c, p), n)| (c, p, n)).collect();
-        }
         let mut f: BTreeMap<(String, String, Ctr), u64> = BTreeMap::new();
         for x in &report.findings {
-            let sev = match x.severity {
-                Severity::Info => "info",
-                Severity::Warning => "warning",
-                Severity::Critical => "critical",
-            };
-            let c = ctr(&x.subject.container_id, &x.subject.container_name);
-            *f.entry((x.kind.to_string(), sev.to_string(), c))
+            let c = Ctr::of_ids(&x.subject.container_id, &x.subject.container_name);
+            *f.entry((x.kind.to_string(), x.severity.name().to_string(), c))
                 .or_default() += 1;
         }
         snap.findings = f.into_iter().map(|((k, s, c), n)| (k, s, c, n)).collect();

@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use crate::report::Finding;
+use crate::shared::Finding;
 
 /// What makes two findings the same one over time: its kind and what it is about. Evidence
 /// numbers change from one interval to the next, so they are not part of it.
@@ -94,7 +94,7 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Severity, Subject};
+    use crate::shared::{Severity, Subject};
 
     fn finding(kind: &'static str, pid: u32, n: u64) -> Finding {
         Finding {

@@ -1,6 +1,6 @@
 //! The sigpipe finding's text, built from what was observed.
 
-use super::analyzer::Signal;
+use super::signal::Signal;
 
 fn fd_text(s: &Signal) -> String {
     let fd =

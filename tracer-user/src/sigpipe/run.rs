@@ -21,8 +21,8 @@ use crate::{
     attrib::Attributor,
     events::{self, Clock, comm_str},
     node,
-    report::{Finding, ProbeInfo},
     seccomp::analyzer::syscall_name,
+    shared::{Finding, ProbeInfo},
 };
 
 /// fds of a watched process cached per scan.

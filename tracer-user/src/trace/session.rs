@@ -10,27 +10,18 @@ use anyhow::{Result, anyhow};
 use aya::Ebpf;
 use tracer_common::Drop;
 
-use super::{
-    meta,
-    select::{Selection, read_drops},
-};
+use super::select::{Selection, read_drops};
 use crate::{
     attach::{self, AttachType, Attachment, Globals, Target},
     attrib::Attributor,
     cli::TraceArgs,
     node,
-    overlay::run::OverlayRun,
     problem::Problem,
-    report::{ProbeInfo, Report},
-    seccomp::{self, run::SeccompRun, slowdown::Calibrator},
-    sem::run::SemRun,
-    sigpipe::run::SigpipeRun,
+    registry,
+    report::Report,
+    shared::{Cx, Entry, Part, ProbeInfo, ProblemRun, Start},
     tier::{self, Features, Tier},
-    zombie::run::ZombieRun,
 };
-
-/// How often new processes in the seccomp maps are attributed, while they live.
-const ATTRIBUTE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn log_level(verbose: u8) -> u8 {
     // -v: warnings, -vv: debug, -vvv: trace (every fork).
@@ -43,21 +34,17 @@ fn log_level(verbose: u8) -> u8 {
 }
 
 pub struct Session {
-    pub ebpf: Ebpf,
+    ebpf: Ebpf,
     pub attrib: Attributor,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     sel: Selection,
-    pub seccomp: Option<SeccompRun>,
-    pub sem: Option<SemRun>,
-    pub zombie: Option<ZombieRun>,
-    pub sigpipe: Option<SigpipeRun>,
-    pub overlay: Option<OverlayRun>,
-    pub probes: Vec<ProbeInfo>,
-    asked: BTreeSet<Problem>,
+    /// The asked problems' runs, in registry order.
+    runs: Vec<(&'static Entry, Box<dyn ProblemRun>)>,
+    /// Indices into `runs`, in the order they tick.
+    tick_order: Vec<usize>,
+    probes: Vec<ProbeInfo>,
     pub started: Instant,
-    next_attrib: Instant,
     duty_cycle: u8,
-    calibrator: Calibrator,
     _links: Vec<Attachment>,
 }
 
@@ -125,41 +112,23 @@ impl Session {
             AttachType::Tracepoint,
             sched("sched_process_exit"),
         )?;
-        let on = |p| asked.contains(&p);
-        let seccomp = match on(Problem::Seccomp) {
-            true => Some(SeccompRun::start(&mut ebpf, args, features, wish)?),
-            false => None,
+        let mut start = Start {
+            ebpf: &mut ebpf,
+            attrib: &mut attrib,
+            args,
+            features,
+            wish,
         };
-        let sem = match on(Problem::Sem) {
-            true => Some(SemRun::start(
-                &mut ebpf,
-                args.sem_leak_age.as_secs_f64(),
-                &mut attrib,
-            )?),
-            false => None,
-        };
-        let zombie = match on(Problem::Zombie) {
-            true => Some(ZombieRun::start(
-                &mut ebpf,
-                args.zombie_age.as_secs_f64(),
-                &mut attrib,
-            )?),
-            false => None,
-        };
-        let sigpipe = match on(Problem::Sigpipe) {
-            true => Some(SigpipeRun::start(&mut ebpf, args.comms.clone())?),
-            false => None,
-        };
-        let overlay = match on(Problem::Overlay) {
-            true => Some(OverlayRun::start(&mut ebpf, features, wish)?),
-            false => None,
-        };
-        let mut probes: Vec<ProbeInfo> = Vec::new();
-        probes.extend(seccomp.as_ref().map(|s| s.probe_info()));
-        probes.extend(sem.as_ref().map(|s| s.probe_info()));
-        probes.extend(zombie.as_ref().map(|s| s.probe_info()));
-        probes.extend(sigpipe.as_ref().map(|s| s.probe_info()));
-        probes.extend(overlay.as_ref().map(|s| s.probe_info()));
+        let mut runs = Vec::new();
+        for e in registry::ALL
+            .into_iter()
+            .filter(|e| asked.contains(&e.problem))
+        {
+            runs.push((e, (e.start)(&mut start)?));
+        }
+        let mut tick_order: Vec<usize> = (0..runs.len()).collect();
+        tick_order.sort_by_key(|&i| runs[i].1.tick_order());
+        let mut probes: Vec<ProbeInfo> = runs.iter().map(|(_, r)| r.probe_info()).collect();
         probes.push(ProbeInfo {
             problem: "attribution".into(),
             attach_type: fork.attach_type.name().into(),
@@ -172,17 +141,11 @@ impl Session {
             attrib,
             logger,
             sel,
-            seccomp,
-            sem,
-            zombie,
-            sigpipe,
-            overlay,
+            tick_order,
+            runs,
             probes,
-            asked,
             started: now,
-            next_attrib: now,
             duty_cycle: args.duty_cycle,
-            calibrator: Calibrator::default(),
             _links: vec![fork, exit],
         })
     }
@@ -206,45 +169,28 @@ impl Session {
         if let Some(l) = self.logger.as_mut() {
             l.flush();
         }
-        let ebpf = &mut self.ebpf;
-        let attrib = &mut self.attrib;
-        if let Some(s) = self.seccomp.as_mut() {
-            s.duty_tick(ebpf, now)?;
-        }
-        if let Some(s) = self.sem.as_mut() {
-            s.poll(attrib, &|p| meta::parent_of(ebpf, p));
-        }
-        if let Some(s) = self.sigpipe.as_mut() {
-            s.poll(attrib);
-        }
-        if let Some(s) = self.overlay.as_mut() {
-            s.poll(attrib, &|p| meta::parent_of(ebpf, p));
-        }
-        // Last: its reaps drop attribution cache entries the others may still have needed.
-        if let Some(s) = self.zombie.as_mut() {
-            s.poll(attrib);
-        }
-        if now >= self.next_attrib {
-            self.next_attrib = now + ATTRIBUTE_EVERY;
-            if let Some(s) = self.seccomp.as_mut() {
-                s.attribute(ebpf, attrib)?;
+        let mut cx = Cx {
+            ebpf: &mut self.ebpf,
+            attrib: &mut self.attrib,
+        };
+        for &i in &self.tick_order {
+            if let Some((_, r)) = self.runs.get_mut(i) {
+                r.tick(&mut cx, now)?;
             }
         }
         Ok(())
     }
 
-    /// Every interval: the filter, the watched daemons' fds and (unless a report follows,
-    /// which takes them anyway) the semaphore and zombie inventories.
+    /// Every interval: the filter, then each problem's caches and (unless a report follows,
+    /// which takes them anyway) inventories.
     pub fn refresh(&mut self, inventories: bool) -> Result<()> {
         self.sel.refresh(&mut self.ebpf, &mut self.attrib)?;
-        if let Some(s) = self.sem.as_mut().filter(|_| inventories) {
-            s.refresh(&mut self.attrib);
-        }
-        if let Some(s) = self.zombie.as_mut().filter(|_| inventories) {
-            s.rescan(&mut self.attrib);
-        }
-        if let Some(s) = self.sigpipe.as_mut() {
-            s.scan();
+        let mut cx = Cx {
+            ebpf: &mut self.ebpf,
+            attrib: &mut self.attrib,
+        };
+        for (_, r) in &mut self.runs {
+            r.refresh(&mut cx, inventories);
         }
         Ok(())
     }
@@ -252,22 +198,11 @@ impl Session {
     /// The live line: one part per problem, with its drops.
     pub fn live(&mut self) -> String {
         let drops = self.drops();
-        let dropped = |problem: &str| -> u64 {
-            drops
-                .iter()
-                .filter(|(d, _)| d.problem() == problem)
-                .map(|(_, n)| n)
-                .sum()
-        };
-        let mut parts = Vec::new();
-        parts.extend(self.seccomp.as_mut().map(|s| s.live(dropped("seccomp"))));
-        let mut add = |live: Option<String>, problem: &str| {
-            parts.extend(live.map(|l| format!("{l} drops={}", dropped(problem))));
-        };
-        add(self.sem.as_ref().map(|s| s.live()), "sem");
-        add(self.zombie.as_ref().map(|s| s.live()), "zombie");
-        add(self.sigpipe.as_ref().map(|s| s.live()), "sigpipe");
-        add(self.overlay.as_ref().map(|s| s.live()), "overlay");
+        let parts: Vec<String> = self
+            .runs
+            .iter_mut()
+            .map(|(e, r)| r.live(dropped(&drops, e.drops)))
+            .collect();
         parts.join(" | ")
     }
 
@@ -275,46 +210,53 @@ impl Session {
         read_drops(&self.ebpf)
     }
 
+    /// The asked problems' runs, in registry order.
+    pub fn runs(&self) -> impl Iterator<Item = (&'static Entry, &dyn ProblemRun)> {
+        self.runs.iter().map(|(e, r)| (*e, r.as_ref()))
+    }
+
+    /// Calls `f` with each run and the loaded object its maps are in (serve's bounds).
+    pub fn each_run(&mut self, mut f: impl FnMut(&mut dyn ProblemRun, &mut Ebpf)) {
+        for (_, r) in &mut self.runs {
+            f(r.as_mut(), &mut self.ebpf);
+        }
+    }
+
     /// The report of everything so far, with the probes still attached (serve).
     pub fn snapshot(&mut self, top: usize) -> Result<Report> {
         let mut report = self.empty_report();
-        if let Some(s) = self.seccomp.as_mut() {
-            let r = s.report(&mut self.ebpf, &mut self.attrib, top)?;
-            report.events.insert("seccomp".into(), r.syscalls);
-            report.seccomp = Some(r);
+        let mut cx = Cx {
+            ebpf: &mut self.ebpf,
+            attrib: &mut self.attrib,
+        };
+        let mut parts = Vec::new();
+        for (_, r) in &mut self.runs {
+            parts.push(r.report(&mut cx, top)?);
         }
-        self.fill(&mut report);
-        // Calibrations are cached per filter, so only a new filter costs a measurement.
-        if let Some(r) = &report.seccomp {
-            report
-                .findings
-                .extend(seccomp::slowdown::findings(r, &mut self.calibrator));
-        }
+        // Read after the drains above, so that drops up to now are counted.
+        let drops = self.drops();
+        fill(&mut report, &mut self.runs, parts, &drops, false);
         Ok(report)
     }
 
     /// Drains everything, detaches every probe and returns the final report.
     pub fn finish(mut self, top: usize) -> Result<Report> {
         let mut report = self.empty_report();
-        if let Some(s) = self.seccomp.take() {
-            let r = s.finish(&mut self.ebpf, &mut self.attrib, top)?;
-            report.events.insert("seccomp".into(), r.syscalls);
-            report.seccomp = Some(r);
+        let mut cx = Cx {
+            ebpf: &mut self.ebpf,
+            attrib: &mut self.attrib,
+        };
+        let mut parts = Vec::new();
+        for (_, r) in &mut self.runs {
+            parts.push(r.finish(&mut cx, top)?);
         }
-        self.fill(&mut report);
+        let drops = self.drops();
         if let Some(l) = self.logger.as_mut() {
             l.flush();
         }
-        drop(self.ebpf); // detaches and unloads everything that is left
-        // Calibrated with every probe gone: syscall tracepoints slow down every task alike.
-        if let Some(r) = report.seccomp.as_mut() {
-            seccomp::filter_time::calibrate(&mut r.filter_time, &mut self.calibrator);
-        }
-        if let Some(r) = &report.seccomp {
-            report
-                .findings
-                .extend(seccomp::slowdown::findings(r, &mut self.calibrator));
-        }
+        let Session { ebpf, mut runs, .. } = self;
+        drop(ebpf); // detaches and unloads everything that is left
+        fill(&mut report, &mut runs, parts, &drops, true);
         Ok(report)
     }
 
@@ -329,60 +271,44 @@ impl Session {
             drop_reasons: BTreeMap::new(),
             findings: Vec::new(),
             duty_cycle_pct: self.duty_cycle,
-            seccomp: None,
-            sem: None,
-            zombie: None,
-            sigpipe: None,
-            overlay: None,
+            sections: Vec::new(),
         }
     }
+}
 
-    /// The event-driven problems' sections and findings, then the drops up to now.
-    fn fill(&mut self, report: &mut Report) {
-        let ebpf = &self.ebpf;
-        let attrib = &mut self.attrib;
-        if let Some(s) = self.sem.as_mut() {
-            let (r, findings) = s.report(attrib, &|p| meta::parent_of(ebpf, p));
-            let e = &r.events;
-            let n = e.semget + e.semget_failed + e.rmid + e.use_;
-            report.events.insert("sem".into(), n);
-            report.findings.extend(findings);
-            report.sem = Some(r);
-        }
-        if let Some(s) = self.zombie.as_mut() {
-            let (r, findings) = s.report(attrib);
-            report.events.insert("zombie".into(), r.exits);
-            report.findings.extend(findings);
-            report.zombie = Some(r);
-        }
-        if let Some(s) = self.sigpipe.as_mut() {
-            let (r, findings) = s.report(ebpf, attrib);
-            report.events.insert("sigpipe".into(), r.sigpipes as u64);
-            report.findings.extend(findings);
-            report.sigpipe = Some(r);
-        }
-        if let Some(s) = self.overlay.as_mut() {
-            let (r, findings) = s.report(ebpf, attrib, &|p| meta::parent_of(ebpf, p));
-            report.events.insert("overlay".into(), r.checked);
-            report.findings.extend(findings);
-            report.overlay = Some(r);
-        }
-        // Read after the drains above, so that drops up to now are counted.
-        let drops = self.drops();
-        report.drop_reasons = drops
-            .iter()
-            .map(|(d, n)| (d.name().to_string(), *n))
-            .collect();
-        for p in self.asked.iter().map(|p| p.name()).chain(["filter"]) {
-            let n: u64 = drops
-                .iter()
-                .filter(|(d, _)| d.problem() == p)
-                .map(|(_, n)| n)
-                .sum();
-            // "filter" (forks the pid filter could not take) only when it happened.
-            if p != "filter" || n > 0 {
-                report.drops.insert(p.to_string(), n);
-            }
-        }
+/// Each problem's part into the report: its section and events keyed by its name, its findings
+/// in registry order and then those that need every part (`settle`: with `detached`, on a node
+/// without probes), then the drops.
+fn fill(
+    report: &mut Report,
+    runs: &mut [(&'static Entry, Box<dyn ProblemRun>)],
+    parts: Vec<Part>,
+    drops: &BTreeMap<Drop, u64>,
+    detached: bool,
+) {
+    let mut later = Vec::new();
+    for ((e, r), mut part) in runs.iter_mut().zip(parts) {
+        later.extend(r.settle(&mut part, detached));
+        report.events.insert(e.name().into(), part.events);
+        report.findings.extend(part.findings);
+        report
+            .drops
+            .insert(e.name().into(), dropped(drops, e.drops));
+        report.sections.push((e.name(), part.section));
     }
+    report.findings.extend(later);
+    report.drop_reasons = drops
+        .iter()
+        .map(|(d, n)| (d.name().to_string(), *n))
+        .collect();
+    // "filter" (forks the pid filter could not take) only when it happened.
+    let n = dropped(drops, &[Drop::FilterMapFull]);
+    if n > 0 {
+        report.drops.insert("filter".into(), n);
+    }
+}
+
+/// The drops of these reasons.
+fn dropped(drops: &BTreeMap<Drop, u64>, reasons: &[Drop]) -> u64 {
+    reasons.iter().filter_map(|d| drops.get(d)).sum()
 }

@@ -1,6 +1,6 @@
 //! The zombie finding's text, built from what was observed.
 
-use super::analyzer::GroupReport;
+use super::section::GroupReport;
 
 pub fn explanation(g: &GroupReport, threshold_s: f64) -> String {
     let place = match (&g.container_name, &g.container_id) {

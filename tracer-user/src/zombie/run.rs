@@ -17,7 +17,7 @@ use crate::{
     attrib::Attributor,
     events::{self, Clock, comm_str, unix_now},
     node,
-    report::{Finding, ProbeInfo},
+    shared::{Finding, ProbeInfo},
 };
 
 /// An exit is looked up in /proc this long after it happened: a parent that reaps does it sooner.

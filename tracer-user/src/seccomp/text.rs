@@ -1,0 +1,232 @@
+//! Human rendering of the seccomp section: containers, processes, histograms, filter time.
+
+use std::fmt::Write as _;
+
+use super::{
+    analyzer::{SeccompReport, SyscallStat},
+    explain,
+};
+use crate::{hist::Log2Hist, report::text::short_id};
+
+fn ns(v: Option<u64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(n) if n >= 10_000_000 => format!("{}ms", n / 1_000_000),
+        Some(n) if n >= 10_000 => format!("{}us", n / 1_000),
+        Some(n) => format!("{n}ns"),
+    }
+}
+
+fn top_line(top: &[SyscallStat]) -> String {
+    top.iter()
+        .map(|s| match s.p99_ns {
+            Some(_) => format!(
+                "{}({} p50={} p99={})",
+                s.syscall,
+                s.count,
+                ns(s.p50_ns),
+                ns(s.p99_ns)
+            ),
+            None => format!("{}({})", s.syscall, s.count),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn render(out: &mut String, s: &SeccompReport, top: usize) {
+    let _ = writeln!(
+        out,
+        "\n== seccomp ({} mode): {} syscalls in {:.1}s observed ==",
+        s.mode, s.syscalls, s.observed_s
+    );
+    if !s.containers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<14} {:<20} {:<9} {:>5} {:>10} {:>10} {:>9}  top syscalls",
+            "CONTAINER", "NAME", "SECCOMP", "PROCS", "SYSCALLS", "PER_S", "TIME"
+        );
+        for c in s.containers.iter().take(top) {
+            let _ = writeln!(
+                out,
+                "{:<14} {:<20} {:<9} {:>5} {:>10} {:>10.0} {:>9}  {}",
+                short_id(&c.container_id),
+                c.container_name.as_deref().unwrap_or("-"),
+                mode_with_filters(&c.seccomp_mode, c.seccomp_filters),
+                c.processes,
+                c.syscalls,
+                c.syscalls_per_s,
+                ns(c.total_ns),
+                top_line(&c.top[..c.top.len().min(3)])
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<8} {:<16} {:<14} {:<9} {:>10} {:>10} {:>9}  top syscalls",
+        "PID", "COMM", "CONTAINER", "SECCOMP", "SYSCALLS", "PER_S", "TIME"
+    );
+    for p in s.processes.iter().take(top) {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<16} {:<14} {:<9} {:>10} {:>10.0} {:>9}  {}",
+            p.pid,
+            p.comm,
+            p.container_name
+                .as_deref()
+                .or(p.container_id.as_deref().map(short_id))
+                .unwrap_or("-"),
+            mode_with_filters(&p.seccomp_mode, p.seccomp_filters),
+            p.syscalls,
+            p.syscalls_per_s,
+            ns(p.total_ns),
+            top_line(&p.top[..p.top.len().min(3)])
+        );
+    }
+    if s.processes.len() > top {
+        let _ = writeln!(
+            out,
+            "... {} more processes (--top, or --json for all)",
+            s.processes.len() - top
+        );
+    }
+    // Histograms: each container's busiest syscall, then the busiest processes'.
+    let mut hists: Vec<(String, &SyscallStat)> = Vec::new();
+    for c in &s.containers {
+        if let Some(t) = c.top.first() {
+            let label = c
+                .container_name
+                .clone()
+                .unwrap_or_else(|| short_id(&c.container_id).into());
+            hists.push((format!("container {label}"), t));
+        }
+    }
+    for p in &s.processes {
+        if let Some(t) = p.top.first() {
+            hists.push((format!("pid {} ({})", p.pid, p.comm), t));
+        }
+    }
+    for (label, st) in hists
+        .into_iter()
+        .filter(|(_, st)| !st.hist_ns.is_empty())
+        .take(top)
+    {
+        let h = Log2Hist::from_buckets(&st.hist_ns);
+        let _ = writeln!(
+            out,
+            "\n{label}: {} latency ({} calls)",
+            st.syscall, st.count
+        );
+        out.push_str(&h.render("nsecs"));
+    }
+    if !s.filter_time.is_empty() {
+        let _ = writeln!(out, "\nseccomp filter time per syscall ({} tier):", s.tier);
+        for t in &s.filter_time {
+            let _ = writeln!(
+                out,
+                "  pid {} ({}): {:.0} ns measured over {} calls, {} calibrated",
+                t.pid,
+                t.comm,
+                t.measured_ns_per_syscall,
+                t.calls,
+                t.calibrated_ns_per_syscall
+                    .map_or("not".into(), |c| format!("{c:.0} ns"))
+            );
+        }
+    }
+    let _ = writeln!(out, "\n{}", explain::CAVEATS);
+}
+
+fn mode_with_filters(mode: &str, filters: Option<u32>) -> String {
+    match filters {
+        Some(n) if mode == "filter" => format!("filter:{n}"),
+        _ => mode.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{
+        report::{Report, text},
+        shared::{Finding, Severity, Subject},
+    };
+
+    fn report(seccomp: Option<SeccompReport>) -> Report {
+        Report {
+            version: "0.1.0",
+            kernel: "6.1.0".into(),
+            probes: vec![],
+            duration_s: 2.0,
+            events: BTreeMap::from([("seccomp".into(), 5)]),
+            drops: BTreeMap::from([("seccomp".into(), 0)]),
+            drop_reasons: BTreeMap::new(),
+            findings: vec![Finding {
+                kind: "seccomp_slowdown",
+                severity: Severity::Warning,
+                subject: Subject::default(),
+                evidence: serde_json::json!({"ns_per_s": 5}),
+                explanation: "x".into(),
+                remediation: "y".into(),
+            }],
+            duty_cycle_pct: 100,
+            sections: seccomp
+                .into_iter()
+                .map(|s| ("seccomp", Box::new(s) as Box<dyn crate::shared::Section>))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn json_keeps_the_contract_keys() {
+        let v: serde_json::Value = serde_json::from_str(&report(None).to_json()).unwrap();
+        for key in [
+            "schema",
+            "version",
+            "kernel",
+            "probes",
+            "duration_s",
+            "events",
+            "drops",
+            "findings",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["schema"], crate::report::SCHEMA);
+        let f = &v["findings"][0];
+        assert_eq!(f["severity"], "warning");
+        for key in ["pid", "comm", "container_id", "container_name"] {
+            assert!(f["subject"].get(key).is_some(), "subject lacks {key}");
+        }
+        assert!(v.get("seccomp").is_none());
+    }
+
+    #[test]
+    fn text_shows_findings_and_histograms() {
+        use crate::seccomp::{Mode, SysStats, analyzer::Analyzer};
+        use tracer_common::seccomp::{SysKey, log2_slot};
+        let mut a = Analyzer::default();
+        let mut st = SysStats {
+            count: 4,
+            total_ns: 1200,
+            ..Default::default()
+        };
+        st.hist.slots[log2_slot(300)] = 4;
+        a.update(vec![(SysKey { tgid: 7, nr: 110 }, st)]);
+        let r = report(Some(a.report(Mode::Latency, 2.0, 5)));
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(
+            v["seccomp"]["syscalls"], 4,
+            "the section is keyed by its problem"
+        );
+        let text = text::render(&r, 5);
+        assert!(text.contains("[WARNING] seccomp_slowdown"), "{text}");
+        assert!(text.contains("getppid latency (4 calls)"), "{text}");
+        assert!(text.contains("256 -> 511"), "{text}");
+        assert!(
+            text.contains("|****************************************|"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! A finding: what a problem's analyzer concludes, with its evidence and the fix.
+
+use serde::Serialize;
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct Subject {
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    pub container_id: Option<String>,
+    pub container_name: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+#[allow(
+    dead_code,
+    reason = "info is part of the report contract; no finding raises it yet"
+)]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Finding {
+    pub kind: &'static str,
+    pub severity: Severity,
+    pub subject: Subject,
+    pub evidence: serde_json::Value,
+    pub explanation: String,
+    pub remediation: String,
+}
