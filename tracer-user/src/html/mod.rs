@@ -120,6 +120,10 @@ fn trace_page(doc: &Value, top: usize) -> Page {
             facts.push((label.into(), t.join(", ")));
         }
     }
+    // ctrace's own kernel cost, where the report has it.
+    if let Some(b) = doc.get("bpf").and_then(|b| fmt::f64_of(b, "map_bytes")) {
+        facts.push(("ctrace's BPF maps".into(), fmt::bytes(b)));
+    }
     let sections = [
         syscalls::section(doc, top),
         overlay::section(doc),
@@ -229,5 +233,10 @@ mod tests {
         assert_eq!(html.matches("<figure").count(), 1);
         assert_eq!(html.matches("<svg").count(), 1);
         assert!(!html.contains("<script"));
+        let facts = render(&json!({"kernel": "6.1", "probes": [], "schema": 1, "bpf": {"map_bytes": 2048, "maps": {}}}), 5).unwrap();
+        assert!(
+            facts.contains("<dd>2.0 KiB</dd>") && facts.contains("<dt>schema</dt><dd>1</dd>"),
+            "{facts}"
+        );
     }
 }
