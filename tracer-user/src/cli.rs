@@ -42,12 +42,26 @@ pub enum Cmd {
         mut_arg("duration", |a| a.help("Stop after this long (e.g. 1h); default: until SIGTERM or Ctrl-C")),
         mut_arg("top", |a| a.help("Top syscalls per process kept in /report")),
         mut_arg("json", |a| a.hide(true)),
+        mut_arg("html", |a| a.hide(true)),
     )]
     Serve(ServeArgs),
     /// Benchmarks that print ratios measured side by side in one run.
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
+    },
+    /// Draw a saved JSON report (trace, serve's /report, bench seccomp, bench overhead) as one
+    /// self-contained HTML page.
+    Report {
+        /// Where to write the page.
+        #[arg(long, value_name = "OUT.html")]
+        html: PathBuf,
+        /// Processes, and syscalls per process, drawn from a trace report (in its own order).
+        #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+        top: usize,
+        /// The JSON report, or - for standard input.
+        #[arg(value_name = "REPORT.json")]
+        report: PathBuf,
     },
     /// Internal: a syscall loop used by the benchmarks and tests.
     #[command(name = "__loop", hide = true)]
@@ -104,6 +118,9 @@ pub struct TraceArgs {
     /// Print one JSON document instead of the human report.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as a self-contained HTML page here.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
     /// seccomp: count syscalls only (no timestamps); the cheapest mode.
     #[arg(long)]
     pub count_only: bool,
@@ -215,6 +232,9 @@ pub struct BenchSeccompArgs {
     /// Print one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Also write the results as a self-contained HTML page here.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
     /// A command to time under each setup (after `--`).
     #[arg(last = true)]
     pub command: Vec<String>,

@@ -8,6 +8,7 @@ mod cli;
 mod doctor;
 mod events;
 mod hist;
+mod html;
 mod map_sizes;
 mod node;
 mod out;
@@ -77,6 +78,9 @@ fn main() -> ExitCode {
         Cmd::Bench {
             what: BenchCmd::Seccomp(args),
         } => seccomp::bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Cmd::Report { html, top, report } => {
+            html::run(&report, &html, top).map(|()| ExitCode::SUCCESS)
+        }
         Cmd::Loop(args) => bench::syscall_loop(&args).map(|()| ExitCode::SUCCESS),
         Cmd::SeccompChild {
             workload,

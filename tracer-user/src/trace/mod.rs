@@ -41,6 +41,9 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         say!("ctrace: detaching… (Ctrl-C again to exit without the report)");
     }
     let report = session.finish(args.top)?;
+    crate::html::hook(args.html.as_deref(), args.top, || {
+        Ok(serde_json::from_str(&report.to_json())?)
+    })?;
     if args.json {
         outln!("{}", report.to_json())
     } else {
