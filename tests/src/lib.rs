@@ -6,6 +6,7 @@ pub mod cbpf;
 pub mod chromium;
 pub mod docker;
 pub mod links;
+pub mod overlay;
 pub mod prometheus;
 pub mod serve;
 
@@ -127,9 +128,12 @@ impl Gated {
         self.child.id()
     }
 
-    /// Closes ctrace's stdout from the reading side, as `| head` does once it has enough.
-    pub fn close_stdout(&mut self) {
-        drop(self.child.stdout.take());
+    /// `ctrace ARGS --pid <this shell>`, attached and waiting for the script to run.
+    pub fn tracer(&self, args: &[&str]) -> Tracer {
+        let pid = self.pid().to_string();
+        let mut all = args.to_vec();
+        all.extend(["--pid", &pid]);
+        Tracer::start(&all)
     }
 
     /// Runs the script and waits for it; panics if it failed.
