@@ -46,6 +46,30 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Installs Debian packages unless `present` (a shell test) already holds; idempotent, as
+/// `cargo xtask test` installs them too.
+pub fn apt_install_unless(present: &str, packages: &[&str]) {
+    let have = Command::new("sh")
+        .args(["-c", present])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if have {
+        return;
+    }
+    eprintln!("tests: installing {}", packages.join(" "));
+    let install = ["install", "-y", "-q", "--no-install-recommends"];
+    for args in [&["update", "-q"][..], &[&install[..], packages].concat()] {
+        let st = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .expect("apt-get");
+        assert!(st.success(), "apt-get {args:?} failed");
+    }
+}
+
 /// Tests that need a capability this run lacks say so loudly, and fail under CI=true.
 pub fn skip_or_fail(why: &str) -> bool {
     if in_ci() {
