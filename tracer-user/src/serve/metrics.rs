@@ -188,6 +188,19 @@ impl Collector for Exporter {
             "Kernel memory of ctrace's BPF maps, by map (their sum: the total).",
         )
         .gauge(e, &rows)?;
+        let (run_ns, runs) = crate::bpf_cost::program_rows();
+        if !run_ns.is_empty() {
+            fam(
+                "ctrace_bpf_program_run_ns",
+                "Time ctrace's BPF programs ran, in ns (only while kernel.bpf_stats_enabled is 1).",
+            )
+            .counter(e, &run_ns)?;
+            fam(
+                "ctrace_bpf_program_runs",
+                "Runs of ctrace's BPF programs (only while kernel.bpf_stats_enabled is 1).",
+            )
+            .counter(e, &runs)?;
+        }
         Ok(())
     }
 }

@@ -33,7 +33,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         if now >= next_line {
             next_line += args.interval;
             session.refresh(true)?;
-            let line = session.live();
+            let line = format!("{} | {}", session.live(), session.kernel_cost());
             say!("[{:>7.1}s] {line}", started.elapsed().as_secs_f64());
         }
     }
