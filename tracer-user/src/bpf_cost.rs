@@ -126,7 +126,7 @@ pub fn read_self() -> BpfCost {
 }
 
 /// `/metrics` rows of `ctrace_bpf_map_bytes`: one per map (their sum is the total).
-pub fn metric_rows() -> Vec<(Vec<(&'static str, String)>, u64)> {
+pub fn metric_rows() -> Vec<Row> {
     read_self()
         .maps
         .into_iter()
@@ -134,11 +134,11 @@ pub fn metric_rows() -> Vec<(Vec<(&'static str, String)>, u64)> {
         .collect()
 }
 
+/// One `/metrics` row: labels and value.
+type Row = (Vec<(&'static str, String)>, u64);
+
 /// `/metrics` rows of the programs' run time (ns) and runs, while `kernel.bpf_stats_enabled`.
-pub fn program_rows() -> (
-    Vec<(Vec<(&'static str, String)>, u64)>,
-    Vec<(Vec<(&'static str, String)>, u64)>,
-) {
+pub fn program_rows() -> (Vec<Row>, Vec<Row>) {
     let progs = read_self().programs;
     let label = |p: &ProgStats| vec![("program", p.name.clone())];
     (
