@@ -8,8 +8,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::docker::{must, sh};
-
 /// Fixed paths under /run, so one test on the node at a time (`node_lock("containerd")`).
 pub const DIR: &str = "/run/ctrace-containerd";
 pub const SOCKET: &str = "/run/ctrace-containerd/containerd.sock";
@@ -43,22 +41,9 @@ fn answers() -> bool {
 }
 
 pub fn install_if_missing() {
-    if sh("command -v containerd && command -v ctr && command -v runc && test -x /bin/busybox") {
-        return;
-    }
-    eprintln!("tests: installing containerd, runc and busybox-static");
-    must(Command::new("apt-get").args(["update", "-q"]));
-    must(
-        Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-q",
-                "containerd",
-                "runc",
-                "busybox-static",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
+    crate::apt_install_unless(
+        "command -v containerd && command -v ctr && command -v runc && test -x /bin/busybox",
+        &["containerd", "runc", "busybox-static"],
     );
 }
 

@@ -25,11 +25,6 @@ pub(crate) fn sh(cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-pub(crate) fn must(cmd: &mut Command) {
-    let st = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(st.success(), "{cmd:?} failed: {st}");
-}
-
 fn answers() -> bool {
     sh("docker version --format '{{.Server.Version}}'")
 }
@@ -39,15 +34,9 @@ fn work_dir() -> PathBuf {
 }
 
 pub fn install_if_missing() {
-    if sh("command -v dockerd && command -v docker && test -x /bin/busybox") {
-        return;
-    }
-    eprintln!("tests: installing docker.io and busybox-static");
-    must(Command::new("apt-get").args(["update", "-q"]));
-    must(
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "docker.io", "busybox-static"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
+    crate::apt_install_unless(
+        "command -v dockerd && command -v docker && test -x /bin/busybox",
+        &["docker.io", "busybox-static"],
     );
 }
 

@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, process::Command};
 
-use crate::docker::{must, sh};
+use crate::docker::sh;
 
 pub const IMAGE: &str = "localhost/ctrace-busybox:test";
 /// podman's defaults ask for more than some sandboxes' hard limits allow.
@@ -21,15 +21,9 @@ pub struct Podman {
 }
 
 pub fn install_if_missing() {
-    if sh("command -v podman && test -x /bin/busybox") {
-        return;
-    }
-    eprintln!("tests: installing podman and busybox-static");
-    must(Command::new("apt-get").args(["update", "-q"]));
-    must(
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "podman", "busybox-static"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
+    crate::apt_install_unless(
+        "command -v podman && test -x /bin/busybox",
+        &["podman", "runc", "busybox-static"],
     );
 }
 

@@ -168,7 +168,8 @@ pub fn build_packages() -> Result<()> {
 }
 
 /// The Docker engine and a static busybox for the offline test image; a second containerd and
-/// podman for the runtime-naming tests; Prometheus scrapes `ctrace serve` in its test.
+/// podman for the runtime-naming tests; Prometheus scrapes `ctrace serve` in its test; headless
+/// Chromium loads the HTML report in its.
 pub fn test_packages() -> Result<()> {
     apt_install(
         "test dependencies",
@@ -176,6 +177,7 @@ pub fn test_packages() -> Result<()> {
             "docker.io",
             "busybox-static",
             "prometheus",
+            "chromium",
             "containerd",
             "runc",
             "podman",

@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub drops: Vec<(String, String, u64)>,
     pub evictions: Vec<(&'static str, u64)>,
     pub tracked: Vec<(&'static str, u64)>,
+    /// Failed writes of the NDJSON findings stream.
+    pub stream_errors: u64,
     /// (kind, severity, container, active findings).
     pub findings: Vec<(String, String, Ctr, u64)>,
     /// (problem, attach type).
@@ -155,6 +157,11 @@ impl Collector for Exporter {
             .map(|(w, n)| (vec![("what", w.to_string())], *n))
             .collect();
         fam("ctrace_tracked", "State held now, by kind.").gauge(e, &rows)?;
+        fam(
+            "ctrace_findings_stream_errors",
+            "Failed writes of the NDJSON findings stream (a closed stdout, a full disk).",
+        )
+        .counter(e, &[(vec![], s.stream_errors)])?;
         let rows: Vec<(Labels, u64)> = s
             .findings
             .iter()
@@ -175,6 +182,25 @@ impl Collector for Exporter {
             "The probe tier each problem runs on.",
         )
         .gauge(e, &rows)?;
+        let rows = crate::bpf_cost::metric_rows();
+        fam(
+            "ctrace_bpf_map_bytes",
+            "Kernel memory of ctrace's BPF maps, by map (their sum: the total).",
+        )
+        .gauge(e, &rows)?;
+        let (run_ns, runs) = crate::bpf_cost::program_rows();
+        if !run_ns.is_empty() {
+            fam(
+                "ctrace_bpf_program_run_ns",
+                "Time ctrace's BPF programs ran, in ns (only while kernel.bpf_stats_enabled is 1).",
+            )
+            .counter(e, &run_ns)?;
+            fam(
+                "ctrace_bpf_program_runs",
+                "Runs of ctrace's BPF programs (only while kernel.bpf_stats_enabled is 1).",
+            )
+            .counter(e, &runs)?;
+        }
         Ok(())
     }
 }

@@ -33,7 +33,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         if now >= next_line {
             next_line += args.interval;
             session.refresh(true)?;
-            let line = session.live();
+            let line = format!("{} | {}", session.live(), session.kernel_cost());
             say!("[{:>7.1}s] {line}", started.elapsed().as_secs_f64());
         }
     }
@@ -41,6 +41,9 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         say!("ctrace: detaching… (Ctrl-C again to exit without the report)");
     }
     let report = session.finish(args.top)?;
+    crate::html::hook(args.html.as_deref(), args.top, || {
+        Ok(serde_json::from_str(&report.to_json())?)
+    })?;
     if args.json {
         outln!("{}", report.to_json())
     } else {
