@@ -2,7 +2,7 @@
 //! cannot run there (each with its reason), grouped by problem.
 
 /// Tests that are not run in the VM, and why. Listed in the table, never skipped silently.
-pub const NOT_RUN: [(&str, &str, &str); 17] = [
+pub const NOT_RUN: [(&str, &str, &str); 18] = [
     (
         "docker",
         "attributes_containers_with_their_seccomp_mode",
