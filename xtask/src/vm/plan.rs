@@ -32,6 +32,11 @@ pub const NOT_RUN: [(&str, &str, &str); 18] = [
         DOCKER,
     ),
     (
+        "seccomp_profile",
+        "docker_default_agrees_with_a_real_default_profile_container",
+        DOCKER,
+    ),
+    (
         "html",
         "recorded_reports_of_every_kind_render_in_chromium",
         CHROMIUM,
