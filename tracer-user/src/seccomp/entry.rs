@@ -122,6 +122,7 @@ impl ProblemRun for Seccomp {
         };
         // Calibrated with every probe gone: syscall tracepoints slow down every task alike.
         if detached {
+            self.calibrator.forget_measured();
             filter_time::calibrate(&mut r.filter_time, &mut self.calibrator);
         }
         slowdown::findings(r, &mut self.calibrator)

@@ -16,7 +16,7 @@ use super::{
     workload::Workload,
 };
 use crate::{
-    node,
+    node, progress,
     problem::finding_kind,
     shared::{Finding, Severity, Subject},
 };
@@ -50,7 +50,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Median ns per getppid without and with `filters`, the runs interleaved so that the load of
 /// the moment (the traced containers still run) weighs on both alike.
-fn paired_ns(filters: &[Vec<u8>]) -> Result<(f64, f64)> {
+fn paired_ns(pid: u32, filters: &[Vec<u8>]) -> Result<(f64, f64)> {
+    let bar = progress::bar(
+        2 * CALIBRATION_RUNS as u64,
+        &format!("calibrating pid {pid}'s seccomp filter"),
+        &format!(
+            "calibrating pid {pid}'s seccomp filter: {CALIBRATION_RUNS} rounds of {CALIBRATION_CALLS} getppid with and without it"
+        ),
+    );
     let (mut base, mut filtered) = (Vec::new(), Vec::new());
     for _ in 0..CALIBRATION_RUNS {
         base.push(
@@ -58,16 +65,25 @@ fn paired_ns(filters: &[Vec<u8>]) -> Result<(f64, f64)> {
                 .0
                 .ns_per_op,
         );
+        bar.inc(1);
         filtered.push(
             measure(Workload::Getppid, CALIBRATION_CALLS, filters)?
                 .0
                 .ns_per_op,
         );
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok((median(base), median(filtered)))
 }
 
 impl Calibrator {
+    /// Forgets the figures measured so far (with the probes attached, for serve or the live
+    /// view): once detached, each filter is measured again on a node without probes.
+    pub fn forget_measured(&mut self) {
+        self.by_filter.clear();
+    }
+
     /// The per-syscall cost of `pid`'s filters: getppid under them against no filter. Must run
     /// with ctrace's syscall probes detached, or both would pay the tracepoint slow path.
     pub fn calibrate(&mut self, pid: u32) -> Result<Calibration> {
@@ -94,7 +110,7 @@ impl Calibrator {
         if let Some(c) = self.by_filter.get(&key) {
             return Ok(*c);
         }
-        let (base, filtered) = paired_ns(&filters)?;
+        let (base, filtered) = paired_ns(pid, &filters)?;
         let c = Calibration {
             ns_per_syscall: (filtered - base).max(0.0),
             instructions: filters.iter().map(|f| f.len() / filter::INSN).sum(),

@@ -1,0 +1,119 @@
+//! The terminal under the full-screen view: raw mode and the alternate screen, entered by a
+//! guard and left on every way out (the guard's drop, a panic's unwinding, and the second
+//! Ctrl-C's immediate exit through `restore`), and the keys: q stops cleanly, s switches the
+//! sort, Ctrl-C behaves as the signal does outside raw mode.
+
+use std::{
+    io::{self, Write as _},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc::{Receiver, TryRecvError},
+    },
+    time::Duration,
+};
+
+use ratatui::{
+    Terminal,
+    backend::CrosstermBackend,
+    crossterm::{
+        cursor,
+        event::{self, Event, KeyCode, KeyEventKind, KeyModifiers},
+        execute,
+        terminal::{self, EnterAlternateScreen, LeaveAlternateScreen},
+    },
+};
+
+use super::{
+    model::Model,
+    screen::{self, State},
+};
+
+/// Whether ctrace's terminal is in raw mode on the alternate screen now.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Leaves raw mode and the alternate screen if the view has them; safe from any thread and
+/// more than once (the signal thread calls it before exiting at once).
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = terminal::disable_raw_mode();
+        let mut e = io::stderr();
+        let _ = execute!(e, LeaveAlternateScreen, cursor::Show);
+        let _ = e.flush();
+    }
+}
+
+struct Guard;
+
+impl Guard {
+    fn enter() -> io::Result<Guard> {
+        ACTIVE.store(true, Ordering::SeqCst);
+        // From here on, whatever fails is undone by the guard's drop.
+        let g = Guard;
+        terminal::enable_raw_mode()?;
+        execute!(io::stderr(), EnterAlternateScreen, cursor::Hide)?;
+        Ok(g)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// The view's thread: draws each model it is sent and whenever the terminal is resized, and
+/// reads keys, until the sender hangs up. `stop` is the trace loop's stop flag.
+pub fn run(rx: &Receiver<Model>, stop: Arc<AtomicBool>) -> io::Result<()> {
+    let _guard = Guard::enter()?;
+    let mut term = Terminal::new(CrosstermBackend::new(io::stderr()))?;
+    term.clear()?;
+    let mut st = State::default();
+    let mut dirty = false;
+    loop {
+        loop {
+            match rx.try_recv() {
+                Ok(m) => {
+                    st.update(m);
+                    dirty = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Ok(()),
+            }
+        }
+        if dirty {
+            term.draw(|f| screen::draw(f, &st))?;
+            dirty = false;
+        }
+        if !event::poll(Duration::from_millis(100))? {
+            continue;
+        }
+        match event::read()? {
+            Event::Key(k) if k.kind != KeyEventKind::Release => match k.code {
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    interrupt(&stop)
+                }
+                KeyCode::Char('q' | 'Q') => stop.store(true, Ordering::SeqCst),
+                KeyCode::Char('s' | 'S') => {
+                    st.sort = st.sort.next();
+                    dirty = true;
+                }
+                _ => {}
+            },
+            Event::Resize(..) => {
+                term.autoresize()?;
+                dirty = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Ctrl-C in raw mode, where the kernel sends no SIGINT: the first asks for a clean stop, a
+/// second exits at once with 130, as the signal handler does.
+fn interrupt(stop: &AtomicBool) {
+    if stop.swap(true, Ordering::SeqCst) {
+        restore();
+        crate::trace::exit_now()
+    }
+}
