@@ -30,11 +30,9 @@ pub fn bar(len: u64, what: &str, notice: &str) -> ProgressBar {
         say!("ctrace: {notice}");
         return ProgressBar::hidden();
     }
-    let style = ProgressStyle::with_template(
-        "{msg} [{wide_bar}] {pos}/{len} {elapsed} ETA {eta}",
-    )
-    .map(|s| s.progress_chars("=> "))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template("{msg} [{wide_bar}] {pos}/{len} {elapsed} ETA {eta}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
         .with_style(style)
         .with_message(what.to_string());

@@ -168,7 +168,10 @@ impl Tracker {
                         .unwrap_or_else(|| "-".into()),
                     per_s,
                     time_ms: p.total_ns.map(|n| n as f64 / 1e6),
-                    top: p.top.first().map_or_else(String::new, |t| t.syscall.clone()),
+                    top: p
+                        .top
+                        .first()
+                        .map_or_else(String::new, |t| t.syscall.clone()),
                 }
             })
             .collect();

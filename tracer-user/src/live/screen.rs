@@ -123,7 +123,10 @@ pub fn draw(f: &mut Frame, st: &State) {
 
 fn title_line(st: &State) -> Line<'static> {
     Line::from(vec![
-        Span::styled("ctrace trace", Style::default().add_modifier(Modifier::BOLD)),
+        Span::styled(
+            "ctrace trace",
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
         Span::raw(format!(
             " {:.0}s · q: stop and report · s: sort by {}",
             st.model.elapsed_s,
@@ -244,7 +247,10 @@ mod tests {
     fn findings_on_top_and_the_table_sorted_both_ways() {
         let mut st = state();
         let s = screen(&st, 80, 30).join("\n");
-        assert!(s.contains("CRITICAL zombie_accumulation noreap-init"), "{s}");
+        assert!(
+            s.contains("CRITICAL zombie_accumulation noreap-init"),
+            "{s}"
+        );
         let (busy, slow) = (s.find("busy").unwrap(), s.find("slow").unwrap());
         assert!(busy < slow, "by rate: {s}");
         st.sort = st.sort.next();

@@ -51,7 +51,12 @@ impl Guard {
         // From here on, whatever fails is undone by the guard's drop.
         let g = Guard;
         terminal::enable_raw_mode()?;
-        execute!(io::stderr(), EnterAlternateScreen, cursor::Hide)?;
+        execute!(
+            io::stderr(),
+            EnterAlternateScreen,
+            cursor::Hide,
+            terminal::Clear(terminal::ClearType::All)
+        )?;
         Ok(g)
     }
 }
@@ -66,8 +71,9 @@ impl Drop for Guard {
 /// reads keys, until the sender hangs up. `stop` is the trace loop's stop flag.
 pub fn run(rx: &Receiver<Model>, stop: Arc<AtomicBool>) -> io::Result<()> {
     let _guard = Guard::enter()?;
+    // Not `Terminal::clear`: it asks the terminal where the cursor is, on stdout, which may
+    // be the report's file; the screen was cleared on entering it.
     let mut term = Terminal::new(CrosstermBackend::new(io::stderr()))?;
-    term.clear()?;
     let mut st = State::default();
     let mut dirty = false;
     loop {

@@ -197,11 +197,7 @@ fn time_command(cmd: &mut Command) -> Result<f64> {
 }
 
 /// Warm-up once, then `runs` timed runs: (min, median) in seconds.
-fn repeat(
-    runs: usize,
-    bar: &ProgressBar,
-    mut make: impl FnMut() -> Command,
-) -> Result<(f64, f64)> {
+fn repeat(runs: usize, bar: &ProgressBar, mut make: impl FnMut() -> Command) -> Result<(f64, f64)> {
     time_command(&mut make())?;
     bar.inc(1);
     let mut v = Vec::new();

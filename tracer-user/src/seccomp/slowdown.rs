@@ -16,8 +16,9 @@ use super::{
     workload::Workload,
 };
 use crate::{
-    node, progress,
+    node,
     problem::finding_kind,
+    progress,
     shared::{Finding, Severity, Subject},
 };
 
