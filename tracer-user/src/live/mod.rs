@@ -5,6 +5,7 @@
 //! thread, so a slow terminal never holds up the draining of the ring buffers.
 
 mod feed;
+mod held_log;
 mod model;
 mod plain;
 mod screen;
@@ -23,6 +24,7 @@ use std::{
 use anyhow::Result;
 
 pub use feed::Feed;
+pub use held_log::Sink as LogSink;
 pub use model::Model;
 pub use terminal::restore as restore_terminal;
 

@@ -25,6 +25,7 @@ use ratatui::{
 };
 
 use super::{
+    held_log,
     model::Model,
     screen::{self, State},
 };
@@ -40,6 +41,7 @@ pub fn restore() {
         let mut e = io::stderr();
         let _ = execute!(e, LeaveAlternateScreen, cursor::Show);
         let _ = e.flush();
+        held_log::release();
     }
 }
 
@@ -48,6 +50,7 @@ struct Guard;
 impl Guard {
     fn enter() -> io::Result<Guard> {
         ACTIVE.store(true, Ordering::SeqCst);
+        held_log::hold();
         // From here on, whatever fails is undone by the guard's drop.
         let g = Guard;
         terminal::enable_raw_mode()?;
