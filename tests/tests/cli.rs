@@ -94,18 +94,43 @@ fn not_root() {
     for p in [&dir, &bin] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    for args in [&["trace", "--duration", "1s"][..], &["doctor"][..]] {
-        let out = Command::new(&bin)
+    let as_nobody = |args: &[&str]| {
+        Command::new(&bin)
             .args(args)
             .current_dir("/")
             .uid(65534)
             .gid(65534)
             .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(one_line(&err).contains("must run as root"), "{err}");
-    }
+            .unwrap()
+    };
+    let out = as_nobody(&["trace", "--duration", "1s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(one_line(&err).contains("must run as root"), "{err}");
+    // doctor runs what needs no privilege and marks the rest.
+    let out = as_nobody(&["doctor", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let status = |name: &str| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status("kernel").as_deref(), Some("ok"), "{doc:#}");
+    assert_eq!(status("cgroup").as_deref(), Some("ok"), "{doc:#}");
+    assert_eq!(status("attach").as_deref(), Some("skip"), "{doc:#}");
+    assert_eq!(status("tracefs").as_deref(), Some("skip"), "{doc:#}");
+    assert!(
+        !doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "fail"),
+        "{doc:#}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -53,9 +53,14 @@ fn attributes_containers_with_their_seccomp_mode() {
     assert_eq!(d["seccomp_mode"], "filter");
     assert_eq!(d["runtime"], "docker");
     assert!(d["syscalls"].as_u64().unwrap() > 0);
+    // What the filter costs is shown whether or not it raised a finding; no filter, no cost.
+    let cost = &d["cost"];
+    assert!(cost["ns_per_syscall"].as_f64().is_some(), "{d:#}");
+    assert!(cost["ms_lost_per_s"].as_f64().unwrap() >= 0.0, "{d:#}");
     let u = find(&id_unconfined);
     assert_eq!(u["container_name"], UNCONFINED);
     assert_eq!(u["seccomp_mode"], "disabled");
+    assert!(u.get("cost").is_none(), "{u:#}");
     assert_eq!(
         containers.len(),
         2,

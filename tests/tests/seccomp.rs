@@ -113,6 +113,7 @@ fn comm_filter_selects_by_name() {
             p["comm"], "ctrace",
             "a process of another name was traced: {p}"
         );
+        assert_eq!(p["other_ctrace"], true, "another ctrace is marked: {p}");
     }
 }
 

@@ -247,6 +247,16 @@ fn a_closed_stdout_does_not_end_serve() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The failed write is counted where an operator looks.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, m) = tests::serve::http_get(&addr, "/metrics");
+        if tests::serve::sample(&m, "ctrace_findings_stream_errors_total").unwrap_or(0.0) >= 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stream errors not counted: {m}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     unsafe { libc::kill(init, libc::SIGKILL) };
     helper.wait().unwrap();
     assert!(

@@ -5,7 +5,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracer_common::COMM_LEN;
 
-use crate::{out::Usage, problem::Problem, seccomp::workload::Workload};
+use crate::{
+    out::Usage,
+    problem::Problem,
+    seccomp::{section::Sort, workload::Workload},
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -119,6 +123,10 @@ pub struct TraceArgs {
     /// Rows per table and histograms shown in the human report.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+    /// Rank processes, containers and syscalls by call count (what a seccomp filter's cost
+    /// follows) or by time inside the calls (latency mode; calls that block rank high).
+    #[arg(long, value_enum, default_value_t = Sort::Count)]
+    pub sort: Sort,
 }
 
 #[derive(Args, Debug, Clone)]

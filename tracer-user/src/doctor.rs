@@ -20,7 +20,9 @@ const RUNTIME_SOCKETS: [(&str, &str); 5] = [
     ("cri-dockerd", "/var/run/cri-dockerd.sock"),
 ];
 
-pub fn checks() -> Vec<Check> {
+/// Every check; those that need root are marked skipped unless `root`.
+pub fn checks(root: bool) -> Vec<Check> {
+    let skip = |name: &str| check(name, Status::Skip, "needs root");
     let mut out = vec![check("kernel", Status::Ok, node::kernel_release())];
     out.push(match attach::kernel_btf() {
         Ok(_) => check("btf", Status::Ok, "/sys/kernel/btf/vmlinux"),
@@ -31,6 +33,7 @@ pub fn checks() -> Vec<Check> {
         ),
     });
     out.push(match node::ensure_tracefs() {
+        _ if !root => skip("tracefs"),
         Ok(node::Tracefs::Present) => check("tracefs", Status::Ok, node::TRACEFS),
         Ok(node::Tracefs::MountedNow) => check(
             "tracefs",
@@ -40,6 +43,7 @@ pub fn checks() -> Vec<Check> {
         Err(e) => check("tracefs", Status::Fail, format!("{e:#}")),
     });
     out.push(match node::bump_memlock() {
+        _ if !root => skip("memlock"),
         Ok(None) => check("memlock", Status::Ok, "RLIMIT_MEMLOCK unlimited"),
         Ok(Some(old)) => check(
             "memlock",
@@ -51,7 +55,12 @@ pub fn checks() -> Vec<Check> {
         ),
         Err(e) => check("memlock", Status::Fail, format!("{e:#}")),
     });
-    out.extend(attach_checks());
+    if root {
+        out.extend(attach_checks());
+    } else {
+        out.push(skip("attach"));
+        out.push(skip("tier"));
+    }
     let layout = cgroup::cgroup_layout();
     out.push(check("cgroup", Status::Ok, layout.name()));
     let found: Vec<String> = RUNTIME_SOCKETS
@@ -68,7 +77,9 @@ pub fn checks() -> Vec<Check> {
     } else {
         check("runtimes", Status::Ok, found.join(", "))
     });
-    if Path::new(RUNTIME_SOCKETS[0].1).exists() {
+    if !root {
+        out.push(skip("docker_api"));
+    } else if Path::new(RUNTIME_SOCKETS[0].1).exists() {
         let mut d = DockerNames::new(RUNTIME_SOCKETS[0].1.into());
         out.push(if d.available() {
             check(
@@ -153,8 +164,9 @@ fn tier_checks(ebpf: &mut aya::Ebpf, f: Features) -> Vec<Check> {
 }
 
 pub fn run(json: bool) -> Result<bool> {
-    node::require_root()?;
-    let checks = checks();
+    // Without root, the checks that need no privilege still tell a user what the node is.
+    let root = node::require_root().is_ok();
+    let checks = checks(root);
     if json {
         let doc = serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
@@ -167,8 +179,14 @@ pub fn run(json: bool) -> Result<bool> {
                 Status::Ok => "ok  ",
                 Status::Warn => "warn",
                 Status::Fail => "FAIL",
+                Status::Skip => "skip",
             };
             crate::outln!("{s}  {:<18} {}", c.name, c.detail)?;
+        }
+        if !root {
+            crate::outln!(
+                "(not root: the checks marked skip load eBPF or mount tracefs; run as root for them)"
+            )?;
         }
     }
     Ok(checks.iter().all(|c| c.status != Status::Fail))

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracer_common::seccomp::SysKey;
 
-pub use super::section::{ContainerStat, ProcessStat, SeccompReport, SyscallStat};
+use super::section::BLOCKING;
+pub use super::section::{ContainerStat, ProcessStat, SeccompReport, Sort, SyscallStat};
 use super::{Mode, SysStats};
 use crate::attrib::{Container, ProcMeta, SeccompStatus};
 
@@ -17,6 +18,8 @@ type CtrAgg = (Container, Vec<u32>, BTreeMap<u32, SysStats>);
 pub struct Analyzer {
     stats: HashMap<SysKey, SysStats>,
     meta: HashMap<u32, ProcMeta>,
+    /// How the report ranks processes, containers and their syscalls (`--sort`).
+    pub sort: Sort,
 }
 
 pub fn syscall_name(nr: u32) -> String {
@@ -109,7 +112,7 @@ impl Analyzer {
         let mut per_ctr: BTreeMap<String, CtrAgg> = BTreeMap::new();
         for (tgid, by_nr) in &per_proc {
             let meta = self.meta.get(tgid).cloned().unwrap_or_default();
-            let stat = process_stat(*tgid, &meta, by_nr, mode, secs, top);
+            let stat = process_stat(*tgid, &meta, by_nr, (mode, self.sort), secs, top);
             if let Some(c) = &meta.container {
                 let entry = per_ctr
                     .entry(c.id.clone())
@@ -121,7 +124,13 @@ impl Analyzer {
             }
             processes.push(stat);
         }
-        processes.sort_by(|a, b| b.syscalls.cmp(&a.syscalls).then(a.pid.cmp(&b.pid)));
+        let by_time = self.sort == Sort::Time && mode == Mode::Latency;
+        let rank = |calls: u64, time: Option<u64>| if by_time { time.unwrap_or(0) } else { calls };
+        processes.sort_by(|a, b| {
+            rank(b.syscalls, b.total_ns)
+                .cmp(&rank(a.syscalls, a.total_ns))
+                .then(a.pid.cmp(&b.pid))
+        });
         let mut containers: Vec<ContainerStat> = per_ctr
             .into_values()
             .map(|(c, tgids, by_nr)| {
@@ -149,13 +158,15 @@ impl Analyzer {
                     syscalls,
                     syscalls_per_s: syscalls as f64 / secs,
                     total_ns: (mode == Mode::Latency).then_some(total_ns),
-                    top: top_syscalls(&by_nr, mode, secs, top),
+                    top: top_syscalls(&by_nr, (mode, self.sort), secs, top),
+                    cost: None,
                 }
             })
             .collect();
-        containers.sort_by_key(|c| std::cmp::Reverse(c.syscalls));
+        containers.sort_by_key(|c| std::cmp::Reverse(rank(c.syscalls, c.total_ns)));
         SeccompReport {
             mode: mode.name(),
+            sort: if by_time { Sort::Time } else { Sort::Count },
             observed_s,
             syscalls: self.total(),
             containers,
@@ -182,7 +193,7 @@ fn process_stat(
     tgid: u32,
     meta: &ProcMeta,
     by_nr: &BTreeMap<u32, SysStats>,
-    mode: Mode,
+    (mode, sort): (Mode, Sort),
     secs: f64,
     top: usize,
 ) -> ProcessStat {
@@ -205,35 +216,48 @@ fn process_stat(
         syscalls,
         syscalls_per_s: syscalls as f64 / secs,
         total_ns: (mode == Mode::Latency).then_some(total_ns),
-        top: top_syscalls(by_nr, mode, secs, top),
+        top: top_syscalls(by_nr, (mode, sort), secs, top),
+        other_ctrace: meta.comm == "ctrace",
+        cost: None,
     }
 }
 
-/// The `top` syscalls by total time (latency mode) or by count (count mode).
+/// The `top` syscalls by count, or by total time when asked (latency mode only).
 fn top_syscalls(
     by_nr: &BTreeMap<u32, SysStats>,
-    mode: Mode,
+    (mode, sort): (Mode, Sort),
     secs: f64,
     top: usize,
 ) -> Vec<SyscallStat> {
     let mut v: Vec<(&u32, &SysStats)> = by_nr.iter().collect();
-    match mode {
-        Mode::Latency => v.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(a.0.cmp(b.0))),
-        Mode::Count => v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0))),
+    if mode == Mode::Latency && sort == Sort::Time {
+        v.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(a.0.cmp(b.0)));
+    } else {
+        v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
     }
     v.into_iter()
         .take(top)
         .map(|(&nr, s)| {
             let lat = mode == Mode::Latency && s.count > 0;
+            // One call is known exactly; a percentile would give its bucket's upper edge.
+            let pct = |q| {
+                if s.count == 1 {
+                    s.total_ns
+                } else {
+                    s.hist.percentile(q)
+                }
+            };
+            let name = syscall_name(nr);
             SyscallStat {
-                syscall: syscall_name(nr),
+                blocking: BLOCKING.contains(&name.as_str()),
+                syscall: name,
                 nr,
                 count: s.count,
                 per_s: s.count as f64 / secs,
                 total_ns: lat.then_some(s.total_ns),
                 avg_ns: lat.then(|| s.total_ns / s.count),
-                p50_ns: lat.then(|| s.hist.percentile(0.50)),
-                p99_ns: lat.then(|| s.hist.percentile(0.99)),
+                p50_ns: lat.then(|| pct(0.50)),
+                p99_ns: lat.then(|| pct(0.99)),
                 hist_ns: if lat { s.hist.buckets() } else { Vec::new() },
             }
         })

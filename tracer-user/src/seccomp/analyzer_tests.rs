@@ -61,9 +61,9 @@ fn aggregates_per_process_and_container() {
     assert_eq!(r.processes.len(), 3);
     assert_eq!(r.processes[0].pid, 10);
     assert_eq!(r.processes[0].syscalls_per_s, 505.0);
-    // Top by total time: read (500 us) before getppid (300 us).
-    assert_eq!(r.processes[0].top[0].syscall, "read");
-    assert_eq!(r.processes[0].top[1].syscall, "getppid");
+    // By count (the default): getppid (1000) before read (10).
+    assert_eq!(r.processes[0].top[0].syscall, "getppid");
+    assert_eq!(r.processes[0].top[1].syscall, "read");
     assert_eq!(r.containers.len(), 1);
     let c = &r.containers[0];
     assert_eq!(
@@ -74,14 +74,71 @@ fn aggregates_per_process_and_container() {
         (c.seccomp_mode.as_str(), c.seccomp_filters),
         ("filter", Some(1))
     );
-    assert_eq!(c.top[1].count, 1500);
-    let p50 = c.top[1].p50_ns.unwrap();
+    assert_eq!(c.top[0].count, 1500);
+    let p50 = c.top[0].p50_ns.unwrap();
     assert!((256..=511).contains(&p50), "{p50}");
     // The host process has no container and an unknown seccomp mode.
     let host = r.processes.iter().find(|p| p.pid == 20).unwrap();
     assert_eq!(
         (host.container_id.as_deref(), host.seccomp_mode.as_str()),
         (None, "unknown")
+    );
+}
+
+#[test]
+fn time_ranks_by_time_inside_the_calls() {
+    let mut a = recorded();
+    a.sort = Sort::Time;
+    let r = a.report(Mode::Latency, 2.0, 5);
+    assert_eq!(r.sort, Sort::Time);
+    // read (500 us) before getppid (300 us).
+    assert_eq!(r.processes[0].top[0].syscall, "read");
+    assert_eq!(r.processes[0].top[1].syscall, "getppid");
+    // Count mode has no time to rank by.
+    assert_eq!(a.report(Mode::Count, 2.0, 5).sort, Sort::Count);
+}
+
+#[test]
+fn one_sample_is_itself_and_blocking_calls_are_marked() {
+    let mut a = Analyzer::default();
+    let mut sleep = SysStats {
+        count: 1,
+        total_ns: 1_000_123_456,
+        ..Default::default()
+    };
+    sleep.hist.slots[tracer_common::seccomp::log2_slot(1_000_123_456)] = 1;
+    a.update(vec![
+        (SysKey { tgid: 1, nr: 230 }, sleep), // clock_nanosleep
+        (SysKey { tgid: 1, nr: 110 }, stats(3, 300)),
+    ]);
+    let r = a.report(Mode::Latency, 2.0, 5);
+    let top = &r.processes[0].top;
+    let s = top.iter().find(|s| s.syscall == "clock_nanosleep").unwrap();
+    assert_eq!(
+        (s.p50_ns, s.p99_ns),
+        (Some(1_000_123_456), Some(1_000_123_456))
+    );
+    assert!(s.blocking);
+    assert!(
+        !top.iter()
+            .find(|s| s.syscall == "getppid")
+            .unwrap()
+            .blocking
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(
+        json["processes"][0]["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["blocking"] == true)
+    );
+    assert!(
+        json["processes"][0]["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.get("blocking").is_none())
     );
 }
 

@@ -50,7 +50,8 @@ struct Seccomp {
 }
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
-    let run = SeccompRun::start(s.ebpf, s.args, s.features, s.wish)?;
+    let mut run = SeccompRun::start(s.ebpf, s.args, s.features, s.wish)?;
+    run.analyzer_mut().sort = s.args.sort;
     Ok(Box::new(Seccomp {
         run: Some(run),
         next_attrib: Instant::now(),

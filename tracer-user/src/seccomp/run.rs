@@ -113,6 +113,10 @@ impl SeccompRun {
         &self.analyzer
     }
 
+    pub fn analyzer_mut(&mut self) -> &mut Analyzer {
+        &mut self.analyzer
+    }
+
     /// Removes processes from the kernel maps and the figures, to bound a long-lived agent.
     pub fn forget(&mut self, ebpf: &mut Ebpf, tgids: &[u32]) {
         if tgids.is_empty() {

@@ -5,6 +5,51 @@ use serde::Serialize;
 
 use crate::hist::Bucket;
 
+/// How syscall tables are ranked (`--sort`). By count by default: a filter's cost is paid per
+/// call, and ranking by time fills the table with calls that block (futex, epoll_wait, sleeps).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    #[default]
+    Count,
+    Time,
+}
+
+/// Syscalls that wait (for time, a child, an event, a lock): their time inside the call is
+/// mostly waiting, not work, and says nothing of what seccomp costs them.
+pub const BLOCKING: &[&str] = &[
+    "nanosleep",
+    "clock_nanosleep",
+    "pause",
+    "futex",
+    "futex_waitv",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "wait4",
+    "waitid",
+    "rt_sigsuspend",
+    "rt_sigtimedwait",
+    "sigsuspend",
+    "accept",
+    "accept4",
+    "msgrcv",
+    "semop",
+    "semtimedop",
+    "io_getevents",
+    "io_pgetevents",
+    "io_uring_enter",
+    "flock",
+];
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct SyscallStat {
     pub syscall: String,
@@ -22,6 +67,9 @@ pub struct SyscallStat {
     pub p99_ns: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hist_ns: Vec<Bucket>,
+    /// A call that waits (`BLOCKING`); omitted when false.
+    #[serde(skip_serializing_if = "is_false")]
+    pub blocking: bool,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -37,6 +85,21 @@ pub struct ProcessStat {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_ns: Option<u64>,
     pub top: Vec<SyscallStat>,
+    /// Another ctrace (trace, serve or bench): its syscalls are a tracer's, not a workload's.
+    #[serde(skip_serializing_if = "is_false")]
+    pub other_ctrace: bool,
+    /// What its seccomp filter costs it (filtered processes with syscalls), finding or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+}
+
+/// A filter's estimated cost to a process or container, shown whether or not it crossed the
+/// finding's threshold.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct Cost {
+    pub ns_per_syscall: f64,
+    pub ms_lost_per_s: f64,
+    pub cpu_share_pct: f64,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -53,12 +116,16 @@ pub struct ContainerStat {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_ns: Option<u64>,
     pub top: Vec<SyscallStat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 /// The `seccomp` section of the report.
 #[derive(Serialize, Debug, Clone)]
 pub struct SeccompReport {
     pub mode: &'static str,
+    /// How the tables are ranked: "count" or "time".
+    pub sort: Sort,
     /// Seconds the probes were attached (less than the run under a duty cycle).
     pub observed_s: f64,
     pub syscalls: u64,

@@ -13,6 +13,7 @@ use super::{
     analyzer::{ContainerStat, SeccompReport},
     bench::measure,
     explain, filter,
+    section::Cost,
     workload::Workload,
 };
 use crate::{
@@ -135,9 +136,10 @@ fn filtered_pid(report: &SeccompReport, c: &ContainerStat) -> Option<u32> {
 }
 
 /// One finding per filtered container that loses at least WARN_SHARE of a CPU.
-pub fn findings(report: &SeccompReport, cal: &mut Calibrator) -> Vec<Finding> {
+pub fn findings(report: &mut SeccompReport, cal: &mut Calibrator) -> Vec<Finding> {
     let (major, minor) = node::kernel_version();
     let mut out = Vec::new();
+    let mut costs = Vec::new();
     for c in report
         .containers
         .iter()
@@ -165,6 +167,7 @@ pub fn findings(report: &SeccompReport, cal: &mut Calibrator) -> Vec<Finding> {
             ssb: node::proc_status_field(pid, "Speculation_Store_Bypass"),
             method: "calibration: getppid under the container's own filter (PTRACE_SECCOMP_GET_FILTER) against none",
         };
+        costs.push((c.container_id.clone(), calibration.ns_per_syscall));
         if e.cpu_share < WARN_SHARE {
             continue;
         }
@@ -205,5 +208,48 @@ pub fn findings(report: &SeccompReport, cal: &mut Calibrator) -> Vec<Finding> {
             remediation: explain::slowdown_remediation(&e),
         });
     }
+    show_costs(report, &costs, cal);
     out
+}
+
+/// Host processes with a filter of their own calibrated per report at most: reading a filter
+/// stops the process for a moment (ptrace), so only the busiest are.
+const HOST_PROCESSES_CALIBRATED: usize = 8;
+
+fn cost(per_s: f64, ns_per_syscall: f64) -> Cost {
+    let lost_ns_per_s = per_s * ns_per_syscall;
+    Cost {
+        ns_per_syscall,
+        ms_lost_per_s: lost_ns_per_s / 1e6,
+        cpu_share_pct: lost_ns_per_s / 1e7,
+    }
+}
+
+/// Every filtered container and process shows what its filter costs, under the finding's
+/// threshold too. A container's processes share its calibration (runc gives them one filter).
+fn show_costs(report: &mut SeccompReport, by_container: &[(String, f64)], cal: &mut Calibrator) {
+    for c in &mut report.containers {
+        if let Some((_, ns)) = by_container.iter().find(|(id, _)| *id == c.container_id) {
+            c.cost = Some(cost(c.syscalls_per_s, *ns));
+        }
+    }
+    let mut host_left = HOST_PROCESSES_CALIBRATED;
+    for p in report
+        .processes
+        .iter_mut()
+        .filter(|p| p.seccomp_mode == "filter" && p.syscalls > 0)
+    {
+        let ns = match &p.container_id {
+            Some(id) => by_container
+                .iter()
+                .find(|(c, _)| c == id)
+                .map(|(_, ns)| *ns),
+            None if host_left > 0 && !p.other_ctrace => {
+                host_left -= 1;
+                cal.calibrate(p.pid).ok().map(|k| k.ns_per_syscall)
+            }
+            None => None,
+        };
+        p.cost = ns.map(|ns| cost(p.syscalls_per_s, ns));
+    }
 }

@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 
 use super::{
-    analyzer::{SeccompReport, SyscallStat},
+    analyzer::{SeccompReport, Sort, SyscallStat},
     explain,
+    section::Cost,
 };
 use crate::{hist::Log2Hist, report::text::short_id};
 
@@ -17,20 +18,40 @@ fn ns(v: Option<u64>) -> String {
     }
 }
 
+/// Lines of the tables fit this many columns.
+const WIDTH: usize = 100;
+
+/// Cuts a line to WIDTH characters, marking the cut.
+fn fit(line: String) -> String {
+    if line.chars().count() <= WIDTH {
+        return line;
+    }
+    let mut cut: String = line.chars().take(WIDTH - 1).collect();
+    cut.push('…');
+    cut
+}
+
 fn top_line(top: &[SyscallStat]) -> String {
     top.iter()
-        .map(|s| match s.p99_ns {
-            Some(_) => format!(
-                "{}({} p50={} p99={})",
-                s.syscall,
-                s.count,
-                ns(s.p50_ns),
-                ns(s.p99_ns)
-            ),
-            None => format!("{}({})", s.syscall, s.count),
+        .map(|s| {
+            let mark = if s.blocking { "*" } else { "" };
+            match s.p99_ns {
+                Some(_) => format!(
+                    "{}{mark} {} (p50 {}, p99 {})",
+                    s.syscall,
+                    s.count,
+                    ns(s.p50_ns),
+                    ns(s.p99_ns)
+                ),
+                None => format!("{}{mark} {}", s.syscall, s.count),
+            }
         })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(", ")
+}
+
+fn lost(c: Option<Cost>) -> String {
+    c.map_or("-".into(), |c| format!("{:.2}ms", c.ms_lost_per_s))
 }
 
 pub fn render(out: &mut String, s: &SeccompReport, top: usize) {
@@ -39,48 +60,86 @@ pub fn render(out: &mut String, s: &SeccompReport, top: usize) {
         "\n== seccomp ({} mode): {} syscalls in {:.1}s observed ==",
         s.mode, s.syscalls, s.observed_s
     );
+    let _ = writeln!(
+        out,
+        "Ranked by {}. CALLS: syscalls seen. TIME: time inside them,\n\
+         summed over threads (a thread blocked in a call counts its wait). LOST/S: CPU time a\n\
+         second that its seccomp filter costs (estimated). * a call that blocks (sleep, wait, poll).",
+        if s.sort == Sort::Time {
+            "TIME (--sort count: by CALLS)"
+        } else {
+            "CALLS (--sort time: by TIME)"
+        },
+    );
     if !s.containers.is_empty() {
         let _ = writeln!(
             out,
-            "\n{:<14} {:<20} {:<9} {:>5} {:>10} {:>10} {:>9}  top syscalls",
-            "CONTAINER", "NAME", "SECCOMP", "PROCS", "SYSCALLS", "PER_S", "TIME"
+            "\n{:<14} {:<20} {:<9} {:>5} {:>10} {:>9} {:>8} {:>8}",
+            "CONTAINER", "NAME", "SECCOMP", "PROCS", "CALLS", "PER_S", "TIME", "LOST/S"
         );
         for c in s.containers.iter().take(top) {
+            let name: String = c
+                .container_name
+                .as_deref()
+                .unwrap_or("-")
+                .chars()
+                .take(20)
+                .collect();
             let _ = writeln!(
                 out,
-                "{:<14} {:<20} {:<9} {:>5} {:>10} {:>10.0} {:>9}  {}",
+                "{:<14} {:<20} {:<9} {:>5} {:>10} {:>9.0} {:>8} {:>8}",
                 short_id(&c.container_id),
-                c.container_name.as_deref().unwrap_or("-"),
+                name,
                 mode_with_filters(&c.seccomp_mode, c.seccomp_filters),
                 c.processes,
                 c.syscalls,
                 c.syscalls_per_s,
                 ns(c.total_ns),
-                top_line(&c.top[..c.top.len().min(3)])
+                lost(c.cost),
             );
+            out.push_str(&fit(format!(
+                "    {}",
+                top_line(&c.top[..c.top.len().min(3)])
+            )));
+            out.push('\n');
         }
     }
     let _ = writeln!(
         out,
-        "\n{:<8} {:<16} {:<14} {:<9} {:>10} {:>10} {:>9}  top syscalls",
-        "PID", "COMM", "CONTAINER", "SECCOMP", "SYSCALLS", "PER_S", "TIME"
+        "\n{:<8} {:<16} {:<14} {:<9} {:>10} {:>9} {:>8} {:>8}",
+        "PID", "COMM", "CONTAINER", "SECCOMP", "CALLS", "PER_S", "TIME", "LOST/S"
     );
     for p in s.processes.iter().take(top) {
+        let comm = if p.other_ctrace {
+            format!("{} (tracer)", p.comm)
+        } else {
+            p.comm.clone()
+        };
+        let ctr: String = p
+            .container_name
+            .as_deref()
+            .or(p.container_id.as_deref().map(short_id))
+            .unwrap_or("-")
+            .chars()
+            .take(14)
+            .collect();
         let _ = writeln!(
             out,
-            "{:<8} {:<16} {:<14} {:<9} {:>10} {:>10.0} {:>9}  {}",
+            "{:<8} {:<16} {:<14} {:<9} {:>10} {:>9.0} {:>8} {:>8}",
             p.pid,
-            p.comm,
-            p.container_name
-                .as_deref()
-                .or(p.container_id.as_deref().map(short_id))
-                .unwrap_or("-"),
+            comm.chars().take(16).collect::<String>(),
+            ctr,
             mode_with_filters(&p.seccomp_mode, p.seccomp_filters),
             p.syscalls,
             p.syscalls_per_s,
             ns(p.total_ns),
-            top_line(&p.top[..p.top.len().min(3)])
+            lost(p.cost),
         );
+        out.push_str(&fit(format!(
+            "    {}",
+            top_line(&p.top[..p.top.len().min(3)])
+        )));
+        out.push('\n');
     }
     if s.processes.len() > top {
         let _ = writeln!(

@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub drops: Vec<(String, String, u64)>,
     pub evictions: Vec<(&'static str, u64)>,
     pub tracked: Vec<(&'static str, u64)>,
+    /// Failed writes of the NDJSON findings stream.
+    pub stream_errors: u64,
     /// (kind, severity, container, active findings).
     pub findings: Vec<(String, String, Ctr, u64)>,
     /// (problem, attach type).
@@ -155,6 +157,11 @@ impl Collector for Exporter {
             .map(|(w, n)| (vec![("what", w.to_string())], *n))
             .collect();
         fam("ctrace_tracked", "State held now, by kind.").gauge(e, &rows)?;
+        fam(
+            "ctrace_findings_stream_errors",
+            "Failed writes of the NDJSON findings stream (a closed stdout, a full disk).",
+        )
+        .counter(e, &[(vec![], s.stream_errors)])?;
         let rows: Vec<(Labels, u64)> = s
             .findings
             .iter()

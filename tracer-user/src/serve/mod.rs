@@ -143,8 +143,9 @@ impl Agent {
         let touched = &mut self.touched;
         s.each_run(|run, _| run.absorb(touched, now));
         self.bounds.enforce(s, &mut self.touched, self.caps);
-        let snap = self.snapshot(s, &report);
         stream.update(&report.findings, now);
+        let mut snap = self.snapshot(s, &report);
+        snap.stream_errors = stream.errors;
         if let Ok(mut m) = shared.lock() {
             *m = snap;
         }

@@ -27,33 +27,46 @@ fn identity(f: &Finding) -> String {
 
 pub struct Stream {
     out: Box<dyn Write + Send>,
+    /// The file appended to; None for stdout.
+    path: Option<String>,
     active: BTreeMap<String, Finding>,
     /// Set after a failed write: a reader that went away (a closed pipe, a full disk) must not
-    /// take the agent down with it, the very failure ctrace reports for dockerd.
+    /// take the agent down with it, the very failure ctrace reports for dockerd. A file is
+    /// reopened at the next interval; stdout stays closed.
     broken: bool,
+    /// Failed writes so far (`ctrace_findings_stream_errors_total`); the first is logged.
+    pub errors: u64,
+}
+
+fn open_file(path: &str) -> Result<Box<dyn Write + Send>> {
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("--findings-out {path}: cannot open for appending"))?;
+    Ok(Box::new(LineWriter::new(f)))
 }
 
 impl Stream {
     /// "-" is stdout; anything else is a file, appended to.
     pub fn open(path: &str) -> Result<Stream> {
-        let out: Box<dyn Write + Send> = if path == "-" {
-            Box::new(LineWriter::new(std::io::stdout()))
-        } else {
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("--findings-out {path}: cannot open for appending"))?;
-            Box::new(LineWriter::new(f))
-        };
-        Ok(Stream::with_writer(out))
+        if path == "-" {
+            return Ok(Stream::with_writer(Box::new(LineWriter::new(
+                std::io::stdout(),
+            ))));
+        }
+        let mut s = Stream::with_writer(open_file(path)?);
+        s.path = Some(path.to_string());
+        Ok(s)
     }
 
     fn with_writer(out: Box<dyn Write + Send>) -> Stream {
         Stream {
             out,
+            path: None,
             active: BTreeMap::new(),
             broken: false,
+            errors: 0,
         }
     }
 
@@ -62,16 +75,38 @@ impl Stream {
             return false;
         }
         if let Err(e) = writeln!(self.out, "{line}") {
-            crate::say!("ctrace: findings stream stopped ({e}); /findings keeps serving them");
+            if self.errors == 0 {
+                crate::say!(
+                    "ctrace: findings stream: {e}; counted in ctrace_findings_stream_errors_total, /findings keeps serving them{}",
+                    if self.path.is_some() {
+                        ", the file is reopened"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            self.errors += 1;
             self.broken = true;
             return false;
         }
         true
     }
 
+    /// A file that failed is opened again (rotated away, a disk that has room again).
+    fn reopen(&mut self) {
+        if !self.broken {
+            return;
+        }
+        if let Some(Ok(out)) = self.path.as_deref().map(open_file) {
+            self.out = out;
+            self.broken = false;
+        }
+    }
+
     /// Writes the findings that are new since the last call and those that went away;
     /// returns how many lines were written.
     pub fn update(&mut self, findings: &[Finding], now: f64) -> usize {
+        self.reopen();
         let current: BTreeMap<String, &Finding> =
             findings.iter().map(|f| (identity(f), f)).collect();
         let mut lines = Vec::new();
@@ -145,6 +180,7 @@ mod tests {
         let mut s = Stream::with_writer(Box::new(Closed));
         assert_eq!(s.update(&[finding("sem_leak", 1, 1)], 1.0), 0);
         assert!(s.broken);
+        assert_eq!(s.errors, 1);
         // Findings are still tracked, so /findings and later resolves stay right.
         assert_eq!(s.active.len(), 1);
         assert_eq!(s.update(&[], 2.0), 0);

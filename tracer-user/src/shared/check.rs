@@ -8,6 +8,8 @@ pub enum Status {
     Ok,
     Warn,
     Fail,
+    /// Not run: it needs root (a non-root `doctor` runs the rest).
+    Skip,
 }
 
 #[derive(Serialize, Debug, Clone)]

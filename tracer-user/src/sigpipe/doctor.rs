@@ -18,6 +18,15 @@ pub fn doctor_checks() -> Vec<Check> {
         if !is_watched_comm(&comm, &[]) {
             continue;
         }
+        // Another user's fds can't be read without privilege: say so rather than "closed".
+        if std::fs::read_dir(format!("/proc/{pid}/fd")).is_err() {
+            out.push(Check {
+                name: format!("sigpipe:{comm}"),
+                status: Status::Skip,
+                detail: format!("pid {pid}: its fds can't be read (needs root)"),
+            });
+            continue;
+        }
         let fd = |n: i32| {
             fds::describe(pid, n).map_or("closed".to_string(), |f| {
                 format!(
