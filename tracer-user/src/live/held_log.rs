@@ -49,7 +49,10 @@ pub fn release() {
         let mut e = io::stderr().lock();
         let _ = e.write_all(&h.0);
         if h.1 {
-            let _ = writeln!(e, "ctrace: later log lines dropped while the live view was up");
+            let _ = writeln!(
+                e,
+                "ctrace: later log lines dropped while the live view was up"
+            );
         }
         h.0.clear();
         h.1 = false;

@@ -52,14 +52,15 @@ pub struct View {
 }
 
 impl View {
-    /// Starts the view; `stop` is the trace loop's stop flag, which q sets.
-    pub fn start(kind: Kind, stop: Arc<AtomicBool>) -> Result<View> {
+    /// Starts the view; `stop` is the trace loop's stop flag, which q sets; `by_time` starts
+    /// seccomp's table sorted by time (--sort time) rather than by syscalls/s.
+    pub fn start(kind: Kind, stop: Arc<AtomicBool>, by_time: bool) -> Result<View> {
         let (tx, rx) = mpsc::sync_channel::<Model>(4);
         let thread = std::thread::Builder::new()
             .name("live-view".into())
             .spawn(move || {
                 if kind == Kind::Screen {
-                    match terminal::run(&rx, stop) {
+                    match terminal::run(&rx, stop, by_time) {
                         Ok(()) => return,
                         // The terminal is restored by now: go on with plain lines.
                         Err(e) => say!("ctrace: live view: {e}; plain lines from here on"),

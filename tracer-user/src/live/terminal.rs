@@ -27,7 +27,7 @@ use ratatui::{
 use super::{
     held_log,
     model::Model,
-    screen::{self, State},
+    screen::{self, Sort, State},
 };
 
 /// Whether ctrace's terminal is in raw mode on the alternate screen now.
@@ -72,12 +72,15 @@ impl Drop for Guard {
 
 /// The view's thread: draws each model it is sent and whenever the terminal is resized, and
 /// reads keys, until the sender hangs up. `stop` is the trace loop's stop flag.
-pub fn run(rx: &Receiver<Model>, stop: Arc<AtomicBool>) -> io::Result<()> {
+pub fn run(rx: &Receiver<Model>, stop: Arc<AtomicBool>, by_time: bool) -> io::Result<()> {
     let _guard = Guard::enter()?;
     // Not `Terminal::clear`: it asks the terminal where the cursor is, on stdout, which may
     // be the report's file; the screen was cleared on entering it.
     let mut term = Terminal::new(CrosstermBackend::new(io::stderr()))?;
     let mut st = State::default();
+    if by_time {
+        st.sort = Sort::Time;
+    }
     let mut dirty = false;
     loop {
         loop {

@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::Result;
 
-use crate::{cli::TraceArgs, live, outln, progress, report::text, say};
+use crate::{cli::TraceArgs, live, outln, progress, report::text, say, seccomp::section::Sort};
 pub use session::Session;
 pub use stop::{exit_now, stop_flag};
 
@@ -24,7 +24,11 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     // Before the "attached" line: whoever waits for it may signal at once.
     let stop = stop_flag()?;
     say!("ctrace: attached {}; Ctrl-C to stop", session.attached());
-    let view = live::View::start(live::kind(args.no_tui, verbose), Arc::clone(&stop))?;
+    let view = live::View::start(
+        live::kind(args.no_tui, verbose),
+        Arc::clone(&stop),
+        args.sort == Sort::Time,
+    )?;
     let mut feed = live::Feed::default();
     let started = session.started;
     let mut next_view = Instant::now() + args.interval;
