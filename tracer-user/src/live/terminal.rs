@@ -81,7 +81,8 @@ pub fn run(rx: &Receiver<Model>, stop: Arc<AtomicBool>, by_time: bool) -> io::Re
     if by_time {
         st.sort = Sort::Time;
     }
-    let mut dirty = false;
+    // Drawn at once: the frame, until the first interval fills it.
+    let mut dirty = true;
     loop {
         loop {
             match rx.try_recv() {
