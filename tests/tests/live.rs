@@ -345,3 +345,55 @@ fn bench_seccomp_prints_a_start_notice_without_a_terminal() {
     let _ = child.wait();
     assert!(facts && notice, "within 5 s: {seen:#?}");
 }
+
+#[test]
+fn ctrl_c_twice_in_the_full_screen_exits_at_once_with_the_terminal_restored() {
+    if !root() {
+        return;
+    }
+    let _tracefs = tests::tracefs_in_use();
+    let (pidfile, rc) = (scratch("ctrlc.pid"), scratch("ctrlc.rc"));
+    let cmd = format!(
+        "echo $$ > {}; exec {} trace > /dev/null",
+        pidfile.display(),
+        ctrace_bin().display()
+    );
+    // The shell outlives the SIGINT the terminal sends its whole process group.
+    let cmd = format!(
+        "trap : INT; sh -c '{cmd}'; echo $? > {}; sleep 600",
+        rc.display()
+    );
+    let Some(pane) = Pane::start("ctrlc", &cmd) else {
+        return;
+    };
+    let pid = read_pid(&pidfile, Duration::from_secs(10));
+    let (up, screen) = pane.wait(Duration::from_secs(60), |s| {
+        s.iter().any(|l| l.contains("findings:"))
+    });
+    assert!(up, "no live view: {screen:#?}");
+    let progs = held_ids(pid, "prog_id");
+    // In raw mode Ctrl-C is a key, not a signal: the first stops cleanly, the second at once.
+    pane.keys("C-c");
+    std::thread::sleep(Duration::from_millis(100));
+    let second = Instant::now();
+    pane.keys("C-c");
+    // At once: ctrace's own part. The kernel's release of the probes as the process ends
+    // (a grace period per classic tracepoint) is not counted here.
+    let (told, screen) = pane.wait(Duration::from_secs(1), |s| {
+        s.iter().any(|l| l.contains("stopped without the report"))
+    });
+    let took = second.elapsed();
+    assert!(told, "{took:?} after the second Ctrl-C: {screen:#?}");
+    assert!(wait_gone(pid, Duration::from_secs(60)), "still running");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        let s = std::fs::read_to_string(&rc).unwrap_or_default();
+        if !s.trim().is_empty() || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.trim(), "130", "exit status");
+    assert!(!pane.alternate_screen(), "left on the alternate screen");
+    assert_ids_gone(&progs, BPF_PROG_GET_NEXT_ID);
+}

@@ -18,7 +18,7 @@ use ratatui::{
     backend::CrosstermBackend,
     crossterm::{
         cursor,
-        event::{self, Event, KeyCode, KeyEventKind, KeyModifiers},
+        event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers},
         execute,
         terminal::{self, EnterAlternateScreen, LeaveAlternateScreen},
     },
@@ -91,7 +91,7 @@ pub fn run(rx: &Receiver<Model>, stop: Arc<AtomicBool>, by_time: bool) -> io::Re
                     dirty = true;
                 }
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return Ok(()),
+                Err(TryRecvError::Disconnected) => return last_keys(&stop),
             }
         }
         if dirty {
@@ -103,9 +103,7 @@ pub fn run(rx: &Receiver<Model>, stop: Arc<AtomicBool>, by_time: bool) -> io::Re
         }
         match event::read()? {
             Event::Key(k) if k.kind != KeyEventKind::Release => match k.code {
-                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                    interrupt(&stop)
-                }
+                _ if ctrl_c(&k) => interrupt(&stop),
                 KeyCode::Char('q' | 'Q') => stop.store(true, Ordering::SeqCst),
                 KeyCode::Char('s' | 'S') => {
                     st.sort = st.sort.next();
@@ -120,6 +118,24 @@ pub fn run(rx: &Receiver<Model>, stop: Arc<AtomicBool>, by_time: bool) -> io::Re
             _ => {}
         }
     }
+}
+
+fn ctrl_c(k: &KeyEvent) -> bool {
+    k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL)
+}
+
+/// Keys typed since the last read, while raw mode still holds: a Ctrl-C among them is the
+/// second stop (once raw mode is left, the kernel turns the next one into SIGINT itself).
+fn last_keys(stop: &AtomicBool) -> io::Result<()> {
+    while event::poll(Duration::ZERO)? {
+        if let Event::Key(k) = event::read()?
+            && k.kind != KeyEventKind::Release
+            && ctrl_c(&k)
+        {
+            interrupt(stop);
+        }
+    }
+    Ok(())
 }
 
 /// Ctrl-C in raw mode, where the kernel sends no SIGINT: the first asks for a clean stop, a
