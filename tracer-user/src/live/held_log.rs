@@ -20,15 +20,15 @@ pub struct Sink;
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if HOLD.load(Ordering::SeqCst) {
-            if let Ok(mut h) = HELD.lock() {
-                if h.0.len() + buf.len() <= CAP {
-                    h.0.extend_from_slice(buf);
-                } else {
-                    h.1 = true;
-                }
-                return Ok(buf.len());
+        if HOLD.load(Ordering::SeqCst)
+            && let Ok(mut h) = HELD.lock()
+        {
+            if h.0.len() + buf.len() <= CAP {
+                h.0.extend_from_slice(buf);
+            } else {
+                h.1 = true;
             }
+            return Ok(buf.len());
         }
         io::stderr().write(buf)
     }
@@ -56,5 +56,26 @@ pub fn release() {
         }
         h.0.clear();
         h.1 = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_while_the_view_is_up_then_written_out() {
+        hold();
+        let mut s = Sink;
+        s.write_all(b"ctrace-test: held line\n").unwrap();
+        assert!(
+            HELD.lock()
+                .unwrap()
+                .0
+                .ends_with(b"ctrace-test: held line\n")
+        );
+        release();
+        assert!(HELD.lock().unwrap().0.is_empty());
+        assert!(!HOLD.load(Ordering::SeqCst));
     }
 }
