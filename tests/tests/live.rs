@@ -36,6 +36,15 @@ fn stop_tree(mut helper: Child, init: u32) {
     let _ = helper.wait();
 }
 
+/// tmux, with its server's socket under the scratch folder: /tmp may be read-only (the VM).
+fn tmux() -> Command {
+    let dir = scratch_dir().join("tmux");
+    let _ = std::fs::create_dir_all(&dir);
+    let mut c = Command::new("tmux");
+    c.env("TMUX_TMPDIR", dir);
+    c
+}
+
 /// A detached tmux session of 80 columns by 30 lines running `cmd` under sh; killed on drop.
 struct Pane {
     name: String,
@@ -44,12 +53,12 @@ struct Pane {
 impl Pane {
     /// None (after saying so, or failing under CI) where tmux is missing.
     fn start(tag: &str, cmd: &str) -> Option<Pane> {
-        if Command::new("tmux").arg("-V").output().is_err() {
+        if tmux().arg("-V").output().is_err() {
             skip_or_fail("tmux is not installed");
             return None;
         }
         let name = format!("ctrace-live-{tag}-{}", std::process::id());
-        let ok = Command::new("tmux")
+        let ok = tmux()
             .args(["new-session", "-d", "-x", "80", "-y", "30", "-s", &name])
             .args(["sh", "-c", cmd])
             .status()
@@ -61,7 +70,7 @@ impl Pane {
 
     /// The screen, wrapped lines joined: a line wider than the pane shows as such.
     fn capture(&self) -> Vec<String> {
-        let out = Command::new("tmux")
+        let out = tmux()
             .args(["capture-pane", "-p", "-J", "-t", &self.name])
             .output()
             .expect("tmux capture-pane");
@@ -72,7 +81,7 @@ impl Pane {
     }
 
     fn alternate_screen(&self) -> bool {
-        let out = Command::new("tmux")
+        let out = tmux()
             .args(["display-message", "-p", "-t", &self.name, "#{alternate_on}"])
             .output()
             .expect("tmux display-message");
@@ -80,7 +89,7 @@ impl Pane {
     }
 
     fn keys(&self, keys: &str) {
-        Command::new("tmux")
+        tmux()
             .args(["send-keys", "-t", &self.name, keys])
             .status()
             .expect("tmux send-keys");
@@ -104,9 +113,7 @@ impl Pane {
 
 impl Drop for Pane {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
+        let _ = tmux().args(["kill-session", "-t", &self.name]).status();
     }
 }
 
