@@ -3,7 +3,10 @@
 
 pub mod bpf;
 pub mod cbpf;
+pub mod chromium;
 pub mod docker;
+pub mod links;
+pub mod prometheus;
 pub mod serve;
 
 use std::{

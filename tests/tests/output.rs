@@ -4,9 +4,10 @@
 use std::{
     os::fd::{FromRawFd as _, OwnedFd},
     process::{Command, Stdio},
+    time::{Duration, Instant},
 };
 
-use tests::{ctrace_bin, root};
+use tests::{Tracer, bpf, ctrace_bin, root};
 
 /// The write end of a pipe whose read end is already closed: every write gets EPIPE.
 fn closed_pipe() -> Stdio {
@@ -100,4 +101,29 @@ fn bad_values_are_refused_with_exit_2() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(why), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    if !root() {
+        return;
+    }
+    // Every problem: the most to detach. Classic tracepoints cost the kernel a grace period
+    // each to detach, under one mutex; the syscall dispatcher leaves only sched and signal ones.
+    let mut tracer = Tracer::start(&["trace", "--json"]);
+    let pid = tracer.pid() as i32;
+    let progs = bpf::held_ids(tracer.pid(), "prog_id");
+    assert!(!progs.is_empty());
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    tracer.wait_for("detaching", Duration::from_secs(5));
+    let second = Instant::now();
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let status = tracer.wait();
+    let took = second.elapsed();
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the second Ctrl-C took {took:?}"
+    );
+    bpf::assert_ids_gone(&progs, bpf::BPF_PROG_GET_NEXT_ID);
 }

@@ -3,99 +3,18 @@
 //! label, as read back through Prometheus's own HTTP query API.
 
 use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use tests::{docker::Docker, root, serve::Agent, serve::http_get};
+use tests::{
+    docker::Docker,
+    prometheus::{free_port, install_if_missing, query, start_prometheus},
+    root,
+    serve::Agent,
+};
 
 const NAME: &str = "ctrace-prom-zombie";
-
-fn install_if_missing() {
-    let have = Command::new("sh")
-        .args(["-c", "command -v prometheus"])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if have {
-        return;
-    }
-    eprintln!("tests: installing prometheus");
-    for args in [
-        &["update", "-q"][..],
-        &[
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "prometheus",
-        ][..],
-    ] {
-        let st = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .expect("apt-get");
-        assert!(st.success(), "apt-get {args:?} failed");
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_prometheus(target: &str, port: u16) -> Prometheus {
-    let dir = std::env::temp_dir().join(format!("ctrace-prometheus-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ctrace\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("spawn prometheus");
-    Prometheus(child)
-}
-
-/// The first result of an instant query, or None while Prometheus has no such series.
-fn query(port: u16, promql_encoded: &str) -> Option<serde_json::Value> {
-    let (code, body) = http_get(
-        &format!("127.0.0.1:{port}"),
-        &format!("/api/v1/query?query={promql_encoded}"),
-    );
-    if code != 200 {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v["data"]["result"].as_array()?.first().cloned()
-}
 
 #[test]
 fn prometheus_scrapes_zombies_with_their_container_label() {

@@ -6,6 +6,7 @@ pub mod overlay;
 pub mod seccomp;
 pub mod sem;
 pub mod sigpipe;
+pub mod syscalls;
 pub mod zombie;
 
 /// Names of the maps and globals both sides refer to, so a rename breaks the build, not the run.
@@ -57,10 +58,14 @@ pub enum Drop {
     OverlayRingFull = 9,
     /// Too many overlay-relevant calls in flight to pair entry with exit.
     OverlayArgsFull = 10,
+    /// A syscall's start was overwritten by another thread's in the tid-hashed in-flight array.
+    SeccompSlotTaken = 11,
+    /// A write's record was overwritten by another thread's in the tid-hashed in-flight array.
+    SigpipeSlotTaken = 12,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 11;
+    pub const COUNT: u32 = 13;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -73,6 +78,8 @@ impl Drop {
         Drop::SigpipeRingFull,
         Drop::OverlayRingFull,
         Drop::OverlayArgsFull,
+        Drop::SeccompSlotTaken,
+        Drop::SigpipeSlotTaken,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -87,17 +94,22 @@ impl Drop {
             Drop::SigpipeRingFull => "sigpipe_ring_full",
             Drop::OverlayRingFull => "overlay_ring_full",
             Drop::OverlayArgsFull => "overlay_args_full",
+            Drop::SeccompSlotTaken => "seccomp_slot_taken",
+            Drop::SigpipeSlotTaken => "sigpipe_slot_taken",
         }
     }
 
     /// The problem whose events were lost.
     pub const fn problem(self) -> &'static str {
         match self {
-            Drop::TidOutOfRange | Drop::HistMapFull | Drop::CountMapFull => "seccomp",
+            Drop::TidOutOfRange
+            | Drop::HistMapFull
+            | Drop::CountMapFull
+            | Drop::SeccompSlotTaken => "seccomp",
             Drop::FilterMapFull => "filter",
             Drop::SemRingFull | Drop::SemArgsFull => "sem",
             Drop::ZombieRingFull | Drop::ZombieWatchFull => "zombie",
-            Drop::SigpipeRingFull => "sigpipe",
+            Drop::SigpipeRingFull | Drop::SigpipeSlotTaken => "sigpipe",
             Drop::OverlayRingFull | Drop::OverlayArgsFull => "overlay",
         }
     }

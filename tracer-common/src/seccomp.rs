@@ -10,7 +10,8 @@ pub const COUNTS: &str = "SYS_COUNTS";
 pub const EPOCH: &str = "SYS_EPOCH";
 /// tgid -> comm, written when a process first shows up, so exited processes keep a name.
 pub const COMMS: &str = "SYS_COMMS";
-/// Entries in the per-(process, syscall) maps; a busy node has a few thousand live pairs.
+/// Entries in the per-(process, syscall) maps as built; resized at load (`--max-syscall-keys`,
+/// by default from the number of CPUs). A busy node has a few thousand live pairs.
 pub const MAX_KEYS: u32 = 65536;
 
 /// Key of the histogram and count maps: one entry per process and syscall number.
@@ -21,13 +22,14 @@ pub struct SysKey {
     pub nr: u32,
 }
 
-/// A syscall in flight on one thread: set at sys_enter, consumed at sys_exit.
+/// A syscall in flight on one thread: set at sys_enter, consumed at sys_exit. Kept in a
+/// tid-hashed array; `tid` tells whose call the slot holds.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Start {
     pub ts_ns: u64,
     pub nr: u32,
-    pub _pad: u32,
+    pub tid: u32,
 }
 
 /// Latency histogram of one (process, syscall) pair on one CPU.

@@ -23,13 +23,15 @@ pub mod kind {
 /// signal_generate's result: the signal was ignored and discarded.
 pub const RESULT_IGNORED: i32 = 1;
 
-/// The write-like syscall in flight on a thread.
+/// The write-like syscall in flight on a thread, in a tid-hashed array: `tid` tells whose.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriteArgs {
     pub count: u64,
     pub nr: i32,
     pub fd: i32,
+    pub tid: u32,
+    pub _pad: u32,
 }
 
 #[repr(C)]

@@ -2,6 +2,7 @@
 #![no_std]
 #![no_main]
 
+mod dispatch;
 mod filter;
 mod overlay;
 mod probes;

@@ -1,43 +1,40 @@
 //! overlay: calls that can copy a lower file up (open for writing, creat, truncate, chmod,
-//! chown, setxattr, link, rename) and renames. Paths are read from user memory at entry; the
-//! event goes out at exit with the latency and the result. Whether a copy-up happened, user
-//! space proves from the upper layer.
+//! chown, setxattr, link, rename) and renames, from the syscall dispatcher. Paths are read
+//! from user memory at entry; the event goes out at exit with the latency and the result.
+//! Whether a copy-up happened, user space proves from the upper layer.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
         bpf_probe_read_user_str_bytes,
     },
-    macros::{kprobe, kretprobe, map, tracepoint},
+    macros::{kprobe, kretprobe, map},
     maps::{HashMap, PerCpuArray, RingBuf},
-    programs::{ProbeContext, RetProbeContext, TracePointContext},
+    programs::{ProbeContext, RetProbeContext},
 };
 use tracer_common::{
     Drop,
     overlay::{AT_FDCWD, OverlayEvent},
+    syscalls::nr,
 };
 
-use crate::filter::{count_drop, traced};
+use crate::{
+    dispatch::{Enter, Exit},
+    filter::{count_drop, traced},
+};
 
 #[map]
 static OVERLAY_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
 /// tid -> the call in flight (built in SCRATCH: it is larger than the BPF stack).
 #[map]
-static OVERLAY_ARGS: HashMap<u32, OverlayEvent> = HashMap::with_max_entries(4096, 0);
+static OVERLAY_ARGS: HashMap<u32, OverlayEvent> =
+    HashMap::with_max_entries(4096, BPF_F_NO_PREALLOC);
 #[map]
 static OVERLAY_SCRATCH: PerCpuArray<OverlayEvent> = PerCpuArray::with_max_entries(1, 0);
 
 const O_ACCMODE: u64 = 3;
 const O_TRUNC: u64 = 0o1000;
-const NR_OPEN: i32 = 2;
-const NR_OPENAT: i32 = 257;
-const NR_OPENAT2: i32 = 437;
-
-// syscalls/sys_enter_*: __syscall_nr at 8, then 8-byte argument slots from 16.
-#[inline(always)]
-fn arg(ctx: &TracePointContext, n: usize) -> u64 {
-    unsafe { ctx.read_at::<u64>(16 + 8 * n) }.unwrap_or(0)
-}
 
 /// Opens only matter when they can write (or truncate).
 #[inline(always)]
@@ -47,11 +44,8 @@ fn writes(flags: u64) -> bool {
 
 /// Saves the call: `paths` are (dfd, user pointer) pairs, the second optional.
 #[inline(always)]
-fn save(ctx: &TracePointContext, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    if traced(pid_tgid).is_none() {
-        return;
-    }
+fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64) {
+    let pid_tgid = call.pid_tgid;
     let Some(ev) = OVERLAY_SCRATCH.get_ptr_mut(0) else {
         return;
     };
@@ -59,7 +53,7 @@ fn save(ctx: &TracePointContext, p1: (i32, u64), p2: Option<(i32, u64)>, flags: 
     ev.enter_ns = unsafe { bpf_ktime_get_ns() };
     ev.pid = pid_tgid as u32;
     ev.tgid = (pid_tgid >> 32) as u32;
-    ev.nr = unsafe { ctx.read_at::<i32>(8) }.unwrap_or(-1);
+    ev.nr = call.nr as i32;
     ev.flags = flags;
     ev.copy_up_ns = 0;
     ev.copy_ups = 0;
@@ -81,77 +75,68 @@ fn save(ctx: &TracePointContext, p1: (i32, u64), p2: Option<(i32, u64)>, flags: 
     }
 }
 
-/// open(path, flags), creat, truncate, chmod, chown, lchown, setxattr, lsetxattr: path first.
-#[tracepoint]
-pub fn overlay_enter_path(ctx: TracePointContext) -> u32 {
-    let nr = unsafe { ctx.read_at::<i32>(8) }.unwrap_or(-1);
-    let flags = if nr == NR_OPEN { arg(&ctx, 1) } else { 0 };
-    if nr == NR_OPEN && !writes(flags) {
-        return 0;
+/// A traced task enters a call that can copy up or rename.
+#[inline(always)]
+pub fn on_enter(call: &Enter) {
+    let a = call.regs.args();
+    match call.nr as u32 {
+        // open(path, flags): only when it can write.
+        nr::OPEN => {
+            if writes(a[1]) {
+                save(call, (AT_FDCWD, a[0]), None, a[1]);
+            }
+        }
+        // Path first.
+        nr::CREAT
+        | nr::TRUNCATE
+        | nr::CHMOD
+        | nr::CHOWN
+        | nr::LCHOWN
+        | nr::SETXATTR
+        | nr::LSETXATTR => save(call, (AT_FDCWD, a[0]), None, 0),
+        // openat(dfd, path, flags), openat2(dfd, path, how): only when they can write.
+        nr::OPENAT | nr::OPENAT2 => {
+            let flags = match call.nr as u32 {
+                nr::OPENAT => a[2],
+                // struct open_how starts with the u64 flags.
+                _ => unsafe { bpf_probe_read_user(a[2] as *const u64) }.unwrap_or(0),
+            };
+            if writes(flags) {
+                save(call, (a[0] as i32, a[1]), None, flags);
+            }
+        }
+        // (dfd, path, ...).
+        nr::FCHMODAT | nr::FCHMODAT2 | nr::FCHOWNAT => save(call, (a[0] as i32, a[1]), None, 0),
+        // link(old, new), rename(old, new).
+        nr::LINK | nr::RENAME => save(call, (AT_FDCWD, a[0]), Some((AT_FDCWD, a[1])), 0),
+        // linkat, renameat, renameat2: (olddfd, old, newdfd, new, flags).
+        nr::LINKAT | nr::RENAMEAT | nr::RENAMEAT2 => {
+            save(call, (a[0] as i32, a[1]), Some((a[2] as i32, a[3])), a[4]);
+        }
+        _ => {}
     }
-    save(&ctx, (AT_FDCWD, arg(&ctx, 0)), None, flags);
-    0
 }
 
-/// openat(dfd, path, flags), openat2(dfd, path, how), fchmodat, fchmodat2, fchownat.
-#[tracepoint]
-pub fn overlay_enter_dfd_path(ctx: TracePointContext) -> u32 {
-    let nr = unsafe { ctx.read_at::<i32>(8) }.unwrap_or(-1);
-    let flags = match nr {
-        NR_OPENAT => arg(&ctx, 2),
-        // struct open_how starts with the u64 flags.
-        NR_OPENAT2 => unsafe { bpf_probe_read_user(arg(&ctx, 2) as *const u64) }.unwrap_or(0),
-        _ => 0,
-    };
-    if (nr == NR_OPENAT || nr == NR_OPENAT2) && !writes(flags) {
-        return 0;
-    }
-    save(&ctx, (arg(&ctx, 0) as i32, arg(&ctx, 1)), None, flags);
-    0
-}
-
-/// link(old, new), rename(old, new).
-#[tracepoint]
-pub fn overlay_enter_two(ctx: TracePointContext) -> u32 {
-    save(
-        &ctx,
-        (AT_FDCWD, arg(&ctx, 0)),
-        Some((AT_FDCWD, arg(&ctx, 1))),
-        0,
-    );
-    0
-}
-
-/// linkat, renameat, renameat2: (olddfd, old, newdfd, new, flags).
-#[tracepoint]
-pub fn overlay_enter_dfd_two(ctx: TracePointContext) -> u32 {
-    let p1 = (arg(&ctx, 0) as i32, arg(&ctx, 1));
-    let p2 = (arg(&ctx, 2) as i32, arg(&ctx, 3));
-    save(&ctx, p1, Some(p2), arg(&ctx, 4));
-    0
-}
-
-/// Every matching sys_exit_*: `ret` at 16.
-#[tracepoint]
-pub fn overlay_exit(ctx: TracePointContext) -> u32 {
-    let tid = bpf_get_current_pid_tgid() as u32;
+/// The call returns: the saved entry goes out with the result and the latency.
+#[inline(always)]
+pub fn on_exit(call: &Exit) {
+    let tid = call.pid_tgid as u32;
     let Some(saved) = (unsafe { OVERLAY_ARGS.get(tid) }) else {
-        return 0;
+        return;
     };
     let Some(mut slot) = OVERLAY_EVENTS.reserve::<OverlayEvent>(0) else {
         count_drop(Drop::OverlayRingFull);
         let _ = OVERLAY_ARGS.remove(tid);
-        return 0;
+        return;
     };
     let out = slot.as_mut_ptr();
     unsafe {
         core::ptr::copy_nonoverlapping(saved as *const OverlayEvent, out, 1);
         (*out).exit_ns = bpf_ktime_get_ns();
-        (*out).ret = ctx.read_at::<i64>(16).unwrap_or(0);
+        (*out).ret = call.ret;
     }
     slot.submit(0);
     let _ = OVERLAY_ARGS.remove(tid);
-    0
 }
 
 // Kernel tier: the copy-up function's own duration, added to the traced call in flight on the

@@ -1,15 +1,12 @@
-//! seccomp: per-(process, syscall) latency histograms and counts from raw_syscalls.
-//!
-//! The same logic is offered as tp_btf, raw_tp and classic tracepoint programs; the loader
-//! picks the cheapest one this kernel accepts. Nothing per syscall leaves the kernel.
+//! seccomp: per-(process, syscall) latency histograms and counts, called by the syscall
+//! dispatcher (`dispatch.rs`) on every call. Nothing per syscall leaves the kernel.
 
 use aya_ebpf::{
     EbpfContext,
-    bindings::BPF_NOEXIST,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
+    helpers::{bpf_get_current_comm, bpf_ktime_get_ns},
+    macros::map,
     maps::{Array, HashMap, PerCpuHashMap},
-    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use tracer_common::{
     COMM_LEN, Drop,
@@ -18,19 +15,29 @@ use tracer_common::{
 
 use aya_log_ebpf::warn;
 
-use crate::filter::{count_drop, traced};
+use crate::{
+    dispatch::{Enter, Exit, inflight_slot},
+    filter::{count_drop, traced},
+};
 
-/// Indexed by thread id; resized to kernel.pid_max at load time.
+/// Indexed by `inflight_slot(tid)`; sized at load (pid_max, at most 65,536 slots).
 #[map]
 static SYS_START: Array<Start> = Array::with_max_entries(32768, 0);
+// Not preallocated: the kernel allocates a key's per-CPU values on its first sight (rare), so
+// memory follows the live pairs, up to the cap set at load.
 #[map]
-static SYS_HISTS: PerCpuHashMap<SysKey, SysHist> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+static SYS_HISTS: PerCpuHashMap<SysKey, SysHist> =
+    PerCpuHashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 #[map]
-static SYS_COUNTS: PerCpuHashMap<SysKey, u64> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+static SYS_COUNTS: PerCpuHashMap<SysKey, u64> =
+    PerCpuHashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
+/// [0]: the ktime of the last (re)attach; [1]: non-zero while paused (--duty-cycle with other
+/// problems on the same programs).
 #[map]
-static SYS_EPOCH: Array<u64> = Array::with_max_entries(1, 0);
+static SYS_EPOCH: Array<u64> = Array::with_max_entries(2, 0);
 #[map]
-static SYS_COMMS: HashMap<u32, [u8; COMM_LEN]> = HashMap::with_max_entries(MAX_KEYS, 0);
+static SYS_COMMS: HashMap<u32, [u8; COMM_LEN]> =
+    HashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 
 /// On the (rare) first sight of a (process, syscall) pair: keep the process's name, so that a
 /// process that exits before user space reads /proc is still named.
@@ -41,17 +48,27 @@ fn remember_comm(tgid: u32) {
     }
 }
 
+/// Entered before a detach (--duty-cycle) or while paused: the exit is another period's.
 #[inline(always)]
-fn on_enter<C: EbpfContext>(ctx: &C, nr: i64) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    if traced(pid_tgid).is_none() {
+fn paused() -> bool {
+    SYS_EPOCH.get(1).is_some_and(|p| *p != 0)
+}
+
+#[inline(always)]
+pub fn on_enter<C: EbpfContext>(ctx: &C, call: &Enter) {
+    if paused() {
         return;
     }
-    let tid = pid_tgid as u32;
-    match SYS_START.get_ptr_mut(tid) {
+    let tid = call.pid_tgid as u32;
+    match SYS_START.get_ptr_mut(inflight_slot(tid)) {
         Some(slot) => unsafe {
+            // Another thread's call is in flight in this slot: its latency is lost.
+            if (*slot).ts_ns != 0 && (*slot).tid != tid {
+                count_drop(Drop::SeccompSlotTaken);
+            }
             (*slot).ts_ns = bpf_ktime_get_ns();
-            (*slot).nr = nr as u32;
+            (*slot).nr = call.nr as u32;
+            (*slot).tid = tid;
         },
         None => {
             count_drop(Drop::TidOutOfRange);
@@ -61,22 +78,25 @@ fn on_enter<C: EbpfContext>(ctx: &C, nr: i64) {
 }
 
 #[inline(always)]
-fn on_exit<C: EbpfContext>(ctx: &C) {
-    let pid_tgid = bpf_get_current_pid_tgid();
+pub fn on_exit<C: EbpfContext>(ctx: &C, call: &Exit) {
+    let pid_tgid = call.pid_tgid;
     let Some(tgid) = traced(pid_tgid) else {
         return;
     };
-    let Some(slot) = SYS_START.get_ptr_mut(pid_tgid as u32) else {
+    let tid = pid_tgid as u32;
+    let Some(slot) = SYS_START.get_ptr_mut(inflight_slot(tid)) else {
         return;
     };
     let start = unsafe { *slot };
     // 0: the syscall began before we attached, or exit fired twice (execve, rt_sigreturn).
-    if start.ts_ns == 0 {
+    // Another tid: the slot was taken meanwhile (counted there).
+    if start.ts_ns == 0 || start.tid != tid {
         return;
     }
     unsafe { (*slot).ts_ns = 0 };
-    // Entered before a detach (--duty-cycle): its exit was missed, this one is another call's.
-    if SYS_EPOCH.get(0).is_some_and(|e| start.ts_ns < *e) {
+    // Entered before a detach or a pause (--duty-cycle): its exit was missed, this one is
+    // another call's.
+    if paused() || SYS_EPOCH.get(0).is_some_and(|e| start.ts_ns < *e) {
         return;
     }
     let delta = unsafe { bpf_ktime_get_ns() }.saturating_sub(start.ts_ns);
@@ -111,14 +131,14 @@ fn on_exit<C: EbpfContext>(ctx: &C) {
 }
 
 #[inline(always)]
-fn on_count<C: EbpfContext>(ctx: &C, nr: i64) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(tgid) = traced(pid_tgid) else {
+pub fn on_count<C: EbpfContext>(ctx: &C, call: &Enter) {
+    if paused() {
         return;
-    };
+    }
+    let tgid = call.tgid;
     let key = SysKey {
         tgid,
-        nr: nr as u32,
+        nr: call.nr as u32,
     };
     match SYS_COUNTS.get_ptr_mut(&key) {
         Some(c) => unsafe { *c += 1 },
@@ -136,68 +156,4 @@ fn on_count<C: EbpfContext>(ctx: &C, nr: i64) {
             }
         }
     }
-}
-
-// tp_btf and raw_tp: sys_enter(struct pt_regs *regs, long id), sys_exit(regs, long ret).
-
-#[btf_tracepoint(function = "sys_enter")]
-pub fn seccomp_enter_btf(ctx: BtfTracePointContext) -> i32 {
-    on_enter(&ctx, ctx.arg::<i64>(1));
-    0
-}
-
-#[btf_tracepoint(function = "sys_exit")]
-pub fn seccomp_exit_btf(ctx: BtfTracePointContext) -> i32 {
-    on_exit(&ctx);
-    0
-}
-
-#[btf_tracepoint(function = "sys_enter")]
-pub fn seccomp_count_btf(ctx: BtfTracePointContext) -> i32 {
-    on_count(&ctx, ctx.arg::<i64>(1));
-    0
-}
-
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn seccomp_enter_raw(ctx: RawTracePointContext) -> i32 {
-    on_enter(&ctx, ctx.arg::<i64>(1));
-    0
-}
-
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn seccomp_exit_raw(ctx: RawTracePointContext) -> i32 {
-    on_exit(&ctx);
-    0
-}
-
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn seccomp_count_raw(ctx: RawTracePointContext) -> i32 {
-    on_count(&ctx, ctx.arg::<i64>(1));
-    0
-}
-
-// Classic tracepoints: raw_syscalls/sys_enter and sys_exit carry `long id` after the 8-byte header.
-
-const TP_ID_OFFSET: usize = 8;
-
-#[tracepoint(category = "raw_syscalls", name = "sys_enter")]
-pub fn seccomp_enter_tp(ctx: TracePointContext) -> u32 {
-    if let Ok(nr) = unsafe { ctx.read_at::<i64>(TP_ID_OFFSET) } {
-        on_enter(&ctx, nr);
-    }
-    0
-}
-
-#[tracepoint(category = "raw_syscalls", name = "sys_exit")]
-pub fn seccomp_exit_tp(ctx: TracePointContext) -> u32 {
-    on_exit(&ctx);
-    0
-}
-
-#[tracepoint(category = "raw_syscalls", name = "sys_enter")]
-pub fn seccomp_count_tp(ctx: TracePointContext) -> u32 {
-    if let Ok(nr) = unsafe { ctx.read_at::<i64>(TP_ID_OFFSET) } {
-        on_count(&ctx, nr);
-    }
-    0
 }

@@ -4,7 +4,7 @@
 
 use aya_ebpf::{
     EbpfContext,
-    bindings::BPF_NOEXIST,
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::{fentry, fexit, kprobe, kretprobe, map},
     maps::{HashMap, PerCpuHashMap},
@@ -18,9 +18,10 @@ use tracer_common::{
 use crate::filter::{count_drop, traced};
 
 #[map]
-static FILTER_START: HashMap<u32, u64> = HashMap::with_max_entries(16384, 0);
+static FILTER_START: HashMap<u32, u64> = HashMap::with_max_entries(16384, BPF_F_NO_PREALLOC);
 #[map]
-static FILTER_COST: PerCpuHashMap<u32, FilterCost> = PerCpuHashMap::with_max_entries(MAX_KEYS, 0);
+static FILTER_COST: PerCpuHashMap<u32, FilterCost> =
+    PerCpuHashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 
 #[inline(always)]
 fn enter() {

@@ -1,35 +1,31 @@
-//! sem: semget, semctl(IPC_RMID) and semop/semtimedop from the per-syscall tracepoints, which
-//! fire only on these calls. Events are rare, so each one goes to user space whole.
+//! sem: semget, semctl(IPC_RMID) and semop/semtimedop, called by the syscall dispatcher on
+//! these calls only. Events are rare, so each one goes to user space whole.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::{map, tracepoint},
+    bindings::BPF_F_NO_PREALLOC,
+    helpers::{bpf_get_current_comm, bpf_ktime_get_ns},
+    macros::map,
     maps::{HashMap, LruHashMap, RingBuf},
-    programs::TracePointContext,
 };
 use tracer_common::{
     Drop,
     sem::{IPC_RMID, SemArgs, SemEvent, USE_EVERY_NS, kind},
+    syscalls::nr,
 };
 
-use crate::filter::{count_drop, traced};
+use crate::{
+    dispatch::{Enter, Exit},
+    filter::count_drop,
+};
 
 #[map]
 static SEM_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 /// tid -> arguments of the semget/semctl in flight.
 #[map]
-static SEM_ARGS: HashMap<u32, SemArgs> = HashMap::with_max_entries(4096, 0);
+static SEM_ARGS: HashMap<u32, SemArgs> = HashMap::with_max_entries(4096, BPF_F_NO_PREALLOC);
 /// (tgid << 32 | semid) -> last USE event sent.
 #[map]
 static SEM_USE_SEEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16384, 0);
-
-// syscalls/sys_enter_*: arguments are 8-byte slots from offset 16; sys_exit_*: `long ret` at 16.
-const ARG0: usize = 16;
-
-#[inline(always)]
-fn arg(ctx: &TracePointContext, n: usize) -> i32 {
-    unsafe { ctx.read_at::<u64>(ARG0 + 8 * n) }.unwrap_or(0) as i32
-}
 
 #[inline(always)]
 fn emit(pid_tgid: u64, args: &SemArgs, semid: i32, ret: i64) {
@@ -55,82 +51,16 @@ fn emit(pid_tgid: u64, args: &SemArgs, semid: i32, ret: i64) {
 }
 
 #[inline(always)]
-fn save(args: SemArgs) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    if traced(pid_tgid).is_none() {
-        return;
-    }
+fn save(pid_tgid: u64, args: SemArgs) {
     if SEM_ARGS.insert(pid_tgid as u32, args, 0).is_err() {
         count_drop(Drop::SemArgsFull);
     }
 }
 
+/// semop/semtimedop: one USE event per (process, set) and second.
 #[inline(always)]
-fn finish(ctx: &TracePointContext) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let tid = pid_tgid as u32;
-    let Some(args) = (unsafe { SEM_ARGS.get(tid) }).copied() else {
-        return;
-    };
-    let _ = SEM_ARGS.remove(tid);
-    let ret = unsafe { ctx.read_at::<i64>(ARG0) }.unwrap_or(0);
-    let semid = if args.kind == kind::GET {
-        ret as i32
-    } else {
-        args.semid
-    };
-    emit(pid_tgid, &args, semid, ret);
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_semget")]
-pub fn sem_get_enter(ctx: TracePointContext) -> u32 {
-    save(SemArgs {
-        key: arg(&ctx, 0),
-        nsems: arg(&ctx, 1),
-        flags: arg(&ctx, 2),
-        semid: -1,
-        cmd: 0,
-        kind: kind::GET,
-    });
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_exit_semget")]
-pub fn sem_get_exit(ctx: TracePointContext) -> u32 {
-    finish(&ctx);
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_semctl")]
-pub fn sem_ctl_enter(ctx: TracePointContext) -> u32 {
-    // Only removals matter; the other commands don't change a set's life.
-    if arg(&ctx, 2) & 0xff == IPC_RMID {
-        save(SemArgs {
-            key: 0,
-            nsems: 0,
-            flags: 0,
-            semid: arg(&ctx, 0),
-            cmd: IPC_RMID,
-            kind: kind::RMID,
-        });
-    }
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_exit_semctl")]
-pub fn sem_ctl_exit(ctx: TracePointContext) -> u32 {
-    finish(&ctx);
-    0
-}
-
-#[inline(always)]
-fn on_use(ctx: &TracePointContext) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    if traced(pid_tgid).is_none() {
-        return;
-    }
-    let semid = arg(ctx, 0);
-    let key = (pid_tgid & 0xffff_ffff_0000_0000) | u64::from(semid as u32);
+fn on_use(call: &Enter, semid: i32) {
+    let key = (call.pid_tgid & 0xffff_ffff_0000_0000) | u64::from(semid as u32);
     let now = unsafe { bpf_ktime_get_ns() };
     if let Some(last) = unsafe { SEM_USE_SEEN.get(key) }
         && now.saturating_sub(*last) < USE_EVERY_NS
@@ -143,17 +73,59 @@ fn on_use(ctx: &TracePointContext) {
         kind: kind::USE,
         ..Default::default()
     };
-    emit(pid_tgid, &args, semid, 0);
+    emit(call.pid_tgid, &args, semid, 0);
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_semop")]
-pub fn sem_op_enter(ctx: TracePointContext) -> u32 {
-    on_use(&ctx);
-    0
+/// A traced task enters semget, semctl, semop or semtimedop.
+#[inline(always)]
+pub fn on_enter(call: &Enter) {
+    let a = call.regs.args();
+    let arg = |n: usize| a[n] as i32;
+    match call.nr as u32 {
+        nr::SEMGET => save(
+            call.pid_tgid,
+            SemArgs {
+                key: arg(0),
+                nsems: arg(1),
+                flags: arg(2),
+                semid: -1,
+                cmd: 0,
+                kind: kind::GET,
+            },
+        ),
+        // Only removals matter; the other commands don't change a set's life.
+        nr::SEMCTL if arg(2) & 0xff == IPC_RMID => save(
+            call.pid_tgid,
+            SemArgs {
+                key: 0,
+                nsems: 0,
+                flags: 0,
+                semid: arg(0),
+                cmd: IPC_RMID,
+                kind: kind::RMID,
+            },
+        ),
+        nr::SEMOP | nr::SEMTIMEDOP => on_use(call, arg(0)),
+        _ => {}
+    }
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_semtimedop")]
-pub fn sem_timedop_enter(ctx: TracePointContext) -> u32 {
-    on_use(&ctx);
-    0
+/// semget or semctl returns: the event goes out with the result.
+#[inline(always)]
+pub fn on_exit(call: &Exit) {
+    let n = call.nr as u32;
+    if n != nr::SEMGET && n != nr::SEMCTL {
+        return;
+    }
+    let tid = call.pid_tgid as u32;
+    let Some(args) = (unsafe { SEM_ARGS.get(tid) }).copied() else {
+        return;
+    };
+    let _ = SEM_ARGS.remove(tid);
+    let semid = if args.kind == kind::GET {
+        call.ret as i32
+    } else {
+        args.semid
+    };
+    emit(call.pid_tgid, &args, semid, call.ret);
 }

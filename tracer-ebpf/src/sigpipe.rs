@@ -1,7 +1,9 @@
-//! sigpipe: the write-like syscalls (to know what was being written when SIGPIPE came),
-//! signal_generate/signal_deliver of SIGPIPE, EPIPE failures, and exits and journald restarts.
+//! sigpipe: the write-like syscalls from the syscall dispatcher (to know what was being written
+//! when SIGPIPE came), signal_generate/signal_deliver of SIGPIPE, EPIPE failures, and exits and
+//! journald restarts.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::{map, tracepoint},
     maps::{Array, HashMap, LruHashMap, RingBuf},
@@ -10,18 +12,22 @@ use aya_ebpf::{
 use tracer_common::{
     Drop,
     sigpipe::{EPIPE, SIGPIPE, SigpipeEvent, WriteArgs, kind},
+    syscalls::nr,
 };
 
-use crate::filter::{count_drop, traced};
+use crate::{
+    dispatch::{Enter, Exit, inflight_slot},
+    filter::{count_drop, traced},
+};
 
 #[map]
 static SIGPIPE_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
-/// Indexed by thread id (resized to pid_max): the write in flight.
+/// Indexed by `inflight_slot(tid)` (sized at load): the write in flight.
 #[map]
 static WRITE_ARGS: Array<WriteArgs> = Array::with_max_entries(32768, 0);
 /// tgid -> writes that failed with EPIPE.
 #[map]
-static EPIPE_COUNTS: HashMap<u32, u64> = HashMap::with_max_entries(16384, 0);
+static EPIPE_COUNTS: HashMap<u32, u64> = HashMap::with_max_entries(16384, BPF_F_NO_PREALLOC);
 /// tgid -> when it last got a SIGPIPE, so that its exit is reported.
 #[map]
 static PIPED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
@@ -47,54 +53,56 @@ fn emit(kind: u32, pid_tgid: u64, handler: u64, args: WriteArgs, result: i32, co
     slot.submit(0);
 }
 
+/// The write in flight on `tid`, if its slot still holds it.
 fn current_write(tid: u32) -> WriteArgs {
-    WRITE_ARGS.get(tid).copied().unwrap_or_default()
+    WRITE_ARGS
+        .get(inflight_slot(tid))
+        .copied()
+        .filter(|a| a.tid == tid)
+        .unwrap_or_default()
 }
 
-/// Attached to sys_enter_{write,writev,pwrite64,pwritev,sendto,sendmsg}: `__syscall_nr` at 8,
-/// fd at 16, the size (or vector length) at 32.
-#[tracepoint]
-pub fn sigpipe_write_enter(ctx: TracePointContext) -> u32 {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    if traced(pid_tgid).is_none() {
-        return 0;
-    }
-    if let Some(slot) = WRITE_ARGS.get_ptr_mut(pid_tgid as u32) {
-        unsafe {
-            let nr = ctx.read_at::<i32>(8).unwrap_or(-1);
-            (*slot).nr = nr;
-            (*slot).fd = ctx.read_at::<u64>(16).unwrap_or(0) as i32;
-            // writev, pwritev and sendmsg carry a vector, not a size: unknown (0).
-            (*slot).count = if VECTOR_CALLS.contains(&nr) {
-                0
-            } else {
-                ctx.read_at::<u64>(32).unwrap_or(0)
-            };
-        }
-    }
-    0
-}
-
-/// x86-64 numbers of writev, sendmsg and pwritev.
-const VECTOR_CALLS: [i32; 3] = [20, 46, 296];
-
-/// Attached to the matching sys_exit_*: `ret` at 16.
-#[tracepoint]
-pub fn sigpipe_write_exit(ctx: TracePointContext) -> u32 {
-    let Ok(ret) = (unsafe { ctx.read_at::<i64>(16) }) else {
-        return 0;
+/// A traced task enters a write-like call: keep its fd and size for a SIGPIPE or EPIPE.
+#[inline(always)]
+pub fn on_enter(call: &Enter) {
+    let tid = call.pid_tgid as u32;
+    let Some(slot) = WRITE_ARGS.get_ptr_mut(inflight_slot(tid)) else {
+        return;
     };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let args = current_write(pid_tgid as u32);
+    let a = call.regs.args();
+    let nr = call.nr as u32;
+    unsafe {
+        // Another thread's write is in flight in this slot: its record is lost.
+        if (*slot).nr != 0 && (*slot).tid != tid {
+            count_drop(Drop::SigpipeSlotTaken);
+        }
+        (*slot).tid = tid;
+        (*slot).nr = nr as i32;
+        (*slot).fd = a[0] as i32;
+        // writev, pwritev and sendmsg carry a vector, not a size: unknown (0).
+        (*slot).count = if VECTOR_CALLS.contains(&nr) { 0 } else { a[2] };
+    }
+}
+
+const VECTOR_CALLS: [u32; 3] = [nr::WRITEV, nr::SENDMSG, nr::PWRITEV];
+
+/// A write-like call returns (on any task: a traced write left its record).
+#[inline(always)]
+pub fn on_exit(call: &Exit) {
+    let pid_tgid = call.pid_tgid;
+    let tid = pid_tgid as u32;
+    let args = current_write(tid);
     // The write is over: a later SIGPIPE from an untraced call must not be blamed on it.
-    if let Some(slot) = WRITE_ARGS.get_ptr_mut(pid_tgid as u32) {
+    if args.tid == tid
+        && let Some(slot) = WRITE_ARGS.get_ptr_mut(inflight_slot(tid))
+    {
         unsafe { *slot = WriteArgs::default() };
     }
-    if ret != -EPIPE {
-        return 0;
+    if call.ret != -EPIPE {
+        return;
     }
     let Some(tgid) = traced(pid_tgid) else {
-        return 0;
+        return;
     };
     match EPIPE_COUNTS.get_ptr_mut(tgid) {
         Some(n) => unsafe { *n += 1 },
@@ -104,7 +112,6 @@ pub fn sigpipe_write_exit(ctx: TracePointContext) -> u32 {
             emit(kind::EPIPE, pid_tgid, 0, args, 0, comm);
         }
     }
-    0
 }
 
 // signal/signal_generate: sig 8, comm[16] 20, pid 36, group 40, result 44.

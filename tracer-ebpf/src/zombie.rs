@@ -4,6 +4,7 @@
 
 use aya_ebpf::{
     Global,
+    bindings::BPF_F_NO_PREALLOC,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::{map, tracepoint},
     maps::{HashMap, RingBuf},
@@ -24,7 +25,7 @@ static FREE_PID_OFFSET: Global<u32> = Global::new(12);
 static ZOMBIE_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
 /// Exited leaders whose free is still to come.
 #[map]
-static ZOMBIE_WATCH: HashMap<u32, u8> = HashMap::with_max_entries(65536, 0);
+static ZOMBIE_WATCH: HashMap<u32, u8> = HashMap::with_max_entries(65536, BPF_F_NO_PREALLOC);
 
 #[inline(always)]
 fn emit(kind: u32, pid: u32, comm: [u8; 16]) {

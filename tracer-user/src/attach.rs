@@ -96,11 +96,19 @@ pub struct Globals {
     pub log_level: u8,
     pub free_pid_offset: u32,
     pub exit_group_dead_offset: u32,
+    /// `tracer_common::syscalls::want` bits: the problems the syscall dispatcher runs.
+    pub syscall_want: u32,
+    pub seccomp_mode: u32,
+    /// zombie is asked: its maps get their caps (else 1-entry stubs, as for the others).
+    pub zombie: bool,
+    /// Cap of the per-(process, syscall) maps; 0: the default for this node's CPUs.
+    pub max_keys: u32,
 }
 
 pub fn load(g: &Globals) -> Result<Ebpf> {
-    use tracer_common::{names, seccomp};
+    use tracer_common::{names, syscalls};
     let btf = kernel_btf().ok();
+    let inflight_mask = crate::map_sizes::inflight_slots(g.pid_max) - 1;
     let mut loader = EbpfLoader::new();
     loader
         .btf(btf)
@@ -113,14 +121,15 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
             true,
         )
         .override_global(aya_log::LEVEL, &g.log_level, false)
+        .override_global(syscalls::WANT, &g.syscall_want, true)
+        .override_global(syscalls::SECCOMP_MODE, &g.seccomp_mode, true)
         .override_global(
             tracer_common::zombie::FREE_PID_OFFSET,
             &g.free_pid_offset,
             true,
         )
-        .map_max_entries(seccomp::START, g.pid_max.max(1))
-        .map_max_entries(names::FILTER_PIDS, g.pid_max.max(1))
-        .map_max_entries(tracer_common::sigpipe::WRITE_ARGS, g.pid_max.max(1));
+        .override_global(syscalls::INFLIGHT_MASK, &inflight_mask, true);
+    crate::map_sizes::apply(&mut loader, g);
     loader.load(OBJECT).context("loading the eBPF object")
 }
 

@@ -42,6 +42,7 @@ pub enum Cmd {
         mut_arg("duration", |a| a.help("Stop after this long (e.g. 1h); default: until SIGTERM or Ctrl-C")),
         mut_arg("top", |a| a.help("Top syscalls per process kept in /report")),
         mut_arg("json", |a| a.hide(true)),
+        mut_arg("html", |a| a.hide(true)),
         mut_arg("no_tui", |a| a.hide(true)),
     )]
     Serve(ServeArgs),
@@ -49,6 +50,19 @@ pub enum Cmd {
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
+    },
+    /// Draw a saved JSON report (trace, serve's /report, bench seccomp, bench overhead) as one
+    /// self-contained HTML page.
+    Report {
+        /// Where to write the page.
+        #[arg(long, value_name = "OUT.html")]
+        html: PathBuf,
+        /// Processes, and syscalls per process, drawn from a trace report (in its own order).
+        #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+        top: usize,
+        /// The JSON report, or - for standard input.
+        #[arg(value_name = "REPORT.json")]
+        report: PathBuf,
     },
     /// Internal: a syscall loop used by the benchmarks and tests.
     #[command(name = "__loop", hide = true)]
@@ -108,9 +122,16 @@ pub struct TraceArgs {
     /// Print one JSON document instead of the human report.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as a self-contained HTML page here.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
     /// seccomp: count syscalls only (no timestamps); the cheapest mode.
     #[arg(long)]
     pub count_only: bool,
+    /// seccomp: (process, syscall) pairs the kernel maps hold; 0: as many as 8 MiB of per-CPU
+    /// histograms hold on this node (8,192 on 2 CPUs, 1,024 from 16 CPUs). Beyond: dropped.
+    #[arg(long, default_value_t = 0)]
+    pub max_syscall_keys: u32,
     /// Attach the syscall probes for only this percentage of each interval, to bound overhead.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub duty_cycle: u8,
@@ -167,13 +188,15 @@ pub enum BenchCmd {
     /// ns per syscall under no filter, Docker's default profile, your profiles and running
     /// processes' own filters; and your command's wall time under each.
     Seccomp(BenchSeccompArgs),
-    /// Added ns per syscall: bare, empty probe pair (floor), ctrace modes, and bpftrace.
+    /// Added ns per syscall: bare, empty probe pair (floor), ctrace modes, and bpftrace, with
+    /// ratios to the floor (bootstrap 95% intervals) and each program's run time.
     Overhead {
         /// Syscalls per measurement.
-        #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
         iterations: u64,
-        /// Measurements per case; the median is reported.
-        #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+        /// Interleaved rounds (at least 10), each measuring every case once in shuffled order;
+        /// medians are reported.
+        #[arg(long, default_value_t = 10, value_parser = at_least_one)]
         runs: usize,
         /// Seconds of exit storm (fork and reap on every CPU) under `trace zombie`; 0 skips it.
         #[arg(long, default_value_t = 5.0, value_parser = seconds, allow_hyphen_values = true)]
@@ -213,6 +236,9 @@ pub struct BenchSeccompArgs {
     /// Print one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Also write the results as a self-contained HTML page here.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
     /// A command to time under each setup (after `--`).
     #[arg(last = true)]
     pub command: Vec<String>,

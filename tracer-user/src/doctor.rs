@@ -57,9 +57,11 @@ pub fn checks(root: bool) -> Vec<Check> {
     });
     if root {
         out.extend(attach_checks());
+        out.extend(crate::bpf_cost::doctor_checks());
     } else {
         out.push(skip("attach"));
         out.push(skip("tier"));
+        out.push(skip("bpf:maps"));
     }
     let layout = cgroup::cgroup_layout();
     out.push(check("cgroup", Status::Ok, layout.name()));

@@ -3,10 +3,13 @@
 mod attach;
 mod attrib;
 mod bench;
+mod bpf_cost;
 mod cli;
 mod doctor;
 mod events;
 mod hist;
+mod html;
+mod map_sizes;
 mod live;
 mod node;
 mod out;
@@ -20,6 +23,7 @@ mod sem;
 mod serve;
 mod shared;
 mod sigpipe;
+mod syscalls;
 mod tier;
 mod trace;
 mod zombie;
@@ -79,6 +83,9 @@ fn main() -> ExitCode {
         Cmd::Bench {
             what: BenchCmd::Seccomp(args),
         } => seccomp::bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Cmd::Report { html, top, report } => {
+            html::run(&report, &html, top).map(|()| ExitCode::SUCCESS)
+        }
         Cmd::Loop(args) => bench::syscall_loop(&args).map(|()| ExitCode::SUCCESS),
         Cmd::SeccompChild {
             workload,

@@ -168,11 +168,12 @@ pub fn build_packages() -> Result<()> {
 }
 
 /// The Docker engine and a static busybox for the offline test image; Prometheus scrapes
-/// `ctrace serve` in its test; tmux is the terminal of the live view's tests.
+/// `ctrace serve` in its test; headless Chromium loads the HTML report in its; tmux is the
+/// terminal of the live view's tests.
 pub fn test_packages() -> Result<()> {
     apt_install(
         "test dependencies",
-        &["docker.io", "busybox-static", "prometheus", "tmux"],
+        &["docker.io", "busybox-static", "prometheus", "chromium", "tmux"],
     )
 }
 

@@ -18,12 +18,13 @@ pub struct Agent {
 impl Agent {
     /// Spawns `ctrace ARGS` and returns once it says it is attached.
     pub fn start(args: &[&str]) -> Result<Agent> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("spawning ctrace")?;
+        let mut child =
+            super::children::die_with_parent(&mut Command::new(std::env::current_exe()?))
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context("spawning ctrace")?;
         let err = child.stderr.take().expect("piped");
         let (tx, rx) = mpsc::channel();
         // Keeps draining stderr (the live lines) for as long as the agent runs.
@@ -45,6 +46,10 @@ impl Agent {
         }
         let stdout = child.stdout.take();
         Ok(Agent { child, stdout })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, wait, and what it printed on stdout.

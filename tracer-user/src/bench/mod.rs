@@ -1,7 +1,9 @@
 //! `ctrace bench overhead`: what tracing costs, measured side by side in one run.
 
 mod agents;
+mod children;
 mod overhead;
+mod stats;
 mod storm;
 
 pub use overhead::{overhead, pin_to_last_cpu, syscall_loop};

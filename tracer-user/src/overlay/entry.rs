@@ -39,7 +39,7 @@ struct Overlay {
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
     Ok(Box::new(Overlay {
-        run: OverlayRun::start(s.ebpf, s.features, s.wish)?,
+        run: OverlayRun::start(s.ebpf, s.syscalls.as_ref(), s.features, s.wish)?,
         serve: Serve::default(),
     }))
 }

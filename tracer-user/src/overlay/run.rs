@@ -1,7 +1,7 @@
 //! overlay during `ctrace trace`: drain the calls, prove copy-ups from the upper layer, record
 //! EXDEV renames.
 
-use std::{collections::HashSet, path::Path};
+use std::collections::HashSet;
 
 use anyhow::Result;
 use aya::{
@@ -11,7 +11,6 @@ use aya::{
 use tracer_common::overlay::{EVENTS, EXDEV, OverlayEvent, PATH_LEN};
 
 use super::{
-    ENTRIES,
     analyzer::{Analyzer, CopyUp, ExdevRename, OverlayReport},
     is_rename,
     kernel_tier::{self, CopyUpProbe, TierCheck},
@@ -20,12 +19,12 @@ use super::{
     trigger,
 };
 use crate::{
-    attach::{AttachType, Attachment},
+    attach::Attachment,
     attrib::Attributor,
     events::{self, Clock, comm_str},
-    node,
     seccomp::analyzer::syscall_name,
     shared::{Finding, ProbeInfo},
+    syscalls,
     tier::{Features, Tier},
 };
 
@@ -35,6 +34,8 @@ const BIRTH_SLACK_S: f64 = 0.025;
 
 pub struct OverlayRun {
     ring: RingBuf<MapData>,
+    /// The dispatcher's tier and programs.
+    probe: ProbeInfo,
     links: Vec<Attachment>,
     analyzer: Analyzer,
     clock: Clock,
@@ -50,10 +51,6 @@ fn path_str(b: &[u8; PATH_LEN]) -> String {
     String::from_utf8_lossy(&b[..n]).into_owned()
 }
 
-fn tracepoint_exists(name: &str) -> bool {
-    Path::new(&format!("{}/events/syscalls/{name}", node::TRACEFS)).exists()
-}
-
 fn in_lower(m: &Mount, rel: &str) -> Option<mounts::Stat> {
     m.lower
         .iter()
@@ -61,16 +58,13 @@ fn in_lower(m: &Mount, rel: &str) -> Option<mounts::Stat> {
 }
 
 impl OverlayRun {
-    pub fn start(ebpf: &mut Ebpf, features: Features, wish: Option<Tier>) -> Result<OverlayRun> {
-        let mut list: Vec<(&'static str, &'static str, &'static str)> = Vec::new();
-        for (program, _, enter, exit) in ENTRIES {
-            // Older kernels lack some (fchmodat2, openat2): what exists is enough.
-            if tracepoint_exists(enter) && tracepoint_exists(exit) {
-                list.push((program, "syscalls", enter));
-                list.push(("overlay_exit", "syscalls", exit));
-            }
-        }
-        let mut links = events::attach_tracepoints(ebpf, "overlay", &list)?;
+    pub fn start(
+        ebpf: &mut Ebpf,
+        syscalls: Option<&syscalls::Shared>,
+        features: Features,
+        wish: Option<Tier>,
+    ) -> Result<OverlayRun> {
+        let mut links = Vec::new();
         let tier = match CopyUpProbe::attach(ebpf, features, wish)? {
             Some(k) => {
                 links.extend(k.links());
@@ -81,6 +75,7 @@ impl OverlayRun {
         let ring = events::ring(ebpf, EVENTS)?;
         Ok(OverlayRun {
             ring,
+            probe: syscalls::probe_info("overlay", syscalls),
             links,
             analyzer: Analyzer::default(),
             clock: Clock::new(),
@@ -91,13 +86,10 @@ impl OverlayRun {
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
-        let programs = events::program_names(&self.links);
-        ProbeInfo {
-            problem: "overlay".into(),
-            attach_type: AttachType::Tracepoint.name().into(),
-            tier: self.tier.name().into(),
-            programs,
-        }
+        let mut p = self.probe.clone();
+        p.programs.extend(events::program_names(&self.links));
+        p.tier = self.tier.name().into();
+        p
     }
 
     /// `parent_of` finds the parent of a process that has already exited (as `cp` or `chmod`

@@ -32,6 +32,8 @@ pub struct Report {
     pub duty_cycle_pct: u8,
     /// Each attached problem's section, in registry order, keyed by the problem's name.
     pub sections: Vec<(&'static str, Box<dyn Section>)>,
+    /// ctrace's own kernel cost: map bytes, and program run time when bpf stats are on.
+    pub bpf: Option<crate::bpf_cost::BpfCost>,
 }
 
 impl Serialize for Report {
@@ -47,6 +49,9 @@ impl Serialize for Report {
         m.serialize_entry("drop_reasons", &self.drop_reasons)?;
         m.serialize_entry("findings", &self.findings)?;
         m.serialize_entry("duty_cycle_pct", &self.duty_cycle_pct)?;
+        if let Some(b) = &self.bpf {
+            m.serialize_entry("bpf", b)?;
+        }
         for (name, section) in &self.sections {
             let raw = RawValue::from_string(section.json()).map_err(ser::Error::custom)?;
             m.serialize_entry(name, &raw)?;

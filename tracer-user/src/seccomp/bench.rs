@@ -379,6 +379,11 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
         None => vec![Vec::new(); setups.len()],
     };
     bar.finish_and_clear();
+    crate::html::hook(args.html.as_deref(), 0, || {
+        Ok(
+            serde_json::json!({"node": facts, "setups": setups.iter().map(|s| serde_json::json!({"name": s.name, "instructions": s.instructions()})).collect::<Vec<_>>(), "results": rows, "command": commands}),
+        )
+    })?;
     if args.json {
         let setups_json: Vec<serde_json::Value> = setups
             .iter()

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use aya::Ebpf;
 use tracer_common::Drop;
 
@@ -33,7 +33,12 @@ pub const ENTRY: Entry = Entry {
     start,
     doctor: Vec::new,
     tier_check: Some(tier_check),
-    drops: &[Drop::TidOutOfRange, Drop::HistMapFull, Drop::CountMapFull],
+    drops: &[
+        Drop::TidOutOfRange,
+        Drop::HistMapFull,
+        Drop::CountMapFull,
+        Drop::SeccompSlotTaken,
+    ],
 };
 
 /// How often new processes in the seccomp maps are attributed, while they live.
@@ -50,7 +55,11 @@ struct Seccomp {
 }
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
-    let mut run = SeccompRun::start(s.ebpf, s.args, s.features, s.wish)?;
+    let syscalls = s
+        .syscalls
+        .clone()
+        .ok_or_else(|| anyhow!("seccomp: the syscall dispatcher is not attached"))?;
+    let mut run = SeccompRun::start(s.ebpf, syscalls, s.args, s.features, s.wish)?;
     run.analyzer_mut().sort = s.args.sort;
     Ok(Box::new(Seccomp {
         run: Some(run),

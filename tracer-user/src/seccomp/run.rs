@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use aya::Ebpf;
 use tracer_common::seccomp::SysKey;
 
 use super::{
-    Mode, Probe,
+    Mode,
     analyzer::{Analyzer, SeccompReport},
     filter_time::{self, FilterProbe},
     snapshot,
@@ -17,12 +17,15 @@ use crate::{
     attrib::Attributor,
     cli::TraceArgs,
     shared::ProbeInfo,
+    syscalls,
     tier::{Features, Tier},
     trace::meta::proc_meta,
 };
 
 pub struct SeccompRun {
-    probe: Probe,
+    mode: Mode,
+    /// The dispatcher, shared with the other syscall problems; the duty cycle detaches it.
+    syscalls: syscalls::Shared,
     /// The kernel tier's filter-time probes; None in the tracepoint tier.
     filter: Option<FilterProbe>,
     analyzer: Analyzer,
@@ -36,8 +39,10 @@ pub struct SeccompRun {
 }
 
 impl SeccompRun {
+    /// `syscalls`: the dispatcher, already attached with seccomp on.
     pub fn start(
         ebpf: &mut Ebpf,
+        syscalls: syscalls::Shared,
         args: &TraceArgs,
         features: Features,
         wish: Option<Tier>,
@@ -47,11 +52,11 @@ impl SeccompRun {
         } else {
             Mode::Latency
         };
-        let probe = Probe::attach(ebpf, mode)?;
         let filter = FilterProbe::attach(ebpf, features, wish)?;
         let now = Instant::now();
         Ok(SeccompRun {
-            probe,
+            mode,
+            syscalls,
             filter,
             analyzer: Analyzer::default(),
             interval: args.interval,
@@ -65,35 +70,37 @@ impl SeccompRun {
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
-        let mut programs = self.probe.program_names();
-        programs.extend(self.filter.iter().flat_map(|f| f.program_names()));
-        ProbeInfo {
-            problem: "seccomp".into(),
-            attach_type: self.probe.tier.name().into(),
-            tier: self.tier().name().into(),
-            programs,
-        }
+        let mut p = syscalls::probe_info("seccomp", Some(&self.syscalls));
+        p.programs
+            .extend(self.filter.iter().flat_map(|f| f.program_names()));
+        p.tier = self.tier().name().into();
+        p
     }
 
     pub fn tier(&self) -> Tier {
         self.filter.as_ref().map_or(Tier::Tracepoint, |f| f.tier)
     }
 
-    /// Detaches for the rest of each period once the on-time is spent.
+    /// Detaches (or pauses, when other problems share the dispatcher) for the rest of each
+    /// period once the on-time is spent.
     pub fn duty_tick(&mut self, ebpf: &mut Ebpf, now: Instant) -> Result<()> {
         if self.duty_cycle >= 100 {
             return Ok(());
         }
+        let mut syscalls = self
+            .syscalls
+            .try_borrow_mut()
+            .map_err(|e| anyhow!("seccomp: the dispatcher is busy: {e}"))?;
         if let Some(since) = self.attached_since
             && now - self.period_start >= self.on_time
         {
-            self.probe.detach(ebpf);
+            syscalls.pause_seccomp(ebpf)?;
             self.observed += now - since;
             self.attached_since = None;
         }
         if now - self.period_start >= self.interval {
             self.period_start = now;
-            self.probe.reattach(ebpf)?;
+            syscalls.resume_seccomp(ebpf)?;
             self.attached_since = Some(now);
         }
         Ok(())
@@ -101,7 +108,7 @@ impl SeccompRun {
 
     /// Reads the maps and attributes processes not seen before, while they are alive.
     pub fn attribute(&mut self, ebpf: &Ebpf, attrib: &mut Attributor) -> Result<()> {
-        self.analyzer.update(snapshot(ebpf, self.probe.mode)?);
+        self.analyzer.update(snapshot(ebpf, self.mode)?);
         for tgid in self.analyzer.unknown_tgids() {
             let meta = proc_meta(tgid, None, attrib, ebpf, |p| self.analyzer.meta(p).cloned());
             self.analyzer.set_meta(tgid, meta);
@@ -153,9 +160,7 @@ impl SeccompRun {
     ) -> Result<SeccompReport> {
         self.attribute(ebpf, attrib)?;
         let observed = self.observed + self.attached_since.map_or(Duration::ZERO, |s| s.elapsed());
-        let mut r = self
-            .analyzer
-            .report(self.probe.mode, observed.as_secs_f64(), top);
+        let mut r = self.analyzer.report(self.mode, observed.as_secs_f64(), top);
         r.tier = self.tier().name();
         if self.filter.is_some() {
             r.filter_time = filter_time::measured(&FilterProbe::read(ebpf)?);
@@ -173,7 +178,6 @@ impl SeccompRun {
             self.observed += since.elapsed();
         }
         let r = self.report(ebpf, attrib, top);
-        self.probe.detach(ebpf);
         if let Some(mut f) = self.filter.take() {
             f.detach(ebpf);
         }

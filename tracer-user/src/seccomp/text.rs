@@ -230,6 +230,7 @@ mod tests {
                 remediation: "y".into(),
             }],
             duty_cycle_pct: 100,
+            bpf: None,
             sections: seccomp
                 .into_iter()
                 .map(|s| ("seccomp", Box::new(s) as Box<dyn crate::shared::Section>))

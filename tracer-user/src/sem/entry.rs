@@ -23,7 +23,12 @@ pub const ENTRY: Entry = Entry {
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
     let leak_age = s.args.sem_leak_age.as_secs_f64();
-    Ok(Box::new(SemRun::start(s.ebpf, leak_age, s.attrib)?))
+    Ok(Box::new(SemRun::start(
+        s.ebpf,
+        s.syscalls.as_ref(),
+        leak_age,
+        s.attrib,
+    )?))
 }
 
 crate::section!(SemReport, text::render);

@@ -8,37 +8,37 @@ use aya::{
 use tracer_common::sem::{EVENTS, SemEvent, kind};
 
 use super::{
-    PROGRAMS,
     analyzer::{Analyzer, Creator, SemReport},
     inventory,
 };
 use crate::{
-    attach::{AttachType, Attachment},
     attrib::Attributor,
     events::{self, Clock, comm_str, unix_now},
     node,
     shared::{Finding, ProbeInfo},
+    syscalls,
 };
 
 pub struct SemRun {
     ring: RingBuf<MapData>,
-    links: Vec<Attachment>,
+    /// The dispatcher's tier and programs (semget, semctl, semop and semtimedop go there).
+    probe: ProbeInfo,
     pub analyzer: Analyzer,
     own_ns: u64,
     clock: Clock,
 }
 
 impl SemRun {
-    pub fn start(ebpf: &mut Ebpf, leak_age_s: f64, attrib: &mut Attributor) -> Result<SemRun> {
-        let list: Vec<_> = PROGRAMS
-            .iter()
-            .map(|&(p, tp)| (p, "syscalls", tp))
-            .collect();
-        let links = events::attach_tracepoints(ebpf, "sem", &list)?;
+    pub fn start(
+        ebpf: &mut Ebpf,
+        syscalls: Option<&syscalls::Shared>,
+        leak_age_s: f64,
+        attrib: &mut Attributor,
+    ) -> Result<SemRun> {
         let ring = events::ring(ebpf, EVENTS)?;
         let mut run = SemRun {
             ring,
-            links,
+            probe: syscalls::probe_info("sem", syscalls),
             analyzer: Analyzer::new(leak_age_s),
             own_ns: inventory::own_ipc_ns().unwrap_or(0),
             clock: Clock::new(),
@@ -48,12 +48,7 @@ impl SemRun {
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
-        ProbeInfo {
-            problem: "sem".into(),
-            attach_type: AttachType::Tracepoint.name().into(),
-            tier: "tracepoint".into(),
-            programs: events::program_names(&self.links),
-        }
+        self.probe.clone()
     }
 
     /// The IPC namespace of a process, or of its nearest living ancestor once it has exited

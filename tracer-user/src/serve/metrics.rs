@@ -182,6 +182,12 @@ impl Collector for Exporter {
             "The probe tier each problem runs on.",
         )
         .gauge(e, &rows)?;
+        let rows = crate::bpf_cost::metric_rows();
+        fam(
+            "ctrace_bpf_map_bytes",
+            "Kernel memory of ctrace's BPF maps, by map (their sum: the total).",
+        )
+        .gauge(e, &rows)?;
         Ok(())
     }
 }

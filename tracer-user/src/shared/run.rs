@@ -51,6 +51,9 @@ pub struct Start<'a> {
     /// The feature probes' results and `CTRACE_TIER`, for problems with a kernel tier.
     pub features: Features,
     pub wish: Option<Tier>,
+    /// The one sys_enter/sys_exit dispatcher of the syscall-based problems, attached before
+    /// they start; None when none of them is asked.
+    pub syscalls: Option<crate::syscalls::Shared>,
 }
 
 /// What a run gets at each step: the loaded object and the attribution cache.

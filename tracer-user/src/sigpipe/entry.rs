@@ -21,7 +21,7 @@ pub const ENTRY: Entry = Entry {
     start,
     doctor: doctor_checks,
     tier_check: None,
-    drops: &[Drop::SigpipeRingFull],
+    drops: &[Drop::SigpipeRingFull, Drop::SigpipeSlotTaken],
 };
 
 /// The run, and what serve keeps of it.
@@ -32,7 +32,7 @@ struct Sigpipe {
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
     Ok(Box::new(Sigpipe {
-        run: SigpipeRun::start(s.ebpf, s.args.comms.clone())?,
+        run: SigpipeRun::start(s.ebpf, s.syscalls.as_ref(), s.args.comms.clone())?,
         serve: Serve::default(),
     }))
 }

@@ -1,6 +1,7 @@
 //! sigpipe: SIGPIPE delivered to dockerd and other daemons — who wrote to what, and whether it
-//! was fatal. Probes: the write-like syscall tracepoints, signal_generate/signal_deliver,
-//! sched_process_exit/exec; fds are described from /proc and sock_diag.
+//! was fatal. Probes: the write-like syscalls (through the syscall dispatcher),
+//! signal_generate/signal_deliver, sched_process_exit/exec; fds are described from /proc and
+//! sock_diag.
 
 pub mod analyzer;
 pub mod doctor;
@@ -11,11 +12,6 @@ pub mod run;
 pub mod serve;
 pub mod signal;
 pub mod text;
-
-/// Syscalls whose failure on a closed pipe or socket raises SIGPIPE.
-pub const WRITE_SYSCALLS: [&str; 6] = [
-    "write", "writev", "pwrite64", "pwritev", "sendto", "sendmsg",
-];
 
 /// Daemons watched by default (comm as the kernel shows it); --comm adds others.
 const WATCHED: [&str; 4] = ["dockerd", "containerd", "runc", "kubelet"];

@@ -11,18 +11,18 @@ use aya::{
 use tracer_common::sigpipe::{EPIPE_COUNTS, EVENTS, RESULT_IGNORED, SigpipeEvent, kind};
 
 use super::{
-    WRITE_SYSCALLS,
     analyzer::{Analyzer, EpipeRow, Signal, SigpipeReport},
     fds::{self, FdInfo},
     is_journald_stream, is_watched_comm,
 };
 use crate::{
-    attach::{AttachType, Attachment},
+    attach::Attachment,
     attrib::Attributor,
     events::{self, Clock, comm_str},
     node,
     seccomp::analyzer::syscall_name,
     shared::{Finding, ProbeInfo},
+    syscalls,
 };
 
 /// fds of a watched process cached per scan.
@@ -30,7 +30,9 @@ const MAX_FDS: i32 = 256;
 
 pub struct SigpipeRun {
     ring: RingBuf<MapData>,
-    links: Vec<Attachment>,
+    /// The signal and sched tracepoints; the writes come through the dispatcher.
+    _links: Vec<Attachment>,
+    probe: ProbeInfo,
     analyzer: Analyzer,
     fd_cache: HashMap<(u32, i32), FdInfo>,
     watched: HashMap<u32, String>,
@@ -39,29 +41,25 @@ pub struct SigpipeRun {
 }
 
 impl SigpipeRun {
-    pub fn start(ebpf: &mut Ebpf, extra: Vec<String>) -> Result<SigpipeRun> {
-        let mut targets: Vec<(&'static str, &'static str, &'static str)> = Vec::new();
-        for (enter, exit) in [
-            ("sys_enter_write", "sys_exit_write"),
-            ("sys_enter_writev", "sys_exit_writev"),
-            ("sys_enter_pwrite64", "sys_exit_pwrite64"),
-            ("sys_enter_pwritev", "sys_exit_pwritev"),
-            ("sys_enter_sendto", "sys_exit_sendto"),
-            ("sys_enter_sendmsg", "sys_exit_sendmsg"),
-        ] {
-            targets.push(("sigpipe_write_enter", "syscalls", enter));
-            targets.push(("sigpipe_write_exit", "syscalls", exit));
-        }
-        targets.push(("sigpipe_generate", "signal", "signal_generate"));
-        targets.push(("sigpipe_deliver", "signal", "signal_deliver"));
-        targets.push(("sigpipe_exit", "sched", "sched_process_exit"));
-        targets.push(("sigpipe_exec", "sched", "sched_process_exec"));
-        debug_assert_eq!(WRITE_SYSCALLS.len() * 2 + 4, targets.len());
+    pub fn start(
+        ebpf: &mut Ebpf,
+        syscalls: Option<&syscalls::Shared>,
+        extra: Vec<String>,
+    ) -> Result<SigpipeRun> {
+        let targets = [
+            ("sigpipe_generate", "signal", "signal_generate"),
+            ("sigpipe_deliver", "signal", "signal_deliver"),
+            ("sigpipe_exit", "sched", "sched_process_exit"),
+            ("sigpipe_exec", "sched", "sched_process_exec"),
+        ];
         let links = events::attach_tracepoints(ebpf, "sigpipe", &targets)?;
+        let mut probe = syscalls::probe_info("sigpipe", syscalls);
+        probe.programs.extend(events::program_names(&links));
         let ring = events::ring(ebpf, EVENTS)?;
         let mut run = SigpipeRun {
             ring,
-            links,
+            _links: links,
+            probe,
             analyzer: Analyzer::default(),
             fd_cache: HashMap::new(),
             watched: HashMap::new(),
@@ -73,12 +71,7 @@ impl SigpipeRun {
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
-        ProbeInfo {
-            problem: "sigpipe".into(),
-            attach_type: AttachType::Tracepoint.name().into(),
-            tier: "tracepoint".into(),
-            programs: events::program_names(&self.links),
-        }
+        self.probe.clone()
     }
 
     /// Which processes are watched, and what their fds are, while they are alive.

@@ -53,6 +53,9 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     // What follows the detach (seccomp's calibration) may take seconds: shown as it goes.
     progress::enable();
     let report = session.finish(args.top)?;
+    crate::html::hook(args.html.as_deref(), args.top, || {
+        Ok(serde_json::from_str(&report.to_json())?)
+    })?;
     if args.json {
         outln!("{}", report.to_json())
     } else {

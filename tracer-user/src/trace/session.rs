@@ -20,6 +20,7 @@ use crate::{
     registry,
     report::Report,
     shared::{Cx, Entry, Part, ProbeInfo, ProblemRun, Start},
+    syscalls::{self, Dispatcher},
     tier::{self, Features, Tier},
 };
 
@@ -45,6 +46,8 @@ pub struct Session {
     probes: Vec<ProbeInfo>,
     pub started: Instant,
     duty_cycle: u8,
+    /// The one sys_enter/sys_exit pair of every syscall-based problem (they hold it too).
+    _syscalls: Option<syscalls::Shared>,
     _links: Vec<Attachment>,
 }
 
@@ -86,6 +89,10 @@ impl Session {
             log_level: log_level(verbose),
             free_pid_offset: offset("sched", "sched_process_free", "pid", 12),
             exit_group_dead_offset: offset("sched", "sched_process_exit", "group_dead", 0),
+            syscall_want: syscalls::want_of(asked.iter().copied()),
+            seccomp_mode: syscalls::seccomp_mode(args.count_only),
+            zombie: asked.contains(&Problem::Zombie),
+            max_keys: args.max_syscall_keys,
         };
         let mut ebpf = attach::load(&globals)?;
         let logger = if verbose > 0 {
@@ -112,12 +119,19 @@ impl Session {
             AttachType::Tracepoint,
             sched("sched_process_exit"),
         )?;
+        let shared = match globals.syscall_want {
+            0 => None,
+            w => Some(std::rc::Rc::new(std::cell::RefCell::new(
+                Dispatcher::attach(&mut ebpf, w, globals.seccomp_mode)?,
+            ))),
+        };
         let mut start = Start {
             ebpf: &mut ebpf,
             attrib: &mut attrib,
             args,
             features,
             wish,
+            syscalls: shared.clone(),
         };
         let mut runs = Vec::new();
         for e in registry::ALL
@@ -146,6 +160,7 @@ impl Session {
             probes,
             started: now,
             duty_cycle: args.duty_cycle,
+            _syscalls: shared,
             _links: vec![fork, exit],
         })
     }
@@ -276,6 +291,7 @@ impl Session {
             findings: Vec::new(),
             duty_cycle_pct: self.duty_cycle,
             sections: Vec::new(),
+            bpf: Some(crate::bpf_cost::read_self()),
         }
     }
 }

@@ -1,0 +1,89 @@
+//! The event path on the real kernel: one sys_enter and one sys_exit program serve every
+//! syscall-based problem, no `syscalls:` tracepoint is ever attached, and the maps of problems
+//! not asked are 1-entry stubs.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tests::{
+    Tracer,
+    links::{is_syscalls_tracepoint, links},
+    root,
+};
+
+/// Maps of the syscall-based problems, as the kernel names them (15 characters at most).
+const SYSCALL_PROBLEM_MAPS: [&str; 16] = [
+    "SYS_START",
+    "SYS_HISTS",
+    "SYS_COUNTS",
+    "SYS_COMMS",
+    "FILTER_START",
+    "FILTER_COST",
+    "SEM_EVENTS",
+    "SEM_ARGS",
+    "SEM_USE_SEEN",
+    "SIGPIPE_EVENTS",
+    "WRITE_ARGS",
+    "EPIPE_COUNTS",
+    "PIPED",
+    "OVERLAY_EVENTS",
+    "OVERLAY_ARGS",
+    "OVERLAY_CU_STAR",
+];
+
+fn map<'a>(report: &'a Value, name: &str) -> &'a Value {
+    let m = &report["bpf"]["maps"][name];
+    assert!(m.is_object(), "map {name} missing from {}", report["bpf"]);
+    m
+}
+
+#[test]
+fn every_problem_rides_one_sys_enter_and_one_sys_exit_program() {
+    if !root() {
+        return;
+    }
+    let tracer = Tracer::start(&["trace", "--json", "--interval", "500ms"]);
+    // Let every problem's start-up attach settle.
+    std::thread::sleep(Duration::from_millis(500));
+    let held = links(tracer.pid());
+    let report = tracer.stop_json();
+
+    let classic: Vec<_> = held.iter().filter(|l| is_syscalls_tracepoint(l)).collect();
+    assert!(
+        classic.is_empty(),
+        "syscalls: tracepoints attached: {classic:?}"
+    );
+    for tp in ["sys_enter", "sys_exit"] {
+        let on: Vec<_> = held.iter().filter(|l| l.tp_name == tp).collect();
+        assert_eq!(on.len(), 1, "programs on {tp}: {on:?} (all: {held:?})");
+    }
+    for p in ["seccomp", "sem", "sigpipe", "overlay"] {
+        assert!(report[p].is_object(), "{p} section missing");
+    }
+    // The kernel's own figure, on this node, with every problem: within 16 MiB.
+    let bytes = report["bpf"]["map_bytes"].as_u64().unwrap();
+    assert!(bytes > 0 && bytes <= 16 << 20, "map bytes {bytes}");
+}
+
+#[test]
+fn zombie_alone_leaves_the_syscall_problems_as_stubs() {
+    if !root() {
+        return;
+    }
+    let tracer = Tracer::start(&["trace", "zombie", "--json"]);
+    let held = links(tracer.pid());
+    let report = tracer.stop_json();
+
+    assert!(
+        !held.iter().any(|l| l.tp_name.starts_with("sys_")),
+        "zombie needs no syscall program: {held:?}"
+    );
+    assert!(!held.is_empty(), "no links seen at all");
+    for name in SYSCALL_PROBLEM_MAPS {
+        let entries = map(&report, name)["max_entries"].as_u64().unwrap();
+        // aya creates every map of the object: the unasked ones are 1 entry (a ring: 1 page).
+        let stub = if name.ends_with("_EVENTS") { 4096 } else { 1 };
+        assert_eq!(entries, stub, "{name} is not a stub");
+    }
+    assert_eq!(map(&report, "ZOMBIE_WATCH")["max_entries"], 65536);
+}

@@ -1,0 +1,797 @@
+//! `ctrace report --html`, `trace --html` and `bench seccomp --html` in real headless Chromium:
+//! every kind of report (recorded ones from tests/fixtures/html, and real runs of trace, serve's
+//! /report and bench seccomp) loads; the DOM holds one SVG per chart with the bars or series its
+//! data says; a screenshot shows colour inside every chart's frame; nothing is fetched (the
+//! page's Content-Security-Policy refuses remote sources, and Chromium's log shows no attempt);
+//! it prints to PDF. A golden test keeps the recorded reports' chart data stable. And every
+//! panel of the Grafana dashboard in docs/deploy returns data from a real Prometheus scraping a
+//! real `ctrace serve`.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tests::{chromium, in_ci, prometheus, root, run_ctrace, serve::Agent, skip_or_fail};
+
+/// chart.rs's palette: the colours of data shapes (axes are grey, limits dark red).
+const PALETTE: [&str; 8] = [
+    "#1F77B4", "#D62728", "#2CA02C", "#FF7F0E", "#9467BD", "#8C564B", "#E377C2", "#17BECF",
+];
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/html")
+        .join(name)
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Chromium is needed: as root it is installed; otherwise it must already be there.
+fn chromium_ready() -> bool {
+    if Path::new("/usr/bin/chromium").exists() || root() {
+        chromium::install_if_missing();
+        true
+    } else {
+        false
+    }
+}
+
+/// `ctrace report --html OUT REPORT`, which must succeed.
+fn render(report: &Path, out: &Path) {
+    let (code, _, err) = run_ctrace(&[
+        "report",
+        "--html",
+        out.to_str().unwrap(),
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "ctrace report failed: {err}");
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+/// One chart as the DOM has it.
+#[derive(Debug)]
+struct Figure {
+    section: String,
+    kind: String,
+    shape: String,
+    drawn: usize,
+    series: usize,
+    data: Value,
+    svgs: usize,
+    /// Data shapes in the SVG: rects or polylines in a palette colour.
+    shapes: usize,
+    legend: usize,
+}
+
+fn figures(html: &str) -> Vec<Figure> {
+    html.split("<figure ")
+        .skip(1)
+        .filter(|f| f.starts_with("class=\"chart\""))
+        .map(|f| {
+            let f = &f[..f.find("</figure>").expect("a closed figure")];
+            let tag = format!(" {}", &f[..f.find('>').unwrap()]);
+            let shape = attr(&tag, "data-shape").unwrap();
+            let shapes = f
+                .split(&format!("<{shape} "))
+                .skip(1)
+                .filter(|t| {
+                    let t = &t[..t.find('>').unwrap_or(t.len())];
+                    PALETTE.iter().any(|c| t.contains(&format!("\"{c}\"")))
+                })
+                .count();
+            let num = |n: &str| attr(&tag, n).and_then(|v| v.parse().ok()).unwrap();
+            Figure {
+                section: attr(&tag, "data-section").unwrap(),
+                kind: attr(&tag, "data-kind").unwrap(),
+                drawn: num("data-drawn"),
+                series: num("data-series"),
+                data: serde_json::from_str(&attr(&tag, "data-chart").unwrap()).unwrap(),
+                svgs: f.matches("<svg").count(),
+                shapes,
+                legend: f.matches("<span class=\"swatch\"").count(),
+                shape,
+            }
+        })
+        .collect()
+}
+
+/// A chart's frame in a screenshot and how many saturated (data-coloured) pixels it holds.
+#[derive(Debug)]
+struct Frame {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+    coloured: usize,
+}
+
+/// Finds the figures' 2 px frames (rgb 184,192,204) and counts colour inside each, below the
+/// caption and legend (so that a blank SVG under a legend does not pass).
+fn frames(png_path: &Path) -> Vec<Frame> {
+    let file = std::fs::File::open(png_path).unwrap();
+    let mut dec = png::Decoder::new(file);
+    dec.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let px = |x: usize, y: usize| {
+        let i = (y * w + x) * channels;
+        (buf[i] as i32, buf[i + 1] as i32, buf[i + 2] as i32)
+    };
+    let is_frame = |x: usize, y: usize| {
+        let (r, g, b) = px(x, y);
+        (r - 184).abs() + (g - 192).abs() + (b - 204).abs() <= 24
+    };
+    // Horizontal runs of frame colour, 150 px or longer: the top and bottom edges.
+    let mut edges: Vec<(usize, usize, usize)> = Vec::new();
+    for y in 0..h {
+        let mut x = 0;
+        while x < w {
+            if is_frame(x, y) {
+                let start = x;
+                while x < w && is_frame(x, y) {
+                    x += 1;
+                }
+                if x - start >= 150 {
+                    // A thick edge is one edge: skip rows continuing one just seen.
+                    let cont = edges.iter().any(|&(ey, ex0, ex1)| {
+                        y - ey <= 3 && ex0.abs_diff(start) <= 3 && ex1.abs_diff(x) <= 3
+                    });
+                    if cont {
+                        if let Some(e) = edges
+                            .iter_mut()
+                            .rev()
+                            .find(|(_, ex0, ex1)| ex0.abs_diff(start) <= 3 && ex1.abs_diff(x) <= 3)
+                        {
+                            e.0 = y;
+                        }
+                    } else {
+                        edges.push((y, start, x));
+                    }
+                }
+            } else {
+                x += 1;
+            }
+        }
+    }
+    // Pair each top edge with the next edge below it of the same span joined by a frame side.
+    let mut out = Vec::new();
+    let mut used = vec![false; edges.len()];
+    for i in 0..edges.len() {
+        if used[i] {
+            continue;
+        }
+        let (ty, tx0, tx1) = edges[i];
+        let below = (i + 1..edges.len()).find(|&j| {
+            let (by, bx0, bx1) = edges[j];
+            !used[j]
+                && by > ty + 20
+                && bx0.abs_diff(tx0) <= 3
+                && bx1.abs_diff(tx1) <= 3
+                && (ty..by).all(|y| (tx0..tx0 + 4).any(|x| is_frame(x, y)))
+        });
+        let Some(j) = below else { continue };
+        used[i] = true;
+        used[j] = true;
+        let by = edges[j].0;
+        let mut coloured = 0;
+        for y in (ty + 40).min(by)..by.saturating_sub(4) {
+            for x in tx0 + 4..tx1.saturating_sub(4) {
+                let (r, g, b) = px(x, y);
+                if r.max(g).max(b) - r.min(g).min(b) >= 60 {
+                    coloured += 1;
+                }
+            }
+        }
+        out.push(Frame {
+            x0: tx0,
+            y0: ty,
+            x1: tx1,
+            y1: by,
+            coloured,
+        });
+    }
+    out
+}
+
+/// Everything every page must pass in Chromium; the figures, for the caller's own checks.
+fn check_page(page: &Path) -> Vec<Figure> {
+    let name = page.file_stem().unwrap().to_string_lossy().into_owned();
+    let dom = chromium::dump_dom(page);
+    assert!(
+        dom.stdout.contains("</html>"),
+        "{name}: no DOM: {}",
+        dom.log
+    );
+    assert!(!dom.stdout.contains("<script"), "{name}: a script");
+    let figs = figures(&dom.stdout);
+    assert!(!figs.is_empty(), "{name}: no charts");
+    for f in &figs {
+        assert_eq!(f.svgs, 1, "{name}: {f:?}");
+        assert!(f.drawn > 0, "{name}: an empty chart was drawn: {f:?}");
+        assert_eq!(f.shapes, f.drawn, "{name}: {} shapes: {f:?}", f.shape);
+        match f.kind.as_str() {
+            "curves" => {
+                let curves = f.data["curves"].as_array().unwrap().len();
+                assert_eq!((f.series, f.legend), (curves, curves), "{name}: {f:?}");
+            }
+            "bars" => {
+                let bars = f.data["bars"].as_array().unwrap();
+                let non_zero = bars
+                    .iter()
+                    .flat_map(|b| b["values"].as_array().unwrap())
+                    .filter(|v| v.as_f64().unwrap() != 0.0)
+                    .count();
+                if f.data["log"] == false {
+                    assert_eq!(f.drawn, non_zero, "{name}: {f:?}");
+                }
+            }
+            "hist" => {
+                let non_empty = f.data["buckets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|b| b["count"].as_u64().unwrap() > 0)
+                    .count();
+                assert_eq!(f.drawn, non_empty, "{name}: {f:?}");
+            }
+            k => panic!("{name}: unknown chart kind {k}"),
+        }
+    }
+    let fetches = chromium::fetch_lines(&dom.log);
+    assert!(
+        fetches.is_empty(),
+        "{name}: the page reached out: {fetches:#?}"
+    );
+
+    let png = chromium::scratch(&format!("{name}.png"));
+    let height = (2000 + 400 * figs.len() as u32).min(16_000);
+    let shot = chromium::screenshot(page, &png, 1400, height);
+    let fetches = chromium::fetch_lines(&shot.log);
+    assert!(
+        fetches.is_empty(),
+        "{name}: the page reached out: {fetches:#?}"
+    );
+    let boxes = frames(&png);
+    assert_eq!(
+        boxes.len(),
+        figs.len(),
+        "{name}: chart frames in {}: {boxes:?}",
+        png.display()
+    );
+    for b in &boxes {
+        assert!(
+            b.coloured >= 20,
+            "{name}: a blank chart at ({}, {})-({}, {}) in {}",
+            b.x0,
+            b.y0,
+            b.x1,
+            b.y1,
+            png.display()
+        );
+    }
+
+    let pdf = chromium::scratch(&format!("{name}.pdf"));
+    let _ = std::fs::remove_file(&pdf);
+    chromium::print_to_pdf(page, &pdf);
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"), "{name}: not a PDF");
+    assert!(
+        bytes.len() > 10_000,
+        "{name}: a PDF of {} bytes",
+        bytes.len()
+    );
+    figs
+}
+
+fn in_section<'a>(figs: &'a [Figure], section: &str) -> Vec<&'a Figure> {
+    figs.iter().filter(|f| f.section == section).collect()
+}
+
+/// Checks that follow from the report itself, not from the page's own data attributes.
+fn check_against_report(kind: &str, report: &Value, figs: &[Figure], html: &str) {
+    let arr = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    match kind {
+        "trace" => {
+            let findings = arr(&report["findings"]);
+            assert_eq!(
+                html.matches("<li class=\"finding sev-").count(),
+                findings.len()
+            );
+            if let Some(o) = report.get("overlay") {
+                let groups = arr(&o["groups"]);
+                let ov = in_section(figs, "overlay");
+                let with_bytes = groups.iter().filter(|g| g["bytes"].as_f64() > Some(0.0));
+                if with_bytes.clone().count() > 0 {
+                    assert_eq!(ov[0].drawn, with_bytes.count());
+                    assert_eq!(
+                        ov.len(),
+                        1 + groups.len(),
+                        "one latency chart per container"
+                    );
+                }
+            }
+            if let Some(s) = report.get("sigpipe") {
+                let pairs: BTreeSet<(String, String)> = arr(&s["signals"])
+                    .iter()
+                    .map(|x| (x["pid"].to_string(), x["outcome"].to_string()))
+                    .collect();
+                if !pairs.is_empty() {
+                    assert_eq!(in_section(figs, "sigpipe")[0].drawn, pairs.len());
+                }
+            }
+            if let Some(z) = report.get("zombie") {
+                let n = arr(&z["groups"])
+                    .iter()
+                    .filter(|g| g["zombies"].as_u64() > Some(0))
+                    .count();
+                if n > 0 {
+                    assert_eq!(in_section(figs, "zombie")[0].drawn, n);
+                }
+            }
+            if let Some(s) = report.get("sem") {
+                let n: usize = arr(&s["namespaces"])
+                    .iter()
+                    .map(|ns| {
+                        let sets = ns["sets"].as_u64().unwrap_or(0);
+                        let leaked = ns["leaked"].as_u64().unwrap_or(0);
+                        usize::from(sets > leaked) + usize::from(leaked > 0)
+                    })
+                    .sum();
+                if n > 0 {
+                    let sem = in_section(figs, "sem");
+                    assert_eq!(sem[0].drawn, n);
+                    assert_eq!(sem[0].series, 2, "in use and leaked");
+                }
+            }
+            if let Some(s) = report.get("seccomp") {
+                let containers = arr(&s["containers"]);
+                let hists: usize = containers
+                    .iter()
+                    .map(|c| {
+                        arr(&c["top"])
+                            .iter()
+                            .take(5)
+                            .filter(|t| !arr(&t["hist_ns"]).is_empty())
+                            .count()
+                    })
+                    .sum();
+                let drawn = in_section(figs, "seccomp")
+                    .iter()
+                    .filter(|f| f.kind == "hist")
+                    .count();
+                assert!(
+                    drawn >= hists,
+                    "{drawn} histograms for {hists} in containers"
+                );
+            }
+        }
+        "bench-seccomp" => {
+            let results = arr(&report["results"]);
+            let workloads: BTreeSet<String> =
+                results.iter().map(|r| r["workload"].to_string()).collect();
+            let curves: Vec<&Figure> = figs.iter().filter(|f| f.kind == "curves").collect();
+            assert_eq!(
+                curves.len(),
+                workloads.len(),
+                "one curve chart per workload"
+            );
+            let setups = arr(&report["setups"]).len();
+            for c in curves {
+                assert_eq!(c.series, setups, "one curve per setup: {c:?}");
+            }
+        }
+        "bench-overhead" => {
+            let cases = arr(&report["cases"]);
+            let added = cases
+                .iter()
+                .filter(|c| c["added_ns"].as_f64().is_some_and(|v| v != 0.0))
+                .count();
+            assert_eq!(figs[0].drawn, added, "a bar per case with an added cost");
+            let ratio = cases
+                .iter()
+                .filter(|c| c["vs_floor"].as_f64().is_some_and(|v| v != 0.0))
+                .count();
+            assert_eq!(figs[1].drawn, ratio);
+        }
+        k => panic!("unknown kind {k}"),
+    }
+}
+
+const FIXTURES: [&str; 3] = ["trace", "bench-seccomp", "bench-overhead"];
+
+#[test]
+fn recorded_reports_of_every_kind_render_in_chromium() {
+    if !chromium_ready() {
+        skip_or_fail("chromium is not installed and this test is not root to install it");
+        return;
+    }
+    for name in FIXTURES {
+        let report = fixture(&format!("{name}.json"));
+        let page = chromium::scratch(&format!("{name}.html"));
+        render(&report, &page);
+        let figs = check_page(&page);
+        let html = std::fs::read_to_string(&page).unwrap();
+        check_against_report(name, &read_json(&report), &figs, &html);
+    }
+}
+
+/// The findings come first, most severe first, coloured by severity.
+#[test]
+fn findings_come_first_coloured_by_severity() {
+    let page = chromium::scratch("findings.html");
+    render(&fixture("trace.json"), &page);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let first_finding = html.find("<li class=\"finding").expect("findings");
+    let first_chart = html.find("<figure").expect("charts");
+    assert!(first_finding < first_chart);
+    for part in [
+        "class=\"evidence\"",
+        "class=\"explanation\"",
+        "class=\"remediation\"",
+    ] {
+        assert_eq!(html.matches(part).count(), 3, "{part}");
+    }
+    assert!(html.contains("sev-warning"));
+}
+
+/// The CSP check is real: the same page with a remote image and stylesheet is refused, and
+/// Chromium's log says so.
+#[test]
+fn a_remote_source_is_refused_and_logged() {
+    if !chromium_ready() {
+        skip_or_fail("chromium is not installed and this test is not root to install it");
+        return;
+    }
+    let page = chromium::scratch("remote.html");
+    render(&fixture("bench-overhead.json"), &page);
+    let html = std::fs::read_to_string(&page).unwrap().replace(
+        "<main>",
+        "<main><img src=\"http://192.0.2.1/x.png\"><link rel=\"stylesheet\" href=\"https://192.0.2.1/a.css\">",
+    );
+    std::fs::write(&page, html).unwrap();
+    let run = chromium::dump_dom(&page);
+    let refused: Vec<&str> = run
+        .log
+        .lines()
+        .filter(|l| l.contains("Content Security Policy"))
+        .collect();
+    assert_eq!(refused.len(), 2, "{}", run.log);
+}
+
+fn charts_of(html: &str) -> Value {
+    Value::Array(
+        figures(html)
+            .into_iter()
+            .map(|f| serde_json::json!({"section": f.section, "chart": f.data}))
+            .collect(),
+    )
+}
+
+/// The chart data drawn from each recorded report is what the golden file says.
+#[test]
+fn golden_chart_data_of_the_recorded_reports() {
+    for name in FIXTURES {
+        let page = chromium::scratch(&format!("golden-{name}.html"));
+        render(&fixture(&format!("{name}.json")), &page);
+        let got = charts_of(&std::fs::read_to_string(&page).unwrap());
+        let golden = fixture(&format!("{name}.charts.json"));
+        if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") && !in_ci() {
+            std::fs::write(&golden, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+            continue;
+        }
+        let want = read_json(&golden);
+        assert!(
+            got == want,
+            "{name}: the chart data changed; if meant, rerun with UPDATE_GOLDEN=1.\ngot: {}",
+            serde_json::to_string_pretty(&got).unwrap()
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_non_zero_exit() {
+    let out = chromium::scratch("bad.html");
+    let not_report = chromium::scratch("not-a-report.json");
+    std::fs::write(&not_report, "{\"hello\": 1}").unwrap();
+    let not_json = chromium::scratch("not-json.json");
+    std::fs::write(&not_json, "<html>").unwrap();
+    for (input, says) in [
+        ("/nonexistent/report.json", "cannot read"),
+        (not_report.to_str().unwrap(), "not a ctrace report"),
+        (not_json.to_str().unwrap(), "not JSON"),
+    ] {
+        let (code, stdout, stderr) =
+            run_ctrace(&["report", "--html", out.to_str().unwrap(), input]);
+        assert_ne!(code, 0, "{input}");
+        assert!(stdout.is_empty(), "{input}: {stdout}");
+        assert_eq!(stderr.lines().count(), 1, "{input}: {stderr}");
+        assert!(stderr.contains(says), "{input}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{input}: {stderr}");
+    }
+}
+
+#[test]
+fn trace_html_from_a_real_run() {
+    if !root() || !chromium_ready() {
+        return;
+    }
+    let page = chromium::scratch("trace-live.html");
+    let _ = std::fs::remove_file(&page);
+    let (code, stdout, stderr) = run_ctrace(&[
+        "trace",
+        "--duration",
+        "3s",
+        "--json",
+        "--top",
+        "2",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("the JSON report still on stdout");
+    let figs = check_page(&page);
+    assert!(
+        figs.iter()
+            .any(|f| f.section == "seccomp" && f.kind == "hist"),
+        "a node always makes syscalls: {figs:?}"
+    );
+    check_against_report(
+        "trace",
+        &report,
+        &figs,
+        &std::fs::read_to_string(&page).unwrap(),
+    );
+}
+
+#[test]
+fn serve_report_renders() {
+    if !root() || !chromium_ready() {
+        return;
+    }
+    let agent = Agent::start("html-serve", &["--interval", "500ms"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (code, body) = agent.get("/report");
+        if code == 200
+            && serde_json::from_str::<Value>(&body).is_ok_and(|v| v["seccomp"].is_object())
+        {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no /report: {code} {body}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(agent.tracer.terminate().success());
+    let saved = chromium::scratch("serve-report.json");
+    std::fs::write(&saved, &body).unwrap();
+    let page = chromium::scratch("serve-report.html");
+    render(&saved, &page);
+    let figs = check_page(&page);
+    let report: Value = serde_json::from_str(&body).unwrap();
+    check_against_report(
+        "trace",
+        &report,
+        &figs,
+        &std::fs::read_to_string(&page).unwrap(),
+    );
+}
+
+#[test]
+fn bench_seccomp_html_from_a_real_run() {
+    if !root() || !chromium_ready() {
+        return;
+    }
+    let page = chromium::scratch("bench-seccomp-live.html");
+    let _ = std::fs::remove_file(&page);
+    let (code, stdout, stderr) = run_ctrace(&[
+        "bench",
+        "seccomp",
+        "--workload",
+        "getppid",
+        "--workload",
+        "pipe",
+        "--iterations",
+        "2000",
+        "--runs",
+        "3",
+        "--json",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let figs = check_page(&page);
+    check_against_report(
+        "bench-seccomp",
+        &report,
+        &figs,
+        &std::fs::read_to_string(&page).unwrap(),
+    );
+}
+
+/// Work that makes every problem's metrics move: copy-ups on an overlay mount of our own,
+/// SIGPIPEs (`yes | head -1`), a semaphore set, and zombies under a PID 1 that never reaps.
+struct Churn {
+    dir: PathBuf,
+    zombies: std::process::Child,
+    semid: Option<String>,
+    next: usize,
+    _keys: tests::NodeLock,
+}
+
+impl Churn {
+    fn start() -> Churn {
+        let dir = tests::scratch_dir().join("ctrace-html-grafana");
+        let _ = Command::new("umount")
+            .arg(dir.join("merged"))
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["lower", "upper", "work", "merged"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let dir = dir.canonicalize().unwrap();
+        for i in 0..200 {
+            std::fs::write(dir.join(format!("lower/f{i}")), vec![1u8; 64 << 10]).unwrap();
+        }
+        let d = |s: &str| dir.join(s).display().to_string();
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            d("lower"),
+            d("upper"),
+            d("work")
+        );
+        let st = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &opts, &d("merged")])
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount overlay");
+        // Orphaned sleeps are reparented to the namespace's PID 1, `sleep 300`, which never reaps.
+        let zombies = Command::new("unshare")
+            .args(["--pid", "--fork", "--kill-child", "sh", "-c"])
+            .arg("(sleep 0.2 &); (sleep 0.2 &); (sleep 0.2 &); exec sleep 300")
+            .spawn()
+            .expect("unshare");
+        let keys = tests::node_lock("sysv-sem");
+        let out = Command::new("ipcmk").args(["-S", "1"]).output().unwrap();
+        let semid = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .last()
+            .map(str::to_string);
+        Churn {
+            dir,
+            zombies,
+            semid,
+            next: 0,
+            _keys: keys,
+        }
+    }
+
+    /// One more copy-up and one more SIGPIPE.
+    fn tick(&mut self) {
+        let f = self.dir.join(format!("merged/f{}", self.next % 200));
+        self.next += 1;
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&f)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"x"));
+        let _ = Command::new("sh")
+            .args(["-c", "yes | head -1 >/dev/null"])
+            .status();
+    }
+}
+
+impl Drop for Churn {
+    fn drop(&mut self) {
+        let _ = self.zombies.kill();
+        let _ = self.zombies.wait();
+        if let Some(id) = &self.semid {
+            let _ = Command::new("ipcrm").args(["-s", id]).status();
+        }
+        let _ = Command::new("umount").arg(self.dir.join("merged")).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Every panel of docs/deploy/grafana-dashboard.json, its PromQL run against a real Prometheus
+/// scraping a real `ctrace serve`, returns data; and there is a row per problem.
+#[test]
+fn every_grafana_panel_returns_data_from_a_real_serve() {
+    if !root() {
+        return;
+    }
+    prometheus::install_if_missing();
+    let dash = read_json(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/deploy/grafana-dashboard.json"),
+    );
+    let panels = dash["panels"].as_array().expect("panels");
+    let rows: Vec<&str> = panels
+        .iter()
+        .filter(|p| p["type"] == "row")
+        .filter_map(|p| p["title"].as_str())
+        .collect();
+    for problem in ["seccomp", "overlay", "sigpipe", "sem", "zombie"] {
+        assert!(
+            rows.iter().any(|r| r.starts_with(problem)),
+            "no row for {problem}: {rows:?}"
+        );
+    }
+    // (panel title, PromQL as Grafana would send it with every container selected)
+    let queries: Vec<(String, String)> = panels
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .flat_map(|p| {
+            p["targets"].as_array().unwrap().iter().map(|t| {
+                let expr = t["expr"]
+                    .as_str()
+                    .unwrap()
+                    .replace("$__rate_interval", "1m")
+                    .replace("$container", ".*");
+                (p["title"].as_str().unwrap().to_string(), expr)
+            })
+        })
+        .collect();
+    assert!(queries.len() >= 5, "{queries:?}");
+
+    let agent = Agent::start(
+        "html-grafana",
+        &[
+            "--interval",
+            "500ms",
+            "--sem-leak-age",
+            "1s",
+            "--zombie-age",
+            "1s",
+        ],
+    );
+    let port = prometheus::free_port();
+    let _prom = prometheus::start_prometheus(&agent.addr, port);
+    prometheus::wait_ready(port);
+    let mut churn = Churn::start();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut missing: Vec<(String, String)>;
+    loop {
+        churn.tick();
+        missing = queries
+            .iter()
+            .filter(|(_, q)| match prometheus::query_all(port, q) {
+                Ok(r) => r.is_empty(),
+                Err(e) => panic!("Prometheus refused {q}: {e}"),
+            })
+            .cloned()
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let metrics = agent.get("/metrics").1;
+    drop(churn);
+    assert!(agent.tracer.terminate().success());
+    assert!(
+        missing.is_empty(),
+        "panels without data: {missing:#?}\nctrace's /metrics:\n{metrics}"
+    );
+}

@@ -1,0 +1,41 @@
+//! x86_64: syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl) and `struct pt_regs`.
+
+/// Syscall numbers of the calls a problem handles.
+pub mod nr {
+    pub const WRITE: u32 = 1;
+    pub const OPEN: u32 = 2;
+    pub const PWRITE64: u32 = 18;
+    pub const WRITEV: u32 = 20;
+    pub const SENDTO: u32 = 44;
+    pub const SENDMSG: u32 = 46;
+    pub const SEMGET: u32 = 64;
+    pub const SEMOP: u32 = 65;
+    pub const SEMCTL: u32 = 66;
+    pub const TRUNCATE: u32 = 76;
+    pub const RENAME: u32 = 82;
+    pub const CREAT: u32 = 85;
+    pub const LINK: u32 = 86;
+    pub const CHMOD: u32 = 90;
+    pub const CHOWN: u32 = 92;
+    pub const LCHOWN: u32 = 94;
+    pub const SETXATTR: u32 = 188;
+    pub const LSETXATTR: u32 = 189;
+    pub const SEMTIMEDOP: u32 = 220;
+    pub const OPENAT: u32 = 257;
+    pub const FCHOWNAT: u32 = 260;
+    pub const RENAMEAT: u32 = 264;
+    pub const LINKAT: u32 = 265;
+    pub const FCHMODAT: u32 = 268;
+    pub const PWRITEV: u32 = 296;
+    pub const RENAMEAT2: u32 = 316;
+    pub const OPENAT2: u32 = 437;
+    pub const FCHMODAT2: u32 = 452;
+}
+
+/// `struct pt_regs`: the syscall number as entered (`orig_ax`).
+pub const REGS_NR_OFFSET: usize = 120;
+/// The six arguments (di, si, dx, r10, r8, r9) lie within this span of `struct pt_regs`,
+/// so one read takes them all.
+pub const REGS_ARGS_SPAN: (usize, usize) = (56, 64);
+/// Offset of each argument within that span.
+pub const REGS_ARG_INDEX: [usize; 6] = [7, 6, 5, 0, 2, 1];
