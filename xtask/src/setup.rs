@@ -173,7 +173,13 @@ pub fn build_packages() -> Result<()> {
 pub fn test_packages() -> Result<()> {
     apt_install(
         "test dependencies",
-        &["docker.io", "busybox-static", "prometheus", "chromium", "tmux"],
+        &[
+            "docker.io",
+            "busybox-static",
+            "prometheus",
+            "chromium",
+            "tmux",
+        ],
     )
 }
 
