@@ -240,6 +240,7 @@ mod tests {
             findings,
             duty_cycle_pct: 100,
             sections: Vec::new(),
+            bpf: None,
         }
     }
 
