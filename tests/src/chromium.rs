@@ -8,23 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Installs Debian's chromium when it is missing (idempotent; `cargo xtask test` does it too).
+/// Installs Debian's chromium when it is missing.
 pub fn install_if_missing() {
-    if Path::new("/usr/bin/chromium").exists() {
-        return;
-    }
-    eprintln!("tests: installing chromium");
-    for args in [
-        &["update", "-q"][..],
-        &["install", "-y", "-q", "--no-install-recommends", "chromium"][..],
-    ] {
-        let st = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .expect("apt-get");
-        assert!(st.success(), "apt-get {args:?} failed");
-    }
+    crate::apt_install_unless("test -x /usr/bin/chromium", &["chromium"]);
 }
 
 /// What one headless run printed: stdout (the DOM for --dump-dom) and its log.

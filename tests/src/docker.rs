@@ -16,18 +16,13 @@ pub struct Docker {
     _lock: crate::NodeLock,
 }
 
-fn sh(cmd: &str) -> bool {
+pub(crate) fn sh(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", cmd])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn must(cmd: &mut Command) {
-    let st = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(st.success(), "{cmd:?} failed: {st}");
 }
 
 fn answers() -> bool {
@@ -39,15 +34,9 @@ fn work_dir() -> PathBuf {
 }
 
 pub fn install_if_missing() {
-    if sh("command -v dockerd && command -v docker && test -x /bin/busybox") {
-        return;
-    }
-    eprintln!("tests: installing docker.io and busybox-static");
-    must(Command::new("apt-get").args(["update", "-q"]));
-    must(
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "docker.io", "busybox-static"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
+    crate::apt_install_unless(
+        "command -v dockerd && command -v docker && test -x /bin/busybox",
+        &["docker.io", "busybox-static"],
     );
 }
 
@@ -57,18 +46,7 @@ fn import_image() {
         return;
     }
     let root = work_dir().join("rootfs");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    for d in ["proc", "sys", "dev", "etc", "tmp"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy busybox");
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" {
-            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
-        }
-    }
+    crate::rootfs::busybox(&root);
     let cmd = format!("tar -C {} -c . | docker import - {IMAGE}", root.display());
     assert!(sh(&cmd), "importing the busybox image failed: {cmd}");
 }

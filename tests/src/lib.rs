@@ -4,9 +4,13 @@
 pub mod bpf;
 pub mod cbpf;
 pub mod chromium;
+pub mod containerd;
 pub mod docker;
 pub mod links;
+pub mod overlay;
+pub mod podman;
 pub mod prometheus;
+pub mod rootfs;
 pub mod serve;
 
 use std::{
@@ -43,6 +47,30 @@ pub fn scratch_dir() -> PathBuf {
 
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Installs Debian packages unless `present` (a shell test) already holds; idempotent, as
+/// `cargo xtask test` installs them too.
+pub fn apt_install_unless(present: &str, packages: &[&str]) {
+    let have = Command::new("sh")
+        .args(["-c", present])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if have {
+        return;
+    }
+    eprintln!("tests: installing {}", packages.join(" "));
+    let install = ["install", "-y", "-q", "--no-install-recommends"];
+    for args in [&["update", "-q"][..], &[&install[..], packages].concat()] {
+        let st = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .expect("apt-get");
+        assert!(st.success(), "apt-get {args:?} failed");
+    }
 }
 
 /// Tests that need a capability this run lacks say so loudly, and fail under CI=true.
@@ -127,9 +155,12 @@ impl Gated {
         self.child.id()
     }
 
-    /// Closes ctrace's stdout from the reading side, as `| head` does once it has enough.
-    pub fn close_stdout(&mut self) {
-        drop(self.child.stdout.take());
+    /// `ctrace ARGS --pid <this shell>`, attached and waiting for the script to run.
+    pub fn tracer(&self, args: &[&str]) -> Tracer {
+        let pid = self.pid().to_string();
+        let mut all = args.to_vec();
+        all.extend(["--pid", &pid]);
+        Tracer::start(&all)
     }
 
     /// Runs the script and waits for it; panics if it failed.

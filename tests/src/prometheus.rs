@@ -9,32 +9,7 @@ use std::{
 use crate::serve::http_get;
 
 pub fn install_if_missing() {
-    let have = Command::new("sh")
-        .args(["-c", "command -v prometheus"])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if have {
-        return;
-    }
-    eprintln!("tests: installing prometheus");
-    for args in [
-        &["update", "-q"][..],
-        &[
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "prometheus",
-        ][..],
-    ] {
-        let st = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .expect("apt-get");
-        assert!(st.success(), "apt-get {args:?} failed");
-    }
+    crate::apt_install_unless("command -v prometheus", &["prometheus"]);
 }
 
 pub fn free_port() -> u16 {

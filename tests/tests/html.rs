@@ -10,7 +10,7 @@
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -634,7 +634,7 @@ fn bench_seccomp_html_from_a_real_run() {
 /// Work that makes every problem's metrics move: copy-ups on an overlay mount of our own,
 /// SIGPIPEs (`yes | head -1`), a semaphore set, and zombies under a PID 1 that never reaps.
 struct Churn {
-    dir: PathBuf,
+    overlay: tests::overlay::Mount,
     zombies: std::process::Child,
     semid: Option<String>,
     next: usize,
@@ -643,31 +643,11 @@ struct Churn {
 
 impl Churn {
     fn start() -> Churn {
-        let dir = tests::scratch_dir().join("ctrace-html-grafana");
-        let _ = Command::new("umount")
-            .arg(dir.join("merged"))
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&dir);
-        for d in ["lower", "upper", "work", "merged"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap();
-        }
-        let dir = dir.canonicalize().unwrap();
-        for i in 0..200 {
-            std::fs::write(dir.join(format!("lower/f{i}")), vec![1u8; 64 << 10]).unwrap();
-        }
-        let d = |s: &str| dir.join(s).display().to_string();
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            d("lower"),
-            d("upper"),
-            d("work")
-        );
-        let st = Command::new("mount")
-            .args(["-t", "overlay", "overlay", "-o", &opts, &d("merged")])
-            .status()
-            .unwrap();
-        assert!(st.success(), "mount overlay");
+        let overlay = tests::overlay::Mount::new("html-grafana", "", |lower| {
+            for i in 0..200 {
+                std::fs::write(lower.join(format!("f{i}")), vec![1u8; 64 << 10]).unwrap();
+            }
+        });
         // Orphaned sleeps are reparented to the namespace's PID 1, `sleep 300`, which never reaps.
         let zombies = Command::new("unshare")
             .args(["--pid", "--fork", "--kill-child", "sh", "-c"])
@@ -681,7 +661,7 @@ impl Churn {
             .last()
             .map(str::to_string);
         Churn {
-            dir,
+            overlay,
             zombies,
             semid,
             next: 0,
@@ -691,7 +671,7 @@ impl Churn {
 
     /// One more copy-up and one more SIGPIPE.
     fn tick(&mut self) {
-        let f = self.dir.join(format!("merged/f{}", self.next % 200));
+        let f = self.overlay.merged(&format!("f{}", self.next % 200));
         self.next += 1;
         let _ = std::fs::OpenOptions::new()
             .append(true)
@@ -710,8 +690,6 @@ impl Drop for Churn {
         if let Some(id) = &self.semid {
             let _ = Command::new("ipcrm").args(["-s", id]).status();
         }
-        let _ = Command::new("umount").arg(self.dir.join("merged")).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,58 +1,21 @@
 //! overlay on the real kernel: real overlay mounts, real copy-ups, a real EXDEV rename, and a
 //! real container.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
 use serde_json::Value;
-use tests::{Gated, Tracer, docker::Docker, root};
+use tests::{Gated, Tracer, docker::Docker, overlay::Mount, root};
 
-/// An overlay mount under target/, unmounted on drop.
-struct Overlay {
-    dir: PathBuf,
-}
-
-impl Overlay {
-    fn new(name: &str, extra_opts: &str) -> Overlay {
-        let dir = tests::scratch_dir().join(format!("ctrace-overlay-{name}"));
-        let _ = Command::new("umount")
-            .arg(dir.join("merged"))
-            .stderr(std::process::Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&dir);
-        for d in ["lower/dir1", "upper", "work", "merged"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap();
-        }
-        // The kernel's mount table holds canonical paths.
-        let dir = dir.canonicalize().unwrap();
-        std::fs::write(dir.join("lower/big"), vec![7u8; 4 << 20]).unwrap();
-        std::fs::write(dir.join("lower/small"), b"s").unwrap();
-        std::fs::write(dir.join("lower/early"), b"e").unwrap();
-        std::fs::write(dir.join("lower/outsider"), b"o").unwrap();
-        std::fs::write(dir.join("lower/dir1/f"), b"f").unwrap();
-        let d = |s: &str| dir.join(s).display().to_string();
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}{extra_opts}",
-            d("lower"),
-            d("upper"),
-            d("work")
-        );
-        let st = Command::new("mount")
-            .args(["-t", "overlay", "overlay", "-o", &opts, &d("merged")])
-            .status()
-            .unwrap();
-        assert!(st.success(), "mount overlay");
-        Overlay { dir }
-    }
-    fn merged(&self, p: &str) -> String {
-        self.dir.join("merged").join(p).display().to_string()
-    }
-}
-
-impl Drop for Overlay {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.join("merged")).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The tests' overlay: a 4 MiB file, small ones and a lower directory.
+fn overlay(name: &str, extra_opts: &str) -> Mount {
+    Mount::new(name, extra_opts, |lower| {
+        std::fs::create_dir_all(lower.join("dir1")).unwrap();
+        std::fs::write(lower.join("big"), vec![7u8; 4 << 20]).unwrap();
+        std::fs::write(lower.join("small"), b"s").unwrap();
+        std::fs::write(lower.join("early"), b"e").unwrap();
+        std::fs::write(lower.join("outsider"), b"o").unwrap();
+        std::fs::write(lower.join("dir1/f"), b"f").unwrap();
+    })
 }
 
 fn sh(cmd: &str) {
@@ -80,7 +43,7 @@ fn copy_ups_are_proven_and_nothing_else_counts() {
     if !root() {
         return;
     }
-    let o = Overlay::new("copyup", "");
+    let o = overlay("copyup", "");
     // Copied up before ctrace starts: a later write is no copy-up.
     sh(&format!("echo x >> {}", o.merged("early")));
     // Only the gated shell and its children are traced: copy-ups by anything else on the node
@@ -92,16 +55,7 @@ fn copy_ups_are_proven_and_nothing_else_counts() {
         early = o.merged("early"),
         small = o.merged("small"),
     ));
-    let pid = work.pid().to_string();
-    let tracer = Tracer::start(&[
-        "trace",
-        "overlay",
-        "--pid",
-        &pid,
-        "--json",
-        "--interval",
-        "500ms",
-    ]);
+    let tracer = work.tracer(&["trace", "overlay", "--json", "--interval", "500ms"]);
     work.run();
     // A real copy-up on the same mount by a process outside the filter: it must not count.
     sh(&format!("chmod 600 {}", o.merged("outsider")));
@@ -160,7 +114,7 @@ fn copy_ups_are_proven_and_nothing_else_counts() {
 
 /// In the kprobe tier both copy-ups are also timed in the kernel, inside their syscall's time;
 /// in the tracepoint tier nothing claims to be.
-fn check_tiers(report: &Value, o: &Overlay) {
+fn check_tiers(report: &Value, o: &Mount) {
     let tier = tests::probe_tier(report, "overlay");
     assert_eq!(report["overlay"]["tier"], tier.as_str());
     let check = &report["overlay"]["tier_check"];
@@ -206,19 +160,10 @@ fn renaming_a_lower_directory_fails_with_exdev() {
     if !root() {
         return;
     }
-    let o = Overlay::new("exdev", ",redirect_dir=off");
+    let o = overlay("exdev", ",redirect_dir=off");
     // mv falls back to copying when rename fails with EXDEV.
     let work = Gated::new(&format!("mv {} {}", o.merged("dir1"), o.merged("dir2")));
-    let pid = work.pid().to_string();
-    let tracer = Tracer::start(&[
-        "trace",
-        "overlay",
-        "--pid",
-        &pid,
-        "--json",
-        "--interval",
-        "500ms",
-    ]);
+    let tracer = work.tracer(&["trace", "overlay", "--json", "--interval", "500ms"]);
     work.run();
     std::thread::sleep(Duration::from_millis(400));
     let report = tracer.stop_json();

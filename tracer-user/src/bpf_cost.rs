@@ -32,6 +32,28 @@ pub struct BpfCost {
     pub stats_enabled: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub programs: Vec<ProgStats>,
+    /// With stats on: the programs' run time over the run's length, as a share of one CPU (%).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub programs_cpu_pct: Option<f64>,
+}
+
+impl BpfCost {
+    /// Sets `programs_cpu_pct` for programs loaded `secs` ago.
+    pub fn over(mut self, secs: f64) -> BpfCost {
+        if self.stats_enabled && secs > 0.0 {
+            let ns: u64 = self.programs.iter().map(|p| p.run_time_ns).sum();
+            self.programs_cpu_pct = Some(ns as f64 / (secs * 1e7));
+        }
+        self
+    }
+
+    /// The live view's part: what ctrace costs the kernel now.
+    pub fn live(&self) -> String {
+        match self.programs_cpu_pct {
+            Some(pct) => format!("bpf: maps {}, programs {pct:.2}% CPU", mib(self.map_bytes)),
+            None => format!("bpf: maps {}", mib(self.map_bytes)),
+        }
+    }
 }
 
 /// `key:\tvalue` lines of one fdinfo file.
@@ -104,12 +126,25 @@ pub fn read_self() -> BpfCost {
 }
 
 /// `/metrics` rows of `ctrace_bpf_map_bytes`: one per map (their sum is the total).
-pub fn metric_rows() -> Vec<(Vec<(&'static str, String)>, u64)> {
+pub fn metric_rows() -> Vec<Row> {
     read_self()
         .maps
         .into_iter()
         .map(|(m, cost)| (vec![("map", m)], cost.bytes))
         .collect()
+}
+
+/// One `/metrics` row: labels and value.
+type Row = (Vec<(&'static str, String)>, u64);
+
+/// `/metrics` rows of the programs' run time (ns) and runs, while `kernel.bpf_stats_enabled`.
+pub fn program_rows() -> (Vec<Row>, Vec<Row>) {
+    let progs = read_self().programs;
+    let label = |p: &ProgStats| vec![("program", p.name.clone())];
+    (
+        progs.iter().map(|p| (label(p), p.run_time_ns)).collect(),
+        progs.iter().map(|p| (label(p), p.run_cnt)).collect(),
+    )
 }
 
 pub fn mib(bytes: u64) -> String {

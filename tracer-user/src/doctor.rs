@@ -97,6 +97,7 @@ pub fn checks(root: bool) -> Vec<Check> {
             )
         });
     }
+    out.extend(crate::attrib::name_sources::checks());
     for e in registry::ALL {
         out.extend((e.doctor)());
     }

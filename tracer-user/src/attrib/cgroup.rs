@@ -196,6 +196,49 @@ mod tests {
         expect(&besteffort, "kubernetes");
     }
 
+    /// The kubelet's pod cgroups for each QoS class (guaranteed pods sit directly under
+    /// kubepods), with each runtime, under the systemd and the cgroupfs driver, on v2 and v1.
+    #[test]
+    fn kubernetes_pod_slices_by_qos_class() {
+        let uid = "1b2c3d4e_5f60_7182_93a4_b5c6d7e8f901";
+        let uid_dashed = uid.replace('_', "-");
+        for (qos_slice, qos_dir) in [
+            ("", ""),
+            ("kubepods-burstable.slice/", "burstable/"),
+            ("kubepods-besteffort.slice/", "besteffort/"),
+        ] {
+            let qos = qos_slice
+                .strip_suffix(".slice/")
+                .map(|s| format!("{s}-"))
+                .unwrap_or_else(|| "kubepods-".into());
+            let pod_slice = format!("/kubepods.slice/{qos_slice}{qos}pod{uid}.slice");
+            let pod_dir = format!("/kubepods/{qos_dir}pod{uid_dashed}");
+            for (leaf, runtime) in [
+                (format!("cri-containerd-{ID}.scope"), "containerd"),
+                (format!("crio-{ID}.scope"), "cri-o"),
+                (format!("docker-{ID}.scope"), "docker"),
+            ] {
+                expect(&format!("0::{pod_slice}/{leaf}\n"), runtime);
+                expect(&format!("4:memory:{pod_slice}/{leaf}\n0::/\n"), runtime);
+            }
+            // cgroupfs driver: containerd and dockershim use the bare id, CRI-O its prefix.
+            expect(&format!("0::{pod_dir}/{ID}\n"), "kubernetes");
+            expect(&format!("7:pids:{pod_dir}/{ID}\n0::/\n"), "kubernetes");
+            expect(&format!("0::{pod_dir}/crio-{ID}\n"), "cri-o");
+        }
+    }
+
+    #[test]
+    fn pod_cgroup_itself_is_not_a_container() {
+        for text in [
+            "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b2c3d4e_5f60_7182_93a4_b5c6d7e8f901.slice\n",
+            "0::/kubepods/besteffort/pod1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901\n",
+            "0::/kubepods.slice\n",
+        ] {
+            assert_eq!(found(text), None, "{text:?}");
+        }
+    }
+
     #[test]
     fn crio_scope_and_plain() {
         let scope = format!("0::/kubepods.slice/kubepods-pod1234.slice/crio-{ID}.scope\n");

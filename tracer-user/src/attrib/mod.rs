@@ -1,14 +1,24 @@
 //! Attribution of processes to containers: the cgroup path names the
-//! container, docker supplies its name, and a foreign pid namespace is the
-//! fallback for containers whose cgroup path reveals nothing.
+//! container, docker (its API), containerd and CRI-O (the OCI bundle's annotations) and podman
+//! (containers/storage) supply its names, and a foreign pid namespace is the fallback for
+//! containers whose cgroup path reveals nothing.
 
 pub mod cgroup;
+mod containerd;
 pub mod docker;
+mod k8s;
+pub mod name_sources;
+mod oci;
+mod origin;
 mod process;
+mod runtimes;
+mod storage;
 
+pub use k8s::K8sNames;
+pub use origin::Origin;
 pub use process::{ProcMeta, SeccompStatus};
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -17,6 +27,7 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 
 use docker::DockerNames;
+use runtimes::RuntimeNames;
 
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 /// Bounds memory on hosts with heavy pid churn; refilling is cheap.
@@ -28,8 +39,12 @@ pub struct Container {
     /// Full container id, or `pidns:<inode>` when only the pid namespace tells.
     pub id: String,
     pub name: Option<String>,
-    /// "docker" | "containerd" | "cri-o" | "podman" | "kubernetes" | "pidns".
+    /// "docker" | "containerd" | "cri-o" | "podman" | "kubernetes" (a Kubernetes cgroup whose
+    /// runtime ctrace could not find) | "pidns".
     pub runtime: String,
+    /// Set for Kubernetes containers whose runtime's records ctrace read.
+    #[serde(flatten)]
+    pub k8s: K8sNames,
 }
 
 /// Maps processes to containers, caching the answer per tgid.
@@ -39,6 +54,7 @@ pub struct Container {
 pub struct Attributor {
     proc_root: PathBuf,
     docker: DockerNames,
+    runtimes: RuntimeNames,
     own_pidns: Option<u64>,
     cache: HashMap<u32, Option<Container>>,
 }
@@ -58,6 +74,7 @@ impl Attributor {
     fn with_paths(proc_root: PathBuf, docker_socket: PathBuf) -> Self {
         let own_pidns = pidns_inode(&proc_root.join("self")).ok();
         Attributor {
+            runtimes: RuntimeNames::new(proc_root.clone()),
             proc_root,
             docker: DockerNames::new(docker_socket),
             own_pidns,
@@ -68,29 +85,58 @@ impl Attributor {
     /// The container of process `tgid`, or None for host processes and
     /// processes that no longer exist.
     pub fn container_of(&mut self, tgid: u32) -> Option<Container> {
-        if let Some(cached) = self.cache.get_mut(&tgid) {
-            // Docker lists a container only moments after its first process
-            // runs, so a missing name is retried (DockerNames rate-limits this).
-            if let Some(c) = cached
-                && c.name.is_none()
-                && uses_docker(&c.runtime)
-            {
-                c.name = self.docker.name_of(&c.id);
+        if let Some(cached) = self.cache.get(&tgid) {
+            // Runtimes list a container only moments after its first process
+            // runs, so a missing name is retried (each source rate-limits this).
+            let Some(c) = cached else {
+                return None;
+            };
+            if c.name.is_some() || c.runtime == "pidns" {
+                return cached.clone();
             }
-            return cached.clone();
+            let mut c = c.clone();
+            self.add_names(&mut c);
+            self.cache.insert(tgid, Some(c.clone()));
+            return Some(c);
         }
         // A vanished process is not cached: its pid may be reused.
         let mut found = self.identify(tgid).ok()?;
-        if let Some(c) = &mut found
-            && uses_docker(&c.runtime)
-        {
-            c.name = self.docker.name_of(&c.id);
+        if let Some(c) = &mut found {
+            self.add_names(c);
         }
         if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
         }
         self.cache.insert(tgid, found.clone());
+        if self.runtimes.known_count() > CACHE_LIMIT / 16 {
+            let live: HashSet<&str> = self
+                .cache
+                .values()
+                .flatten()
+                .map(|c| c.id.as_str())
+                .collect();
+            self.runtimes.bound(&live);
+        }
         found
+    }
+
+    /// Names from the runtime the cgroup path implies: its records first (they also refine a
+    /// bare Kubernetes id's runtime), then Docker's API for ids Docker may know.
+    fn add_names(&mut self, c: &mut Container) {
+        if c.runtime == "pidns" {
+            return;
+        }
+        if c.runtime != "docker"
+            && let Some(found) = self.runtimes.lookup(&c.id, &c.runtime)
+        {
+            c.runtime = found.runtime.to_string();
+            c.name = found.name.clone();
+            c.k8s = found.k8s.clone();
+            return;
+        }
+        if uses_docker(&c.runtime) {
+            c.name = self.docker.name_of(&c.id);
+        }
     }
 
     /// Drops the cached answer for `tgid`.
@@ -113,10 +159,22 @@ impl Attributor {
             return Ok(id);
         }
         // Other runtimes have no name service here; running processes tell
-        // which containers exist.
+        // which containers exist, and their runtimes' records name them.
         let ids: BTreeSet<String> = self.scan().into_iter().map(|(_, c)| c.id).collect();
         if ids.contains(id_or_name) {
             return Ok(id_or_name.to_string());
+        }
+        let mut named = Vec::new();
+        for (_, mut c) in self.scan() {
+            self.add_names(&mut c);
+            if c.name.as_deref() == Some(id_or_name) && !named.contains(&c.id) {
+                named.push(c.id);
+            }
+        }
+        match &named[..] {
+            [id] => return Ok(id.clone()),
+            [_, _, ..] => bail!("ambiguous container name: {id_or_name}"),
+            [] => {}
         }
         if id_or_name.len() >= 4 && id_or_name.bytes().all(|b| b.is_ascii_hexdigit()) {
             let prefix = id_or_name.to_ascii_lowercase();
@@ -169,6 +227,7 @@ impl Attributor {
                 id: found.id,
                 name: None,
                 runtime: found.runtime.to_string(),
+                k8s: K8sNames::default(),
             }));
         }
         // Sandboxes, unknown runtimes and cgroup namespaces hide the id, but
@@ -181,6 +240,7 @@ impl Attributor {
                 id: format!("pidns:{ns}"),
                 name: None,
                 runtime: "pidns".to_string(),
+                k8s: K8sNames::default(),
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),

@@ -25,7 +25,9 @@ impl Feed {
         let snap = self.next_snapshot.is_none_or(|t| now >= t);
         // The snapshot reads the inventories itself.
         session.refresh(!snap)?;
-        let problems = session.live_parts();
+        let mut problems = session.live_parts();
+        // ctrace's own cost to the kernel, as one more line.
+        problems.push(("bpf", session.kernel_cost()));
         let report = if snap {
             let report = session.snapshot(top)?;
             let cost = now.elapsed();

@@ -4,7 +4,7 @@
 use super::explain;
 pub use super::section::{CopyUp, ExdevRename, GroupReport, OverlayReport};
 use crate::{
-    attrib::Container,
+    attrib::{Container, Origin},
     hist::Log2Hist,
     problem::finding_kind,
     shared::{Finding, Severity, Subject},
@@ -67,6 +67,7 @@ impl Analyzer {
             let g = GroupReport {
                 container_id: container.as_ref().map(|c| c.id.clone()),
                 container_name: container.as_ref().and_then(|c| c.name.clone()),
+                origin: Origin::of(container.as_ref()),
                 copy_ups: cs.len(),
                 bytes: cs.iter().map(|c| c.size).sum(),
                 p50_latency_ns: h.percentile(0.5),
@@ -81,6 +82,7 @@ impl Analyzer {
                 comm: Some(comm.to_string()),
                 container_id: g.container_id.clone(),
                 container_name: g.container_name.clone(),
+                origin: g.origin.clone(),
             };
             if let Some(big) = g.largest.first()
                 && (big.size >= LARGE_BYTES || g.p99_latency_ns >= SLOW_NS)
@@ -155,6 +157,7 @@ mod tests {
                 id: "c1".into(),
                 name: Some("web".into()),
                 runtime: "docker".into(),
+                k8s: Default::default(),
             }),
             path: path.into(),
             size,

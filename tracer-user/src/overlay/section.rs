@@ -45,6 +45,8 @@ pub struct ExdevRename {
 pub struct GroupReport {
     pub container_id: Option<String>,
     pub container_name: Option<String>,
+    #[serde(flatten)]
+    pub origin: crate::attrib::Origin,
     pub copy_ups: usize,
     pub bytes: u64,
     pub p50_latency_ns: u64,

@@ -115,6 +115,7 @@ mod tests {
                     id: name.repeat(64),
                     name: Some(name.to_string()),
                     runtime: "docker".into(),
+                    k8s: Default::default(),
                 }),
                 size: 10,
                 ..Default::default()

@@ -152,6 +152,7 @@ impl Analyzer {
                     container_id: c.id,
                     container_name: c.name,
                     runtime: c.runtime,
+                    k8s: c.k8s,
                     seccomp_mode,
                     seccomp_filters,
                     processes: tgids.len(),
@@ -207,6 +208,7 @@ fn process_stat(
         },
         container_id: meta.container.as_ref().map(|c| c.id.clone()),
         container_name: meta.container.as_ref().and_then(|c| c.name.clone()),
+        origin: crate::attrib::Origin::of(meta.container.as_ref()),
         seccomp_mode: if meta.seccomp.mode.is_empty() {
             "unknown".into()
         } else {

@@ -19,6 +19,7 @@ fn ctr(id: &str, name: &str) -> Option<Container> {
         id: id.into(),
         name: Some(name.into()),
         runtime: "docker".into(),
+        k8s: Default::default(),
     })
 }
 

@@ -78,6 +78,8 @@ pub struct ProcessStat {
     pub comm: String,
     pub container_id: Option<String>,
     pub container_name: Option<String>,
+    #[serde(flatten)]
+    pub origin: crate::attrib::Origin,
     pub seccomp_mode: String,
     pub seccomp_filters: Option<u32>,
     pub syscalls: u64,
@@ -107,6 +109,8 @@ pub struct ContainerStat {
     pub container_id: String,
     pub container_name: Option<String>,
     pub runtime: String,
+    #[serde(flatten)]
+    pub k8s: crate::attrib::K8sNames,
     /// The seccomp mode of its processes, or "mixed".
     pub seccomp_mode: String,
     pub seccomp_filters: Option<u32>,

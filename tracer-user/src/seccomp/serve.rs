@@ -155,6 +155,7 @@ mod tests {
         Ctr {
             name: name.into(),
             id: name.into(),
+            origin: Default::default(),
         }
     }
 

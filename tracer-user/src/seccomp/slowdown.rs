@@ -192,6 +192,10 @@ pub fn findings(report: &mut SeccompReport, cal: &mut Calibrator) -> Vec<Finding
                 comm: node::proc_comm(pid),
                 container_id: Some(c.container_id.clone()),
                 container_name: c.container_name.clone(),
+                origin: crate::attrib::Origin {
+                    runtime: Some(c.runtime.clone()),
+                    k8s: c.k8s.clone(),
+                },
             },
             evidence: serde_json::json!({
                 "syscalls_per_s": e.syscalls_per_s,

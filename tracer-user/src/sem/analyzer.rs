@@ -10,7 +10,7 @@ use super::{
     inventory::{Limits, NsInventory},
 };
 use crate::{
-    attrib::Container,
+    attrib::{Container, Origin},
     problem::finding_kind,
     shared::{Finding, Severity, Subject},
 };
@@ -210,6 +210,7 @@ impl Analyzer {
                     creator_comm: creator.map(|c| c.comm.clone()),
                     container_id: container.map(|c| c.id.clone()),
                     container_name: container.and_then(|c| c.name.clone()),
+                    origin: Origin::of(container),
                     age_s: (now - s.created).max(0.0),
                     idle_s: (now - s.last_use.unwrap_or(s.created).max(s.created)).max(0.0),
                     source: if s.from_inventory {
@@ -225,6 +226,7 @@ impl Analyzer {
                 ipc_ns,
                 container_id: st.container.as_ref().map(|c| c.id.clone()),
                 container_name: st.container.as_ref().and_then(|c| c.name.clone()),
+                origin: Origin::of(st.container.as_ref()),
                 limits: st.limits,
                 sets: st.sets.len(),
                 semaphores,
@@ -270,6 +272,9 @@ impl Analyzer {
             container_name: first
                 .and_then(|s| s.container_name.clone())
                 .or(ns.container_name.clone()),
+            origin: first
+                .filter(|s| s.container_id.is_some())
+                .map_or(ns.origin.clone(), |s| s.origin.clone()),
         };
         let evidence = serde_json::json!({
             "ipc_ns": ns.ipc_ns,

@@ -18,6 +18,8 @@ pub struct NsReport {
     pub ipc_ns: u64,
     pub container_id: Option<String>,
     pub container_name: Option<String>,
+    #[serde(flatten)]
+    pub origin: crate::attrib::Origin,
     pub limits: Option<Limits>,
     pub sets: usize,
     pub semaphores: u64,
@@ -40,6 +42,8 @@ pub struct SetReport {
     pub creator_comm: Option<String>,
     pub container_id: Option<String>,
     pub container_name: Option<String>,
+    #[serde(flatten)]
+    pub origin: crate::attrib::Origin,
     pub age_s: f64,
     pub idle_s: f64,
     /// "traced" (its semget was seen) or "inventory" (it existed when ctrace started).

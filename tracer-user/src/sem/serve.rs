@@ -11,7 +11,7 @@ pub fn families(r: &SemReport) -> Vec<Family> {
         r.namespaces
             .iter()
             .filter_map(|n| {
-                let c = Ctr::of_ids(&n.container_id, &n.container_name);
+                let c = Ctr::of_ids(&n.container_id, &n.container_name, &n.origin);
                 Some((ctr_labels(&c, &[]), f(n)?))
             })
             .collect()

@@ -188,6 +188,19 @@ impl Collector for Exporter {
             "Kernel memory of ctrace's BPF maps, by map (their sum: the total).",
         )
         .gauge(e, &rows)?;
+        let (run_ns, runs) = crate::bpf_cost::program_rows();
+        if !run_ns.is_empty() {
+            fam(
+                "ctrace_bpf_program_run_ns",
+                "Time ctrace's BPF programs ran, in ns (only while kernel.bpf_stats_enabled is 1).",
+            )
+            .counter(e, &run_ns)?;
+            fam(
+                "ctrace_bpf_program_runs",
+                "Runs of ctrace's BPF programs (only while kernel.bpf_stats_enabled is 1).",
+            )
+            .counter(e, &runs)?;
+        }
         Ok(())
     }
 }
@@ -227,6 +240,7 @@ mod tests {
         let web = Ctr {
             name: "web".into(),
             id: "0123456789ab".into(),
+            origin: Default::default(),
         };
         let mut h = Hist {
             count: 3,
@@ -257,5 +271,37 @@ mod tests {
             )
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn kubernetes_containers_carry_their_names_as_labels() {
+        let app = Ctr {
+            name: "app".into(),
+            id: "0123456789ab".into(),
+            origin: crate::attrib::Origin {
+                runtime: Some("containerd".into()),
+                k8s: crate::attrib::K8sNames {
+                    k8s_pod: Some("web-0".into()),
+                    k8s_namespace: Some("shop".into()),
+                    k8s_container: Some("app".into()),
+                },
+            },
+        };
+        let s = Snapshot {
+            families: vec![Family::gauge(
+                "ctrace_zombies",
+                "x",
+                vec![(ctr_labels(&app, &[]), 2)],
+            )],
+            ..Default::default()
+        };
+        let text = encode(&registry(Arc::new(Mutex::new(s))));
+        assert!(
+            text.contains(
+                "ctrace_zombies{container=\"app\",container_id=\"0123456789ab\",runtime=\"containerd\",\
+                 k8s_pod=\"web-0\",k8s_namespace=\"shop\",k8s_container=\"app\"} 2"
+            ),
+            "{text}"
+        );
     }
 }

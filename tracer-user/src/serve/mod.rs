@@ -195,7 +195,11 @@ impl Agent {
             .collect();
         let mut f: BTreeMap<(String, String, Ctr), u64> = BTreeMap::new();
         for x in &report.findings {
-            let c = Ctr::of_ids(&x.subject.container_id, &x.subject.container_name);
+            let c = Ctr::of_ids(
+                &x.subject.container_id,
+                &x.subject.container_name,
+                &x.subject.origin,
+            );
             *f.entry((x.kind.to_string(), x.severity.name().to_string(), c))
                 .or_default() += 1;
         }

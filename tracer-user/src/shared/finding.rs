@@ -2,12 +2,17 @@
 
 use serde::Serialize;
 
+use crate::attrib::Origin;
+
 #[derive(Serialize, Debug, Clone, Default)]
 pub struct Subject {
     pub pid: Option<u32>,
     pub comm: Option<String>,
     pub container_id: Option<String>,
     pub container_name: Option<String>,
+    /// `runtime`, `k8s_pod`, `k8s_namespace`, `k8s_container`.
+    #[serde(flatten)]
+    pub origin: Origin,
 }
 
 #[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,12 +45,26 @@ impl Family {
     }
 }
 
-/// `container` and `container_id`, then `extra`.
+/// `container` and `container_id`; `runtime`, `k8s_pod`, `k8s_namespace` and `k8s_container`
+/// where known; then `extra`.
 pub fn ctr_labels(c: &Ctr, extra: &[(&'static str, &str)]) -> Labels {
     let mut l = vec![
         ("container", c.name.clone()),
         ("container_id", c.id.clone()),
     ];
+    let o = &c.origin;
+    let known = [
+        ("runtime", &o.runtime),
+        ("k8s_pod", &o.k8s.k8s_pod),
+        ("k8s_namespace", &o.k8s.k8s_namespace),
+        ("k8s_container", &o.k8s.k8s_container),
+    ];
+    l.extend(
+        known
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.clone()?)))
+            .filter(|(_, v)| !v.is_empty()),
+    );
     l.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     l
 }

@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 
 use tracer_common::seccomp::{HIST_SLOTS, log2_slot};
 
-use crate::attrib::Container;
+use crate::attrib::{Container, Origin};
 
-/// The container labels of a series; ("host", "") outside containers.
+/// The container labels of a series; ("host", "") outside containers. The runtime and the
+/// Kubernetes names follow from the id, so they add labels but no series.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ctr {
     pub name: String,
     pub id: String,
+    pub origin: Origin,
 }
 
 impl Ctr {
@@ -19,6 +21,7 @@ impl Ctr {
         Ctr {
             name: "host".into(),
             id: String::new(),
+            origin: Origin::default(),
         }
     }
 
@@ -30,13 +33,14 @@ impl Ctr {
                 Ctr {
                     name: c.name.clone().unwrap_or_else(|| id.clone()),
                     id,
+                    origin: Origin::of(Some(c)),
                 }
             }
         }
     }
 
-    /// From a report's `container_id` and `container_name`.
-    pub fn of_ids(id: &Option<String>, name: &Option<String>) -> Ctr {
+    /// From a report's `container_id`, `container_name` and origin fields.
+    pub fn of_ids(id: &Option<String>, name: &Option<String>, origin: &Origin) -> Ctr {
         match id {
             None => Ctr::host(),
             Some(id) => Ctr {
@@ -44,6 +48,7 @@ impl Ctr {
                 name: name
                     .clone()
                     .unwrap_or_else(|| id.chars().take(12).collect()),
+                origin: origin.clone(),
             },
         }
     }

@@ -8,6 +8,7 @@ use serde::Serialize;
 pub use super::signal::{DEATH_WINDOW_S, Signal};
 use super::{explain, fds::FdInfo};
 use crate::{
+    attrib::Origin,
     problem::finding_kind,
     shared::{Finding, Severity, Subject},
 };
@@ -26,6 +27,8 @@ pub struct SignalRow {
     pub comm: String,
     pub container_id: Option<String>,
     pub container_name: Option<String>,
+    #[serde(flatten)]
+    pub origin: crate::attrib::Origin,
     pub syscall: Option<String>,
     pub fd: Option<i32>,
     pub fd_info: Option<FdInfo>,
@@ -160,6 +163,7 @@ impl Analyzer {
                 comm: s.comm.clone(),
                 container_id: s.container.as_ref().map(|c| c.id.clone()),
                 container_name: s.container.as_ref().and_then(|c| c.name.clone()),
+                origin: Origin::of(s.container.as_ref()),
                 syscall: s.syscall.clone(),
                 fd: s.fd,
                 fd_info: s.fd_info.clone(),
@@ -267,6 +271,7 @@ impl Analyzer {
                 comm: Some(s.comm.clone()),
                 container_id: s.container.as_ref().map(|c| c.id.clone()),
                 container_name: s.container.as_ref().and_then(|c| c.name.clone()),
+                origin: Origin::of(s.container.as_ref()),
             },
             evidence,
             explanation: explain::explanation(s, died, epipes, journald_before),

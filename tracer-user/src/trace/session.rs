@@ -225,6 +225,13 @@ impl Session {
             .collect()
     }
 
+    /// What ctrace's own maps and programs cost the kernel so far, for the live view.
+    pub fn kernel_cost(&self) -> String {
+        crate::bpf_cost::read_self()
+            .over(self.started.elapsed().as_secs_f64())
+            .live()
+    }
+
     pub fn drops(&self) -> BTreeMap<Drop, u64> {
         read_drops(&self.ebpf)
     }
@@ -291,7 +298,7 @@ impl Session {
             findings: Vec::new(),
             duty_cycle_pct: self.duty_cycle,
             sections: Vec::new(),
-            bpf: Some(crate::bpf_cost::read_self()),
+            bpf: Some(crate::bpf_cost::read_self().over(self.started.elapsed().as_secs_f64())),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 pub use super::section::{GroupReport, NodeLimits, ZombieReport, ZombieRow};
 use super::{explain, is_known_init};
 use crate::{
-    attrib::Container,
+    attrib::{Container, Origin},
     problem::finding_kind,
     shared::{Finding, Severity, Subject},
 };
@@ -168,6 +168,7 @@ impl Analyzer {
                 pidns: p.pidns,
                 container_id: p.container.as_ref().map(|c| c.id.clone()),
                 container_name: p.container.as_ref().and_then(|c| c.name.clone()),
+                origin: Origin::of(p.container.as_ref()),
                 zombies: zs.len(),
                 over_threshold: zs
                     .iter()
@@ -229,6 +230,7 @@ impl Analyzer {
                 comm: Some(p.comm.clone()),
                 container_id: g.container_id.clone(),
                 container_name: g.container_name.clone(),
+                origin: g.origin.clone(),
             },
             evidence: serde_json::json!({
                 "pid1_pid": g.parent_pid,

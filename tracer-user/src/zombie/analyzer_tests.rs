@@ -14,6 +14,7 @@ fn pid1(pid: u32, comm: &str) -> ParentInfo {
             id: "a".repeat(64),
             name: Some("web".into()),
             runtime: "docker".into(),
+            k8s: Default::default(),
         }),
         pids_max: Some(100),
         pids_current: Some(40),

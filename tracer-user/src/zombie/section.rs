@@ -19,6 +19,8 @@ pub struct GroupReport {
     pub pidns: Option<u64>,
     pub container_id: Option<String>,
     pub container_name: Option<String>,
+    #[serde(flatten)]
+    pub origin: crate::attrib::Origin,
     /// Zombies not reaped yet.
     pub zombies: usize,
     /// Of those, unreaped for longer than the threshold.

@@ -11,7 +11,7 @@ use crate::shared::{
 pub fn families(r: &ZombieReport) -> Vec<Family> {
     let mut z: BTreeMap<(Ctr, String), u64> = BTreeMap::new();
     for g in &r.groups {
-        let c = Ctr::of_ids(&g.container_id, &g.container_name);
+        let c = Ctr::of_ids(&g.container_id, &g.container_name, &g.origin);
         *z.entry((c, g.parent_comm.clone())).or_default() += g.zombies as u64;
     }
     vec![

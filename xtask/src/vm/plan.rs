@@ -2,7 +2,7 @@
 //! cannot run there (each with its reason), grouped by problem.
 
 /// Tests that are not run in the VM, and why. Listed in the table, never skipped silently.
-pub const NOT_RUN: [(&str, &str, &str); 7] = [
+pub const NOT_RUN: [(&str, &str, &str); 17] = [
     (
         "docker",
         "attributes_containers_with_their_seccomp_mode",
@@ -31,7 +31,39 @@ pub const NOT_RUN: [(&str, &str, &str); 7] = [
         "docker_container_without_init_is_reported",
         DOCKER,
     ),
+    (
+        "html",
+        "recorded_reports_of_every_kind_render_in_chromium",
+        CHROMIUM,
+    ),
+    ("html", "findings_come_first_coloured_by_severity", CHROMIUM),
+    ("html", "a_remote_source_is_refused_and_logged", CHROMIUM),
+    (
+        "html",
+        "golden_chart_data_of_the_recorded_reports",
+        CHROMIUM,
+    ),
+    ("html", "trace_html_from_a_real_run", CHROMIUM),
+    ("html", "serve_report_renders", CHROMIUM),
+    ("html", "bench_seccomp_html_from_a_real_run", CHROMIUM),
+    (
+        "runtimes",
+        "containerd_kubernetes_container_is_named_by_pod_namespace_and_container",
+        RUNTIMES,
+    ),
+    (
+        "runtimes",
+        "serve_labels_kubernetes_containers_by_pod_namespace_and_container",
+        RUNTIMES,
+    ),
+    ("runtimes", "podman_container_is_named", RUNTIMES),
 ];
+
+const CHROMIUM: &str = "renders pages in Chromium, too slow for a one-CPU emulated VM; the pages \
+                        don't depend on the kernel (the host run covers it)";
+
+const RUNTIMES: &str = "needs containerd and podman with their image stores; the VM has no \
+                        network (the host run covers it)";
 
 const DOCKER: &str = "needs a Docker engine; the VM has no network and no image store \
                       (the host run covers it)";
