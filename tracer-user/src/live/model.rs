@@ -209,6 +209,7 @@ mod tests {
             comm: Some("init".into()),
             container_id: Some("0123456789abcdef".into()),
             container_name: None,
+            ..Subject::default()
         };
         assert_eq!(subject(&s), "init (pid 7, container 0123456789ab)");
         assert_eq!(subject(&Subject::default()), "node");
