@@ -7,7 +7,7 @@ use ratatui::{
     layout::{Constraint, Layout, Rect},
     style::{Color, Modifier, Style},
     text::{Line, Span},
-    widgets::{Block, Cell, Paragraph, Row, Table},
+    widgets::{Block, Borders, Cell, Paragraph, Row, Table},
 };
 
 use super::model::{FindingRow, Model, ProcessRow};
@@ -96,7 +96,8 @@ pub fn draw(f: &mut Frame, st: &State) {
         .find(|(n, l)| *n == "seccomp" && !l.is_empty());
     let findings_h = st.findings.len().clamp(1, 6) as u16 + 2;
     let mut constraints = vec![Constraint::Length(1), Constraint::Length(findings_h)];
-    constraints.extend(others.iter().map(|_| Constraint::Length(3)));
+    // A title rule and a line each: room for seccomp's table on a 24-line terminal.
+    constraints.extend(others.iter().map(|_| Constraint::Length(2)));
     if seccomp.is_some() {
         constraints.push(Constraint::Min(4));
     } else {
@@ -113,7 +114,9 @@ pub fn draw(f: &mut Frame, st: &State) {
     draw_findings(f, findings, &st.findings);
     for ((name, line), &a) in others.iter().zip(rest) {
         let text = line.strip_prefix(&format!("{name}: ")).unwrap_or(line);
-        let block = Block::bordered().title(format!(" {name} "));
+        let block = Block::new()
+            .borders(Borders::TOP)
+            .title(format!(" {name} "));
         f.render_widget(Paragraph::new(text.to_string()).block(block), a);
     }
     if let (Some((_, line)), Some(&a)) = (seccomp, rest.get(others.len())) {
