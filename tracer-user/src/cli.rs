@@ -43,6 +43,7 @@ pub enum Cmd {
         mut_arg("top", |a| a.help("Top syscalls per process kept in /report")),
         mut_arg("json", |a| a.hide(true)),
         mut_arg("html", |a| a.hide(true)),
+        mut_arg("no_tui", |a| a.hide(true)),
     )]
     Serve(ServeArgs),
     /// Benchmarks that print ratios measured side by side in one run.
@@ -112,9 +113,12 @@ pub struct TraceArgs {
     /// Only trace this container, by id, id prefix or name (repeatable).
     #[arg(long = "container", value_name = "ID_OR_NAME")]
     pub containers: Vec<String>,
-    /// Print a live summary line this often.
+    /// Refresh the live view (or print the live lines) this often.
     #[arg(long, default_value = "1s", value_parser = positive_duration, allow_hyphen_values = true)]
     pub interval: Duration,
+    /// Plain live lines on stderr even on a terminal, instead of the full-screen view.
+    #[arg(long)]
+    pub no_tui: bool,
     /// Print one JSON document instead of the human report.
     #[arg(long)]
     pub json: bool,

@@ -9,11 +9,13 @@ mod doctor;
 mod events;
 mod hist;
 mod html;
+mod live;
 mod map_sizes;
 mod node;
 mod out;
 mod overlay;
 mod problem;
+mod progress;
 mod registry;
 mod report;
 mod seccomp;
@@ -55,7 +57,10 @@ fn main() -> ExitCode {
         2 => "debug",
         _ => "trace",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    // Through the live view, which holds log lines back while it owns the terminal.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .target(env_logger::Target::Pipe(Box::new(live::LogSink)))
+        .init();
     let result = match cli.cmd {
         Cmd::Doctor { json } => doctor::run(json).map(|ok| {
             if ok {

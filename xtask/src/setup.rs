@@ -169,7 +169,7 @@ pub fn build_packages() -> Result<()> {
 
 /// The Docker engine and a static busybox for the offline test image; a second containerd and
 /// podman for the runtime-naming tests; Prometheus scrapes `ctrace serve` in its test; headless
-/// Chromium loads the HTML report in its.
+/// Chromium loads the HTML report in its; tmux is the terminal of the live view's tests.
 pub fn test_packages() -> Result<()> {
     apt_install(
         "test dependencies",
@@ -181,6 +181,7 @@ pub fn test_packages() -> Result<()> {
             "containerd",
             "runc",
             "podman",
+            "tmux",
         ],
     )
 }

@@ -13,7 +13,9 @@ use super::{
     filter, profile,
     workload::{Timing, Workload},
 };
-use crate::{cli::BenchSeccompArgs, node};
+use indicatif::ProgressBar;
+
+use crate::{cli::BenchSeccompArgs, node, outln, progress, say};
 
 /// A filter setup: none, a profile, or a running process's filters.
 pub struct Setup {
@@ -195,11 +197,13 @@ fn time_command(cmd: &mut Command) -> Result<f64> {
 }
 
 /// Warm-up once, then `runs` timed runs: (min, median) in seconds.
-fn repeat(runs: usize, mut make: impl FnMut() -> Command) -> Result<(f64, f64)> {
+fn repeat(runs: usize, bar: &ProgressBar, mut make: impl FnMut() -> Command) -> Result<(f64, f64)> {
     time_command(&mut make())?;
+    bar.inc(1);
     let mut v = Vec::new();
     for _ in 0..runs.max(1) {
         v.push(time_command(&mut make())?);
+        bar.inc(1);
     }
     let min = v.iter().copied().fold(f64::INFINITY, f64::min);
     Ok((min, median(&mut v)))
@@ -216,14 +220,66 @@ fn node_facts() -> serde_json::Value {
     })
 }
 
+/// The node facts line, printed before anything is measured.
+fn facts_line(facts: &serde_json::Value) -> String {
+    format!(
+        "kernel {}; seccomp action cache: {}; spec_store_bypass: {}",
+        facts["kernel"].as_str().unwrap_or("?"),
+        if facts["action_cache"] == true {
+            "yes (5.11+: allowed syscalls without argument checks skip the filter)"
+        } else {
+            "no (before 5.11)"
+        },
+        facts["spec_store_bypass"].as_str().unwrap_or("?")
+    )
+}
+
+/// The bar over every timed run of the bench (warm-ups included).
+fn bench_bar(args: &BenchSeccompArgs, workloads: usize, setups: usize) -> ProgressBar {
+    let runs = args.runs.max(1) as u64;
+    let mut steps = workloads as u64 * runs * setups as u64;
+    if !args.command.is_empty() {
+        steps += match args.docker {
+            Some(_) => 2 * (runs + 1),
+            None => setups as u64 * (runs + 1),
+        };
+    }
+    progress::enable();
+    progress::bar(
+        steps,
+        "bench seccomp",
+        &format!(
+            "bench seccomp: {steps} timed runs ({workloads} workloads x {setups} setups x {runs} rounds); a terminal shows the progress"
+        ),
+    )
+}
+
 pub fn run(args: &BenchSeccompArgs) -> Result<()> {
     node::require_root()?;
+    let facts = node_facts();
+    // The node first: in the text on stdout, or on stderr beside the JSON.
+    if args.json {
+        say!("ctrace: {}", facts_line(&facts));
+    } else {
+        outln!("{}", facts_line(&facts))?;
+    }
     let setups = setups(args)?;
+    if !args.json {
+        for s in &setups {
+            outln!(
+                "  setup {:<28} {} filter(s), {} BPF instructions",
+                s.name,
+                s.filters.len(),
+                s.instructions()
+            )?;
+        }
+    }
     let workloads: Vec<Workload> = if args.workloads.is_empty() {
         Workload::ALL.to_vec()
     } else {
         args.workloads.clone()
     };
+    let bar = bench_bar(args, workloads.len(), setups.len());
     let mut rows = Vec::new();
     for &w in &workloads {
         let iterations = if w == Workload::CloneWait {
@@ -235,7 +291,9 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
         let mut runs: Vec<Vec<(Timing, Option<String>)>> = vec![Vec::new(); setups.len()];
         for _ in 0..args.runs.max(1) {
             for (i, s) in setups.iter().enumerate() {
+                bar.set_message(format!("{} under {}", w.name(), s.name));
                 runs[i].push(measure(w, iterations, &s.filters)?);
+                bar.inc(1);
             }
         }
         for (s, r) in setups.iter().zip(&runs) {
@@ -266,7 +324,7 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
         for s in &setups {
             let file = FilterFile::new(&s.filters)?;
             let exe = std::env::current_exe()?;
-            let (min, med) = repeat(args.runs, || {
+            let (min, med) = repeat(args.runs, &bar, || {
                 let mut c = Command::new(&exe);
                 c.args(["__seccomp-exec", "--filters"])
                     .arg(&file.0)
@@ -296,7 +354,7 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
             ("docker unconfined", Some("seccomp=unconfined")),
             ("docker default profile", None),
         ] {
-            let (min, med) = repeat(args.runs, || {
+            let (min, med) = repeat(args.runs, &bar, || {
                 let mut c = Command::new("docker");
                 c.args(["run", "--rm", "--network", "none"]);
                 if let Some(o) = opt {
@@ -320,7 +378,7 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
         Some(dir) => save_filters(dir, &setups)?,
         None => vec![Vec::new(); setups.len()],
     };
-    let facts = node_facts();
+    bar.finish_and_clear();
     crate::html::hook(args.html.as_deref(), 0, || {
         Ok(
             serde_json::json!({"node": facts, "setups": setups.iter().map(|s| serde_json::json!({"name": s.name, "instructions": s.instructions()})).collect::<Vec<_>>(), "results": rows, "command": commands}),
@@ -335,24 +393,6 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
         let doc = serde_json::json!({"node": facts, "setups": setups_json, "results": rows, "command": commands});
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
-    }
-    println!(
-        "kernel {}; seccomp action cache: {}; spec_store_bypass: {}",
-        facts["kernel"].as_str().unwrap_or("?"),
-        if facts["action_cache"] == true {
-            "yes (5.11+: allowed syscalls without argument checks skip the filter)"
-        } else {
-            "no (before 5.11)"
-        },
-        facts["spec_store_bypass"].as_str().unwrap_or("?")
-    );
-    for s in &setups {
-        println!(
-            "  setup {:<28} {} filter(s), {} BPF instructions",
-            s.name,
-            s.filters.len(),
-            s.instructions()
-        );
     }
     println!(
         "\n{:<11} {:<28} {:>7} {:>7} {:>9} {:>7} {:>22}  SSB under filter",

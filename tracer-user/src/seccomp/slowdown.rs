@@ -4,6 +4,7 @@
 use std::{
     collections::HashMap,
     hash::{DefaultHasher, Hash as _, Hasher as _},
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 use anyhow::Result;
@@ -19,6 +20,7 @@ use super::{
 use crate::{
     node,
     problem::finding_kind,
+    progress,
     shared::{Finding, Severity, Subject},
 };
 
@@ -51,7 +53,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Median ns per getppid without and with `filters`, the runs interleaved so that the load of
 /// the moment (the traced containers still run) weighs on both alike.
-fn paired_ns(filters: &[Vec<u8>]) -> Result<(f64, f64)> {
+fn paired_ns(pid: u32, filters: &[Vec<u8>]) -> Result<(f64, f64)> {
+    let bar = progress::bar(
+        2 * CALIBRATION_RUNS as u64,
+        &format!("calibrating pid {pid}'s seccomp filter"),
+        &format!(
+            "calibrating pid {pid}'s seccomp filter: {CALIBRATION_RUNS} rounds of {CALIBRATION_CALLS} getppid with and without it"
+        ),
+    );
     let (mut base, mut filtered) = (Vec::new(), Vec::new());
     for _ in 0..CALIBRATION_RUNS {
         base.push(
@@ -59,16 +68,25 @@ fn paired_ns(filters: &[Vec<u8>]) -> Result<(f64, f64)> {
                 .0
                 .ns_per_op,
         );
+        bar.inc(1);
         filtered.push(
             measure(Workload::Getppid, CALIBRATION_CALLS, filters)?
                 .0
                 .ns_per_op,
         );
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok((median(base), median(filtered)))
 }
 
 impl Calibrator {
+    /// Forgets the figures measured so far (with the probes attached, for serve or the live
+    /// view): once detached, each filter is measured again on a node without probes.
+    pub fn forget_measured(&mut self) {
+        self.by_filter.clear();
+    }
+
     /// The per-syscall cost of `pid`'s filters: getppid under them against no filter. Must run
     /// with ctrace's syscall probes detached, or both would pay the tracepoint slow path.
     pub fn calibrate(&mut self, pid: u32) -> Result<Calibration> {
@@ -95,7 +113,7 @@ impl Calibrator {
         if let Some(c) = self.by_filter.get(&key) {
             return Ok(*c);
         }
-        let (base, filtered) = paired_ns(&filters)?;
+        let (base, filtered) = paired_ns(pid, &filters)?;
         let c = Calibration {
             ns_per_syscall: (filtered - base).max(0.0),
             instructions: filters.iter().map(|f| f.len() / filter::INSN).sum(),
@@ -239,4 +257,17 @@ fn show_costs(report: &mut SeccompReport, by_container: &[(String, f64)], cal: &
         };
         p.cost = ns.map(|ns| cost(p.syscalls_per_s, ns));
     }
+}
+
+/// Set by `trace`: its filters are calibrated once the probes are gone, not in the live view's
+/// snapshots, where a calibration under the syscall probes holds the trace loop for seconds
+/// (ring buffers overflow meanwhile). `serve`, which never detaches, calibrates attached.
+static AFTER_DETACH_ONLY: AtomicBool = AtomicBool::new(false);
+
+pub fn calibrate_after_detach_only() {
+    AFTER_DETACH_ONLY.store(true, Ordering::Relaxed);
+}
+
+pub fn after_detach_only() -> bool {
+    AFTER_DETACH_ONLY.load(Ordering::Relaxed)
 }

@@ -212,13 +212,17 @@ impl Session {
 
     /// The live line: one part per problem, with its drops.
     pub fn live(&mut self) -> String {
-        let drops = self.drops();
-        let parts: Vec<String> = self
-            .runs
-            .iter_mut()
-            .map(|(e, r)| r.live(dropped(&drops, e.drops)))
-            .collect();
+        let parts: Vec<String> = self.live_parts().into_iter().map(|(_, l)| l).collect();
         parts.join(" | ")
+    }
+
+    /// Each problem's part of the live line, by the problem's name, with its drops.
+    pub fn live_parts(&mut self) -> Vec<(&'static str, String)> {
+        let drops = self.drops();
+        self.runs
+            .iter_mut()
+            .map(|(e, r)| (e.name(), r.live(dropped(&drops, e.drops))))
+            .collect()
     }
 
     /// What ctrace's own maps and programs cost the kernel so far, for the live view.

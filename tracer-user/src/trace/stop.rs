@@ -24,14 +24,20 @@ pub fn stop_flag() -> Result<Arc<AtomicBool>> {
         .spawn(move || {
             for _ in signals.forever() {
                 if flag.swap(true, Ordering::SeqCst) {
-                    say!("ctrace: stopped without the report");
-                    // The probes are bpf links and perf events held by ctrace's fds: the kernel
-                    // detaches them as the process ends. Classic tracepoints cost it a grace
-                    // period each, under one kernel mutex, so exiting is as fast as ctrace's
-                    // event path has few of them.
-                    unsafe { libc::_exit(130) };
+                    exit_now();
                 }
             }
         })?;
     Ok(stop)
+}
+
+/// The second stop (a signal, or Ctrl-C in the live view's raw mode): the terminal as it was,
+/// then exit 130 at once, without the report.
+pub fn exit_now() -> ! {
+    crate::live::restore_terminal();
+    say!("ctrace: stopped without the report");
+    // The probes are bpf links and perf events held by ctrace's fds: the kernel detaches them
+    // as the process ends. Classic tracepoints cost it a grace period each, under one kernel
+    // mutex, so exiting is as fast as ctrace's event path has few of them.
+    unsafe { libc::_exit(130) }
 }
