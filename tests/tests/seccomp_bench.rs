@@ -336,3 +336,37 @@ fn docker_pid_filter_and_live_finding() {
     }
     assert!(e["ms_lost_per_s"].as_f64().unwrap() > 0.0);
 }
+
+/// A tracer running beside the bench is named before anything is timed, and a user command
+/// that fails is said to be the user's, without ctrace's own wrapper command line.
+#[test]
+fn another_tracer_is_named_and_a_failing_command_is_yours() {
+    if !root() {
+        return;
+    }
+    let tracer = tests::Tracer::start(&["trace", "seccomp", "--json"]);
+    let (code, _, err) = run_ctrace(&[
+        "bench",
+        "seccomp",
+        "--workload",
+        "getppid",
+        "--iterations",
+        "1000",
+        "--runs",
+        "1",
+        "--",
+        "false",
+    ]);
+    let pid = tracer.pid();
+    tracer.stop_json();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("another BPF tracer is running")
+                && l.contains(&format!("ctrace (pid {pid})"))),
+        "{err}"
+    );
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.contains("your command `false` failed under"), "{err}");
+    assert!(!err.contains("__seccomp-exec"), "{err}");
+}

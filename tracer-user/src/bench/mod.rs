@@ -2,6 +2,7 @@
 
 mod agents;
 mod children;
+pub mod other_tracers;
 mod overhead;
 mod stats;
 mod storm;

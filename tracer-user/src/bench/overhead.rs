@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::{
     agents::Agent,
     children::{die_with_parent, pin_self_to_first_cpu, stop_flag, stopped, unpin_self},
+    other_tracers,
     stats::{median, ratio_ci, shuffle},
     storm::exit_storm,
 };
@@ -326,6 +327,7 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
     pin_self_to_first_cpu();
     let stop = stop_flag();
     let rounds = rounds.max(10);
+    other_tracers::warn();
     let mut cases = vec![
         Case::Bare,
         Case::Floor,
@@ -340,6 +342,15 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
         cases.push(Case::Bpftrace);
     }
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    crate::progress::enable();
+    let bar = crate::progress::bar(
+        rounds as u64,
+        "bench overhead: rounds",
+        &format!(
+            "bench overhead: {rounds} rounds of {} cases, shuffled; a terminal shows the progress",
+            cases.len()
+        ),
+    );
     let mut map_bytes = 0;
     for round in 0..rounds {
         let mut order: Vec<usize> = (0..cases.len()).collect();
@@ -356,9 +367,7 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
             s.stop()?;
             samples[i].push(ns?);
         }
-        if !json {
-            eprintln!("ctrace: round {}/{rounds} done", round + 1);
-        }
+        bar.inc(1);
     }
     let series = |c: Case| cases.iter().position(|&x| x == c).map(|i| &samples[i][..]);
     let (Some(bare), Some(floor_s)) = (series(Case::Bare), series(Case::Floor)) else {

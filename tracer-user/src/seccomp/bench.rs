@@ -34,7 +34,7 @@ fn compiled(text: &str, origin: &str, node: &profile::Node) -> Result<Vec<u8>> {
     let p = profile::parse(text, origin)?;
     let c = profile::compile(&p, node).with_context(|| origin.to_string())?;
     for w in &c.warnings {
-        eprintln!("ctrace: warning: {origin}: {w}");
+        crate::say!("ctrace: warning: {origin}: {w}");
     }
     Ok(c.bpf)
 }
@@ -52,7 +52,7 @@ pub fn setups(args: &BenchSeccompArgs) -> Result<Vec<Setup>> {
             filters: vec![compiled(&text, "docker-default", &node)?],
         }),
         Err(e) if args.profiles.is_empty() && args.pids.is_empty() => return Err(e),
-        Err(e) => eprintln!("ctrace: warning: {e:#}"),
+        Err(e) => crate::say!("ctrace: warning: {e:#}"),
     }
     for path in &args.profiles {
         let text =
@@ -187,22 +187,38 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn time_command(cmd: &mut Command) -> Result<f64> {
+/// The user's command, as they typed it, and the setup it runs under: what a failure names
+/// (never ctrace's own wrapper command line).
+struct Timed<'a> {
+    command: &'a [String],
+    setup: &'a str,
+}
+
+fn time_command(cmd: &mut Command, what: &Timed) -> Result<f64> {
     let t = Instant::now();
     let st = cmd.stdout(std::process::Stdio::null()).status()?;
     if !st.success() {
-        bail!("{cmd:?} failed ({st})");
+        bail!(
+            "your command `{}` failed under {} ({st}); bench seccomp times commands that succeed",
+            what.command.join(" "),
+            what.setup
+        );
     }
     Ok(t.elapsed().as_secs_f64())
 }
 
 /// Warm-up once, then `runs` timed runs: (min, median) in seconds.
-fn repeat(runs: usize, bar: &ProgressBar, mut make: impl FnMut() -> Command) -> Result<(f64, f64)> {
-    time_command(&mut make())?;
+fn repeat(
+    runs: usize,
+    bar: &ProgressBar,
+    what: &Timed,
+    mut make: impl FnMut() -> Command,
+) -> Result<(f64, f64)> {
+    time_command(&mut make(), what)?;
     bar.inc(1);
     let mut v = Vec::new();
     for _ in 0..runs.max(1) {
-        v.push(time_command(&mut make())?);
+        v.push(time_command(&mut make(), what)?);
         bar.inc(1);
     }
     let min = v.iter().copied().fold(f64::INFINITY, f64::min);
@@ -264,6 +280,9 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
         outln!("{}", facts_line(&facts))?;
     }
     let setups = setups(args)?;
+    // Another tracer's syscall probes slow every setup alike, hiding what a filter costs.
+    // (After the input is checked: bad input stays one line.)
+    crate::bench::other_tracers::warn();
     if !args.json {
         for s in &setups {
             outln!(
@@ -324,7 +343,11 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
         for s in &setups {
             let file = FilterFile::new(&s.filters)?;
             let exe = std::env::current_exe()?;
-            let (min, med) = repeat(args.runs, &bar, || {
+            let what = Timed {
+                command: &args.command,
+                setup: &s.name,
+            };
+            let (min, med) = repeat(args.runs, &bar, &what, || {
                 let mut c = Command::new(&exe);
                 c.args(["__seccomp-exec", "--filters"])
                     .arg(&file.0)
@@ -354,7 +377,11 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
             ("docker unconfined", Some("seccomp=unconfined")),
             ("docker default profile", None),
         ] {
-            let (min, med) = repeat(args.runs, &bar, || {
+            let what = Timed {
+                command: &args.command,
+                setup: name,
+            };
+            let (min, med) = repeat(args.runs, &bar, &what, || {
                 let mut c = Command::new("docker");
                 c.args(["run", "--rm", "--network", "none"]);
                 if let Some(o) = opt {
