@@ -140,6 +140,14 @@ fn live_line_and_human_report() {
         assert!(stdout.contains(section), "no {section} section: {stdout}");
     }
     assert!(stdout.contains("distribution"), "no histogram: {stdout}");
+    // Every line of the report fits 100 columns.
+    for l in stdout.lines() {
+        assert!(
+            l.chars().count() <= 100,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
 }
 
 #[test]

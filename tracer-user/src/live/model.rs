@@ -181,26 +181,11 @@ impl Tracker {
     }
 }
 
-/// `line` cut to at most `max` characters, ending in "…" when cut.
-pub fn fit(line: &str, max: usize) -> String {
-    if line.chars().count() <= max {
-        return line.to_string();
-    }
-    let mut s: String = line.chars().take(max.saturating_sub(1)).collect();
-    s.push('…');
-    s
-}
+pub use crate::shared::fit;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fit_cuts_with_an_ellipsis() {
-        assert_eq!(fit("abc", 3), "abc");
-        assert_eq!(fit("abcdef", 4), "abc…");
-        assert_eq!(fit("ééééé", 3).chars().count(), 3);
-    }
 
     #[test]
     fn subject_names_pid_and_container() {

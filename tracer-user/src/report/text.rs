@@ -12,14 +12,15 @@ pub fn render(r: &Report, top: usize) -> String {
         r.version, r.kernel, r.duration_s
     );
     for p in &r.probes {
-        let _ = writeln!(
-            out,
+        // The program list is cut to keep the line within 100 columns (--json has them all).
+        let line = format!(
             "  probes: {} via {}, {} tier ({})",
             p.problem,
             p.attach_type,
             p.tier,
             p.programs.join(", ")
         );
+        let _ = writeln!(out, "{}", crate::shared::fit(&line, 100));
     }
     if r.duty_cycle_pct < 100 {
         let _ = writeln!(
@@ -32,7 +33,7 @@ pub fn render(r: &Report, top: usize) -> String {
     let drops: Vec<String> = r.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let _ = writeln!(
         out,
-        "  events: {}   drops: {}",
+        "  events: {}\n  drops:  {}",
         events.join(" "),
         drops.join(" ")
     );

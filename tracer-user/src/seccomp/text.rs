@@ -21,14 +21,8 @@ fn ns(v: Option<u64>) -> String {
 /// Lines of the tables fit this many columns.
 const WIDTH: usize = 100;
 
-/// Cuts a line to WIDTH characters, marking the cut.
 fn fit(line: String) -> String {
-    if line.chars().count() <= WIDTH {
-        return line;
-    }
-    let mut cut: String = line.chars().take(WIDTH - 1).collect();
-    cut.push('…');
-    cut
+    crate::shared::fit(&line, WIDTH)
 }
 
 fn top_line(top: &[SyscallStat]) -> String {

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod finding;
+mod fit;
 pub mod metric;
 pub mod probe_info;
 pub mod run;
@@ -11,6 +12,7 @@ pub mod series;
 
 pub use check::{Check, Status, check};
 pub use finding::{Finding, Severity, Subject};
+pub use fit::fit;
 pub use probe_info::ProbeInfo;
 pub use run::{Caps, Cx, Entry, Evictions, ProblemRun, Start};
 pub use section::{Part, Section};
