@@ -239,10 +239,10 @@ fn node_facts() -> serde_json::Value {
 /// The node facts line, printed before anything is measured.
 fn facts_line(facts: &serde_json::Value) -> String {
     format!(
-        "kernel {}; seccomp action cache: {}; spec_store_bypass: {}",
+        "kernel {}; seccomp action cache: {}\n  spec_store_bypass: {}",
         facts["kernel"].as_str().unwrap_or("?"),
         if facts["action_cache"] == true {
-            "yes (5.11+: allowed syscalls without argument checks skip the filter)"
+            "yes (5.11+: calls allowed without\n  argument checks skip the filter)"
         } else {
             "no (before 5.11)"
         },
