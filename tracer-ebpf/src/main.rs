@@ -10,6 +10,7 @@ mod seccomp;
 mod seccomp_filter;
 mod sem;
 mod sigpipe;
+mod syscall;
 mod zombie;
 
 #[cfg(not(test))]

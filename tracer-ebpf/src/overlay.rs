@@ -20,8 +20,8 @@ use tracer_common::{
 };
 
 use crate::{
-    dispatch::{Enter, Exit},
     filter::{count_drop, traced},
+    syscall::{Enter, Exit},
 };
 
 #[map]

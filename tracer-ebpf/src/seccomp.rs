@@ -16,8 +16,8 @@ use tracer_common::{
 use aya_log_ebpf::warn;
 
 use crate::{
-    dispatch::{Enter, Exit, inflight_slot},
     filter::{count_drop, traced},
+    syscall::{Enter, Exit, inflight_slot},
 };
 
 /// Indexed by `inflight_slot(tid)`; sized at load (pid_max, at most 65,536 slots).

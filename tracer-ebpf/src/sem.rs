@@ -14,8 +14,8 @@ use tracer_common::{
 };
 
 use crate::{
-    dispatch::{Enter, Exit},
     filter::count_drop,
+    syscall::{Enter, Exit},
 };
 
 #[map]

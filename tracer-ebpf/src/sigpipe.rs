@@ -16,8 +16,8 @@ use tracer_common::{
 };
 
 use crate::{
-    dispatch::{Enter, Exit, inflight_slot},
     filter::{count_drop, traced},
+    syscall::{Enter, Exit, inflight_slot},
 };
 
 #[map]

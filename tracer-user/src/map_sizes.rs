@@ -14,7 +14,7 @@ use tracer_common::{
     syscalls::{MAX_INFLIGHT_SLOTS, SECCOMP_COUNT, want},
 };
 
-use crate::attach::Globals;
+use crate::globals::Globals;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -49,6 +49,8 @@ struct Guard;
 
 impl Guard {
     fn enter() -> io::Result<Guard> {
+        // A second Ctrl-C exits at once, from the signal thread: the terminal goes back first.
+        crate::stop::before_exit(restore);
         ACTIVE.store(true, Ordering::SeqCst);
         held_log::hold();
         // From here on, whatever fails is undone by the guard's drop.
@@ -143,6 +145,6 @@ fn last_keys(stop: &AtomicBool) -> io::Result<()> {
 fn interrupt(stop: &AtomicBool) {
     if stop.swap(true, Ordering::SeqCst) {
         restore();
-        crate::trace::exit_now()
+        crate::stop::exit_now()
     }
 }

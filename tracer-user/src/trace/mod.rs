@@ -4,7 +4,6 @@
 pub mod meta;
 mod select;
 mod session;
-mod stop;
 
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -13,9 +12,9 @@ use std::{
 
 use anyhow::Result;
 
+pub use crate::stop::stop_flag;
 use crate::{cli::TraceArgs, live, outln, progress, report::text, say, seccomp::section::Sort};
 pub use session::Session;
-pub use stop::{exit_now, stop_flag};
 
 const TICK: Duration = Duration::from_millis(50);
 

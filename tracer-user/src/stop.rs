@@ -1,8 +1,8 @@
-//! Stopping on SIGINT and SIGTERM: the first asks for a clean stop (detach, then the report),
-//! a second one exits at once with 130 and no report.
+//! Stopping on SIGINT and SIGTERM (trace and serve): the first asks for a clean stop (detach,
+//! then the report), a second one exits at once with 130 and no report.
 
 use std::sync::{
-    Arc,
+    Arc, OnceLock,
     atomic::{AtomicBool, Ordering},
 };
 
@@ -31,10 +31,20 @@ pub fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// Run by `exit_now` before it exits: the live view registers how to give the terminal back,
+/// so that this module needs nothing of it.
+static BEFORE_EXIT: OnceLock<fn()> = OnceLock::new();
+
+pub fn before_exit(f: fn()) {
+    let _ = BEFORE_EXIT.set(f);
+}
+
 /// The second stop (a signal, or Ctrl-C in the live view's raw mode): the terminal as it was,
 /// then exit 130 at once, without the report.
 pub fn exit_now() -> ! {
-    crate::live::restore_terminal();
+    if let Some(f) = BEFORE_EXIT.get() {
+        f();
+    }
     say!("ctrace: stopped without the report");
     // The probes are bpf links and perf events held by ctrace's fds: the kernel detaches them
     // as the process ends. Classic tracepoints cost it a grace period each, under one kernel
