@@ -129,7 +129,8 @@ pub struct TraceArgs {
     #[arg(long)]
     pub count_only: bool,
     /// seccomp: (process, syscall) pairs the kernel maps hold; 0: as many as 8 MiB of per-CPU
-    /// histograms hold on this node (8,192 on 2 CPUs, 1,024 from 16 CPUs). Beyond: dropped.
+    /// histograms hold on this node (8,192 on 2 CPUs, 1,024 from 16 CPUs). Dead processes'
+    /// pairs leave the map each interval (their figures are kept); beyond it, calls are dropped.
     #[arg(long, default_value_t = 0)]
     pub max_syscall_keys: u32,
     /// Attach the syscall probes for only this percentage of each interval, to bound overhead.

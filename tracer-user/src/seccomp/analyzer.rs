@@ -17,6 +17,10 @@ type CtrAgg = (Container, Vec<u32>, BTreeMap<u32, SysStats>);
 #[derive(Default)]
 pub struct Analyzer {
     stats: HashMap<SysKey, SysStats>,
+    /// Figures of dead processes whose kernel entries were removed to make room (`retire`);
+    /// merged into `stats` at every update.
+    retired: HashMap<SysKey, SysStats>,
+    retired_tgids: std::collections::HashSet<u32>,
     meta: HashMap<u32, ProcMeta>,
     /// How the report ranks processes, containers and their syscalls (`--sort`).
     pub sort: Sort,
@@ -32,6 +36,32 @@ impl Analyzer {
     /// Replaces the cumulative figures with a newer snapshot of the kernel maps.
     pub fn update(&mut self, snapshot: Vec<(SysKey, SysStats)>) {
         self.stats = snapshot.into_iter().collect();
+        for (k, s) in &self.retired {
+            merge(self.stats.entry(*k).or_default(), s);
+        }
+    }
+
+    /// Keeps these (dead, attributed) processes' figures here from now on and returns their
+    /// keys, for the caller to remove from the kernel map: a busy node's dead processes would
+    /// otherwise fill it and the living ones' calls would be dropped.
+    pub fn retire(&mut self, tgids: &[u32]) -> Vec<SysKey> {
+        let keys: Vec<SysKey> = self
+            .stats
+            .keys()
+            .filter(|k| tgids.contains(&k.tgid))
+            .copied()
+            .collect();
+        for k in &keys {
+            // `stats` already holds what was retired before, merged.
+            self.retired.insert(*k, self.stats[k].clone());
+        }
+        self.retired_tgids.extend(tgids);
+        keys
+    }
+
+    /// Whether a process's figures were retired (it is dead; nothing of it is left to move).
+    pub fn is_retired(&self, tgid: u32) -> bool {
+        self.retired_tgids.contains(&tgid)
     }
 
     pub fn stats(&self) -> &HashMap<SysKey, SysStats> {
@@ -49,6 +79,8 @@ impl Analyzer {
     /// Drops processes entirely (their kernel entries are removed by the caller).
     pub fn forget(&mut self, tgids: &[u32]) {
         self.stats.retain(|k, _| !tgids.contains(&k.tgid));
+        self.retired.retain(|k, _| !tgids.contains(&k.tgid));
+        self.retired_tgids.retain(|t| !tgids.contains(t));
         for t in tgids {
             self.meta.remove(t);
         }

@@ -184,3 +184,34 @@ fn names_unknown_syscalls() {
     assert_eq!(syscall_name(39), "getpid");
     assert_eq!(syscall_name(100_000), "syscall_100000");
 }
+
+#[test]
+fn retired_processes_keep_their_figures_once_gone_from_the_kernel() {
+    let mut a = recorded();
+    let before = a.report(Mode::Latency, 2.0, 5);
+    let keys = a.retire(&[10]);
+    assert_eq!(keys.len(), 2);
+    assert!(a.is_retired(10));
+    // The kernel map no longer has process 10; 11 made 5 more calls meanwhile.
+    a.update(vec![
+        (SysKey { tgid: 11, nr: 110 }, stats(505, 300)),
+        (SysKey { tgid: 20, nr: 39 }, stats(7, 100)),
+    ]);
+    let after = a.report(Mode::Latency, 2.0, 5);
+    assert_eq!(after.syscalls, before.syscalls + 5);
+    let p10 = |r: &SeccompReport| r.processes.iter().find(|p| p.pid == 10).unwrap().syscalls;
+    assert_eq!(p10(&after), p10(&before));
+    // Retiring again moves nothing twice.
+    let again = a.retire(&[10]);
+    a.update(vec![(SysKey { tgid: 11, nr: 110 }, stats(505, 300))]);
+    assert_eq!(again.len(), 2);
+    assert_eq!(p10(&a.report(Mode::Latency, 2.0, 5)), p10(&before));
+    a.forget(&[10]);
+    assert!(!a.is_retired(10));
+    assert!(
+        a.report(Mode::Latency, 2.0, 5)
+            .processes
+            .iter()
+            .all(|p| p.pid != 10)
+    );
+}

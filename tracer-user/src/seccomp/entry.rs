@@ -105,6 +105,12 @@ impl ProblemRun for Seccomp {
         Ok(())
     }
 
+    fn refresh(&mut self, cx: &mut Cx, _inventories: bool) {
+        if let Some(s) = self.run.as_mut() {
+            s.retire_dead(cx.ebpf);
+        }
+    }
+
     fn live(&mut self, drops: u64) -> String {
         self.run
             .as_mut()

@@ -124,6 +124,24 @@ impl SeccompRun {
         &mut self.analyzer
     }
 
+    /// Moves dead processes' figures out of the kernel map into the analyzer, so that the map
+    /// keeps room for the living (`--max-syscall-keys`). Only processes already attributed:
+    /// their name and container are known without the kernel's record of them.
+    pub fn retire_dead(&mut self, ebpf: &mut Ebpf) {
+        let dead: Vec<u32> = self
+            .analyzer
+            .tgids()
+            .into_iter()
+            .filter(|t| {
+                !self.analyzer.is_retired(*t)
+                    && self.analyzer.meta(*t).is_some()
+                    && !crate::node::alive(*t)
+            })
+            .collect();
+        let keys = self.analyzer.retire(&dead);
+        super::forget_keys(ebpf, &keys, &[]);
+    }
+
     /// Removes processes from the kernel maps and the figures, to bound a long-lived agent.
     pub fn forget(&mut self, ebpf: &mut Ebpf, tgids: &[u32]) {
         if tgids.is_empty() {
