@@ -280,11 +280,8 @@ fn dead_processes_make_room_in_a_small_map() {
         "{:#}",
         report["drop_reasons"]
     );
-    let trues = report["seccomp"]["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["comm"] == "true")
-        .count();
-    assert_eq!(trues, 40, "every /bin/true counted");
+    // The shell, and 40 `true` and 40 `sleep` (named by whatever they were when first seen:
+    // a child that dies before it is looked up keeps the name the kernel saw first, "sh").
+    let procs = report["seccomp"]["processes"].as_array().unwrap().len();
+    assert!(procs >= 81, "{procs} processes counted, 81 ran");
 }

@@ -10,8 +10,8 @@ fn tier_check(out: &mut String, o: &OverlayReport) {
     };
     let _ = writeln!(
         out,
-        "{} tier: {} copy-ups timed in the kernel ({} outside the traced calls); of the proven ones \
-         {} timed, {} not; syscall time exceeds copy-up time by p50 {:.3} ms, max {:.3} ms",
+        "{} tier: {} copy-ups timed in the kernel ({} outside the traced calls);\n  of the proven \
+         ones {} timed, {} not; syscall time exceeds copy-up time by p50 {:.3} ms,\n  max {:.3} ms",
         o.tier,
         c.kernel_copy_ups,
         c.outside_traced_calls,
