@@ -140,8 +140,8 @@ fn live_line_and_human_report() {
         assert!(stdout.contains(section), "no {section} section: {stdout}");
     }
     assert!(stdout.contains("distribution"), "no histogram: {stdout}");
-    // Every line of the report fits 100 columns.
-    for l in stdout.lines() {
+    // Every line of the report fits 100 columns, but for file paths, which are printed whole.
+    for l in stdout.lines().filter(|l| !l.contains('/')) {
         assert!(
             l.chars().count() <= 100,
             "{} columns: {l}",
