@@ -47,8 +47,7 @@ pub fn render(out: &mut String, s: &SemReport, top: usize) {
     let mut sets: Vec<_> = s.sets.iter().collect();
     sets.sort_by_key(|x| x.state != "leaked");
     for x in sets.iter().take(top.max(10)) {
-        let _ = writeln!(
-            out,
+        let row = format!(
             "{:<11} {:>8} {:<8} {:>5} {:<8} {:<16} {:>9.0} {:>9.0}  {}",
             x.key,
             x.semid,
@@ -69,6 +68,7 @@ pub fn render(out: &mut String, s: &SemReport, top: usize) {
                 .or(x.container_id.as_deref())
                 .unwrap_or("-")
         );
+        let _ = writeln!(out, "{}", crate::shared::fit(&row, 100));
     }
     if s.sets.len() > top.max(10) {
         let _ = writeln!(

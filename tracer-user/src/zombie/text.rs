@@ -21,7 +21,7 @@ pub fn render(out: &mut String, z: &ZombieReport, top: usize) {
     }
     let _ = writeln!(
         out,
-        "\n{:<8} {:<16} {:<5} {:<5} {:<20} {:>7} {:>7} {:>9} {:>8} {:>10}  LIMIT",
+        "\n{:<8} {:<15} {:<4} {:<4} {:<14} {:>7} {:>5} {:>8} {:>7} {:>8}  LIMIT",
         "PARENT",
         "COMM",
         "PID1",
@@ -34,27 +34,35 @@ pub fn render(out: &mut String, z: &ZombieReport, top: usize) {
         "HEADROOM"
     );
     for g in z.groups.iter().take(top.max(10)) {
-        let _ = writeln!(
-            out,
-            "{:<8} {:<16} {:<5} {:<5} {:<20} {:>7} {:>7} {:>9.0} {:>8.1} {:>10}  {}{}",
+        let ctr: String = g
+            .container_name
+            .as_deref()
+            .or(g.container_id.as_deref().map(|i| &i[..i.len().min(12)]))
+            .unwrap_or("host")
+            .chars()
+            .take(14)
+            .collect();
+        let row = format!(
+            "{:<8} {:<15} {:<4} {:<4} {:<14} {:>7} {:>5} {:>8.0} {:>7.1} {:>8}  {}",
             g.parent_pid,
             g.parent_comm,
             if g.parent_is_pid1 { "yes" } else { "no" },
             if g.known_init { "yes" } else { "no" },
-            g.container_name
-                .as_deref()
-                .or(g.container_id.as_deref().map(|i| &i[..i.len().min(12)]))
-                .unwrap_or("host"),
+            ctr,
             g.zombies,
             g.over_threshold,
             g.oldest_age_s,
             g.rate_per_min,
             g.headroom,
             g.headroom_limit,
-            g.time_to_limit_s.map_or(String::new(), |t| format!(
-                " (full in ~{:.0} min)",
-                t / 60.0
-            ))
         );
+        let _ = writeln!(out, "{}", crate::shared::fit(&row, 100));
+        if let Some(t) = g.time_to_limit_s {
+            let _ = writeln!(
+                out,
+                "         at this rate the limit is reached in ~{:.0} min",
+                t / 60.0
+            );
+        }
     }
 }
