@@ -70,8 +70,16 @@ pub fn render(r: &Report, top: usize) -> String {
                 format!(" ({})", who.join(", "))
             }
         );
-        let _ = writeln!(out, "  what:  {}", f.explanation);
-        let _ = writeln!(out, "  fix:   {}", f.remediation);
+        let _ = writeln!(
+            out,
+            "{}",
+            crate::shared::wrap("  what:  ", &f.explanation, 100)
+        );
+        let _ = writeln!(
+            out,
+            "{}",
+            crate::shared::wrap("  fix:   ", &f.remediation, 100)
+        );
     }
     for (_, section) in &r.sections {
         section.render(&mut out, top);

@@ -10,9 +10,51 @@ pub fn fit(line: &str, max: usize) -> String {
     s
 }
 
+/// `text` word-wrapped to `width` columns: the first line after `first`, the others after as
+/// many spaces. A word longer than a line (a path) is kept whole on its own line.
+pub fn wrap(first: &str, text: &str, width: usize) -> String {
+    let indent = " ".repeat(first.chars().count());
+    let mut out = String::from(first);
+    let mut col = first.chars().count();
+    let mut fresh = true;
+    for word in text.split_whitespace() {
+        let w = word.chars().count();
+        if !fresh && col + 1 + w > width {
+            out.push('\n');
+            out.push_str(&indent);
+            col = indent.len();
+            fresh = true;
+        }
+        if !fresh {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += w;
+        fresh = false;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_keeps_lines_within_the_width_and_words_whole() {
+        let text =
+            "the quick brown fox jumps over the lazy dog /a/very/long/path/that/does/not/fit";
+        let w = wrap("  fix:   ", text, 30);
+        for l in w.lines() {
+            assert!(l.chars().count() <= 30 || !l.trim().contains(' '), "{l:?}");
+        }
+        assert!(w.starts_with("  fix:   the quick"));
+        assert!(w.lines().nth(1).unwrap().starts_with("         "));
+        assert_eq!(
+            w.split_whitespace().skip(1).collect::<Vec<_>>().join(" "),
+            text
+        );
+    }
 
     #[test]
     fn fit_cuts_with_an_ellipsis() {

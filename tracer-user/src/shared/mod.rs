@@ -12,7 +12,7 @@ pub mod series;
 
 pub use check::{Check, Status, check};
 pub use finding::{Finding, Severity, Subject};
-pub use fit::fit;
+pub use fit::{fit, wrap};
 pub use probe_info::ProbeInfo;
 pub use run::{Caps, Cx, Entry, Evictions, ProblemRun, Start};
 pub use section::{Part, Section};
