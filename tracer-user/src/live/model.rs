@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::{
     report::Report,
     seccomp::section::SeccompReport,
-    shared::{Finding, Severity, Subject},
+    shared::{Severity, Subject},
 };
 
 /// One interval's view.
@@ -79,18 +79,6 @@ fn rank(s: Severity) -> u8 {
     }
 }
 
-/// The same identity as serve's NDJSON stream gives a finding: kind and subject.
-fn identity(f: &Finding) -> String {
-    let s = &f.subject;
-    format!(
-        "{}|{}|{}|{}",
-        f.kind,
-        s.container_id.as_deref().unwrap_or(""),
-        s.pid.map_or(String::new(), |p| p.to_string()),
-        s.comm.as_deref().unwrap_or("")
-    )
-}
-
 /// What the builder remembers between snapshots: the active findings (to tell the new ones)
 /// and each process's syscall count (for its rate over the last interval).
 #[derive(Default)]
@@ -124,7 +112,7 @@ impl Tracker {
                     kind: f.kind,
                     subject: subject(&f.subject),
                 };
-                (row, identity(f))
+                (row, f.identity())
             })
             .collect();
         rows.sort_by(|(a, _), (b, _)| {
@@ -186,6 +174,7 @@ pub use crate::shared::fit;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::Finding;
 
     #[test]
     fn subject_names_pid_and_container() {

@@ -12,19 +12,6 @@ use serde_json::json;
 
 use crate::shared::Finding;
 
-/// What makes two findings the same one over time: its kind and what it is about. Evidence
-/// numbers change from one interval to the next, so they are not part of it.
-fn identity(f: &Finding) -> String {
-    let s = &f.subject;
-    format!(
-        "{}|{}|{}|{}",
-        f.kind,
-        s.container_id.as_deref().unwrap_or(""),
-        s.pid.map_or(String::new(), |p| p.to_string()),
-        s.comm.as_deref().unwrap_or("")
-    )
-}
-
 pub struct Stream {
     out: Box<dyn Write + Send>,
     /// The file appended to; None for stdout.
@@ -108,7 +95,7 @@ impl Stream {
     pub fn update(&mut self, findings: &[Finding], now: f64) -> usize {
         self.reopen();
         let current: BTreeMap<String, &Finding> =
-            findings.iter().map(|f| (identity(f), f)).collect();
+            findings.iter().map(|f| (f.identity(), f)).collect();
         let mut lines = Vec::new();
         for (id, f) in &current {
             if !self.active.contains_key(id) {

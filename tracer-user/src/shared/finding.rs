@@ -46,3 +46,19 @@ pub struct Finding {
     pub explanation: String,
     pub remediation: String,
 }
+
+impl Finding {
+    /// What makes two findings the same one over time (serve's NDJSON stream, the live view's
+    /// new-finding lines): its kind and what it is about. Evidence numbers change from one
+    /// interval to the next, so they are not part of it.
+    pub fn identity(&self) -> String {
+        let s = &self.subject;
+        format!(
+            "{}|{}|{}|{}",
+            self.kind,
+            s.container_id.as_deref().unwrap_or(""),
+            s.pid.map_or(String::new(), |p| p.to_string()),
+            s.comm.as_deref().unwrap_or("")
+        )
+    }
+}
