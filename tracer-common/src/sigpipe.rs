@@ -89,8 +89,8 @@ pub struct Offsets {
     pub _pad: u32,
 }
 
-/// Bytes of a unix socket peer's path kept in the event.
-pub const PEER_LEN: usize = 64;
+/// Bytes of a unix socket peer's path kept in the event: all of sun_path.
+pub const PEER_LEN: usize = 108;
 
 /// The write-like syscall in flight on a thread, in a tid-hashed array: `tid` tells whose.
 #[repr(C)]

@@ -6,16 +6,16 @@ use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
     },
     macros::{map, tracepoint},
-    maps::{Array, HashMap, LruHashMap, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuHashMap, RingBuf, ring_buf::RingBufEntry},
     programs::TracePointContext,
 };
 use tracer_common::{
     Drop,
     sigpipe::{
-        EPIPE, Offsets, PEER_LEN, RECORDS_PER_KEY, SIGPIPE, SigpipeEvent, TotalKey, WriteArgs,
+        EPIPE, Offsets, RECORDS_PER_KEY, SIGPIPE, SigpipeEvent, TotalKey, WriteArgs,
         fact, kind, result, total,
     },
     syscalls::nr,
@@ -76,36 +76,42 @@ fn count(tgid: u32, what: u32) -> bool {
     n <= RECORDS_PER_KEY
 }
 
-fn new_event(kind: u32, pid_tgid: u64, args: WriteArgs, comm: [u8; 16]) -> SigpipeEvent {
-    SigpipeEvent {
-        ts_ns: unsafe { bpf_ktime_get_ns() },
-        count: args.count,
-        kind,
-        pid: pid_tgid as u32,
-        tgid: (pid_tgid >> 32) as u32,
-        nr: args.nr,
-        fd: args.fd,
-        comm,
-        ..SigpipeEvent::default()
-    }
-}
-
+/// A zeroed record in the ring, filled in place (the event is too big for the BPF stack
+/// next to the probes' own variables); None (and a drop counted) when the ring is full.
 #[inline(always)]
-fn ship(ev: &SigpipeEvent) {
+fn reserve(
+    kind: u32,
+    pid_tgid: u64,
+    args: WriteArgs,
+    comm: [u8; 16],
+) -> Option<RingBufEntry<SigpipeEvent>> {
     let Some(mut slot) = SIGPIPE_EVENTS.reserve::<SigpipeEvent>(0) else {
         count_drop(Drop::SigpipeRingFull);
-        return;
+        return None;
     };
-    slot.write(*ev);
-    slot.submit(0);
+    let ev = slot.as_mut_ptr();
+    unsafe {
+        core::ptr::write_bytes(ev, 0, 1);
+        (*ev).ts_ns = bpf_ktime_get_ns();
+        (*ev).count = args.count;
+        (*ev).kind = kind;
+        (*ev).pid = pid_tgid as u32;
+        (*ev).tgid = (pid_tgid >> 32) as u32;
+        (*ev).nr = args.nr;
+        (*ev).fd = args.fd;
+        (*ev).comm = comm;
+    }
+    Some(slot)
 }
 
 #[inline(always)]
 fn emit(kind: u32, pid_tgid: u64, handler: u64, args: WriteArgs, result: i32, comm: [u8; 16]) {
-    let mut ev = new_event(kind, pid_tgid, args, comm);
-    ev.handler = handler;
-    ev.result = result;
-    ship(&ev);
+    if let Some(mut slot) = reserve(kind, pid_tgid, args, comm) {
+        let ev = unsafe { &mut *slot.as_mut_ptr() };
+        ev.handler = handler;
+        ev.result = result;
+        slot.submit(0);
+    }
 }
 
 #[inline(always)]
@@ -157,10 +163,8 @@ fn fd_facts(o: &Offsets, fd: i32, ev: &mut SigpipeEvent) {
     let addr: u64 = if peer == 0 { 0 } else { read(peer, o.unix_addr) };
     // sockaddr_un: sun_family (2 bytes), then the path.
     if addr != 0 && read::<i32>(addr, o.addr_len) > 2 {
-        let path = (addr + u64::from(o.addr_name) + 2) as *const [u8; PEER_LEN];
-        if let Ok(p) = unsafe { bpf_probe_read_kernel(path) } {
-            ev.peer = p;
-        }
+        let path = (addr + u64::from(o.addr_name) + 2) as *const u8;
+        let _ = unsafe { bpf_probe_read_kernel_buf(path, &mut ev.peer) };
     }
 }
 
@@ -220,11 +224,12 @@ pub fn on_exit(call: &Exit) {
         None => {
             let _ = EPIPE_COUNTS.insert(tgid, 1, 0);
             let comm = bpf_get_current_comm().unwrap_or_default();
-            let mut ev = new_event(kind::EPIPE, pid_tgid, args, comm);
-            if let Some(o) = offsets() {
-                fd_facts(&o, args.fd, &mut ev);
+            if let Some(mut slot) = reserve(kind::EPIPE, pid_tgid, args, comm) {
+                if let Some(o) = offsets() {
+                    fd_facts(&o, args.fd, unsafe { &mut *slot.as_mut_ptr() });
+                }
+                slot.submit(0);
             }
-            ship(&ev);
         }
     }
 }
@@ -263,22 +268,25 @@ pub fn sigpipe_generate(ctx: TracePointContext) -> u32 {
     if !count(tgid, what) {
         return 0;
     }
-    let mut ev = new_event(
+    let Some(mut slot) = reserve(
         kind::GENERATE,
         (u64::from(tgid) << 32) | u64::from(target),
         args,
         comm,
-    );
+    ) else {
+        return 0;
+    };
+    let ev = unsafe { &mut *slot.as_mut_ptr() };
     ev.result = res;
     ev.sender = (current >> 32) as u32;
     if own && let Some(o) = &o {
         ev.facts |= fact::TASK;
         ev.blocked = blocked;
         if args.nr != 0 {
-            fd_facts(o, args.fd, &mut ev);
+            fd_facts(o, args.fd, ev);
         }
     }
-    ship(&ev);
+    slot.submit(0);
     0
 }
 
@@ -327,17 +335,22 @@ pub fn sigpipe_exit(_ctx: TracePointContext) -> u32 {
     let comm = bpf_get_current_comm().unwrap_or_default();
     if unsafe { PIPED.get(tgid) }.is_some() {
         let _ = PIPED.remove(tgid);
-        let mut ev = new_event(kind::EXIT, pid_tgid, WriteArgs::default(), comm);
         // do_exit sets exit_code before this tracepoint: the signal that killed the process
         // is its low 7 bits (exit_signal is what the parent is sent, not this).
-        if let Some(o) = offsets() {
-            ev.exit_code = read(unsafe { bpf_get_current_task() }, o.task_exit_code);
-            ev.facts |= fact::TASK;
-            if ev.exit_code & 0x7f == SIGPIPE {
-                count(tgid, total::DIED);
-            }
+        let o = offsets();
+        let code: i32 = o.map_or(0, |o| read(unsafe { bpf_get_current_task() }, o.task_exit_code));
+        if o.is_some() && code & 0x7f == SIGPIPE {
+            count(tgid, total::DIED);
         }
-        ship(&ev);
+        let Some(mut slot) = reserve(kind::EXIT, pid_tgid, WriteArgs::default(), comm) else {
+            return 0;
+        };
+        let ev = unsafe { &mut *slot.as_mut_ptr() };
+        if o.is_some() {
+            ev.exit_code = code;
+            ev.facts |= fact::TASK;
+        }
+        slot.submit(0);
     } else if is_journald(&comm) {
         emit(kind::JOURNALD, pid_tgid, 0, WriteArgs::default(), 0, comm);
     }

@@ -107,10 +107,9 @@ impl Analyzer {
     fn mark_reraised(&mut self, tid: u32, at: f64) -> bool {
         let last = self.signals.iter_mut().rev().find(|s| s.tid == tid);
         match last {
-            Some(s)
-                if matches!(s.handler, Some(h) if h > 1)
-                    && !s.reraised
-                    && at - s.at <= RERAISE_WINDOW_S =>
+            // The Go runtime may raise twice: once through its own handler (which forwards
+            // to SIG_DFL), once with the default action set.
+            Some(s) if matches!(s.handler, Some(h) if h > 1) && at - s.at <= RERAISE_WINDOW_S =>
             {
                 s.reraised = true;
                 true

@@ -146,8 +146,9 @@ fn go_runtime_reraise_is_merged_with_the_write() {
     s.fd = Some(1);
     a.on_generate(s);
     a.on_deliver(100, 0x4_6a20, T0);
-    // dieFromSignal: tgkill from the same thread, no write in flight, then the default action.
-    a.on_generate(Signal {
+    // dieFromSignal: tgkill from the same thread, no write in flight, through the runtime's
+    // handler (which forwards to SIG_DFL), then again with the default action.
+    let raise = Signal {
         at: T0 + 0.001,
         tgid: 100,
         tid: 100,
@@ -155,7 +156,10 @@ fn go_runtime_reraise_is_merged_with_the_write() {
         raised: true,
         watched: Some("dockerd".into()),
         ..Default::default()
-    });
+    };
+    a.on_generate(raise.clone());
+    a.on_deliver(100, 0x4_6a20, T0 + 0.001);
+    a.on_generate(raise);
     a.on_deliver(100, 0, T0 + 0.001);
     a.on_exit(100, T0 + 0.002, Some(SIGPIPE));
     assert_eq!(a.signals.len(), 1, "one event, not two");
