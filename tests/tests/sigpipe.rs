@@ -276,7 +276,10 @@ fn killed_docker_events_client_is_not_a_lost_log() {
     assert_eq!(e["died"], false);
     assert!(e["fd"].as_i64().unwrap() > 2);
     let fix = f[0]["remediation"].as_str().unwrap();
-    assert!(!fix.contains("restart it") && !fix.contains("Restart "), "{fix}");
+    assert!(
+        !fix.contains("restart it") && !fix.contains("Restart "),
+        "{fix}"
+    );
 }
 
 /// The control: dockerd's own log pipe (fd 1 and 2) closes, and its next log line (a debug

@@ -114,7 +114,11 @@ fn go_program_dies_of_a_broken_stdout_as_one_event() {
     assert_eq!(line.trim(), "ready");
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(libc::SIGPIPE), "Go dies of SIGPIPE on fd 1");
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGPIPE),
+        "Go dies of SIGPIPE on fd 1"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let report = tracer.stop_json();
     let _ = std::fs::remove_dir_all(&dir);
@@ -124,18 +128,28 @@ fn go_program_dies_of_a_broken_stdout_as_one_event() {
     assert_eq!(f[0]["severity"], "critical");
     assert_eq!(e["died"], true);
     assert_eq!(e["reraised"], true, "{e:#}");
-    assert_eq!((e["fd"].as_i64(), e["fd_role"].as_str()), (Some(1), Some("log")));
+    assert_eq!(
+        (e["fd"].as_i64(), e["fd_role"].as_str()),
+        (Some(1), Some("log"))
+    );
     assert_eq!(e["syscall"], "write");
     assert_eq!(e["exit_code"].as_i64().map(|c| c & 0x7f), Some(13));
     let why = f[0]["explanation"].as_str().unwrap();
-    assert!(!why.contains("0 bytes") && why.contains("Go runtime"), "{why}");
+    assert!(
+        !why.contains("0 bytes") && why.contains("Go runtime"),
+        "{why}"
+    );
     let merged: Vec<&Value> = report["sigpipe"]["signals"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|s| s["pid"] == pid)
         .collect();
-    assert_eq!(merged.len(), 1, "the write and the runtime's re-raise: {merged:#?}");
+    assert_eq!(
+        merged.len(),
+        1,
+        "the write and the runtime's re-raise: {merged:#?}"
+    );
 }
 
 #[test]
@@ -175,9 +189,16 @@ fn go_program_survives_a_broken_socket_and_it_is_info() {
     assert_eq!(e["outcome"], "handled");
     assert_eq!(e["fd_role"], "client");
     assert_eq!(e["fd_kind"], "unix");
-    assert_eq!(e["fd_peer"], sock.to_str().unwrap(), "the peer, read at the write");
+    assert_eq!(
+        e["fd_peer"],
+        sock.to_str().unwrap(),
+        "the peer, read at the write"
+    );
     let fix = f[0]["remediation"].as_str().unwrap();
-    assert!(!fix.contains("restart it") && !fix.contains("Restart "), "{fix}");
+    assert!(
+        !fix.contains("restart it") && !fix.contains("Restart "),
+        "{fix}"
+    );
 }
 
 /// `ctrace doctor` on a Go daemon that catches SIGPIPE: not "default (fatal)".

@@ -58,7 +58,11 @@ fn blocked_sigpipe_is_not_fatal() {
     assert_eq!(line.trim(), "survived");
     drop(stdin);
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "the oracle: it exited 0, not of SIGPIPE");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the oracle: it exited 0, not of SIGPIPE"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let report = tracer.stop_json();
     let f = findings(&report, pid);
@@ -75,8 +79,14 @@ fn blocked_sigpipe_is_not_fatal() {
     assert_eq!(e["epipe_count"], 5);
     let t = totals(&report, pid);
     // The first is queued and stays pending (blocked); the next four merge with it.
-    assert_eq!((t["blocked"].as_u64(), t["already_pending"].as_u64()), (Some(1), Some(4)));
-    assert_eq!((t["deaths"].as_u64(), t["delivered_default"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (t["blocked"].as_u64(), t["already_pending"].as_u64()),
+        (Some(1), Some(4))
+    );
+    assert_eq!(
+        (t["deaths"].as_u64(), t["delivered_default"].as_u64()),
+        (Some(0), Some(0))
+    );
 }
 
 /// `@name[key]: count` lines from bpftrace's exit dump.
@@ -135,9 +145,15 @@ fn storm_totals_are_exact_against_bpftrace() {
         .filter(|(k, _)| k.starts_with("@gen"))
         .map(|(_, v)| v)
         .sum();
-    assert!(gen_total >= N, "the storm raised {gen_total} SIGPIPEs, not {N}");
+    assert!(
+        gen_total >= N,
+        "the storm raised {gen_total} SIGPIPEs, not {N}"
+    );
     assert_eq!(t["generated"].as_u64(), Some(gen_total));
-    assert_eq!(t["queued"].as_u64(), oracle.get("@gen[0]").copied().or(Some(0)));
+    assert_eq!(
+        t["queued"].as_u64(),
+        oracle.get("@gen[0]").copied().or(Some(0))
+    );
     assert_eq!(
         t["already_pending"].as_u64(),
         oracle.get("@gen[2]").copied().or(Some(0))
@@ -151,6 +167,9 @@ fn storm_totals_are_exact_against_bpftrace() {
         .iter()
         .filter(|s| s["pid"] == pid)
         .count();
-    assert!(kept > 0 && kept <= 64 * 8, "records kept for the storm: {kept}");
+    assert!(
+        kept > 0 && kept <= 64 * 8,
+        "records kept for the storm: {kept}"
+    );
     assert!(report["sigpipe"]["sigpipes"].as_u64().unwrap() >= gen_total);
 }

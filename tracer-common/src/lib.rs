@@ -113,9 +113,7 @@ impl Drop {
             Drop::FilterMapFull => "filter",
             Drop::SemRingFull | Drop::SemArgsFull => "sem",
             Drop::ZombieRingFull | Drop::ZombieWatchFull => "zombie",
-            Drop::SigpipeRingFull | Drop::SigpipeSlotTaken | Drop::SigpipeTotalsFull => {
-                "sigpipe"
-            }
+            Drop::SigpipeRingFull | Drop::SigpipeSlotTaken | Drop::SigpipeTotalsFull => "sigpipe",
             Drop::OverlayRingFull | Drop::OverlayArgsFull => "overlay",
         }
     }

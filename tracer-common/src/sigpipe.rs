@@ -6,7 +6,8 @@ pub const EPIPE_COUNTS: &str = "EPIPE_COUNTS";
 pub const WRITE_ARGS: &str = "WRITE_ARGS";
 pub const TOTALS: &str = "SIGPIPE_TOTALS";
 pub const OFFSETS: &str = "SIGPIPE_OFFSETS";
-/// Detailed records shipped per (process, total key) and CPU; the totals go on counting.
+/// Detailed records shipped per (process, total key) and CPU, then one at each power of two;
+/// the totals count every one.
 pub const RECORDS_PER_KEY: u64 = 64;
 pub const SIGPIPE: i32 = 13;
 pub const EPIPE: i64 = 32;

@@ -5,8 +5,8 @@
 use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
     },
     macros::{map, tracepoint},
     maps::{Array, HashMap, LruHashMap, PerCpuHashMap, RingBuf, ring_buf::RingBufEntry},
@@ -15,8 +15,8 @@ use aya_ebpf::{
 use tracer_common::{
     Drop,
     sigpipe::{
-        EPIPE, Offsets, RECORDS_PER_KEY, SIGPIPE, SigpipeEvent, TotalKey, WriteArgs,
-        fact, kind, result, total,
+        EPIPE, Offsets, RECORDS_PER_KEY, SIGPIPE, SigpipeEvent, TotalKey, WriteArgs, fact, kind,
+        result, total,
     },
     syscalls::nr,
 };
@@ -46,7 +46,7 @@ static SIGPIPE_TOTALS: PerCpuHashMap<TotalKey, u64> =
 #[map]
 static SIGPIPE_OFFSETS: Array<Offsets> = Array::with_max_entries(1, 0);
 
-/// Counts one more `what` for `tgid`; true while its records are still shipped.
+/// Counts one more `what` for `tgid`; true when this one's record is shipped.
 #[inline(always)]
 fn count(tgid: u32, what: u32) -> bool {
     let key = TotalKey { tgid, what };
@@ -73,7 +73,8 @@ fn count(tgid: u32, what: u32) -> bool {
             }
         }
     };
-    n <= RECORDS_PER_KEY
+    // Then at 128, 256, 512...: a long-lived daemon still gets a record now and then.
+    n <= RECORDS_PER_KEY || n & (n - 1) == 0
 }
 
 /// A zeroed record in the ring, filled in place (the event is too big for the BPF stack
@@ -160,7 +161,11 @@ fn fd_facts(o: &Offsets, fd: i32, ev: &mut SigpipeEvent) {
         return;
     }
     let peer: u64 = read(sk, o.unix_peer);
-    let addr: u64 = if peer == 0 { 0 } else { read(peer, o.unix_addr) };
+    let addr: u64 = if peer == 0 {
+        0
+    } else {
+        read(peer, o.unix_addr)
+    };
     // sockaddr_un: sun_family (2 bytes), then the path.
     if addr != 0 && read::<i32>(addr, o.addr_len) > 2 {
         let path = (addr + u64::from(o.addr_name) + 2) as *const u8;
@@ -338,7 +343,9 @@ pub fn sigpipe_exit(_ctx: TracePointContext) -> u32 {
         // do_exit sets exit_code before this tracepoint: the signal that killed the process
         // is its low 7 bits (exit_signal is what the parent is sent, not this).
         let o = offsets();
-        let code: i32 = o.map_or(0, |o| read(unsafe { bpf_get_current_task() }, o.task_exit_code));
+        let code: i32 = o.map_or(0, |o| {
+            read(unsafe { bpf_get_current_task() }, o.task_exit_code)
+        });
         if o.is_some() && code & 0x7f == SIGPIPE {
             count(tgid, total::DIED);
         }

@@ -44,10 +44,10 @@ fn u32_at(b: &[u8], off: usize) -> Result<u32> {
 /// Bytes after the common header of a type of this kind with `vlen` entries.
 fn trailing(kind: u32, vlen: usize) -> Result<usize> {
     Ok(match kind {
-        1 | 14 | 17 => 4,        // int, var, decl_tag
-        3 => 12,                 // array
+        1 | 14 | 17 => 4,             // int, var, decl_tag
+        3 => 12,                      // array
         4 | 5 | 15 | 19 => 12 * vlen, // struct, union, datasec, enum64
-        6 | 13 => 8 * vlen,      // enum, func_proto
+        6 | 13 => 8 * vlen,           // enum, func_proto
         2 | 7..=12 | 16 | 18 => 0,
         k => bail!("unknown BTF kind {k}"),
     })
@@ -55,8 +55,8 @@ fn trailing(kind: u32, vlen: usize) -> Result<usize> {
 
 impl Btf {
     pub fn from_sys_fs() -> Result<Btf> {
-        let data = std::fs::read("/sys/kernel/btf/vmlinux")
-            .context("reading /sys/kernel/btf/vmlinux")?;
+        let data =
+            std::fs::read("/sys/kernel/btf/vmlinux").context("reading /sys/kernel/btf/vmlinux")?;
         Btf::parse(&data)
     }
 
@@ -83,7 +83,11 @@ impl Btf {
         }];
         let mut off = 0;
         while off + 12 <= tsec.len() {
-            let (name, info, sot) = (u32_at(tsec, off)?, u32_at(tsec, off + 4)?, u32_at(tsec, off + 8)?);
+            let (name, info, sot) = (
+                u32_at(tsec, off)?,
+                u32_at(tsec, off + 4)?,
+                u32_at(tsec, off + 8)?,
+            );
             let kind = (info >> 24) & 0x1f;
             let vlen = (info & 0xffff) as usize;
             let bitfields = info >> 31 != 0;

@@ -109,8 +109,7 @@ impl Analyzer {
         match last {
             // The Go runtime may raise twice: once through its own handler (which forwards
             // to SIG_DFL), once with the default action set.
-            Some(s) if matches!(s.handler, Some(h) if h > 1) && at - s.at <= RERAISE_WINDOW_S =>
-            {
+            Some(s) if matches!(s.handler, Some(h) if h > 1) && at - s.at <= RERAISE_WINDOW_S => {
                 s.reraised = true;
                 true
             }
@@ -118,8 +117,15 @@ impl Analyzer {
         }
     }
 
-    /// signal_deliver: the most recent queued, undelivered SIGPIPE of that thread.
-    pub fn on_deliver(&mut self, tid: u32, handler: u64, at: f64) {
+    /// signal_deliver: the most recent queued, undelivered SIGPIPE of that thread. A default
+    /// delivery whose generation was not shipped (records are bounded) stands for it: `unpaired`.
+    pub fn on_deliver(
+        &mut self,
+        tid: u32,
+        handler: u64,
+        at: f64,
+        unpaired: impl FnOnce() -> Signal,
+    ) {
         let queued = |s: &Signal| {
             s.tid == tid
                 && s.handler.is_none()
@@ -128,10 +134,16 @@ impl Analyzer {
         };
         if let Some(s) = self.signals.iter_mut().rev().find(|s| queued(s)) {
             s.handler = Some(handler);
-        } else if handler == 0 {
-            // Its generation was not shipped (records are bounded per process): a default
-            // delivery right after a handled one is still the re-raise.
-            self.mark_reraised(tid, at);
+        } else if handler == 0 && !self.mark_reraised(tid, at) {
+            // Its generation was not shipped (records are bounded per process); a default
+            // delivery right after a handled one is the re-raise, else it is a SIGPIPE of its own.
+            let s = Signal {
+                handler: Some(0),
+                ..unpaired()
+            };
+            if self.signals.len() < MAX_SIGNALS {
+                self.signals.push(s);
+            }
         }
     }
 

@@ -34,7 +34,7 @@ fn watched_daemon_killed_by_sigpipe_is_critical() {
     let mut a = Analyzer::default();
     a.on_journald(T0 - 3.0);
     a.on_generate(signal("dockerd", true));
-    a.on_deliver(100, 0, T0);
+    a.on_deliver(100, 0, T0, Signal::default);
     a.on_exit(100, T0 + 0.01, Some(SIGPIPE));
     let (r, f) = a.report();
     assert_eq!((r.sigpipes, r.deaths), (1, 1));
@@ -90,7 +90,7 @@ fn ignored_sigpipe_with_epipe_failures_is_a_warning() {
 fn unwatched_processes_count_but_raise_nothing() {
     let mut a = Analyzer::default();
     a.on_generate(signal("yes", false));
-    a.on_deliver(100, 0, T0);
+    a.on_deliver(100, 0, T0, Signal::default);
     a.on_exit(100, T0 + 0.1, Some(SIGPIPE));
     let (r, f) = a.report();
     assert_eq!(r.sigpipes, 1);
@@ -103,13 +103,13 @@ fn the_exit_code_decides_a_death_not_the_timing() {
     // Handled, then an exit of SIGPIPE: not this signal's doing (no re-raise seen).
     let mut a = Analyzer::default();
     a.on_generate(signal("containerd", true));
-    a.on_deliver(100, 0x55aa, T0);
+    a.on_deliver(100, 0x55aa, T0, Signal::default);
     a.on_exit(100, T0 + 0.1, Some(0));
     assert_eq!(a.signals[0].outcome(), "handled");
     // Default delivery and a death of SIGPIPE long after (it was stopped meanwhile): fatal.
     let mut b = Analyzer::default();
     b.on_generate(signal("containerd", true));
-    b.on_deliver(100, 0, T0);
+    b.on_deliver(100, 0, T0, Signal::default);
     b.on_exit(100, T0 + 30.0, Some(SIGPIPE));
     assert_eq!(b.signals[0].outcome(), "fatal");
     // An exit of status 0 right after: not a death.
@@ -145,7 +145,7 @@ fn go_runtime_reraise_is_merged_with_the_write() {
     let mut s = signal("dockerd", true);
     s.fd = Some(1);
     a.on_generate(s);
-    a.on_deliver(100, 0x4_6a20, T0);
+    a.on_deliver(100, 0x4_6a20, T0, Signal::default);
     // dieFromSignal: tgkill from the same thread, no write in flight, through the runtime's
     // handler (which forwards to SIG_DFL), then again with the default action.
     let raise = Signal {
@@ -158,9 +158,9 @@ fn go_runtime_reraise_is_merged_with_the_write() {
         ..Default::default()
     };
     a.on_generate(raise.clone());
-    a.on_deliver(100, 0x4_6a20, T0 + 0.001);
+    a.on_deliver(100, 0x4_6a20, T0 + 0.001, Signal::default);
     a.on_generate(raise);
-    a.on_deliver(100, 0, T0 + 0.001);
+    a.on_deliver(100, 0, T0 + 0.001, Signal::default);
     a.on_exit(100, T0 + 0.002, Some(SIGPIPE));
     assert_eq!(a.signals.len(), 1, "one event, not two");
     let (_, f) = a.report();
@@ -168,7 +168,10 @@ fn go_runtime_reraise_is_merged_with_the_write() {
     assert_eq!(f[0].severity, Severity::Critical);
     assert_eq!(f[0].evidence["reraised"], true);
     assert_eq!(f[0].evidence["fd"], 1);
-    assert!(f[0].explanation.contains("wrote 120 bytes with write() to fd 1"));
+    assert!(
+        f[0].explanation
+            .contains("wrote 120 bytes with write() to fd 1")
+    );
     assert!(f[0].explanation.contains("Go runtime"));
 }
 
@@ -184,7 +187,7 @@ fn a_client_going_away_is_info_without_restart_advice() {
         peer: None,
     });
     a.on_generate(s);
-    a.on_deliver(100, 0x4_6a20, T0);
+    a.on_deliver(100, 0x4_6a20, T0, Signal::default);
     a.set_epipe_counts(BTreeMap::from([(100, 1)]));
     let (_, f) = a.report();
     assert_eq!(f.len(), 1);
@@ -192,5 +195,19 @@ fn a_client_going_away_is_info_without_restart_advice() {
     assert_eq!(f[0].evidence["fd_role"], "client");
     assert!(f[0].explanation.contains("client connection, not its log"));
     let fix = &f[0].remediation;
-    assert!(!fix.contains("Restart ") && !fix.contains("restart it"), "{fix}");
+    assert!(
+        !fix.contains("Restart ") && !fix.contains("restart it"),
+        "{fix}"
+    );
+}
+
+#[test]
+fn a_default_delivery_without_its_record_still_counts_as_the_death() {
+    let mut a = Analyzer::default();
+    a.on_deliver(100, 0, T0, || signal("dockerd", true));
+    a.on_exit(100, T0 + 0.01, Some(SIGPIPE));
+    let (r, f) = a.report();
+    assert_eq!(r.deaths, 1);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Critical);
 }

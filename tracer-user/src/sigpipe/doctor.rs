@@ -49,19 +49,24 @@ pub fn is_go_binary(pid: u32) -> bool {
         return false;
     };
     let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
-    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
+    let u64_at =
+        |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
     let (shoff, shnum, shstrndx) = (u64_at(&h, 0x28), u16_at(&h, 0x3c), u16_at(&h, 0x3e));
     let Some(sh) = read(shoff, shnum * 64).filter(|_| shstrndx < shnum) else {
         return false;
     };
     let strtab = &sh[shstrndx * 64..];
-    let Some(names) = read(u64_at(strtab, 0x18), u64_at(strtab, 0x20).min(1 << 20) as usize)
-    else {
+    let Some(names) = read(
+        u64_at(strtab, 0x18),
+        u64_at(strtab, 0x20).min(1 << 20) as usize,
+    ) else {
         return false;
     };
     (0..shnum).any(|i| {
         let n = u32::from_le_bytes(sh[i * 64..i * 64 + 4].try_into().unwrap_or_default()) as usize;
-        names.get(n..).is_some_and(|s| s.starts_with(b".go.buildinfo\0"))
+        names
+            .get(n..)
+            .is_some_and(|s| s.starts_with(b".go.buildinfo\0"))
     })
 }
 
@@ -129,7 +134,8 @@ pub fn doctor_checks() -> Vec<Check> {
         Ok(()) => Check {
             name: "sigpipe:facts".into(),
             status: Status::Ok,
-            detail: "fd, signal mask and exit code read in the kernel at the event (BTF offsets)".into(),
+            detail: "fd, signal mask and exit code read in the kernel at the event (BTF offsets)"
+                .into(),
         },
         Err(e) => Check {
             name: "sigpipe:facts".into(),

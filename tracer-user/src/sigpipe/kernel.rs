@@ -198,7 +198,13 @@ mod tests {
         t.add(result::ALREADY_PENDING as u32, 5);
         t.add(total::DIED, 1);
         assert_eq!(
-            (t.generated, t.queued, t.blocked, t.already_pending, t.deaths),
+            (
+                t.generated,
+                t.queued,
+                t.blocked,
+                t.already_pending,
+                t.deaths
+            ),
             (10, 3, 2, 5, 1)
         );
     }

@@ -163,7 +163,19 @@ impl SigpipeRun {
                     };
                     self.analyzer.on_generate(s);
                 }
-                kind::DELIVER => self.analyzer.on_deliver(ev.pid, ev.handler, at),
+                kind::DELIVER => {
+                    let watched = self.watched_because(ev.tgid, &comm);
+                    let unpaired = || Signal {
+                        at,
+                        tgid: ev.tgid,
+                        tid: ev.pid,
+                        container: attrib.container_of(ev.tgid),
+                        watched,
+                        comm: comm.clone(),
+                        ..Default::default()
+                    };
+                    self.analyzer.on_deliver(ev.pid, ev.handler, at, unpaired)
+                }
                 kind::EXIT => {
                     let code = (ev.facts & fact::TASK != 0).then_some(ev.exit_code);
                     self.analyzer.on_exit(ev.tgid, at, code)
