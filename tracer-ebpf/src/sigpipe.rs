@@ -93,6 +93,7 @@ fn reserve(
     let ev = slot.as_mut_ptr();
     unsafe {
         core::ptr::write_bytes(ev, 0, 1);
+        crate::origin::fill(&mut (*ev).origin);
         (*ev).ts_ns = bpf_ktime_get_ns();
         (*ev).count = args.count;
         (*ev).kind = kind;

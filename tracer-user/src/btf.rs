@@ -1,114 +1,132 @@
-//! Member offsets of kernel structs from the running kernel's BTF (/sys/kernel/btf/vmlinux), for
-//! probes that read a task's fields directly (aya-ebpf has no CO-RE relocations, so the offsets
-//! travel to the kernel side in a map or global).
+//! Struct member offsets from the kernel's BTF (/sys/kernel/btf/vmlinux), for the probes that
+//! read the current task (its namespaces, its seccomp state). aya keeps its BTF type table
+//! private, so this reads the (stable, documented) format itself: a header, the types, the
+//! strings. Only what offsets need is decoded.
 
 use std::collections::HashMap;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
+use tracer_common::origin::Offsets;
 
 const MAGIC: u16 = 0xeb9f;
+const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
 const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
+const KIND_DECL_TAG: u32 = 17;
 const KIND_TYPE_TAG: u32 = 18;
+const KIND_ENUM64: u32 = 19;
 
 struct Member {
     name: u32,
     ty: u32,
-    /// In bits.
-    offset: u32,
+    bit_offset: u32,
 }
 
 struct Type {
-    kind: u32,
     name: u32,
-    /// size (struct, union) or the referred type (typedef, qualifiers).
+    kind: u32,
+    /// Size for structs, unions, ints; the referenced type for pointers, typedefs, modifiers.
     size_or_type: u32,
     members: Vec<Member>,
 }
 
+/// The parsed type table: enough to find structs and their members' offsets.
 pub struct Btf {
     types: Vec<Type>,
     strings: Vec<u8>,
     structs: HashMap<String, u32>,
 }
 
-fn u32_at(b: &[u8], off: usize) -> Result<u32> {
-    let s = b.get(off..off + 4).context("BTF is truncated")?;
-    Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-/// Bytes after the common header of a type of this kind with `vlen` entries.
-fn trailing(kind: u32, vlen: usize) -> Result<usize> {
-    Ok(match kind {
-        1 | 14 | 17 => 4,             // int, var, decl_tag
-        3 => 12,                      // array
-        4 | 5 | 15 | 19 => 12 * vlen, // struct, union, datasec, enum64
-        6 | 13 => 8 * vlen,           // enum, func_proto
-        2 | 7..=12 | 16 | 18 => 0,
-        k => bail!("unknown BTF kind {k}"),
-    })
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 impl Btf {
     pub fn from_sys_fs() -> Result<Btf> {
-        let data =
-            std::fs::read("/sys/kernel/btf/vmlinux").context("reading /sys/kernel/btf/vmlinux")?;
-        Btf::parse(&data)
+        Btf::parse(&std::fs::read("/sys/kernel/btf/vmlinux")?)
     }
 
-    pub fn parse(d: &[u8]) -> Result<Btf> {
-        if d.len() < 24 || u16::from_le_bytes([d[0], d[1]]) != MAGIC {
+    pub fn parse(b: &[u8]) -> Result<Btf> {
+        let Some(MAGIC) = u16_at(b, 0) else {
             bail!("not little-endian BTF");
-        }
-        let hdr = u32_at(d, 4)? as usize;
-        let (type_off, type_len) = (u32_at(d, 8)? as usize, u32_at(d, 12)? as usize);
-        let (str_off, str_len) = (u32_at(d, 16)? as usize, u32_at(d, 20)? as usize);
-        let tsec = d
-            .get(hdr + type_off..hdr + type_off + type_len)
-            .context("BTF type section out of bounds")?;
-        let strings = d
+        };
+        let field = |i: usize| u32_at(b, 8 + 4 * i).map(|v| v as usize);
+        let (Some(hdr), Some(type_off), Some(type_len), Some(str_off), Some(str_len)) = (
+            u32_at(b, 4).map(|v| v as usize),
+            field(0),
+            field(1),
+            field(2),
+            field(3),
+        ) else {
+            bail!("truncated BTF header");
+        };
+        let types_at = hdr + type_off;
+        let strings = b
             .get(hdr + str_off..hdr + str_off + str_len)
-            .context("BTF string section out of bounds")?
+            .ok_or_else(|| anyhow::anyhow!("BTF strings out of bounds"))?
             .to_vec();
-        // Type ids start at 1.
+        // Type id 0 is void.
         let mut types = vec![Type {
-            kind: 0,
             name: 0,
+            kind: 0,
             size_or_type: 0,
-            members: vec![],
+            members: Vec::new(),
         }];
-        let mut off = 0;
-        while off + 12 <= tsec.len() {
-            let (name, info, sot) = (
-                u32_at(tsec, off)?,
-                u32_at(tsec, off + 4)?,
-                u32_at(tsec, off + 8)?,
-            );
+        let mut at = types_at;
+        let end = types_at + type_len;
+        while at < end {
+            let (Some(name), Some(info), Some(size_or_type)) =
+                (u32_at(b, at), u32_at(b, at + 4), u32_at(b, at + 8))
+            else {
+                bail!("truncated BTF type at {at}");
+            };
+            at += 12;
             let kind = (info >> 24) & 0x1f;
             let vlen = (info & 0xffff) as usize;
             let bitfields = info >> 31 != 0;
-            off += 12;
-            let mut members = vec![];
-            if kind == KIND_STRUCT || kind == KIND_UNION {
-                for i in 0..vlen {
-                    let m = off + 12 * i;
-                    let raw = u32_at(tsec, m + 8)?;
-                    members.push(Member {
-                        name: u32_at(tsec, m)?,
-                        ty: u32_at(tsec, m + 4)?,
-                        offset: if bitfields { raw & 0xff_ffff } else { raw },
-                    });
+            let mut members = Vec::new();
+            at += match kind {
+                KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+                KIND_ARRAY => 12,
+                KIND_STRUCT | KIND_UNION => {
+                    for i in 0..vlen {
+                        let m = at + 12 * i;
+                        let (Some(name), Some(ty), Some(off)) =
+                            (u32_at(b, m), u32_at(b, m + 4), u32_at(b, m + 8))
+                        else {
+                            bail!("truncated BTF member at {m}");
+                        };
+                        let bit_offset = if bitfields { off & 0xff_ffff } else { off };
+                        members.push(Member {
+                            name,
+                            ty,
+                            bit_offset,
+                        });
+                    }
+                    12 * vlen
                 }
-            }
-            off += trailing(kind, vlen)?;
+                KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen,
+                KIND_DATASEC | KIND_ENUM64 => 12 * vlen,
+                _ => 0,
+            };
             types.push(Type {
-                kind,
                 name,
-                size_or_type: sot,
+                kind,
+                size_or_type,
                 members,
             });
         }
@@ -118,9 +136,9 @@ impl Btf {
             structs: HashMap::new(),
         };
         for (id, t) in btf.types.iter().enumerate() {
+            // Forward declarations have their own kind: only complete structs land here.
             if t.kind == KIND_STRUCT && t.name != 0 {
                 let name = btf.str_at(t.name).to_string();
-                // The first definition with members wins (forward-only entries have none).
                 btf.structs.entry(name).or_insert(id as u32);
             }
         }
@@ -129,75 +147,203 @@ impl Btf {
 
     fn str_at(&self, off: u32) -> &str {
         let s = self.strings.get(off as usize..).unwrap_or_default();
-        let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
-        std::str::from_utf8(&s[..end]).unwrap_or("")
+        let n = s.iter().position(|&c| c == 0).unwrap_or(s.len());
+        std::str::from_utf8(&s[..n]).unwrap_or("")
     }
 
-    /// Through typedefs and qualifiers to the type itself.
-    fn resolve(&self, mut id: u32) -> Option<&Type> {
-        for _ in 0..16 {
-            let t = self.types.get(id as usize)?;
-            match t.kind {
-                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
+    /// Skips typedefs and qualifiers.
+    fn resolve(&self, mut id: u32) -> u32 {
+        for _ in 0..32 {
+            match self.types.get(id as usize) {
+                Some(t)
+                    if matches!(
+                        t.kind,
+                        KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
+                    ) =>
+                {
                     id = t.size_or_type
                 }
-                _ => return Some(t),
+                _ => break,
             }
         }
-        None
+        id
     }
 
-    /// Bit offset of `name` in `t`, looking into anonymous structs and unions; with its type.
-    fn member(&self, t: &Type, name: &str) -> Option<(u32, u32)> {
+    /// Byte offset of `field` in struct `ty`, looking into anonymous members too.
+    fn offset_in(&self, ty: u32, field: &str) -> Option<u32> {
+        let t = self.types.get(self.resolve(ty) as usize)?;
+        if t.kind != KIND_STRUCT && t.kind != KIND_UNION {
+            return None;
+        }
         for m in &t.members {
-            if m.name != 0 && self.str_at(m.name) == name {
-                return Some((m.offset, m.ty));
+            if m.name != 0 && self.str_at(m.name) == field {
+                return Some(m.bit_offset / 8);
             }
         }
-        for m in t.members.iter().filter(|m| m.name == 0) {
-            let inner = self.resolve(m.ty)?;
-            if let Some((o, ty)) = self.member(inner, name) {
-                return Some((m.offset + o, ty));
-            }
-        }
-        None
+        t.members
+            .iter()
+            .filter(|m| m.name == 0)
+            .find_map(|m| Some(m.bit_offset / 8 + self.offset_in(m.ty, field)?))
     }
 
-    /// Byte offset of a member path (`"__sk_common.skc_family"`) in `struct name`.
-    pub fn offset(&self, name: &str, path: &str) -> Result<u32> {
-        let id = *self
-            .structs
-            .get(name)
-            .with_context(|| format!("struct {name} is not in the kernel's BTF"))?;
-        let mut t = &self.types[id as usize];
-        let mut bits = 0;
-        for part in path.split('.') {
-            let (o, ty) = self
-                .member(t, part)
-                .with_context(|| format!("struct {name} has no member {path}"))?;
-            bits += o;
-            t = self.resolve(ty).context("BTF type chain too long")?;
+    /// The type of `field` in struct `ty` (anonymous members searched too).
+    fn member_type(&self, ty: u32, field: &str) -> Option<u32> {
+        let t = self.types.get(self.resolve(ty) as usize)?;
+        for m in &t.members {
+            if m.name != 0 && self.str_at(m.name) == field {
+                return Some(m.ty);
+            }
         }
-        if bits % 8 != 0 {
-            bail!("{name}.{path} is a bitfield");
-        }
-        Ok(bits / 8)
+        t.members
+            .iter()
+            .filter(|m| m.name == 0)
+            .find_map(|m| self.member_type(m.ty, field))
     }
+
+    /// Offset of a dotted path (`seccomp.mode`) in struct `name`.
+    pub fn offset(&self, name: &str, path: &str) -> Option<u32> {
+        let mut ty = *self.structs.get(name)?;
+        let mut total = 0;
+        for field in path.split('.') {
+            total += self.offset_in(ty, field)?;
+            ty = self.member_type(ty, field)?;
+        }
+        Some(total)
+    }
+
+    /// Size of struct `name`.
+    pub fn size(&self, name: &str) -> Option<u32> {
+        let t = self.types.get(*self.structs.get(name)? as usize)?;
+        Some(t.size_or_type)
+    }
+
+    /// Whether member `path` of struct `name` is a pointer (a sanity check on what we read).
+    fn is_pointer(&self, name: &str, path: &str) -> bool {
+        let mut ty = match self.structs.get(name) {
+            Some(t) => *t,
+            None => return false,
+        };
+        for field in path.split('.') {
+            match self.member_type(ty, field) {
+                Some(t) => ty = t,
+                None => return false,
+            }
+        }
+        self.types
+            .get(self.resolve(ty) as usize)
+            .is_some_and(|t| t.kind == KIND_PTR)
+    }
+}
+
+/// The offsets the origin header needs; None when any is missing from this kernel's BTF.
+pub fn origin_offsets(btf: &Btf) -> Option<Offsets> {
+    let ptrs = [
+        ("task_struct", "nsproxy"),
+        ("task_struct", "thread_pid"),
+        ("nsproxy", "mnt_ns"),
+        ("nsproxy", "ipc_ns"),
+        ("upid", "ns"),
+    ];
+    if !ptrs.iter().all(|(s, f)| btf.is_pointer(s, f)) {
+        return None;
+    }
+    let seccomp = btf.offset("task_struct", "seccomp.mode");
+    Some(Offsets {
+        task_nsproxy: btf.offset("task_struct", "nsproxy")?,
+        task_thread_pid: btf.offset("task_struct", "thread_pid")?,
+        task_seccomp_mode: seccomp.unwrap_or(0),
+        task_seccomp_filters: seccomp
+            .and(btf.offset("task_struct", "seccomp.filter_count"))
+            .unwrap_or(0),
+        nsproxy_mnt_ns: btf.offset("nsproxy", "mnt_ns")?,
+        nsproxy_ipc_ns: btf.offset("nsproxy", "ipc_ns")?,
+        mnt_ns_inum: btf.offset("mnt_namespace", "ns.inum")?,
+        ipc_ns_inum: btf.offset("ipc_namespace", "ns.inum")?,
+        pid_level: btf.offset("pid", "level")?,
+        pid_numbers: btf.offset("pid", "numbers")?,
+        upid_size: btf.size("upid")?,
+        upid_ns: btf.offset("upid", "ns")?,
+        pid_ns_inum: btf.offset("pid_namespace", "ns.inum")?,
+        _pad: 0,
+    })
+}
+
+/// This kernel's origin offsets, read once; all zero (the /proc fallback) without BTF, or when
+/// CTRACE_NO_BTF_OFFSETS is set (to exercise the fallback on a kernel that has BTF).
+pub fn kernel_origin_offsets() -> Offsets {
+    static OFFSETS: std::sync::OnceLock<Offsets> = std::sync::OnceLock::new();
+    *OFFSETS.get_or_init(|| {
+        if std::env::var_os("CTRACE_NO_BTF_OFFSETS").is_some() {
+            return Offsets::ZERO;
+        }
+        Btf::from_sys_fs()
+            .ok()
+            .and_then(|b| origin_offsets(&b))
+            .unwrap_or(Offsets::ZERO)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The running kernel's BTF, when it has one: offsets agree with the layout pahole prints.
     #[test]
-    fn reads_task_struct_offsets_from_the_running_kernel() {
+    fn running_kernel_offsets() {
         let Ok(btf) = Btf::from_sys_fs() else {
-            return; // a kernel without BTF: the fallback path is tested elsewhere
+            return;
         };
-        let pid = btf.offset("task_struct", "pid").unwrap();
-        let tgid = btf.offset("task_struct", "tgid").unwrap();
-        assert_eq!(tgid, pid + 4, "pid_t pid; pid_t tgid; are adjacent");
-        assert!(btf.offset("sock", "__sk_common.skc_family").is_ok());
-        assert!(btf.offset("task_struct", "no_such_member").is_err());
+        let o = origin_offsets(&btf).expect("every offset present");
+        assert!(o.namespaces());
+        assert_eq!(o.upid_size, 16, "int nr, then a pointer");
+        assert_eq!(o.upid_ns, 8);
+        // struct nsproxy: refcount, uts_ns, ipc_ns, mnt_ns (stable since 2.6).
+        assert_eq!((o.nsproxy_ipc_ns, o.nsproxy_mnt_ns), (16, 24));
+        assert_eq!(o.task_seccomp_filters, o.task_seccomp_mode + 4);
+        assert!(btf.offset("task_struct", "no_such_field").is_none());
+        assert!(btf.offset("no_such_struct", "x").is_none());
+    }
+
+    /// A hand-built BTF blob: struct outer { int a; struct { int b; }; struct inner *p; }.
+    #[test]
+    fn anonymous_members_and_pointers() {
+        let strings = b"\0int\0outer\0a\0b\0p\0inner\0";
+        let s = |name: &str| {
+            let pat = format!("\0{name}\0");
+            strings
+                .windows(pat.len())
+                .position(|w| w == pat.as_bytes())
+                .unwrap() as u32
+                + 1
+        };
+        let mut types: Vec<u32> = Vec::new();
+        // 1: int (4 bytes).
+        types.extend([s("int"), KIND_INT << 24, 4, 32]);
+        // 2: anonymous struct { int b; } of 4 bytes.
+        types.extend([0, (KIND_STRUCT << 24) | 1, 4, s("b"), 1, 0]);
+        // 3: struct inner (empty), 4: pointer to it.
+        types.extend([s("inner"), KIND_STRUCT << 24, 0]);
+        types.extend([0, KIND_PTR << 24, 3]);
+        // 5: struct outer { int a @0; anon @32 bits; inner *p @64 bits } of 16 bytes.
+        types.extend([s("outer"), (KIND_STRUCT << 24) | 3, 16]);
+        types.extend([s("a"), 1, 0, 0, 2, 32, s("p"), 4, 64]);
+        let type_bytes: Vec<u8> = types.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut blob = Vec::new();
+        blob.extend(MAGIC.to_le_bytes());
+        blob.extend([1u8, 0]);
+        for v in [24u32, 0, type_bytes.len() as u32, type_bytes.len() as u32] {
+            blob.extend(v.to_le_bytes());
+        }
+        blob.extend((strings.len() as u32).to_le_bytes());
+        blob.extend(&type_bytes);
+        blob.extend(strings);
+        let btf = Btf::parse(&blob).unwrap();
+        assert_eq!(btf.offset("outer", "a"), Some(0));
+        assert_eq!(btf.offset("outer", "b"), Some(4));
+        assert_eq!(btf.offset("outer", "p"), Some(8));
+        assert_eq!(btf.size("outer"), Some(16));
+        assert!(btf.is_pointer("outer", "p"));
+        assert!(!btf.is_pointer("outer", "a"));
+        assert!(Btf::parse(b"nope").is_err());
     }
 }

@@ -8,6 +8,7 @@ mod btf;
 mod cli;
 mod doctor;
 mod events;
+mod evidence;
 mod globals;
 mod hist;
 mod html;

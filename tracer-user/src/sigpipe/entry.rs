@@ -21,7 +21,11 @@ pub const ENTRY: Entry = Entry {
     start,
     doctor: doctor_checks,
     tier_check: None,
-    drops: &[Drop::SigpipeRingFull, Drop::SigpipeSlotTaken],
+    drops: &[
+        Drop::SigpipeRingFull,
+        Drop::SigpipeSlotTaken,
+        Drop::SigpipeTotalsFull,
+    ],
 };
 
 /// The run, and what serve keeps of it.
@@ -60,7 +64,7 @@ impl ProblemRun for Sigpipe {
 
     fn report(&mut self, cx: &mut Cx, _top: usize) -> Result<Part> {
         let (r, findings) = self.run.report(cx.ebpf, cx.attrib);
-        Ok(Part::new(r.sigpipes as u64, r, findings))
+        Ok(Part::new(r.sigpipes, r, findings))
     }
 
     fn absorb(&mut self, touched: &mut Touched, now: f64) {

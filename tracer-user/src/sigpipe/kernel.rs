@@ -16,7 +16,10 @@ use super::fds::FdInfo;
 use crate::btf::Btf;
 
 fn offsets_from(btf: &Btf) -> Result<Offsets> {
-    let o = |s: &str, m: &str| btf.offset(s, m);
+    let o = |s: &str, m: &str| {
+        btf.offset(s, m)
+            .with_context(|| format!("{s}.{m} is not in the kernel's BTF"))
+    };
     Ok(Offsets {
         ok: 1,
         task_blocked: o("task_struct", "blocked")?,

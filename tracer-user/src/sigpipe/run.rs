@@ -149,7 +149,12 @@ impl SigpipeRun {
                         at,
                         tgid: ev.tgid,
                         tid: ev.pid,
-                        container: attrib.container_of(ev.tgid),
+                        // The origin is the sender's: the target's only when it raised it itself.
+                        container: if ev.origin.tgid == ev.tgid {
+                            attrib.container_of_origin(&ev.origin, ev.tgid)
+                        } else {
+                            attrib.container_of(ev.tgid)
+                        },
                         syscall: write.as_ref().map(|w| w.0.clone()),
                         fd: write.as_ref().map(|w| w.1),
                         fd_info: write.as_ref().and_then(|w| self.fd_info(&ev, ev.tgid, w.1)),
@@ -169,7 +174,7 @@ impl SigpipeRun {
                         at,
                         tgid: ev.tgid,
                         tid: ev.pid,
-                        container: attrib.container_of(ev.tgid),
+                        container: attrib.container_of_origin(&ev.origin, ev.tgid),
                         watched,
                         comm: comm.clone(),
                         ..Default::default()
