@@ -150,6 +150,20 @@ fn go_program_dies_of_a_broken_stdout_as_one_event() {
         1,
         "the write and the runtime's re-raise: {merged:#?}"
     );
+    // The kernel's totals count each generation: the write's and the runtime's raises.
+    let t = report["sigpipe"]["by_process"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == pid)
+        .cloned()
+        .unwrap();
+    eprintln!("go totals: {t}");
+    // A fatal default SIGPIPE is never "delivered" (the kernel makes it a group exit at
+    // generation): the death comes from the exit code.
+    assert_eq!(t["deaths"].as_u64(), Some(1), "{t}");
+    assert!(t["generated"].as_u64() >= Some(2), "{t}");
+    assert!(t["delivered_handler"].as_u64() >= Some(1), "{t}");
 }
 
 #[test]

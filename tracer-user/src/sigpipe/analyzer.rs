@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use super::signal::{DEATH_WINDOW_S, Signal, fd_role};
+use tracer_common::sigpipe::SIGPIPE;
+
 use super::{explain, fds::FdInfo, kernel::Totals};
 use crate::{
     attrib::Origin,
@@ -147,7 +149,16 @@ impl Analyzer {
         }
     }
 
-    pub fn on_exit(&mut self, tgid: u32, at: f64, exit_code: Option<i32>) {
+    /// The process exited. Died of SIGPIPE with no record that could have killed it (records
+    /// are bounded, and a fatal SIGPIPE is never delivered: the kernel turns it into a group
+    /// exit at generation): `unpaired` stands for the signal.
+    pub fn on_exit(
+        &mut self,
+        tgid: u32,
+        at: f64,
+        exit_code: Option<i32>,
+        unpaired: impl FnOnce() -> Signal,
+    ) {
         for s in self
             .signals
             .iter_mut()
@@ -155,6 +166,17 @@ impl Analyzer {
         {
             s.exited_at = Some(at);
             s.exit_code = exit_code;
+        }
+        let of_sigpipe = exit_code.is_some_and(|c| c & 0x7f == SIGPIPE);
+        if of_sigpipe
+            && !self.signals.iter().any(|s| s.tgid == tgid && s.died())
+            && self.signals.len() < MAX_SIGNALS
+        {
+            self.signals.push(Signal {
+                exited_at: Some(at),
+                exit_code,
+                ..unpaired()
+            });
         }
     }
 

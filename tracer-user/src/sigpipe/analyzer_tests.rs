@@ -35,7 +35,7 @@ fn watched_daemon_killed_by_sigpipe_is_critical() {
     a.on_journald(T0 - 3.0);
     a.on_generate(signal("dockerd", true));
     a.on_deliver(100, 0, T0, Signal::default);
-    a.on_exit(100, T0 + 0.01, Some(SIGPIPE));
+    a.on_exit(100, T0 + 0.01, Some(SIGPIPE), Signal::default);
     let (r, f) = a.report();
     assert_eq!((r.sigpipes, r.deaths), (1, 1));
     assert_eq!(r.by_outcome.get("fatal"), Some(&1));
@@ -91,7 +91,7 @@ fn unwatched_processes_count_but_raise_nothing() {
     let mut a = Analyzer::default();
     a.on_generate(signal("yes", false));
     a.on_deliver(100, 0, T0, Signal::default);
-    a.on_exit(100, T0 + 0.1, Some(SIGPIPE));
+    a.on_exit(100, T0 + 0.1, Some(SIGPIPE), Signal::default);
     let (r, f) = a.report();
     assert_eq!(r.sigpipes, 1);
     assert_eq!(r.by_comm.get("yes"), Some(&1));
@@ -104,18 +104,18 @@ fn the_exit_code_decides_a_death_not_the_timing() {
     let mut a = Analyzer::default();
     a.on_generate(signal("containerd", true));
     a.on_deliver(100, 0x55aa, T0, Signal::default);
-    a.on_exit(100, T0 + 0.1, Some(0));
+    a.on_exit(100, T0 + 0.1, Some(0), Signal::default);
     assert_eq!(a.signals[0].outcome(), "handled");
     // Default delivery and a death of SIGPIPE long after (it was stopped meanwhile): fatal.
     let mut b = Analyzer::default();
     b.on_generate(signal("containerd", true));
     b.on_deliver(100, 0, T0, Signal::default);
-    b.on_exit(100, T0 + 30.0, Some(SIGPIPE));
+    b.on_exit(100, T0 + 30.0, Some(SIGPIPE), Signal::default);
     assert_eq!(b.signals[0].outcome(), "fatal");
     // An exit of status 0 right after: not a death.
     let mut c = Analyzer::default();
     c.on_generate(signal("containerd", true));
-    c.on_exit(100, T0 + 0.01, Some(0));
+    c.on_exit(100, T0 + 0.01, Some(0), Signal::default);
     assert!(!c.signals[0].died());
     // Neither died nor saw EPIPE: no finding.
     assert!(a.report().1.is_empty() && c.report().1.is_empty());
@@ -129,7 +129,7 @@ fn blocked_sigpipe_stays_pending_and_is_not_fatal() {
     a.on_generate(s.clone());
     s.result = result::ALREADY_PENDING;
     a.on_generate(s);
-    a.on_exit(100, T0 + 0.01, Some(0));
+    a.on_exit(100, T0 + 0.01, Some(0), Signal::default);
     a.set_epipe_counts(BTreeMap::from([(100, 2)]));
     let (r, f) = a.report();
     assert_eq!(r.deaths, 0);
@@ -161,7 +161,7 @@ fn go_runtime_reraise_is_merged_with_the_write() {
     a.on_deliver(100, 0x4_6a20, T0 + 0.001, Signal::default);
     a.on_generate(raise);
     a.on_deliver(100, 0, T0 + 0.001, Signal::default);
-    a.on_exit(100, T0 + 0.002, Some(SIGPIPE));
+    a.on_exit(100, T0 + 0.002, Some(SIGPIPE), Signal::default);
     assert_eq!(a.signals.len(), 1, "one event, not two");
     let (_, f) = a.report();
     assert_eq!(f.len(), 1);
@@ -202,10 +202,9 @@ fn a_client_going_away_is_info_without_restart_advice() {
 }
 
 #[test]
-fn a_default_delivery_without_its_record_still_counts_as_the_death() {
+fn a_death_without_its_record_still_counts() {
     let mut a = Analyzer::default();
-    a.on_deliver(100, 0, T0, || signal("dockerd", true));
-    a.on_exit(100, T0 + 0.01, Some(SIGPIPE));
+    a.on_exit(100, T0 + 0.01, Some(SIGPIPE), || signal("dockerd", true));
     let (r, f) = a.report();
     assert_eq!(r.deaths, 1);
     assert_eq!(f.len(), 1);

@@ -183,7 +183,17 @@ impl SigpipeRun {
                 }
                 kind::EXIT => {
                     let code = (ev.facts & fact::TASK != 0).then_some(ev.exit_code);
-                    self.analyzer.on_exit(ev.tgid, at, code)
+                    let watched = self.watched_because(ev.tgid, &comm);
+                    let unpaired = || Signal {
+                        at,
+                        tgid: ev.tgid,
+                        tid: ev.pid,
+                        container: attrib.container_of_origin(&ev.origin, ev.tgid),
+                        watched,
+                        comm: comm.clone(),
+                        ..Default::default()
+                    };
+                    self.analyzer.on_exit(ev.tgid, at, code, unpaired)
                 }
                 kind::EPIPE => {
                     let watched = self.watched_because(ev.tgid, &comm);
