@@ -332,3 +332,42 @@ fn real_dockerd_with_a_closed_log_pipe() {
     assert_eq!(f[0]["evidence"]["fd_role"], "log");
     assert!(f[0]["remediation"].as_str().unwrap().contains("estart"));
 }
+
+/// A `docker logs -f` client killed while the container keeps logging: dockerd's next write of
+/// a log line to that client's connection fails. A client going away: info, no restart advice.
+#[test]
+fn killed_docker_logs_client_is_not_a_lost_log() {
+    if !root() {
+        return;
+    }
+    let docker = tests::docker::Docker::start();
+    let pid: u32 = ["/run/ctrace-docker.pid", "/var/run/docker.pid"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
+        .expect("dockerd's pidfile");
+    let name = "ctrace-sigpipe-logs";
+    docker.run(
+        name,
+        &[],
+        &["sh", "-c", "while :; do echo line; sleep 0.1; done"],
+    );
+    let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
+    let mut logs = Command::new("docker")
+        .args(["logs", "-f", name])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    logs.kill().unwrap();
+    logs.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let report = tracer.stop_json();
+    docker.rm(name);
+    let f = findings(&report, pid);
+    eprintln!("dockerd findings: {f:#?}");
+    assert_eq!(f.len(), 1, "the broken client connection: {report:#}");
+    assert_eq!(f[0]["severity"], "info");
+    assert_eq!(f[0]["evidence"]["fd_role"], "client");
+    let fix = f[0]["remediation"].as_str().unwrap();
+    assert!(!fix.contains("restart it") && !fix.contains("Restart "), "{fix}");
+}
