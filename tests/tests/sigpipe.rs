@@ -113,7 +113,8 @@ fn unix_socket_peer_path_is_reported() {
     let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
     let mut h = Helper::start(&["unix", &path]);
     let pid = h.child.id();
-    std::thread::sleep(SCAN);
+    // No wait for ctrace's fd scan: the peer's path is read in the kernel at the write (the
+    // peer is closed and the writer dead before user space could look).
     h.step(); // the peer closes
     std::thread::sleep(Duration::from_millis(100));
     h.step(); // the helper writes

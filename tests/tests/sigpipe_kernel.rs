@@ -112,6 +112,8 @@ fn storm_totals_are_exact_against_bpftrace() {
     const N: u64 = 100_000;
     let gate = Gated::new(&format!("exec {HELPER} storm {N}"));
     let pid = gate.pid();
+    // First: the tracer holds the tracefs lock that bpftrace needs too.
+    let tracer = gate.tracer(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
     let script = format!(
         "BEGIN {{ printf(\"ready\\n\"); }}
          tracepoint:signal:signal_generate /args->sig == 13 && args->pid == {pid}/ {{ @gen[args->result] = count(); }}
@@ -128,7 +130,6 @@ fn storm_totals_are_exact_against_bpftrace() {
         line.clear();
         assert!(bt_out.read_line(&mut line).unwrap() > 0, "bpftrace exited");
     }
-    let tracer = gate.tracer(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
     gate.run();
     std::thread::sleep(Duration::from_millis(500));
     unsafe { libc::kill(bt.id() as i32, libc::SIGINT) };
@@ -172,4 +173,5 @@ fn storm_totals_are_exact_against_bpftrace() {
         "records kept for the storm: {kept}"
     );
     assert!(report["sigpipe"]["sigpipes"].as_u64().unwrap() >= gen_total);
+    assert_eq!(report["drops"]["sigpipe"], 0, "bounded records fit the ring");
 }
