@@ -370,5 +370,8 @@ fn killed_docker_logs_client_is_not_a_lost_log() {
     assert_eq!(f[0]["severity"], "info");
     assert_eq!(f[0]["evidence"]["fd_role"], "client");
     let fix = f[0]["remediation"].as_str().unwrap();
-    assert!(!fix.contains("restart it") && !fix.contains("Restart "), "{fix}");
+    assert!(
+        !fix.contains("restart it") && !fix.contains("Restart "),
+        "{fix}"
+    );
 }

@@ -173,5 +173,8 @@ fn storm_totals_are_exact_against_bpftrace() {
         "records kept for the storm: {kept}"
     );
     assert!(report["sigpipe"]["sigpipes"].as_u64().unwrap() >= gen_total);
-    assert_eq!(report["drops"]["sigpipe"], 0, "bounded records fit the ring");
+    assert_eq!(
+        report["drops"]["sigpipe"], 0,
+        "bounded records fit the ring"
+    );
 }
