@@ -178,3 +178,42 @@ fn storm_totals_are_exact_against_bpftrace() {
         "bounded records fit the ring"
     );
 }
+
+/// Without BTF offsets (forced): the /proc fallback, said so in the report; a death by SIGPIPE is
+/// still found (an exit right after the signal), the fd described from ctrace's fd scan.
+#[test]
+fn without_btf_the_proc_fallback_is_used_and_said() {
+    if !root() {
+        return;
+    }
+    let tracer = Tracer::start_with(
+        &["trace", "sigpipe", "--json", "--interval", "500ms"],
+        &[("CTRACE_NO_BTF_OFFSETS", "1")],
+    );
+    let mut child = Command::new(HELPER)
+        .arg("pipe")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    // Long enough for ctrace's periodic fd scan: /proc is all the fallback has.
+    std::thread::sleep(Duration::from_millis(1200));
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGPIPE)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let report = tracer.stop_json();
+    let from = report["sigpipe"]["facts_from"].as_str().unwrap();
+    assert!(from.starts_with("proc: "), "{from}");
+    let f = findings(&report, pid);
+    assert_eq!(f.len(), 1, "{report:#}");
+    assert_eq!(f[0]["severity"], "critical");
+    assert_eq!(f[0]["evidence"]["exit_code"], Value::Null, "not read in the kernel");
+}

@@ -42,13 +42,18 @@ fn offsets_from(btf: &Btf) -> Result<Offsets> {
     })
 }
 
-/// Ok when the probes can read tasks and fds in the kernel (for doctor).
+/// Ok when the probes can read tasks and fds in the kernel (for doctor). CTRACE_NO_BTF_OFFSETS
+/// forces the /proc fallback, as for the origin header.
 pub fn btf_check() -> Result<()> {
+    if std::env::var_os("CTRACE_NO_BTF_OFFSETS").is_some() {
+        anyhow::bail!("CTRACE_NO_BTF_OFFSETS is set");
+    }
     offsets_from(&Btf::from_sys_fs()?).map(|_| ())
 }
 
 /// Gives the probes their offsets; Err (and the /proc fallback) on a kernel without BTF.
 pub fn set_offsets(ebpf: &mut Ebpf) -> Result<()> {
+    btf_check()?;
     let offsets = offsets_from(&Btf::from_sys_fs()?)?;
     let mut m: Array<&mut MapData, Offsets> = ebpf
         .map_mut(OFFSETS)
