@@ -215,5 +215,9 @@ fn without_btf_the_proc_fallback_is_used_and_said() {
     let f = findings(&report, pid);
     assert_eq!(f.len(), 1, "{report:#}");
     assert_eq!(f[0]["severity"], "critical");
-    assert_eq!(f[0]["evidence"]["exit_code"], Value::Null, "not read in the kernel");
+    assert_eq!(
+        f[0]["evidence"]["exit_code"],
+        Value::Null,
+        "not read in the kernel"
+    );
 }
