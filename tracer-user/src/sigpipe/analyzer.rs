@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use super::signal::{DEATH_WINDOW_S, Signal, fd_role};
+pub use super::signal::{Signal, fd_role};
 use tracer_common::sigpipe::SIGPIPE;
 
 use super::{explain, fds::FdInfo, kernel::Totals};
@@ -183,6 +183,10 @@ impl Analyzer {
     /// The kernel's exact totals per process.
     pub fn set_totals(&mut self, totals: BTreeMap<u32, Totals>) {
         self.totals = Some(totals);
+    }
+
+    pub fn totals(&self) -> Option<&BTreeMap<u32, Totals>> {
+        self.totals.as_ref()
     }
 
     pub fn on_epipe(&mut self, row: EpipeRow, watched: Option<String>) {

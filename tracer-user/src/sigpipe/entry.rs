@@ -67,9 +67,11 @@ impl ProblemRun for Sigpipe {
         Ok(Part::new(r.sigpipes, r, findings))
     }
 
-    fn absorb(&mut self, touched: &mut Touched, now: f64) {
-        self.serve
-            .absorb_signals(&self.run.analyzer().signals, now, touched);
+    fn absorb(&mut self, touched: &mut Touched, _now: f64) {
+        if let Some(t) = self.run.analyzer().totals() {
+            self.serve
+                .absorb_totals(t, &self.run.totals_containers, touched);
+        }
     }
 
     fn bound(&mut self, ebpf: &mut Ebpf, caps: Caps, _tick: u64, evicted: &mut Evictions) {

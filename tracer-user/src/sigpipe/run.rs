@@ -38,6 +38,8 @@ pub struct SigpipeRun {
     watched: HashMap<u32, String>,
     extra: Vec<String>,
     clock: Clock,
+    /// The container of each process in the kernel's totals, resolved once (serve's counters).
+    pub totals_containers: HashMap<u32, Option<crate::attrib::Container>>,
     /// Why the kernel can't read tasks and fds itself (no BTF): /proc is the fallback.
     no_btf: Option<String>,
 }
@@ -71,6 +73,7 @@ impl SigpipeRun {
             watched: HashMap::new(),
             extra,
             clock: Clock::new(),
+            totals_containers: HashMap::new(),
             no_btf,
         };
         run.scan();
@@ -257,7 +260,19 @@ impl SigpipeRun {
             .map(|m| m.iter().filter_map(Result::ok).collect())
             .unwrap_or_default();
         self.analyzer.set_epipe_counts(counts);
-        self.analyzer.set_totals(kernel::read_totals(ebpf));
+        let totals = kernel::read_totals(ebpf);
+        self.totals_containers.retain(|p, _| totals.contains_key(p));
+        for tgid in totals.keys() {
+            if !self.totals_containers.contains_key(tgid) {
+                let known = self.analyzer.signals.iter().find(|s| s.tgid == *tgid);
+                let c = match known {
+                    Some(s) => s.container.clone(),
+                    None => attrib.container_of(*tgid),
+                };
+                self.totals_containers.insert(*tgid, c);
+            }
+        }
+        self.analyzer.set_totals(totals);
         let (mut r, findings) = self.analyzer.report();
         if let Some(e) = &self.no_btf {
             r.facts_from = format!("proc: {e}");
