@@ -221,3 +221,36 @@ fn without_btf_the_proc_fallback_is_used_and_said() {
         "not read in the kernel"
     );
 }
+
+/// `serve`'s counter grows from the kernel's totals: a storm of 20,000 handled SIGPIPEs on the
+/// host shows at least 20,000 (the bounded records are a few hundred; other processes on the
+/// node may add theirs, so "at least").
+#[test]
+fn serve_counts_a_storm_from_the_kernel_totals() {
+    if !root() {
+        return;
+    }
+    const N: f64 = 20_000.0;
+    let agent = tests::serve::Agent::start("sigpipe-storm", &["sigpipe", "--interval", "500ms"]);
+    let handled = |m: &str| {
+        m.lines()
+            .filter(|l| {
+                l.starts_with("ctrace_sigpipe_total{")
+                    && l.contains("container=\"host\"")
+                    && l.contains("outcome=\"handled\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = handled(&agent.get("/metrics").1);
+    let st = Command::new(HELPER)
+        .args(["storm", &(N as u64).to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let m = agent.wait_metrics("the storm's SIGPIPEs", Duration::from_secs(10), |m| {
+        handled(m) - before >= N
+    });
+    eprintln!("handled: {}", handled(&m) - before);
+    drop(agent);
+}
