@@ -225,13 +225,18 @@ impl DockerNames {
         None
     }
 
+    /// Waits (up to 3 s) for the first container list: for one-off commands such as `doctor`,
+    /// which name containers right after starting and have no later chance.
+    pub fn settle(&self) {
+        self.shared.wait_for(FIRST_SYNC, |n| {
+            n.syncs > 0 || matches!(n.link, Link::Down(_))
+        });
+    }
+
     /// Full id from a name (with or without the leading '/'), a full id, or an unambiguous id
     /// prefix of at least 4 hex characters. A one-off request at startup: it may wait briefly.
     pub fn resolve(&mut self, id_or_name: &str) -> Option<String> {
-        let settled = |n: &Names| n.syncs > 0 || matches!(n.link, Link::Down(_));
-        if !self.shared.wait_for(FIRST_SYNC, settled) {
-            return None;
-        }
+        self.settle();
         let syncs = {
             let names = self.shared.names();
             if let Some(id) = names.lookup(id_or_name) {

@@ -139,6 +139,11 @@ impl Attributor {
         }
     }
 
+    /// Waits briefly for Docker's first container list (one-off commands; see `DockerNames`).
+    pub fn settle(&self) {
+        self.docker.settle();
+    }
+
     /// Drops the cached answer for `tgid`.
     /// A process was reaped: its pid may be reused by an unrelated process.
     pub fn forget(&mut self, tgid: u32) {
