@@ -157,6 +157,60 @@ fn containers_started_later_are_named_from_the_event_stream() {
     }
 }
 
+const AT_ONCE: &str = "ctrace-test-at-once";
+
+/// A container that exits at once (its `yes` killed by SIGPIPE within milliseconds, the
+/// container removed by `--rm`) is still named in the finding: its cgroup is learned when it is
+/// made, and Docker's create event named it before that.
+#[test]
+fn a_container_that_exits_at_once_is_named() {
+    if !root() {
+        return;
+    }
+    let docker = Docker::start();
+    docker.rm(AT_ONCE);
+    let tracer = Tracer::start(&[
+        "trace",
+        "sigpipe",
+        "--comm",
+        "yes",
+        "--json",
+        "--interval",
+        "500ms",
+    ]);
+    let out = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--name",
+            AT_ONCE,
+            tests::docker::IMAGE,
+        ])
+        .args(["sh", "-c", "yes | head -c 1 >/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let report = tracer.stop_json();
+    let findings: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "sigpipe_delivered" && f["subject"]["comm"] == "yes")
+        .collect();
+    assert_eq!(findings.len(), 1, "{report:#}");
+    let s = &findings[0]["subject"];
+    assert_eq!(s["container_name"], AT_ONCE, "{s:#}");
+    assert_eq!(s["runtime"], "docker", "{s:#}");
+    assert_eq!(findings[0]["evidence"]["died"], true, "{:#}", findings[0]);
+}
+
 /// doctor says why it can't read Docker's names: no socket, or a socket nobody listens on (what
 /// a dockerd that died leaves behind); with the harness's dockerd running it says it can.
 #[test]
