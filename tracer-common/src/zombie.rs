@@ -2,6 +2,8 @@
 
 pub const EVENTS: &str = "ZOMBIE_EVENTS";
 pub const FREE_PID_OFFSET: &str = "FREE_PID_OFFSET";
+/// pid -> exits of that pid not yet freed: the processes that may be zombies now.
+pub const WATCH: &str = "ZOMBIE_WATCH";
 
 pub mod kind {
     /// A thread-group leader exited: the process may now be a zombie until its parent reaps it.

@@ -1,11 +1,14 @@
 //! zombie during `ctrace trace`: drain exits and frees, look each exit up in /proc, rescan.
 
 use anyhow::Result;
+use std::collections::BTreeSet;
+
+use anyhow::Context as _;
 use aya::{
     Ebpf,
-    maps::{MapData, RingBuf},
+    maps::{HashMap as BpfHashMap, MapData, RingBuf},
 };
-use tracer_common::zombie::{EVENTS, ZombieEvent, kind};
+use tracer_common::zombie::{EVENTS, WATCH, ZombieEvent, kind};
 
 use super::{
     PROGRAMS,
@@ -25,6 +28,10 @@ const LOOK_AFTER_S: f64 = 0.1;
 
 pub struct ZombieRun {
     ring: RingBuf<MapData>,
+    /// The kernel's exited, not yet freed processes: complete whatever the ring dropped.
+    watch: BpfHashMap<MapData, u32, u32>,
+    /// Zombies found by the start-up scan: their exits came before the kernel counted.
+    preexisting: BTreeSet<u32>,
     links: Vec<Attachment>,
     analyzer: Analyzer,
     /// (pid, comm, exit time) of exits not yet looked up.
@@ -51,14 +58,21 @@ impl ZombieRun {
         let list: Vec<_> = PROGRAMS.iter().map(|&(p, tp)| (p, "sched", tp)).collect();
         let links = events::attach_tracepoints(ebpf, "zombie", &list)?;
         let ring = events::ring(ebpf, EVENTS)?;
+        let watch = BpfHashMap::try_from(
+            ebpf.take_map(WATCH)
+                .with_context(|| format!("map {WATCH} missing"))?,
+        )?;
         let mut run = ZombieRun {
             ring,
+            watch,
+            preexisting: BTreeSet::new(),
             links,
             analyzer: Analyzer::new(threshold_s, unix_now()),
             pending: Vec::new(),
             clock: Clock::new(),
         };
         run.rescan(attrib);
+        run.preexisting = run.analyzer.zombies.keys().copied().collect();
         Ok(run)
     }
 
@@ -135,18 +149,37 @@ impl ZombieRun {
         }
     }
 
+    /// Zombies now: the kernel's exited, not yet freed processes that /proc still shows as
+    /// zombies (reaped ones wait a grace period for their free), plus those from before the
+    /// start that are still unreaped. Exact under churn, unlike the lookups that follow events.
     pub fn current(&self) -> usize {
+        // A key deleted under the walk restarts it: the set drops the repeats.
+        let watched: BTreeSet<u32> = self.watch.keys().filter_map(Result::ok).collect();
+        let kernel = watched.iter().filter(|p| procfs::is_zombie(**p)).count();
+        let older = self
+            .preexisting
+            .iter()
+            .filter(|p| self.analyzer.is_zombie(**p))
+            .count();
+        kernel + older
+    }
+
+    /// Zombies held in user space (for the state bounds).
+    pub fn held(&self) -> usize {
         self.analyzer.current()
     }
 
     pub fn forget_reaped(&mut self) -> u64 {
-        self.analyzer.forget_reaped()
+        let n = self.analyzer.forget_reaped();
+        let analyzer = &self.analyzer;
+        self.preexisting.retain(|p| analyzer.is_zombie(*p));
+        n
     }
 
     pub fn live(&self) -> String {
         format!(
             "zombie: {} now, {} exits, {} reaped at once",
-            self.analyzer.current(),
+            self.current(),
             self.analyzer.exits,
             self.analyzer.reaped_quickly
         )
@@ -160,6 +193,9 @@ impl ZombieRun {
             threads_max: node::read_u64("/proc/sys/kernel/threads-max").unwrap_or(0),
             tasks: procfs::node_tasks().unwrap_or(0),
         };
-        self.analyzer.report(unix_now(), node)
+        let live = self.current() as u64;
+        let (mut r, f) = self.analyzer.report(unix_now(), node);
+        r.live = live;
+        (r, f)
     }
 }

@@ -7,8 +7,8 @@ use crate::zombie::analyzer::ZombieReport;
 pub fn render(out: &mut String, z: &ZombieReport, top: usize) {
     let _ = writeln!(
         out,
-        "\n== zombie: {} exits, {} reaped at once, {} zombies reaped later; threshold {:.0}s ==",
-        z.exits, z.reaped_quickly, z.reaped, z.threshold_s
+        "\n== zombie: {} now, {} exits, {} reaped at once, {} reaped later; threshold {:.0}s ==",
+        z.live, z.exits, z.reaped_quickly, z.reaped, z.threshold_s
     );
     let _ = writeln!(
         out,
