@@ -13,7 +13,7 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use tracer_common::{
-    Drop,
+    Drop, Origin,
     zombie::{ZombieEvent, kind},
 };
 
@@ -31,12 +31,13 @@ static ZOMBIE_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
 static ZOMBIE_WATCH: HashMap<u32, u32> = HashMap::with_max_entries(65536, BPF_F_NO_PREALLOC);
 
 #[inline(always)]
-fn emit(kind: u32, pid: u32, comm: [u8; 16]) {
+fn emit(kind: u32, pid: u32, comm: [u8; 16], origin: Origin) {
     let Some(mut slot) = ZOMBIE_EVENTS.reserve::<ZombieEvent>(0) else {
         count_drop(Drop::ZombieRingFull);
         return;
     };
     slot.write(ZombieEvent {
+        origin,
         ts_ns: unsafe { bpf_ktime_get_ns() },
         kind,
         pid,
@@ -59,7 +60,12 @@ pub fn zombie_exit(_ctx: TracePointContext) -> u32 {
     if ZOMBIE_WATCH.insert(tgid, pending + 1, 0).is_err() {
         count_drop(Drop::ZombieWatchFull);
     }
-    emit(kind::EXIT, tgid, bpf_get_current_comm().unwrap_or_default());
+    emit(
+        kind::EXIT,
+        tgid,
+        bpf_get_current_comm().unwrap_or_default(),
+        crate::origin::current(),
+    );
     0
 }
 
@@ -77,6 +83,7 @@ pub fn zombie_free(ctx: TracePointContext) -> u32 {
     } else {
         let _ = ZOMBIE_WATCH.remove(pid);
     }
-    emit(kind::FREE, pid, [0; 16]);
+    // Not the reaped process's context: no origin.
+    emit(kind::FREE, pid, [0; 16], Origin::ZERO);
     0
 }
