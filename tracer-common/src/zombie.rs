@@ -10,6 +10,11 @@ pub mod kind {
     pub const EXIT: u32 = 1;
     /// A process that exited was freed: it has been reaped.
     pub const FREE: u32 = 2;
+    /// SIGTERM or SIGINT to PID 1 of a pid namespace was dropped by the kernel (`sig`; `pid` is
+    /// the init's host pid; `origin` is the sender).
+    pub const INIT_SIGNAL_DROPPED: u32 = 3;
+    /// SIGKILL to an init whose SIGTERM or SIGINT was dropped before.
+    pub const INIT_KILLED: u32 = 4;
 }
 
 #[repr(C)]
@@ -21,6 +26,9 @@ pub struct ZombieEvent {
     pub kind: u32,
     pub pid: u32,
     pub comm: [u8; crate::COMM_LEN],
+    /// The signal, for the signal kinds.
+    pub sig: u32,
+    pub _pad: u32,
 }
 
 #[cfg(feature = "user")]

@@ -31,7 +31,7 @@ static ZOMBIE_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
 static ZOMBIE_WATCH: HashMap<u32, u32> = HashMap::with_max_entries(65536, BPF_F_NO_PREALLOC);
 
 #[inline(always)]
-fn emit(kind: u32, pid: u32, comm: [u8; 16], origin: Origin) {
+pub fn emit(kind: u32, pid: u32, comm: [u8; 16], origin: Origin, sig: u32) {
     let Some(mut slot) = ZOMBIE_EVENTS.reserve::<ZombieEvent>(0) else {
         count_drop(Drop::ZombieRingFull);
         return;
@@ -42,6 +42,8 @@ fn emit(kind: u32, pid: u32, comm: [u8; 16], origin: Origin) {
         kind,
         pid,
         comm,
+        sig,
+        _pad: 0,
     });
     slot.submit(0);
 }
@@ -65,6 +67,7 @@ pub fn zombie_exit(_ctx: TracePointContext) -> u32 {
         tgid,
         bpf_get_current_comm().unwrap_or_default(),
         crate::origin::current(),
+        0,
     );
     0
 }
@@ -84,6 +87,6 @@ pub fn zombie_free(ctx: TracePointContext) -> u32 {
         let _ = ZOMBIE_WATCH.remove(pid);
     }
     // Not the reaped process's context: no origin.
-    emit(kind::FREE, pid, [0; 16], Origin::ZERO);
+    emit(kind::FREE, pid, [0; 16], Origin::ZERO, 0);
     0
 }

@@ -213,6 +213,7 @@ impl Analyzer {
             node,
             groups,
             zombies,
+            init_signals: Vec::new(),
         };
         (report, findings)
     }

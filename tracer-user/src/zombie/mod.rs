@@ -5,6 +5,7 @@ pub mod analyzer;
 pub mod doctor;
 pub mod entry;
 pub mod explain;
+pub mod init_signal;
 pub mod procfs;
 pub mod run;
 pub mod section;

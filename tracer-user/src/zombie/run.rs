@@ -13,10 +13,11 @@ use tracer_common::zombie::{EVENTS, WATCH, ZombieEvent, kind};
 use super::{
     PROGRAMS,
     analyzer::{Analyzer, NodeLimits, ParentInfo, ZombieReport},
+    init_signal::{self, InitSignals},
     procfs,
 };
 use crate::{
-    attach::{AttachType, Attachment},
+    attach::{self, AttachType, Attachment, Target},
     attrib::Attributor,
     events::{self, Clock, comm_str, unix_now},
     node,
@@ -34,6 +35,8 @@ pub struct ZombieRun {
     preexisting: BTreeSet<u32>,
     links: Vec<Attachment>,
     analyzer: Analyzer,
+    /// Inits whose SIGTERM/SIGINT the kernel dropped.
+    signals: InitSignals,
     /// (pid, comm, exit time) of exits not yet looked up.
     pending: Vec<(u32, String, f64)>,
     clock: Clock,
@@ -56,7 +59,16 @@ fn parent_info(ppid: u32, attrib: &mut Attributor) -> ParentInfo {
 impl ZombieRun {
     pub fn start(ebpf: &mut Ebpf, threshold_s: f64, attrib: &mut Attributor) -> Result<ZombieRun> {
         let list: Vec<_> = PROGRAMS.iter().map(|&(p, tp)| (p, "sched", tp)).collect();
-        let links = events::attach_tracepoints(ebpf, "zombie", &list)?;
+        let mut links = events::attach_tracepoints(ebpf, "zombie", &list)?;
+        // Dropped init signals need the raw tracepoint's task argument (and BTF offsets).
+        let signal = Target {
+            category: "signal",
+            name: "signal_generate",
+        };
+        match attach::attach(ebpf, "zombie_signal", AttachType::RawTp, signal) {
+            Ok(l) => links.push(l),
+            Err(e) => log::warn!("zombie: no pid1_signal_dropped here (raw tracepoint: {e:#})"),
+        }
         let ring = events::ring(ebpf, EVENTS)?;
         let watch = BpfHashMap::try_from(
             ebpf.take_map(WATCH)
@@ -68,6 +80,7 @@ impl ZombieRun {
             preexisting: BTreeSet::new(),
             links,
             analyzer: Analyzer::new(threshold_s, unix_now()),
+            signals: InitSignals::default(),
             pending: Vec::new(),
             clock: Clock::new(),
         };
@@ -101,6 +114,22 @@ impl ZombieRun {
                     self.analyzer.on_exit();
                     self.pending.push((ev.pid, comm_str(&ev.comm), at));
                 }
+                kind::INIT_SIGNAL_DROPPED => {
+                    let sigign = crate::node::proc_status_field(ev.pid, "SigIgn")
+                        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                        .unwrap_or(0);
+                    self.signals.dropped(init_signal::Drop {
+                        pid: ev.pid,
+                        comm: crate::node::proc_comm(ev.pid).unwrap_or_default(),
+                        container: attrib.container_of(ev.pid),
+                        sig: ev.sig,
+                        sender_pid: ev.origin.tgid,
+                        sender_comm: comm_str(&ev.origin.comm),
+                        at,
+                        explicitly_ignored: sigign & (1 << (ev.sig - 1)) != 0,
+                    });
+                }
+                kind::INIT_KILLED => self.signals.killed(ev.pid, at),
                 kind::FREE => {
                     // Reaped: the pid may come back as another process.
                     attrib.forget(ev.pid);
@@ -194,8 +223,10 @@ impl ZombieRun {
             tasks: procfs::node_tasks().unwrap_or(0),
         };
         let live = self.current() as u64;
-        let (mut r, f) = self.analyzer.report(unix_now(), node);
+        let (mut r, mut f) = self.analyzer.report(unix_now(), node);
         r.live = live;
+        r.init_signals = self.signals.inits.values().cloned().collect();
+        f.extend(self.signals.findings());
         (r, f)
     }
 }

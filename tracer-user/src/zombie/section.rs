@@ -63,4 +63,6 @@ pub struct ZombieReport {
     pub node: NodeLimits,
     pub groups: Vec<GroupReport>,
     pub zombies: Vec<ZombieRow>,
+    /// Inits whose SIGTERM/SIGINT the kernel dropped (`pid1_signal_dropped`).
+    pub init_signals: Vec<super::init_signal::InitSignal>,
 }
