@@ -286,3 +286,70 @@ fn a_cookie_leaked_by_a_living_creator_with_the_time_to_semmni() {
     let expected = (semmni - sets) as f64 / (rate / 60.0);
     assert!((t / expected - 1.0).abs() < 0.01, "{t} vs {expected}");
 }
+
+/// Keys listed by `ipcs -s` inside the IPC namespace of `pid`.
+fn ipcs_in(pid: u32) -> Vec<String> {
+    let out = std::process::Command::new("nsenter")
+        .args(["--ipc", "--target", &pid.to_string(), "ipcs", "-s"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("0x"))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn orphaned_sets_in_another_ipc_namespace_are_info_and_removed_there() {
+    if !root() {
+        return;
+    }
+    let _keys = keys_lock();
+    let tracer = sem_tracer();
+    // A private IPC namespace: its creator is killed, a `sleep` keeps the namespace alive.
+    let script = format!(
+        "{} create 2 0x5e5e7000 & c=$!; sleep 0.3; kill -9 $c; wait $c; echo ready; exec sleep 60",
+        env!("CARGO_BIN_EXE_sem-helper")
+    );
+    let (mut holder, line) = spawn_ready("unshare", &["--ipc", "sh", "-c", &script]);
+    assert_eq!(line, "ready");
+    let member = holder.id();
+    std::thread::sleep(Duration::from_millis(2500));
+    let before = ipcs_in(member);
+    let report = tracer.stop_json();
+
+    let ns = std::fs::metadata(format!("/proc/{member}/ns/ipc")).unwrap();
+    let ns = std::os::unix::fs::MetadataExt::ino(&ns);
+    let f = sem_findings(&report)
+        .into_iter()
+        .find(|f| f["evidence"]["ipc_ns"] == ns)
+        .unwrap_or_else(|| panic!("no finding for IPC namespace {ns}: {report:#}"));
+    // Run the advice as given, then ask ipcs inside the namespace.
+    let fix = f["remediation"].as_str().unwrap();
+    let cmd = fix
+        .split('`')
+        .find(|c| c.contains("ipcrm"))
+        .unwrap_or_else(|| panic!("no ipcrm in {fix}"))
+        .to_string();
+    let removed = std::process::Command::new("sh")
+        .args(["-c", &cmd])
+        .status()
+        .unwrap()
+        .success();
+    let after = ipcs_in(member);
+    unsafe { libc::kill(member as i32, libc::SIGKILL) };
+    holder.wait().unwrap();
+
+    let mut keys = before.clone();
+    keys.sort();
+    assert_eq!(keys, ["0x5e5e7000", "0x5e5e7001"], "ipcs before");
+    assert_eq!(f["severity"], "info", "{f:#}");
+    assert_eq!(f["evidence"]["leaked_count"], 2);
+    assert!(
+        cmd.starts_with(&format!("nsenter --ipc --target {member} ipcrm -s ")),
+        "{cmd}"
+    );
+    assert!(removed, "{cmd} failed");
+    assert!(after.is_empty(), "left after `{cmd}`: {after:?}");
+}
