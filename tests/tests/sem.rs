@@ -309,7 +309,7 @@ fn orphaned_sets_in_another_ipc_namespace_are_info_and_removed_there() {
     let tracer = sem_tracer();
     // A private IPC namespace: its creator is killed, a `sleep` keeps the namespace alive.
     let script = format!(
-        "{} create 2 0x5e5e7000 & c=$!; sleep 0.3; kill -9 $c; wait $c; echo ready; exec sleep 60",
+        "{} create 2 0x5e5e7000 & c=$!; sleep 0.3; kill -9 $c; wait $c 2>/dev/null; echo ready; exec sleep 60",
         env!("CARGO_BIN_EXE_sem-helper")
     );
     let (mut holder, line) = spawn_ready("unshare", &["--ipc", "sh", "-c", &script]);
