@@ -72,7 +72,7 @@ impl ProblemRun for ZombieRun {
     }
 
     fn tracked(&self) -> Vec<(&'static str, u64)> {
-        vec![("zombie", self.current() as u64)]
+        vec![("zombie", self.held() as u64)]
     }
 
     fn metrics(&self, section: &dyn Section) -> Vec<Family> {
