@@ -115,7 +115,15 @@ impl OverlayRun {
         let Some(abs) = mounts::resolve(viewer, ev.dfd, &path) else {
             return;
         };
-        let mounts = mounts::mounts_of(viewer);
+        // The table of the namespace the call was made in (the kernel read it at the call);
+        // the viewer's from /proc without BTF.
+        let mounts = match ev.origin.mntns {
+            0 => mounts::mounts_of(viewer),
+            ns => attrib
+                .mountinfo(ns, ev.tgid)
+                .map(|t| mounts::parse_mountinfo(&t))
+                .unwrap_or_else(|| mounts::mounts_of(viewer)),
+        };
         let Some(m) = mounts::mount_of(&mounts, &abs).filter(|m| m.fstype == "overlay") else {
             return;
         };
