@@ -4,12 +4,12 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
-    helpers::{bpf_get_current_comm, bpf_ktime_get_ns},
+    helpers::bpf_ktime_get_ns,
     macros::map,
     maps::{Array, HashMap, PerCpuHashMap},
 };
 use tracer_common::{
-    COMM_LEN, Drop,
+    Drop, Origin,
     seccomp::{HIST_SLOTS, MAX_KEYS, Start, SysHist, SysKey, log2_slot},
 };
 
@@ -36,16 +36,13 @@ static SYS_COUNTS: PerCpuHashMap<SysKey, u64> =
 #[map]
 static SYS_EPOCH: Array<u64> = Array::with_max_entries(2, 0);
 #[map]
-static SYS_COMMS: HashMap<u32, [u8; COMM_LEN]> =
-    HashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
+static SYS_COMMS: HashMap<u32, Origin> = HashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 
 /// On the (rare) first sight of a (process, syscall) pair: keep the process's name, so that a
 /// process that exits before user space reads /proc is still named.
 #[inline(always)]
 fn remember_comm(tgid: u32) {
-    if let Ok(comm) = bpf_get_current_comm() {
-        let _ = SYS_COMMS.insert(&tgid, &comm, 0);
-    }
+    let _ = SYS_COMMS.insert(&tgid, &crate::origin::current(), 0);
 }
 
 /// Entered before a detach (--duty-cycle) or while paused: the exit is another period's.

@@ -108,7 +108,9 @@ mod tests {
         let ns = mntns_of(me).unwrap();
         let mut t = MountTables::default();
         // A hint that is not in the namespace (pid 0 has no /proc entry): found by a scan.
-        let text = t.mountinfo(ns, 0).expect("some process is in our namespace");
+        let text = t
+            .mountinfo(ns, 0)
+            .expect("some process is in our namespace");
         assert!(text.contains(" / "), "{text}");
         assert!(Rc::ptr_eq(&text, &t.mountinfo(ns, me).unwrap()), "cached");
         assert!(t.mountinfo(1, 0).is_none(), "no namespace has inode 1");

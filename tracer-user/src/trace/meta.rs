@@ -44,27 +44,37 @@ pub fn proc_meta(
         }
         return m;
     }
+    let origin = seccomp::kernel_origin(ebpf, tgid);
     let comm = comm
-        .or_else(|| seccomp::kernel_comm(ebpf, tgid))
+        .or_else(|| origin.map(|o| crate::events::comm_str(&o.comm)))
         .unwrap_or_default();
+    // The container from the cgroup id and namespaces the kernel took at the first syscall.
+    let container = origin
+        .filter(|o| o.has_namespaces())
+        .map(|o| attrib.container_of_origin(&o, tgid));
+    let with_origin = |m: ProcMeta| match &container {
+        Some(c) => ProcMeta {
+            container: c.clone(),
+            ..m
+        },
+        None => m,
+    };
     let mut pid = tgid;
     for _ in 0..32 {
         let Some(parent) = parent_of(ebpf, pid) else {
             break;
         };
         if let Some(m) = known(parent).filter(|m| m.seccomp.mode != "unknown") {
-            return ProcMeta { comm, ..m };
+            return with_origin(ProcMeta { comm, ..m });
         }
         if node::alive(parent) {
-            return ProcMeta {
-                comm,
-                ..live_meta(parent, attrib)
-            };
+            let m = live_meta(parent, attrib);
+            return with_origin(ProcMeta { comm, ..m });
         }
         pid = parent;
     }
-    ProcMeta {
+    with_origin(ProcMeta {
         comm,
         ..Default::default()
-    }
+    })
 }
