@@ -57,6 +57,7 @@ fn one_shot_exec_chmod_is_attributed_by_name() {
 
 /// A process exec'd into the container joins no traced process's fork tree, and a refresh of
 /// the container's pids comes only each interval: the kernel's cgroup filter sees it at once.
+/// It is gone before ctrace looks: its container and seccomp mode are the kernel's record.
 #[test]
 fn container_filter_takes_an_exec_from_its_first_syscall() {
     if !root() {
@@ -89,6 +90,11 @@ fn container_filter_takes_an_exec_from_its_first_syscall() {
         .find(|p| p["comm"] == "cat")
         .unwrap_or_else(|| panic!("the exec'd cat is missing: {procs:#?}"));
     assert_eq!(cat["container_id"], id.as_str(), "{cat:#}");
+    assert_eq!(cat["container_name"], NAME, "{cat:#}");
+    // Gone before /proc was read: the mode the kernel read after its execve (runc installs
+    // Docker's default filter just before it execs).
+    assert_eq!(cat["seccomp_mode"], "filter", "{cat:#}");
+    assert!(cat["seccomp_filters"].as_u64().unwrap() >= 1, "{cat:#}");
     // Negative control: nothing outside the container is traced.
     for p in procs {
         if p["comm"] != "?" {

@@ -114,7 +114,7 @@ pub fn forget_keys(ebpf: &mut Ebpf, keys: &[SysKey], tgids: &[u32]) {
     }
     if let Some(Ok(mut m)) = ebpf
         .map_mut(COMMS)
-        .map(BpfHashMap::<&mut MapData, u32, tracer_common::Origin>::try_from)
+        .map(BpfHashMap::<&mut MapData, u32, tracer_common::seccomp::Seen>::try_from)
     {
         for t in tgids {
             let _ = m.remove(t);
@@ -131,10 +131,10 @@ pub fn forget_keys(ebpf: &mut Ebpf, keys: &[SysKey], tgids: &[u32]) {
     }
 }
 
-/// What the kernel saw when the process first made a syscall (for processes already gone):
-/// its name, cgroup and namespaces.
-pub fn kernel_origin(ebpf: &Ebpf, tgid: u32) -> Option<tracer_common::Origin> {
-    let map: BpfHashMap<&MapData, u32, tracer_common::Origin> =
+/// What the kernel saw of the process at its first syscall or last execve (for processes
+/// already gone): its name, cgroup, namespaces and seccomp state.
+pub fn kernel_seen(ebpf: &Ebpf, tgid: u32) -> Option<tracer_common::seccomp::Seen> {
+    let map: BpfHashMap<&MapData, u32, tracer_common::seccomp::Seen> =
         BpfHashMap::try_from(ebpf.map(COMMS)?).ok()?;
     map.get(&tgid, 0).ok()
 }
