@@ -382,6 +382,9 @@ fn pidns_inode(proc_dir: &Path) -> io::Result<u64> {
 }
 
 #[cfg(test)]
+mod origin_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
