@@ -102,3 +102,36 @@ fn container_filter_takes_an_exec_from_its_first_syscall() {
         }
     }
 }
+
+/// `serve` drains the same events: a one-shot exec's copy-up is filed under the container's
+/// name, not `pidns:` or the host.
+#[test]
+fn serve_attributes_a_dead_process_by_name() {
+    if !root() {
+        return;
+    }
+    const NAME: &str = "ctrace-test-evidence-serve";
+    let docker = Docker::start();
+    let id = docker.run(NAME, &[], &["sleep", "3600"]);
+    let agent = tests::serve::Agent::start("evidence-serve", &["overlay", "--interval", "300ms"]);
+    docker_exec(NAME, &["chmod", "700", "/bin/busybox"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let found = loop {
+        let lines = agent.findings_lines();
+        if let Some(f) = lines
+            .iter()
+            .find(|f| f["kind"] == "overlay_copy_up" && f["subject"]["container_id"] == id.as_str())
+        {
+            break f.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no copy-up of {NAME} in the stream: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    drop(agent);
+    docker.rm(NAME);
+    assert_eq!(found["subject"]["container_name"], NAME, "{found:#}");
+    assert_eq!(found["subject"]["runtime"], "docker", "{found:#}");
+}
