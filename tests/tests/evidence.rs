@@ -116,20 +116,20 @@ fn serve_attributes_a_dead_process_by_name() {
     let agent = tests::serve::Agent::start("evidence-serve", &["overlay", "--interval", "300ms"]);
     docker_exec(NAME, &["chmod", "700", "/bin/busybox"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let found = loop {
-        let lines = agent.findings_lines();
-        if let Some(f) = lines
-            .iter()
-            .find(|f| f["kind"] == "overlay_copy_up" && f["subject"]["container_id"] == id.as_str())
-        {
-            break f.clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no copy-up of {NAME} in the stream: {lines:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let found =
+        loop {
+            let lines = agent.findings_lines();
+            if let Some(f) = lines.iter().map(|l| &l["finding"]).find(|f| {
+                f["kind"] == "overlay_copy_up" && f["subject"]["container_id"] == id.as_str()
+            }) {
+                break f.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no copy-up of {NAME} in the stream: {lines:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        };
     drop(agent);
     docker.rm(NAME);
     assert_eq!(found["subject"]["container_name"], NAME, "{found:#}");
