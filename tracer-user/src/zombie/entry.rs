@@ -30,7 +30,9 @@ fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
 }
 
 fn doctor() -> Vec<Check> {
-    doctor_checks(&mut Attributor::new())
+    let mut attrib = Attributor::new();
+    attrib.settle();
+    doctor_checks(&mut attrib)
 }
 
 crate::section!(ZombieReport, text::render);
