@@ -8,8 +8,28 @@ pub const HISTS: &str = "SYS_HISTS";
 pub const COUNTS: &str = "SYS_COUNTS";
 /// One slot: the ktime of the last (re)attach; starts before it belong to a detached period.
 pub const EPOCH: &str = "SYS_EPOCH";
-/// tgid -> comm, written when a process first shows up, so exited processes keep a name.
+/// tgid -> `Seen`, written when a process first shows up and again at each execve, so exited
+/// processes keep a name, a container and their seccomp state.
 pub const COMMS: &str = "SYS_COMMS";
+/// `Seen::mode` when the kernel's offsets were unknown (no BTF).
+pub const MODE_UNKNOWN: u32 = u32::MAX;
+
+/// What the kernel saw of a process at its first syscall, refreshed after each execve (runc
+/// installs the container's filter just before it execs the container's command).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub origin: crate::Origin,
+    /// task->seccomp.mode: 0 disabled, 1 strict, 2 filter; `MODE_UNKNOWN` without BTF.
+    pub mode: u32,
+    /// task->seccomp.filter_count: filters attached to the task.
+    pub filters: u32,
+}
+
+#[cfg(feature = "user")]
+mod seen_pod {
+    unsafe impl aya::Pod for super::Seen {}
+}
 /// Entries in the per-(process, syscall) maps as built; resized at load (`--max-syscall-keys`,
 /// by default from the number of CPUs). A busy node has a few thousand live pairs.
 pub const MAX_KEYS: u32 = 65536;

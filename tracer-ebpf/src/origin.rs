@@ -71,3 +71,16 @@ pub fn current() -> Origin {
     fill(&mut o);
     o
 }
+
+/// The current task's seccomp mode and filter count, when the offsets are known.
+#[inline(always)]
+pub fn seccomp() -> Option<(u32, u32)> {
+    let off = ORIGIN_OFFSETS.load();
+    if off.task_seccomp_mode == 0 {
+        return None;
+    }
+    let task = task();
+    let mode = read::<u32>(task, off.task_seccomp_mode)?;
+    let filters = read::<u32>(task, off.task_seccomp_filters)?;
+    Some((mode, filters))
+}

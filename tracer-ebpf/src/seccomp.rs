@@ -4,13 +4,14 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
-    helpers::{bpf_get_current_comm, bpf_ktime_get_ns},
-    macros::map,
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::{map, tracepoint},
     maps::{Array, HashMap, PerCpuHashMap},
+    programs::TracePointContext,
 };
 use tracer_common::{
-    COMM_LEN, Drop,
-    seccomp::{HIST_SLOTS, MAX_KEYS, Start, SysHist, SysKey, log2_slot},
+    Drop,
+    seccomp::{HIST_SLOTS, MAX_KEYS, MODE_UNKNOWN, Seen, Start, SysHist, SysKey, log2_slot},
 };
 
 use aya_log_ebpf::warn;
@@ -36,16 +37,20 @@ static SYS_COUNTS: PerCpuHashMap<SysKey, u64> =
 #[map]
 static SYS_EPOCH: Array<u64> = Array::with_max_entries(2, 0);
 #[map]
-static SYS_COMMS: HashMap<u32, [u8; COMM_LEN]> =
-    HashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
+static SYS_COMMS: HashMap<u32, Seen> = HashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
 
-/// On the (rare) first sight of a (process, syscall) pair: keep the process's name, so that a
-/// process that exits before user space reads /proc is still named.
+/// On the (rare) first sight of a (process, syscall) pair, and after each execve: keep the
+/// process's origin and seccomp state, so that a process that exits before user space reads
+/// /proc is still named, attributed and shown with the right mode.
 #[inline(always)]
-fn remember_comm(tgid: u32) {
-    if let Ok(comm) = bpf_get_current_comm() {
-        let _ = SYS_COMMS.insert(&tgid, &comm, 0);
-    }
+fn remember(tgid: u32) {
+    let (mode, filters) = crate::origin::seccomp().unwrap_or((MODE_UNKNOWN, 0));
+    let seen = Seen {
+        origin: crate::origin::current(),
+        mode,
+        filters,
+    };
+    let _ = SYS_COMMS.insert(&tgid, &seen, 0);
 }
 
 /// Entered before a detach (--duty-cycle) or while paused: the exit is another period's.
@@ -106,7 +111,7 @@ pub fn on_exit<C: EbpfContext>(ctx: &C, call: &Exit) {
         None => {
             // BPF_NOEXIST: another CPU may have inserted it meanwhile; that is fine.
             let _ = SYS_HISTS.insert(&key, &SysHist::ZERO, BPF_NOEXIST as u64);
-            remember_comm(tgid);
+            remember(tgid);
             match SYS_HISTS.get_ptr_mut(&key) {
                 Some(h) => h,
                 None => {
@@ -143,7 +148,7 @@ pub fn on_count<C: EbpfContext>(ctx: &C, call: &Enter) {
     match SYS_COUNTS.get_ptr_mut(&key) {
         Some(c) => unsafe { *c += 1 },
         None => {
-            remember_comm(tgid);
+            remember(tgid);
             if SYS_COUNTS.insert(&key, &1, BPF_NOEXIST as u64).is_err() {
                 // Another CPU inserted it first: count through it.
                 match SYS_COUNTS.get_ptr_mut(&key) {
@@ -156,4 +161,14 @@ pub fn on_count<C: EbpfContext>(ctx: &C, call: &Enter) {
             }
         }
     }
+}
+
+/// sched_process_exec: the process's state after the exec (a filter installed just before it,
+/// as runc does, shows), for a process gone before user space reads /proc.
+#[tracepoint(category = "sched", name = "sched_process_exec")]
+pub fn seccomp_exec(_ctx: TracePointContext) -> u32 {
+    if let Some(tgid) = traced(bpf_get_current_pid_tgid()) {
+        remember(tgid);
+    }
+    0
 }

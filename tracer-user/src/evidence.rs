@@ -17,6 +17,10 @@ pub const NO_CGROUP2_MISSES: &str = "no cgroup2 hierarchy: containers are found 
      namespaces, and --container filters by pid (a process joining the container is traced from \
      the next refresh, not its first syscall)";
 
+/// A blind spot of every tier: io_uring's workers make the calls, not a syscall of the task.
+pub const IO_URING_BLIND: &str = "opens, writes and renames submitted through io_uring are not \
+     seen (no syscall of their own)";
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Evidence {
     /// "kernel" (read from the task at the event, BTF offsets) or "proc" (after the event).
@@ -77,7 +81,7 @@ impl Evidence {
             .trim_start()
             .trim_start_matches("evidence: ")
             .to_string();
-        for m in &self.misses {
+        for m in self.misses.iter().chain([&IO_URING_BLIND]) {
             text.push_str("; ");
             text.push_str(m);
         }
@@ -95,6 +99,7 @@ mod tests {
         assert!(e.misses.is_empty());
         assert_eq!(e.check().status, Status::Ok);
         assert!(e.line().contains("from the kernel"), "{}", e.line());
+        assert!(e.check().detail.contains("io_uring"));
     }
 
     #[test]

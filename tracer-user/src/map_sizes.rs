@@ -138,7 +138,7 @@ pub fn plan(g: &Globals, cpus: u32) -> Vec<Spec> {
             "seccomp",
             HashNoPrealloc,
             4,
-            16,
+            std::mem::size_of::<tracer_common::seccomp::Seen>(),
             n(seccomp, keys),
         ),
         spec(

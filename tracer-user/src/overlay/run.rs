@@ -115,7 +115,21 @@ impl OverlayRun {
         let Some(abs) = mounts::resolve(viewer, ev.dfd, &path) else {
             return;
         };
-        let mounts = mounts::mounts_of(viewer);
+        // The table of the namespace the call was made in (the kernel read it at the call);
+        // the viewer's from /proc without BTF.
+        let from_ns = match ev.origin.mntns {
+            0 => None,
+            ns => attrib
+                .mountinfo(ns, ev.tgid)
+                .map(|t| mounts::parse_mountinfo(&t)),
+        };
+        let on_overlay =
+            |ms: &[Mount]| mounts::mount_of(ms, &abs).is_some_and(|m| m.fstype == "overlay");
+        // The viewer's table when the namespace's says no overlay (or was not found).
+        let mounts = match from_ns {
+            Some(ms) if on_overlay(&ms) => ms,
+            _ => mounts::mounts_of(viewer),
+        };
         let Some(m) = mounts::mount_of(&mounts, &abs).filter(|m| m.fstype == "overlay") else {
             return;
         };

@@ -23,10 +23,7 @@ use aya::{
     Ebpf,
     maps::{HashMap as BpfHashMap, MapData, PerCpuHashMap},
 };
-use tracer_common::{
-    COMM_LEN,
-    seccomp::{COMMS, COUNTS, HISTS, SysHist, SysKey},
-};
+use tracer_common::seccomp::{COMMS, COUNTS, HISTS, SysHist, SysKey};
 
 use crate::hist::Log2Hist;
 
@@ -117,7 +114,7 @@ pub fn forget_keys(ebpf: &mut Ebpf, keys: &[SysKey], tgids: &[u32]) {
     }
     if let Some(Ok(mut m)) = ebpf
         .map_mut(COMMS)
-        .map(BpfHashMap::<&mut MapData, u32, [u8; COMM_LEN]>::try_from)
+        .map(BpfHashMap::<&mut MapData, u32, tracer_common::seccomp::Seen>::try_from)
     {
         for t in tgids {
             let _ = m.remove(t);
@@ -134,9 +131,10 @@ pub fn forget_keys(ebpf: &mut Ebpf, keys: &[SysKey], tgids: &[u32]) {
     }
 }
 
-/// The name the kernel saw when the process first made a syscall (for processes already gone).
-pub fn kernel_comm(ebpf: &Ebpf, tgid: u32) -> Option<String> {
-    let map: BpfHashMap<&MapData, u32, [u8; COMM_LEN]> =
+/// What the kernel saw of the process at its first syscall or last execve (for processes
+/// already gone): its name, cgroup, namespaces and seccomp state.
+pub fn kernel_seen(ebpf: &Ebpf, tgid: u32) -> Option<tracer_common::seccomp::Seen> {
+    let map: BpfHashMap<&MapData, u32, tracer_common::seccomp::Seen> =
         BpfHashMap::try_from(ebpf.map(COMMS)?).ok()?;
-    Some(crate::events::comm_str(&map.get(&tgid, 0).ok()?))
+    map.get(&tgid, 0).ok()
 }

@@ -36,6 +36,8 @@ pub struct SeccompRun {
     attached_since: Option<Instant>,
     observed: Duration,
     last_total: u64,
+    /// sched_process_exec, refreshing the kernel's record of a process; kept attached.
+    exec: Option<crate::attach::Attachment>,
 }
 
 impl SeccompRun {
@@ -53,6 +55,18 @@ impl SeccompRun {
             Mode::Latency
         };
         let filter = FilterProbe::attach(ebpf, features, wish)?;
+        // The state after each execve, for processes gone before /proc is read.
+        let exec = crate::attach::attach(
+            ebpf,
+            "seccomp_exec",
+            crate::attach::AttachType::Tracepoint,
+            crate::attach::Target {
+                category: "sched",
+                name: "sched_process_exec",
+            },
+        )
+        .map_err(|e| log::warn!("seccomp: sched_process_exec: {e:#}"))
+        .ok();
         let now = Instant::now();
         Ok(SeccompRun {
             mode,
@@ -66,6 +80,7 @@ impl SeccompRun {
             attached_since: Some(now),
             observed: Duration::ZERO,
             last_total: 0,
+            exec,
         })
     }
 
@@ -73,6 +88,8 @@ impl SeccompRun {
         let mut p = syscalls::probe_info("seccomp", Some(&self.syscalls));
         p.programs
             .extend(self.filter.iter().flat_map(|f| f.program_names()));
+        p.programs
+            .extend(self.exec.iter().map(|a| a.program.to_string()));
         p.tier = self.tier().name().into();
         p
     }

@@ -22,6 +22,16 @@ fn live_meta(tgid: u32, attrib: &mut Attributor) -> ProcMeta {
     }
 }
 
+/// The seccomp state the kernel read, as /proc/PID/status would say it.
+fn kernel_status(s: tracer_common::seccomp::Seen) -> Option<SeccompStatus> {
+    if s.mode == tracer_common::seccomp::MODE_UNKNOWN {
+        return None;
+    }
+    let mode = s.mode.to_string();
+    let filters = s.filters.to_string();
+    Some(SeccompStatus::from_status(Some(&mode), Some(&filters)))
+}
+
 pub fn parent_of(ebpf: &Ebpf, pid: u32) -> Option<u32> {
     let map = BpfHashMap::<&MapData, u32, u32>::try_from(ebpf.map(names::PARENTS)?).ok()?;
     map.get(&pid, 0).ok()
@@ -44,27 +54,41 @@ pub fn proc_meta(
         }
         return m;
     }
+    let seen = seccomp::kernel_seen(ebpf, tgid);
     let comm = comm
-        .or_else(|| seccomp::kernel_comm(ebpf, tgid))
+        .or_else(|| seen.map(|s| crate::events::comm_str(&s.origin.comm)))
         .unwrap_or_default();
+    // The container from the cgroup id and namespaces the kernel took at the first syscall, the
+    // seccomp state from its task at the first syscall or the last execve.
+    let container = seen
+        .filter(|s| s.origin.has_namespaces())
+        .map(|s| attrib.container_of_origin(&s.origin, tgid));
+    let status = seen.and_then(kernel_status);
+    let with_origin = |mut m: ProcMeta| {
+        if let Some(c) = &container {
+            m.container = c.clone();
+        }
+        if let Some(s) = &status {
+            m.seccomp = s.clone();
+        }
+        m
+    };
     let mut pid = tgid;
     for _ in 0..32 {
         let Some(parent) = parent_of(ebpf, pid) else {
             break;
         };
         if let Some(m) = known(parent).filter(|m| m.seccomp.mode != "unknown") {
-            return ProcMeta { comm, ..m };
+            return with_origin(ProcMeta { comm, ..m });
         }
         if node::alive(parent) {
-            return ProcMeta {
-                comm,
-                ..live_meta(parent, attrib)
-            };
+            let m = live_meta(parent, attrib);
+            return with_origin(ProcMeta { comm, ..m });
         }
         pid = parent;
     }
-    ProcMeta {
+    with_origin(ProcMeta {
         comm,
         ..Default::default()
-    }
+    })
 }

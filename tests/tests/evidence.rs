@@ -1,0 +1,137 @@
+//! Evidence taken in the kernel at the event: a process that is gone by the time ctrace reads
+//! its events is still attributed to its container, by name, from the cgroup id and mount
+//! namespace the kernel put in the event; `--container` filters in the kernel from a process's
+//! first syscall in the container.
+
+use std::{process::Command, time::Duration};
+
+use tests::{Tracer, docker::Docker, root};
+
+fn docker_exec(name: &str, cmd: &[&str]) {
+    let st = Command::new("docker")
+        .args(["exec", name])
+        .args(cmd)
+        .status()
+        .unwrap();
+    assert!(st.success(), "docker exec {name} {cmd:?}");
+}
+
+/// `docker exec C chmod` is gone long before the next drain, and its parent (the shim) lives
+/// in the host's mount namespace: the copy-up is found in the container's mount table and
+/// named from the container's cgroup.
+#[test]
+fn one_shot_exec_chmod_is_attributed_by_name() {
+    if !root() {
+        return;
+    }
+    const NAME: &str = "ctrace-test-evidence-exec";
+    let docker = Docker::start();
+    let id = docker.run(NAME, &[], &["sleep", "3600"]);
+    let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
+    docker_exec(NAME, &["chmod", "700", "/bin/busybox"]);
+    // Negative control: a second chmod of the file, already copied up, is no copy-up.
+    docker_exec(NAME, &["chmod", "755", "/bin/busybox"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let report = tracer.stop_json();
+    // The oracle: the upper layer holds the copy, at the lower file's size.
+    let upper = Command::new("docker")
+        .args(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", NAME])
+        .output()
+        .unwrap();
+    let upper = String::from_utf8_lossy(&upper.stdout).trim().to_string();
+    let copied = std::fs::metadata(format!("{upper}/bin/busybox")).map(|m| m.len());
+    docker.rm(NAME);
+    let g = report["overlay"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["container_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no copy-up attributed to {NAME}: {report:#}"));
+    assert_eq!(g["container_name"], NAME);
+    let c = &g["largest"][0];
+    assert_eq!(c["path"], "/bin/busybox");
+    assert_eq!(c["trigger"], "chmod");
+    assert_eq!(c["size"].as_u64(), copied.ok(), "{c:#}");
+    assert_eq!(g["largest"].as_array().unwrap().len(), 1, "{g:#}");
+}
+
+/// A process exec'd into the container joins no traced process's fork tree, and a refresh of
+/// the container's pids comes only each interval: the kernel's cgroup filter sees it at once.
+/// It is gone before ctrace looks: its container and seccomp mode are the kernel's record.
+#[test]
+fn container_filter_takes_an_exec_from_its_first_syscall() {
+    if !root() {
+        return;
+    }
+    const NAME: &str = "ctrace-test-evidence-filter";
+    let docker = Docker::start();
+    let id = docker.run(NAME, &[], &["sleep", "3600"]);
+    // An interval longer than the run: no refresh of the pid filter happens.
+    let tracer = Tracer::start(&[
+        "trace",
+        "seccomp",
+        "--container",
+        NAME,
+        "--json",
+        "--interval",
+        "30s",
+        "--duration",
+        "4s",
+        "--top",
+        "50",
+    ]);
+    std::thread::sleep(Duration::from_millis(1000));
+    docker_exec(NAME, &["cat", "/proc/self/status"]);
+    let report = tracer.stop_json();
+    docker.rm(NAME);
+    let procs = report["seccomp"]["processes"].as_array().unwrap();
+    let cat = procs
+        .iter()
+        .find(|p| p["comm"] == "cat")
+        .unwrap_or_else(|| panic!("the exec'd cat is missing: {procs:#?}"));
+    assert_eq!(cat["container_id"], id.as_str(), "{cat:#}");
+    assert_eq!(cat["container_name"], NAME, "{cat:#}");
+    // Gone before /proc was read: the mode the kernel read after its execve (runc installs
+    // Docker's default filter just before it execs).
+    assert_eq!(cat["seccomp_mode"], "filter", "{cat:#}");
+    assert!(cat["seccomp_filters"].as_u64().unwrap() >= 1, "{cat:#}");
+    // Negative control: nothing outside the container is traced.
+    for p in procs {
+        if p["comm"] != "?" {
+            assert_eq!(p["container_id"], id.as_str(), "stray process {p}");
+        }
+    }
+}
+
+/// `serve` drains the same events: a one-shot exec's copy-up is filed under the container's
+/// name, not `pidns:` or the host.
+#[test]
+fn serve_attributes_a_dead_process_by_name() {
+    if !root() {
+        return;
+    }
+    const NAME: &str = "ctrace-test-evidence-serve";
+    let docker = Docker::start();
+    let id = docker.run(NAME, &[], &["sleep", "3600"]);
+    let agent = tests::serve::Agent::start("evidence-serve", &["overlay", "--interval", "300ms"]);
+    docker_exec(NAME, &["chmod", "700", "/bin/busybox"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let found =
+        loop {
+            let lines = agent.findings_lines();
+            if let Some(f) = lines.iter().map(|l| &l["finding"]).find(|f| {
+                f["kind"] == "overlay_copy_up" && f["subject"]["container_id"] == id.as_str()
+            }) {
+                break f.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no copy-up of {NAME} in the stream: {lines:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        };
+    drop(agent);
+    docker.rm(NAME);
+    assert_eq!(found["subject"]["container_name"], NAME, "{found:#}");
+    assert_eq!(found["subject"]["runtime"], "docker", "{found:#}");
+}
