@@ -5,6 +5,7 @@
 mod dispatch;
 mod filter;
 mod overlay;
+mod overlay_walk;
 mod probes;
 mod seccomp;
 mod seccomp_filter;

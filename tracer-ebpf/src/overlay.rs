@@ -1,7 +1,9 @@
 //! overlay: calls that can copy a lower file up (open for writing, creat, truncate, chmod,
-//! chown, setxattr, link, rename) and renames, from the syscall dispatcher. Paths are read
-//! from user memory at entry; the event goes out at exit with the latency and the result.
-//! Whether a copy-up happened, user space proves from the upper layer.
+//! chown, utimes, xattrs, link, rename; their fd and at forms) and renames, from the syscall
+//! dispatcher. Paths are read from user memory at entry, with what they are relative to and
+//! the fd's file read from kernel structs (overlay_walk.rs); the event goes out at exit with
+//! the latency and the result. Whether a copy-up happened, user space proves from the upper
+//! layer.
 
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
@@ -15,12 +17,13 @@ use aya_ebpf::{
 };
 use tracer_common::{
     Drop,
-    overlay::{AT_FDCWD, OverlayEvent},
+    overlay::{AT_FDCWD, OVERLAYFS_MAGIC, OverlayEvent, how},
     syscalls::nr,
 };
 
 use crate::{
     filter::{count_drop, traced},
+    overlay_walk::{file_facts, file_of, file_path, root_and_cwd, usable, walk},
     syscall::{Enter, Exit},
 };
 
@@ -44,7 +47,7 @@ fn writes(flags: u64) -> bool {
 
 /// Saves the call: `paths` are (dfd, user pointer) pairs, the second optional.
 #[inline(always)]
-fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64) {
+fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64, fd_only: bool) {
     let pid_tgid = call.pid_tgid;
     let Some(ev) = OVERLAY_SCRATCH.get_ptr_mut(0) else {
         return;
@@ -70,8 +73,53 @@ fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64) {
             ev.path2[0] = 0;
         }
     }
+    ev.how = 0;
+    ev.magic = 0;
+    if usable() {
+        where_from(ev, p2.is_some());
+    }
+    // An fd on another filesystem: nothing on overlay can be copied up by this call.
+    if fd_only && ev.how & how::FILE != 0 && ev.magic != OVERLAYFS_MAGIC {
+        return;
+    }
     if OVERLAY_ARGS.insert(pid_tgid as u32, &*ev, 0).is_err() {
         count_drop(Drop::OverlayArgsFull);
+    }
+}
+
+/// Fills in, from kernel structs, what the paths are relative to, and the file of an fd-based
+/// call (an empty path on a dfd): the process may be gone when user space reads the event.
+#[inline(always)]
+fn where_from(ev: &mut OverlayEvent, two: bool) {
+    let Some((root, cwd)) = root_and_cwd() else {
+        return;
+    };
+    let base_of = |dfd: i32| match dfd {
+        AT_FDCWD => Some(cwd),
+        fd => file_of(fd).and_then(file_path),
+    };
+    if ev.path[0] == 0 {
+        if let Some(file) = file_of(ev.dfd) {
+            file_facts(file, ev);
+        }
+    }
+    if ev.path[0] != b'/'
+        && let Some(at) = base_of(ev.dfd)
+    {
+        ev.how |= how::BASE;
+        if !walk(root, at, &mut ev.base) {
+            ev.how |= how::CUT;
+        }
+    }
+    if two
+        && ev.path2[0] != b'/'
+        && (ev.dfd2 != ev.dfd || ev.how & how::BASE == 0)
+        && let Some(at) = base_of(ev.dfd2)
+    {
+        ev.how |= how::BASE2;
+        if !walk(root, at, &mut ev.base2) {
+            ev.how |= how::CUT;
+        }
     }
 }
 
@@ -83,7 +131,7 @@ pub fn on_enter(call: &Enter) {
         // open(path, flags): only when it can write.
         nr::OPEN => {
             if writes(a[1]) {
-                save(call, (AT_FDCWD, a[0]), None, a[1]);
+                save(call, (AT_FDCWD, a[0]), None, a[1], false);
             }
         }
         // Path first.
@@ -93,7 +141,15 @@ pub fn on_enter(call: &Enter) {
         | nr::CHOWN
         | nr::LCHOWN
         | nr::SETXATTR
-        | nr::LSETXATTR => save(call, (AT_FDCWD, a[0]), None, 0),
+        | nr::LSETXATTR
+        | nr::REMOVEXATTR
+        | nr::LREMOVEXATTR
+        | nr::UTIME
+        | nr::UTIMES => save(call, (AT_FDCWD, a[0]), None, 0, false),
+        // fd first: the file is read through the fd table.
+        nr::FTRUNCATE | nr::FCHMOD | nr::FCHOWN | nr::FSETXATTR | nr::FREMOVEXATTR => {
+            save(call, (a[0] as i32, 0), None, 0, true)
+        }
         // openat(dfd, path, flags), openat2(dfd, path, how): only when they can write.
         nr::OPENAT | nr::OPENAT2 => {
             let flags = match call.nr as u32 {
@@ -102,16 +158,29 @@ pub fn on_enter(call: &Enter) {
                 _ => unsafe { bpf_probe_read_user(a[2] as *const u64) }.unwrap_or(0),
             };
             if writes(flags) {
-                save(call, (a[0] as i32, a[1]), None, flags);
+                save(call, (a[0] as i32, a[1]), None, flags, false);
             }
         }
         // (dfd, path, ...).
-        nr::FCHMODAT | nr::FCHMODAT2 | nr::FCHOWNAT => save(call, (a[0] as i32, a[1]), None, 0),
+        // (dfd, path, ...); a NULL path (futimens) or an empty one names the dfd's file.
+        nr::FCHMODAT
+        | nr::FCHMODAT2
+        | nr::FCHOWNAT
+        | nr::UTIMENSAT
+        | nr::FUTIMESAT
+        | nr::SETXATTRAT
+        | nr::REMOVEXATTRAT => save(call, (a[0] as i32, a[1]), None, 0, a[1] == 0),
         // link(old, new), rename(old, new).
-        nr::LINK | nr::RENAME => save(call, (AT_FDCWD, a[0]), Some((AT_FDCWD, a[1])), 0),
+        nr::LINK | nr::RENAME => save(call, (AT_FDCWD, a[0]), Some((AT_FDCWD, a[1])), 0, false),
         // linkat, renameat, renameat2: (olddfd, old, newdfd, new, flags).
         nr::LINKAT | nr::RENAMEAT | nr::RENAMEAT2 => {
-            save(call, (a[0] as i32, a[1]), Some((a[2] as i32, a[3])), a[4]);
+            save(
+                call,
+                (a[0] as i32, a[1]),
+                Some((a[2] as i32, a[3])),
+                a[4],
+                false,
+            );
         }
         _ => {}
     }

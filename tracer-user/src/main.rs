@@ -4,6 +4,7 @@ mod attach;
 mod attrib;
 mod bench;
 mod bpf_cost;
+mod btf_offsets;
 mod cli;
 mod doctor;
 mod events;

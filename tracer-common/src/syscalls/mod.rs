@@ -50,7 +50,7 @@ pub const SIGPIPE_CALLS: [u32; 6] = [
     nr::SENDMSG,
 ];
 /// Calls that can copy a lower file up, and renames.
-pub const OVERLAY_CALLS: [u32; 18] = [
+pub const OVERLAY_CALLS: [u32; 31] = [
     nr::OPEN,
     nr::OPENAT,
     nr::OPENAT2,
@@ -69,6 +69,19 @@ pub const OVERLAY_CALLS: [u32; 18] = [
     nr::RENAME,
     nr::RENAMEAT,
     nr::RENAMEAT2,
+    nr::FTRUNCATE,
+    nr::FCHMOD,
+    nr::FCHOWN,
+    nr::FSETXATTR,
+    nr::REMOVEXATTR,
+    nr::LREMOVEXATTR,
+    nr::FREMOVEXATTR,
+    nr::SETXATTRAT,
+    nr::REMOVEXATTRAT,
+    nr::UTIME,
+    nr::UTIMES,
+    nr::FUTIMESAT,
+    nr::UTIMENSAT,
 ];
 
 const fn mark(mut t: [u8; TABLE_LEN], calls: &[u32], bit: u8) -> [u8; TABLE_LEN] {

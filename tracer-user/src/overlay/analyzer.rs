@@ -2,7 +2,7 @@
 //! Pure: fed recorded observations.
 
 use super::explain;
-pub use super::section::{CopyUp, ExdevRename, GroupReport, OverlayReport};
+pub use super::section::{CopyUp, ExdevRename, GroupReport, HardlinkBreak, OverlayReport};
 use crate::{
     attrib::{Container, Origin},
     hist::Log2Hist,
@@ -18,6 +18,9 @@ pub const SLOW_NS: u64 = 10_000_000;
 pub struct Analyzer {
     pub copy_ups: Vec<CopyUp>,
     pub exdev: Vec<ExdevRename>,
+    /// Copy-ups that failed for space (ENOSPC, EDQUOT).
+    pub failed: Vec<CopyUp>,
+    pub hardlinks: Vec<HardlinkBreak>,
     pub checked: u64,
 }
 
@@ -40,6 +43,8 @@ impl Analyzer {
             .iter()
             .map(|c| group_key(&c.container))
             .chain(self.exdev.iter().map(|e| group_key(&e.container)))
+            .chain(self.failed.iter().map(|c| group_key(&c.container)))
+            .chain(self.hardlinks.iter().map(|h| group_key(&h.container)))
             .collect();
         keys.sort();
         keys.dedup();
@@ -56,10 +61,22 @@ impl Analyzer {
                 .iter()
                 .filter(|e| group_key(&e.container) == key)
                 .collect();
+            let fs: Vec<&CopyUp> = self
+                .failed
+                .iter()
+                .filter(|c| group_key(&c.container) == key)
+                .collect();
+            let hs: Vec<&HardlinkBreak> = self
+                .hardlinks
+                .iter()
+                .filter(|h| group_key(&h.container) == key)
+                .collect();
             let container = cs
                 .first()
                 .and_then(|c| c.container.clone())
-                .or_else(|| es.first().and_then(|e| e.container.clone()));
+                .or_else(|| es.first().and_then(|e| e.container.clone()))
+                .or_else(|| fs.first().and_then(|c| c.container.clone()))
+                .or_else(|| hs.first().and_then(|h| h.container.clone()));
             let h = hist_of(cs.iter().copied());
             let mut largest: Vec<CopyUp> = cs.iter().map(|c| (*c).clone()).collect();
             largest.sort_by_key(|c| std::cmp::Reverse(c.size));
@@ -108,7 +125,10 @@ impl Analyzer {
                     remediation: explain::copy_up_remediation(&g),
                 });
             }
-            if let Some(first) = es.first() {
+            findings.extend(more_findings(&fs, &hs, &subject));
+            let raised: Vec<&ExdevRename> = es.iter().copied().filter(|e| e.is_finding()).collect();
+            if let Some(first) = raised.first() {
+                let es = raised.clone();
                 findings.push(Finding {
                     kind: finding_kind::OVERLAY_EXDEV_RENAME,
                     severity: Severity::Warning,
@@ -137,11 +157,61 @@ impl Analyzer {
             latency_hist_ns: all.buckets(),
             groups,
             exdev: self.exdev.clone(),
+            exdev_cross_mount: self.exdev.iter().filter(|e| !e.same_mount).count(),
+            failed: self.failed.clone(),
+            hardlink_breaks: self.hardlinks.clone(),
             tier: "tracepoint",
             tier_check: None,
         };
         (report, findings)
     }
+}
+
+/// Copy-ups that failed for space (critical), and hard links broken by a copy-up.
+fn more_findings(
+    failed: &[&CopyUp],
+    hardlinks: &[&HardlinkBreak],
+    subject: &dyn Fn(u32, &str) -> Subject,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(big) = failed.iter().max_by_key(|c| c.size) {
+        out.push(Finding {
+            kind: finding_kind::OVERLAY_COPY_UP,
+            severity: Severity::Critical,
+            subject: subject(big.pid, &big.comm),
+            evidence: serde_json::json!({
+                "failed": failed.iter().take(20).map(|c| serde_json::json!({
+                    "path": c.path, "size": c.size, "error": c.error, "trigger": c.trigger,
+                    "upper_free_bytes": c.upper_free, "pid": c.pid, "comm": c.comm,
+                })).collect::<Vec<_>>(),
+                "count": failed.len(),
+                "upper_dir": big.upper,
+                "size": big.size,
+                "upper_free_bytes": big.upper_free,
+            }),
+            explanation: explain::failed_explanation(failed),
+            remediation: explain::failed_remediation(big),
+        });
+    }
+    if let Some(first) = hardlinks.first() {
+        out.push(Finding {
+            kind: finding_kind::OVERLAY_HARDLINK_BREAK,
+            severity: Severity::Warning,
+            subject: subject(first.pid, &first.comm),
+            evidence: serde_json::json!({
+                "count": hardlinks.len(),
+                "files": hardlinks.iter().take(20).map(|h| serde_json::json!({
+                    "path": h.path, "nlink": h.nlink, "other_names": h.other_names,
+                    "pid": h.pid, "comm": h.comm,
+                })).collect::<Vec<_>>(),
+                "index_param": first.index_param,
+                "mount_index": first.mount_index,
+            }),
+            explanation: explain::hardlink_explanation(hardlinks),
+            remediation: explain::hardlink_remediation(),
+        });
+    }
+    out
 }
 
 #[cfg(test)]
