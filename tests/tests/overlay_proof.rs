@@ -204,3 +204,69 @@ fn a_copy_up_that_does_not_fit_the_upper_is_critical() {
         assert!(copy_ups(&report).is_empty());
     }
 }
+
+/// Holds `path` open (and mapped MAP_SHARED when `map`), says so in `ready`, waits for `done`,
+/// then writes what the mapping and a read() of the fd show.
+const HOLDER: &str = r#"
+import mmap, os, sys, time
+path, ready, done, out, do_map = sys.argv[1:6]
+fd = os.open(path, os.O_RDONLY)
+m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ) if do_map == "1" else None
+open(ready, "w").close()
+while not os.path.exists(done):
+    time.sleep(0.02)
+seen = m[:5].decode() if m else "-"
+open(out, "w").write(seen + " " + os.pread(fd, 5, 0).decode())
+"#;
+
+#[test]
+fn a_shared_mapping_left_on_the_lower_file_is_stale() {
+    if !root() || !python() {
+        return;
+    }
+    for map in [true, false] {
+        let o = Mount::new(&format!("stale-{map}"), "", populate);
+        let holder = o.dir.join("holder.py");
+        std::fs::write(&holder, HOLDER).unwrap();
+        let d = |f: &str| o.dir.join(f).display().to_string();
+        // The holder maps (or only opens) the lower file, then another process copies it up.
+        let report = traced(&format!(
+            "python3 {} {} {} {} {} {} & \
+             while [ ! -e {ready} ]; do sleep 0.02; done; sleep 0.3; \
+             echo upper > {file}; touch {done}; wait",
+            holder.display(),
+            o.merged("single"),
+            d("ready"),
+            d("done"),
+            d("seen"),
+            u8::from(map),
+            ready = d("ready"),
+            file = o.merged("single"),
+            done = d("done"),
+        ));
+        // The oracle: what the holder saw after the copy-up. A read() follows the copy (4.19+),
+        // a shared mapping keeps the old content.
+        let seen = std::fs::read_to_string(d("seen")).unwrap();
+        let stale = report["overlay"]["stale_mappings"].as_array().unwrap();
+        let f = findings(&report, "overlay_stale_mapping");
+        if !map {
+            assert_eq!(
+                seen, "- upper",
+                "a read-only fd sees the copy on this kernel"
+            );
+            assert!(stale.is_empty() && f.is_empty(), "{report:#}");
+            continue;
+        }
+        assert_eq!(seen, "lower upper", "the mapping kept the lower content");
+        assert_eq!(stale.len(), 1, "{report:#}");
+        let s = &stale[0];
+        assert_eq!(s["path"], o.merged("single").as_str());
+        assert_eq!(s["holder_comm"], "python3");
+        assert_eq!(s["holder_how"], "MAP_SHARED mapping");
+        assert_ne!(s["holder_pid"], s["pid"]);
+        let age = s["mapping_age_s"].as_f64().unwrap();
+        assert!(age >= 0.3 && age < 30.0, "{s:#}");
+        assert_eq!(f.len(), 1);
+        assert!(s["kernel_rule"].as_str().unwrap().contains(">= 4.19"));
+    }
+}

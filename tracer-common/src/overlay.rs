@@ -68,6 +68,25 @@ pub mod how {
     pub const CUT: u32 = 8;
 }
 
+/// Shared mappings of overlay files: (file, process) -> since when.
+pub const SHARED_MAPS: &str = "OVERLAY_SHARED";
+
+/// An overlay file (the overlay's device and inode number) mapped MAP_SHARED by a process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MapKey {
+    pub ino: u64,
+    pub dev: u32,
+    pub tgid: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SharedMap {
+    pub since_ns: u64,
+    pub comm: [u8; crate::COMM_LEN],
+}
+
 /// One traced call, copied out at its exit.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -137,4 +156,6 @@ impl OverlayEvent {
 #[cfg(feature = "user")]
 mod pod {
     unsafe impl aya::Pod for super::OverlayEvent {}
+    unsafe impl aya::Pod for super::MapKey {}
+    unsafe impl aya::Pod for super::SharedMap {}
 }

@@ -12,18 +12,18 @@ use aya_ebpf::{
         bpf_probe_read_user_str_bytes,
     },
     macros::{kprobe, kretprobe, map},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::{ProbeContext, RetProbeContext},
 };
 use tracer_common::{
     Drop,
-    overlay::{AT_FDCWD, OVERLAYFS_MAGIC, OverlayEvent, how},
+    overlay::{AT_FDCWD, MapKey, OVERLAYFS_MAGIC, OverlayEvent, SharedMap, how},
     syscalls::nr,
 };
 
 use crate::{
     filter::{count_drop, traced},
-    overlay_walk::{file_facts, file_of, file_path, root_and_cwd, usable, walk},
+    overlay_walk::{file_facts, file_id, file_of, file_path, root_and_cwd, usable, walk},
     syscall::{Enter, Exit},
 };
 
@@ -35,6 +35,38 @@ static OVERLAY_ARGS: HashMap<u32, OverlayEvent> =
     HashMap::with_max_entries(4096, BPF_F_NO_PREALLOC);
 #[map]
 static OVERLAY_SCRATCH: PerCpuArray<OverlayEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// Overlay files mapped MAP_SHARED: a copy-up leaves such a mapping on the old (lower) file.
+#[map]
+static OVERLAY_SHARED: LruHashMap<MapKey, SharedMap> = LruHashMap::with_max_entries(4096, 0);
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_ANONYMOUS: u64 = 0x20;
+
+/// mmap(addr, len, prot, flags, fd, off) of an overlay file with MAP_SHARED: who, since when.
+#[inline(always)]
+fn shared_map(flags: u64, fd: i32) {
+    if flags & MAP_SHARED == 0 || flags & MAP_ANONYMOUS != 0 || !usable() {
+        return;
+    }
+    let Some((magic, dev, ino)) = file_of(fd).and_then(file_id) else {
+        return;
+    };
+    if magic != OVERLAYFS_MAGIC {
+        return;
+    }
+    let key = MapKey {
+        ino,
+        dev,
+        tgid: (bpf_get_current_pid_tgid() >> 32) as u32,
+    };
+    let v = SharedMap {
+        since_ns: unsafe { bpf_ktime_get_ns() },
+        comm: bpf_get_current_comm().unwrap_or_default(),
+    };
+    // The first mapping's time: the oldest one is the one that went stale longest.
+    let _ = OVERLAY_SHARED.insert(&key, &v, aya_ebpf::bindings::BPF_NOEXIST as u64);
+}
 
 const O_ACCMODE: u64 = 3;
 const O_TRUNC: u64 = 0o1000;
@@ -128,6 +160,7 @@ fn where_from(ev: &mut OverlayEvent, two: bool) {
 pub fn on_enter(call: &Enter) {
     let a = call.regs.args();
     match call.nr as u32 {
+        nr::MMAP => shared_map(a[3], a[4] as i32),
         // open(path, flags): only when it can write.
         nr::OPEN => {
             if writes(a[1]) {

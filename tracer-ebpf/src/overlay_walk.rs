@@ -82,13 +82,28 @@ pub fn file_path(file: u64) -> Option<Path> {
     path_at(file + o(off::FILE_PATH))
 }
 
+/// `file`'s inode and superblock.
+#[inline(always)]
+fn inode_sb(file: u64) -> Option<(u64, u64)> {
+    let inode = rd::<u64>(file, o(off::FILE_INODE))?;
+    Some((inode, rd::<u64>(inode, o(off::INODE_SB))?))
+}
+
+/// The superblock magic, device and inode number of `file`.
+#[inline(always)]
+pub fn file_id(file: u64) -> Option<(u64, u32, u64)> {
+    let (inode, sb) = inode_sb(file)?;
+    Some((
+        rd(sb, o(off::SB_MAGIC))?,
+        rd(sb, o(off::SB_DEV))?,
+        rd(inode, o(off::INODE_INO))?,
+    ))
+}
+
 /// The superblock magic, device, inode number, link count and size of `file`'s inode.
 #[inline(always)]
 pub fn file_facts(file: u64, ev: &mut OverlayEvent) {
-    let Some(inode) = rd::<u64>(file, o(off::FILE_INODE)) else {
-        return;
-    };
-    let Some(sb) = rd::<u64>(inode, o(off::INODE_SB)) else {
+    let Some((inode, sb)) = inode_sb(file) else {
         return;
     };
     ev.magic = rd(sb, o(off::SB_MAGIC)).unwrap_or(0);

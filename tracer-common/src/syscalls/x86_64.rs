@@ -4,6 +4,7 @@
 pub mod nr {
     pub const WRITE: u32 = 1;
     pub const OPEN: u32 = 2;
+    pub const MMAP: u32 = 9;
     pub const PWRITE64: u32 = 18;
     pub const WRITEV: u32 = 20;
     pub const SENDTO: u32 = 44;

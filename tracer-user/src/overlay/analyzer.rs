@@ -2,7 +2,9 @@
 //! Pure: fed recorded observations.
 
 use super::explain;
-pub use super::section::{CopyUp, ExdevRename, GroupReport, HardlinkBreak, OverlayReport};
+pub use super::section::{
+    CopyUp, ExdevRename, GroupReport, HardlinkBreak, OverlayReport, StaleMapping,
+};
 use crate::{
     attrib::{Container, Origin},
     hist::Log2Hist,
@@ -21,6 +23,7 @@ pub struct Analyzer {
     /// Copy-ups that failed for space (ENOSPC, EDQUOT).
     pub failed: Vec<CopyUp>,
     pub hardlinks: Vec<HardlinkBreak>,
+    pub stale: Vec<StaleMapping>,
     pub checked: u64,
 }
 
@@ -45,6 +48,7 @@ impl Analyzer {
             .chain(self.exdev.iter().map(|e| group_key(&e.container)))
             .chain(self.failed.iter().map(|c| group_key(&c.container)))
             .chain(self.hardlinks.iter().map(|h| group_key(&h.container)))
+            .chain(self.stale.iter().map(|h| group_key(&h.container)))
             .collect();
         keys.sort();
         keys.dedup();
@@ -71,12 +75,18 @@ impl Analyzer {
                 .iter()
                 .filter(|h| group_key(&h.container) == key)
                 .collect();
+            let ss: Vec<&StaleMapping> = self
+                .stale
+                .iter()
+                .filter(|h| group_key(&h.container) == key)
+                .collect();
             let container = cs
                 .first()
                 .and_then(|c| c.container.clone())
                 .or_else(|| es.first().and_then(|e| e.container.clone()))
                 .or_else(|| fs.first().and_then(|c| c.container.clone()))
-                .or_else(|| hs.first().and_then(|h| h.container.clone()));
+                .or_else(|| hs.first().and_then(|h| h.container.clone()))
+                .or_else(|| ss.first().and_then(|h| h.container.clone()));
             let h = hist_of(cs.iter().copied());
             let mut largest: Vec<CopyUp> = cs.iter().map(|c| (*c).clone()).collect();
             largest.sort_by_key(|c| std::cmp::Reverse(c.size));
@@ -126,6 +136,20 @@ impl Analyzer {
                 });
             }
             findings.extend(more_findings(&fs, &hs, &subject));
+            if let Some(first) = ss.first() {
+                findings.push(Finding {
+                    kind: finding_kind::OVERLAY_STALE_MAPPING,
+                    severity: Severity::Warning,
+                    subject: subject(first.pid, &first.comm),
+                    evidence: serde_json::json!({
+                        "count": ss.len(),
+                        "copy_ups": ss.iter().take(20).collect::<Vec<_>>(),
+                        "kernel_rule": first.kernel_rule,
+                    }),
+                    explanation: explain::stale_explanation(&ss),
+                    remediation: explain::stale_remediation(),
+                });
+            }
             let raised: Vec<&ExdevRename> = es.iter().copied().filter(|e| e.is_finding()).collect();
             if let Some(first) = raised.first() {
                 let es = raised.clone();
@@ -160,6 +184,7 @@ impl Analyzer {
             exdev_cross_mount: self.exdev.iter().filter(|e| !e.same_mount).count(),
             failed: self.failed.clone(),
             hardlink_breaks: self.hardlinks.clone(),
+            stale_mappings: self.stale.clone(),
             tier: "tracepoint",
             tier_check: None,
         };

@@ -1,6 +1,6 @@
 //! The overlay findings' text, built from what was observed.
 
-use super::section::{CopyUp, ExdevRename, GroupReport, HardlinkBreak};
+use super::section::{CopyUp, ExdevRename, GroupReport, HardlinkBreak, StaleMapping};
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1 << 20) as f64
@@ -132,5 +132,30 @@ pub fn hardlink_remediation() -> String {
      time (copy them instead), or keep them on a volume. Other overlay users can mount with index=on (kernel 4.13+), \
      which keeps hard links together on copy-up; it needs the same lower layers at every mount and an upper \
      filesystem with file handles, and makes the layers unusable by tools that don't know the index."
+        .into()
+}
+
+pub fn stale_explanation(ss: &[&StaleMapping]) -> String {
+    let s = ss[0];
+    format!(
+        "{} ({}) copied {} up while {} ({}) held it through a {}{}. The copy-up made a new file in the upper layer; \
+         that {} still points at the old copy in the lower layer, so it keeps reading the old content and its \
+         writes reach nobody else ({}).",
+        s.comm,
+        s.pid,
+        s.path,
+        s.holder_comm,
+        s.holder_pid,
+        s.holder_how,
+        s.mapping_age_s
+            .map_or(String::new(), |a| format!(" made {a:.1} s earlier")),
+        s.holder_how,
+        s.kernel_rule
+    )
+}
+
+pub fn stale_remediation() -> String {
+    "Have the file copied up before anyone maps it (touch or chmod it at container start, or in the image build \
+     with a later layer), or keep files that are shared through mmap on a volume, where there is no copy-up."
         .into()
 }

@@ -14,6 +14,7 @@ pub mod paths;
 pub mod run;
 pub mod section;
 pub mod serve;
+pub mod stale;
 pub mod text;
 
 /// What a syscall does to a file, in the words of the overlayfs documentation.

@@ -8,6 +8,8 @@ use tracer_common::overlay::AT_FDCWD;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mount {
     pub mount_point: String,
+    /// The superblock's device (major, minor).
+    pub dev: (u32, u32),
     pub fstype: String,
     pub lower: Vec<String>,
     pub upper: Option<String>,
@@ -42,12 +44,18 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
             let mount_point = unescape(left.split_whitespace().nth(4)?);
+            let dev = left
+                .split_whitespace()
+                .nth(2)?
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
             let mut r = right.split_whitespace();
             let fstype = r.next()?.to_string();
             let _source = r.next();
             let opts = r.next().unwrap_or("");
             let mut m = Mount {
                 mount_point,
+                dev: dev.unwrap_or_default(),
                 fstype,
                 ..Default::default()
             };
@@ -185,6 +193,7 @@ mod tests {
         assert_eq!(m[3].metacopy.as_deref(), Some("on"));
         assert_eq!(m[1].index, None);
         assert_eq!(m[1].fstype, "overlay");
+        assert_eq!(m[1].dev, (0, 52));
         assert_eq!(m[1].lower, vec!["/l/2", "/l/1"]);
         assert_eq!(m[1].upper.as_deref(), Some("/u/diff"));
         assert_eq!(m[1].redirect_dir.as_deref(), Some("on"));

@@ -14,11 +14,12 @@ use tracer_common::{
 };
 
 use super::{
-    analyzer::{Analyzer, CopyUp, ExdevRename, HardlinkBreak, OverlayReport},
+    analyzer::{Analyzer, CopyUp, ExdevRename, HardlinkBreak, OverlayReport, StaleMapping},
     is_rename,
     kernel_tier::{self, CopyUpProbe, TierCheck},
     layers, module_param, mounts,
     paths::{self, Source},
+    stale::Stale,
     trigger,
 };
 use crate::{
@@ -47,6 +48,8 @@ pub struct OverlayRun {
     tier: Tier,
     /// Kernel tier: both tiers' answers.
     check: TierCheck,
+    /// Shared mappings of overlay files (None: the map is missing).
+    stale: Option<Stale>,
 }
 
 /// open(2)'s O_TRUNC: the copy-up copies no data.
@@ -68,6 +71,9 @@ impl OverlayRun {
             None => Tier::Tracepoint,
         };
         let ring = events::ring(ebpf, EVENTS)?;
+        let stale = Stale::take(ebpf)
+            .inspect_err(|e| log::warn!("overlay: {e:#}"))
+            .ok();
         Ok(OverlayRun {
             ring,
             probe: syscalls::probe_info("overlay", syscalls),
@@ -77,6 +83,7 @@ impl OverlayRun {
             counted: HashSet::new(),
             tier,
             check: TierCheck::default(),
+            stale,
         })
     }
 
@@ -236,6 +243,25 @@ impl OverlayRun {
                 mount_index: m.index.clone(),
             });
         }
+        if let Some(st) = &self.stale {
+            let lower_path = format!("{layer}/{rel}");
+            for h in st.holders(m.dev, lst.ino, ev.tgid, &lower_path) {
+                self.analyzer.stale.push(StaleMapping {
+                    at: rec.at,
+                    pid: rec.pid,
+                    comm: rec.comm.clone(),
+                    container: rec.container.clone(),
+                    path: rec.path.clone(),
+                    holder_pid: h.pid,
+                    holder_comm: h.comm,
+                    holder_how: h.how,
+                    mapping_age_s: h
+                        .since_ns
+                        .map(|t| (ev.enter_ns.saturating_sub(t)) as f64 / 1e9),
+                    kernel_rule: st.kernel_rule(),
+                });
+            }
+        }
         self.analyzer.copy_ups.push(rec);
     }
 
@@ -255,6 +281,8 @@ impl OverlayRun {
         a.failed.drain(..f);
         let h = a.hardlinks.len().saturating_sub(keep);
         a.hardlinks.drain(..h);
+        let s = a.stale.len().saturating_sub(keep);
+        a.stale.drain(..s);
         // A second guard only: copy-ups are proven by the upper file's birth time.
         if self.counted.len() > keep * 4 {
             self.counted.clear();

@@ -81,6 +81,27 @@ pub struct HardlinkBreak {
     pub mount_index: Option<String>,
 }
 
+/// A copy-up of a file that another process still sees through the lower copy.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StaleMapping {
+    pub at: f64,
+    /// The process whose call copied the file up.
+    pub pid: u32,
+    pub comm: String,
+    #[serde(skip)]
+    pub container: Option<Container>,
+    pub path: String,
+    /// The process left on the old content, and how ("MAP_SHARED mapping", or "open fd" before
+    /// 4.19).
+    pub holder_pid: u32,
+    pub holder_comm: String,
+    pub holder_how: &'static str,
+    /// How long the mapping had lived at the copy-up.
+    pub mapping_age_s: Option<f64>,
+    /// Which rule applies on this kernel.
+    pub kernel_rule: &'static str,
+}
+
 #[derive(Serialize, Debug, Clone)]
 pub struct GroupReport {
     pub container_id: Option<String>,
@@ -113,6 +134,7 @@ pub struct OverlayReport {
     /// Copy-ups that failed for space.
     pub failed: Vec<CopyUp>,
     pub hardlink_breaks: Vec<HardlinkBreak>,
+    pub stale_mappings: Vec<StaleMapping>,
     /// "tracepoint", or "kprobe" when copy-ups are also timed in the kernel.
     pub tier: &'static str,
     /// Kernel tier: the tracepoint tier's answer checked against the kernel's.
