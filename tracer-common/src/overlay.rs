@@ -91,6 +91,8 @@ pub struct SharedMap {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct OverlayEvent {
+    /// The task running when the kernel took the event (see `crate::Origin`).
+    pub origin: crate::Origin,
     pub enter_ns: u64,
     pub exit_ns: u64,
     pub ret: i64,
@@ -127,6 +129,7 @@ pub struct OverlayEvent {
 
 impl OverlayEvent {
     pub const ZERO: OverlayEvent = OverlayEvent {
+        origin: crate::Origin::ZERO,
         enter_ns: 0,
         exit_ns: 0,
         ret: 0,

@@ -2,8 +2,10 @@
 #![no_std]
 #![no_main]
 
+mod cgroup;
 mod dispatch;
 mod filter;
+mod origin;
 mod overlay;
 mod overlay_walk;
 mod probes;

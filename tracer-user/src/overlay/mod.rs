@@ -9,6 +9,7 @@ pub mod entry;
 pub mod explain;
 pub mod kernel_tier;
 pub mod layers;
+pub mod mount_tables;
 pub mod mounts;
 pub mod paths;
 pub mod run;

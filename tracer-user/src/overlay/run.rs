@@ -17,7 +17,9 @@ use super::{
     analyzer::{Analyzer, CopyUp, ExdevRename, HardlinkBreak, OverlayReport, StaleMapping},
     is_rename,
     kernel_tier::{self, CopyUpProbe, TierCheck},
-    layers, module_param, mounts,
+    layers, module_param,
+    mount_tables::MountTables,
+    mounts,
     paths::{self, Source},
     stale::Stale,
     trigger,
@@ -50,6 +52,7 @@ pub struct OverlayRun {
     check: TierCheck,
     /// Shared mappings of overlay files (None: the map is missing).
     stale: Option<Stale>,
+    tables: MountTables,
 }
 
 /// open(2)'s O_TRUNC: the copy-up copies no data.
@@ -84,6 +87,7 @@ impl OverlayRun {
             tier,
             check: TierCheck::default(),
             stale,
+            tables: MountTables::default(),
         })
     }
 
@@ -123,7 +127,7 @@ impl OverlayRun {
         let Some(abs) = paths.first.clone() else {
             return;
         };
-        let mounts = mounts::mounts_of(viewer);
+        let mounts = self.tables.of(ev.origin.mntns, ev.tgid, viewer);
         let Some(m) = mounts::mount_of(&mounts, &abs).filter(|m| m.fstype == "overlay") else {
             return;
         };
@@ -133,7 +137,7 @@ impl OverlayRun {
             at: self.clock.unix(ev.enter_ns),
             pid: ev.tgid,
             comm: comm_str(&ev.comm),
-            container: attrib.container_of(viewer),
+            container: attrib.container_of_origin(&ev.origin, viewer),
             path: abs.clone(),
             latency_ns: ev.exit_ns.saturating_sub(ev.enter_ns),
             trigger: trigger(&syscall).to_string(),
