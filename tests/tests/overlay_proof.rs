@@ -265,7 +265,7 @@ fn a_shared_mapping_left_on_the_lower_file_is_stale() {
         assert_eq!(s["holder_how"], "MAP_SHARED mapping");
         assert_ne!(s["holder_pid"], s["pid"]);
         let age = s["mapping_age_s"].as_f64().unwrap();
-        assert!(age >= 0.3 && age < 30.0, "{s:#}");
+        assert!((0.3..30.0).contains(&age), "{s:#}");
         assert_eq!(f.len(), 1);
         assert!(s["kernel_rule"].as_str().unwrap().contains(">= 4.19"));
     }

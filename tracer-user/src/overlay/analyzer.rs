@@ -261,6 +261,7 @@ mod tests {
             trigger: "open".into(),
             upper: "/u".into(),
             upper_free: Some(100 << 20),
+            ..Default::default()
         }
     }
 
@@ -298,14 +299,71 @@ mod tests {
             source: "/app/cache".into(),
             target: "/app/cache.old".into(),
             source_is_lower_dir: true,
+            same_mount: true,
             redirect_dir_param: Some("N".into()),
             mount_redirect_dir: None,
             ..Default::default()
         });
-        let (_, f) = a.report();
+        // Across mounts, or a file: counted, not raised.
+        for (same_mount, dir) in [(false, true), (true, false)] {
+            a.exdev.push(ExdevRename {
+                source: "/app/x".into(),
+                same_mount,
+                source_is_lower_dir: dir,
+                ..Default::default()
+            });
+        }
+        let (r, f) = a.report();
+        assert_eq!((r.exdev.len(), r.exdev_cross_mount), (3, 1));
         assert_eq!(f.len(), 1);
+        assert_eq!(f[0].evidence["count"], 1);
         assert_eq!(f[0].kind, "overlay_exdev_rename");
         assert!(f[0].explanation.contains("/app/cache"));
         assert!(f[0].remediation.contains("redirect_dir=on"));
+    }
+
+    #[test]
+    fn a_copy_up_that_failed_for_space_is_critical() {
+        let mut a = Analyzer::default();
+        let mut c = copy("/data/big.db", 2 << 20, 1_000);
+        (c.error, c.upper_free) = (Some("ENOSPC"), Some(1 << 20));
+        a.failed.push(c);
+        let (r, f) = a.report();
+        assert_eq!(r.copy_ups, 0);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].kind, f[0].severity),
+            ("overlay_copy_up", Severity::Critical)
+        );
+        assert_eq!(f[0].evidence["size"], 2 << 20);
+        assert_eq!(f[0].evidence["upper_free_bytes"], 1 << 20);
+        assert!(f[0].explanation.contains("ENOSPC"), "{}", f[0].explanation);
+    }
+
+    #[test]
+    fn hard_link_breaks_and_stale_mappings_are_findings() {
+        let mut a = Analyzer::default();
+        a.hardlinks.push(HardlinkBreak {
+            path: "/app/a".into(),
+            nlink: 2,
+            other_names: vec!["/app/b".into()],
+            index_param: Some("N".into()),
+            ..Default::default()
+        });
+        a.stale.push(StaleMapping {
+            path: "/app/db".into(),
+            holder_pid: 42,
+            holder_comm: "reader".into(),
+            holder_how: "MAP_SHARED mapping",
+            mapping_age_s: Some(3.5),
+            ..Default::default()
+        });
+        let (r, f) = a.report();
+        assert_eq!((r.hardlink_breaks.len(), r.stale_mappings.len()), (1, 1));
+        let kinds: Vec<&str> = f.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, ["overlay_hardlink_break", "overlay_stale_mapping"]);
+        assert!(f[0].explanation.contains("/app/b"));
+        assert!(f[0].remediation.contains("index=off"));
+        assert!(f[1].explanation.contains("3.5 s"), "{}", f[1].explanation);
     }
 }
