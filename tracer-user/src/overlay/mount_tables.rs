@@ -3,23 +3,29 @@
 //! other) and kept, so a process gone by the drain (a one-shot `docker exec`) is resolved against
 //! its own namespace's mounts, not its host-side ancestor's.
 
-use std::{
-    collections::HashMap,
-    fs,
-    os::unix::fs::MetadataExt,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, fs, os::unix::fs::MetadataExt};
 
 use super::mounts::{Mount, mounts_of, parse_mountinfo};
 
 /// A table older than this is read again (mounts change: volumes, new layers).
-const FRESH: Duration = Duration::from_secs(2);
+const FRESH_NS: u64 = 2_000_000_000;
 /// Namespaces remembered, at most (a busy node's containers come and go).
 const CAP: usize = 4096;
 
 #[derive(Default)]
 pub struct MountTables {
-    by_ns: HashMap<u32, (Instant, Vec<Mount>)>,
+    /// namespace -> (when read, in the kernel's monotonic ns, the table).
+    by_ns: HashMap<u32, (u64, Vec<Mount>)>,
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of the events' timestamps.
+fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The mount namespace inode of `pid`.
@@ -49,14 +55,17 @@ fn read(ns: u32, pid: u32) -> Option<Vec<Mount>> {
 }
 
 impl MountTables {
-    /// The mounts `tgid` saw (its namespace `ns` from the kernel; 0 without BTF offsets, then
-    /// those of `viewer`, its nearest living ancestor).
-    pub fn of(&mut self, ns: u32, tgid: u32, viewer: u32) -> Vec<Mount> {
+    /// The mounts `tgid` saw at `event_ns` (its namespace `ns` from the kernel; 0 without BTF
+    /// offsets, then those of `viewer`, its nearest living ancestor). A table read before the
+    /// event is read again: a container's namespace is set up (pivot_root) after its first calls.
+    pub fn of(&mut self, ns: u32, tgid: u32, viewer: u32, event_ns: u64) -> Vec<Mount> {
         if ns == 0 {
             return mounts_of(viewer);
         }
+        let now = mono_ns();
         if let Some((at, t)) = self.by_ns.get(&ns)
-            && at.elapsed() < FRESH
+            && *at >= event_ns
+            && now.saturating_sub(*at) < FRESH_NS
         {
             return t.clone();
         }
@@ -65,7 +74,7 @@ impl MountTables {
                 if self.by_ns.len() >= CAP {
                     self.by_ns.clear();
                 }
-                self.by_ns.insert(ns, (Instant::now(), t.clone()));
+                self.by_ns.insert(ns, (now, t.clone()));
                 t
             }
             // The namespace is gone: the last table read of it, else the ancestor's.
@@ -87,10 +96,15 @@ mod tests {
         let ns = ns_of(me).unwrap();
         let mut t = MountTables::default();
         // Pid 0 is no process: the table comes from another member of the namespace (us).
-        let mounts = t.of(ns, 0, 0);
+        let mounts = t.of(ns, 0, 0, mono_ns());
         assert!(mounts.iter().any(|m| m.mount_point == "/"));
-        assert!(t.by_ns.contains_key(&ns));
+        let read = t.by_ns[&ns].0;
+        // An earlier event uses the kept table; a later one reads it again.
+        t.of(ns, 0, 0, read - 1);
+        assert_eq!(t.by_ns[&ns].0, read);
+        t.of(ns, 0, 0, mono_ns());
+        assert!(t.by_ns[&ns].0 > read);
         // A namespace nobody is in, never seen: the viewer's table.
-        assert_eq!(t.of(1, 0, me).len(), mounts_of(me).len());
+        assert_eq!(t.of(1, 0, me, 0).len(), mounts_of(me).len());
     }
 }

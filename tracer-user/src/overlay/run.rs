@@ -114,11 +114,12 @@ impl OverlayRun {
         let syscall = syscall_name(ev.nr as u32);
         let paths = paths::of(ev, viewer);
         log::debug!(
-            "overlay: {syscall}({:?}) = {} by {} ({:?}, seen as {viewer})",
+            "overlay: {syscall}({:?}) = {} by {} ({:?}, mntns {}, seen as {viewer})",
             paths.first,
             ev.ret,
             ev.tgid,
-            paths.source
+            paths.source,
+            ev.origin.mntns
         );
         // An fd on another filesystem (the kernel read its superblock).
         if paths.fd_based && ev.magic != OVERLAYFS_MAGIC {
@@ -127,7 +128,9 @@ impl OverlayRun {
         let Some(abs) = paths.first.clone() else {
             return;
         };
-        let mounts = self.tables.of(ev.origin.mntns, ev.tgid, viewer);
+        let mounts = self
+            .tables
+            .of(ev.origin.mntns, ev.tgid, viewer, ev.enter_ns);
         let Some(m) = mounts::mount_of(&mounts, &abs).filter(|m| m.fstype == "overlay") else {
             return;
         };
