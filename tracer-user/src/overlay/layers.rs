@@ -101,8 +101,10 @@ mod tests {
 
     #[test]
     fn a_mount_option_overrides_the_module_default() {
-        let mut m = Mount::default();
-        m.index = Some("off".into());
+        let mut m = Mount {
+            index: Some("off".into()),
+            ..Default::default()
+        };
         assert!(!index_on(&m));
         m.index = Some("on".into());
         assert!(index_on(&m));
