@@ -221,3 +221,79 @@ fn container_copy_up_is_attributed() {
     assert_eq!(c["trigger"], "chmod");
     assert!(c["size"].as_u64().unwrap() > 100_000);
 }
+
+/// One-shot `docker exec`s, gone before ctrace drains them: resolved against the container's
+/// mount namespace (from the kernel's origin header), attributed by name, sized by the upperdir.
+#[test]
+fn one_shot_docker_exec_copy_up_and_exdev_are_reported() {
+    if !root() {
+        return;
+    }
+    const NAME: &str = "ctrace-test-overlay-exec";
+    let docker = Docker::start();
+    let id = docker.run(NAME, &[], &["sleep", "3600"]);
+    let tracer = Tracer::start(&[
+        "trace",
+        "overlay",
+        "--json",
+        "--interval",
+        "500ms",
+        "--container",
+        NAME,
+    ]);
+    // mv's own fallback (copy and delete) may fail here; its rename(2) is what counts. The
+    // chmod comes last: it leaves busybox, every applet, not executable.
+    for (cmd, must) in [
+        (&["mv", "/tmp", "/tmp2"][..], false),
+        (&["chmod", "600", "/bin/busybox"], true),
+    ] {
+        let out = Command::new("docker")
+            .args(["exec", NAME])
+            .args(cmd)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() || !must, "docker exec {cmd:?}: {err}");
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    let report = tracer.stop_json();
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", NAME])
+        .output()
+        .unwrap();
+    let upper = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let copied = std::fs::metadata(format!("{upper}/bin/busybox"));
+    docker.rm(NAME);
+    let g = report["overlay"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["container_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("nothing attributed to {NAME}: {report:#}"));
+    assert_eq!(g["container_name"], NAME);
+    let c = g["largest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == "/bin/busybox")
+        .unwrap_or_else(|| panic!("{g:#}"));
+    assert_eq!(c["trigger"], "chmod");
+    // The oracle: the copy in the container's upperdir.
+    assert_eq!(c["size"].as_u64().unwrap(), copied.unwrap().len());
+    let e = report["overlay"]["exdev"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == "/tmp")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(e["target"], "/tmp2");
+    assert_eq!(e["same_mount"], true);
+    assert_eq!(e["source_is_lower_dir"], true);
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "overlay_exdev_rename")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(f["subject"]["container_name"], NAME);
+}

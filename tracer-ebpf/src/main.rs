@@ -7,6 +7,7 @@ mod dispatch;
 mod filter;
 mod origin;
 mod overlay;
+mod overlay_walk;
 mod probes;
 mod seccomp;
 mod seccomp_filter;

@@ -1,7 +1,9 @@
 //! overlay: calls that can copy a lower file up (open for writing, creat, truncate, chmod,
-//! chown, setxattr, link, rename) and renames, from the syscall dispatcher. Paths are read
-//! from user memory at entry; the event goes out at exit with the latency and the result.
-//! Whether a copy-up happened, user space proves from the upper layer.
+//! chown, utimes, xattrs, link, rename; their fd and at forms) and renames, from the syscall
+//! dispatcher. Paths are read from user memory at entry, with what they are relative to and
+//! the fd's file read from kernel structs (overlay_walk.rs); the event goes out at exit with
+//! the latency and the result. Whether a copy-up happened, user space proves from the upper
+//! layer.
 
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
@@ -10,17 +12,18 @@ use aya_ebpf::{
         bpf_probe_read_user_str_bytes,
     },
     macros::{kprobe, kretprobe, map},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::{ProbeContext, RetProbeContext},
 };
 use tracer_common::{
     Drop,
-    overlay::{AT_FDCWD, OverlayEvent},
+    overlay::{AT_FDCWD, MapKey, OVERLAYFS_MAGIC, OverlayEvent, SharedMap, how},
     syscalls::nr,
 };
 
 use crate::{
     filter::{count_drop, traced},
+    overlay_walk::{file_facts, file_id, file_of, file_path, root_and_cwd, usable, walk},
     syscall::{Enter, Exit},
 };
 
@@ -33,6 +36,38 @@ static OVERLAY_ARGS: HashMap<u32, OverlayEvent> =
 #[map]
 static OVERLAY_SCRATCH: PerCpuArray<OverlayEvent> = PerCpuArray::with_max_entries(1, 0);
 
+/// Overlay files mapped MAP_SHARED: a copy-up leaves such a mapping on the old (lower) file.
+#[map]
+static OVERLAY_SHARED: LruHashMap<MapKey, SharedMap> = LruHashMap::with_max_entries(4096, 0);
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_ANONYMOUS: u64 = 0x20;
+
+/// mmap(addr, len, prot, flags, fd, off) of an overlay file with MAP_SHARED: who, since when.
+#[inline(always)]
+fn shared_map(flags: u64, fd: i32) {
+    if flags & MAP_SHARED == 0 || flags & MAP_ANONYMOUS != 0 || !usable() {
+        return;
+    }
+    let Some((magic, dev, ino)) = file_of(fd).and_then(file_id) else {
+        return;
+    };
+    if magic != OVERLAYFS_MAGIC {
+        return;
+    }
+    let key = MapKey {
+        ino,
+        dev,
+        tgid: (bpf_get_current_pid_tgid() >> 32) as u32,
+    };
+    let v = SharedMap {
+        since_ns: unsafe { bpf_ktime_get_ns() },
+        comm: bpf_get_current_comm().unwrap_or_default(),
+    };
+    // The first mapping's time: the oldest one is the one that went stale longest.
+    let _ = OVERLAY_SHARED.insert(&key, &v, aya_ebpf::bindings::BPF_NOEXIST as u64);
+}
+
 const O_ACCMODE: u64 = 3;
 const O_TRUNC: u64 = 0o1000;
 
@@ -44,7 +79,7 @@ fn writes(flags: u64) -> bool {
 
 /// Saves the call: `paths` are (dfd, user pointer) pairs, the second optional.
 #[inline(always)]
-fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64) {
+fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64, fd_only: bool) {
     let pid_tgid = call.pid_tgid;
     let Some(ev) = OVERLAY_SCRATCH.get_ptr_mut(0) else {
         return;
@@ -71,8 +106,53 @@ fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64) {
             ev.path2[0] = 0;
         }
     }
+    ev.how = 0;
+    ev.magic = 0;
+    if usable() {
+        where_from(ev, p2.is_some());
+    }
+    // An fd on another filesystem: nothing on overlay can be copied up by this call.
+    if fd_only && ev.how & how::FILE != 0 && ev.magic != OVERLAYFS_MAGIC {
+        return;
+    }
     if OVERLAY_ARGS.insert(pid_tgid as u32, &*ev, 0).is_err() {
         count_drop(Drop::OverlayArgsFull);
+    }
+}
+
+/// Fills in, from kernel structs, what the paths are relative to, and the file of an fd-based
+/// call (an empty path on a dfd): the process may be gone when user space reads the event.
+#[inline(always)]
+fn where_from(ev: &mut OverlayEvent, two: bool) {
+    let Some((root, cwd)) = root_and_cwd() else {
+        return;
+    };
+    let base_of = |dfd: i32| match dfd {
+        AT_FDCWD => Some(cwd),
+        fd => file_of(fd).and_then(file_path),
+    };
+    if ev.path[0] == 0 {
+        if let Some(file) = file_of(ev.dfd) {
+            file_facts(file, ev);
+        }
+    }
+    if ev.path[0] != b'/'
+        && let Some(at) = base_of(ev.dfd)
+    {
+        ev.how |= how::BASE;
+        if !walk(root, at, &mut ev.base) {
+            ev.how |= how::CUT;
+        }
+    }
+    if two
+        && ev.path2[0] != b'/'
+        && (ev.dfd2 != ev.dfd || ev.how & how::BASE == 0)
+        && let Some(at) = base_of(ev.dfd2)
+    {
+        ev.how |= how::BASE2;
+        if !walk(root, at, &mut ev.base2) {
+            ev.how |= how::CUT;
+        }
     }
 }
 
@@ -81,10 +161,11 @@ fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64) {
 pub fn on_enter(call: &Enter) {
     let a = call.regs.args();
     match call.nr as u32 {
+        nr::MMAP => shared_map(a[3], a[4] as i32),
         // open(path, flags): only when it can write.
         nr::OPEN => {
             if writes(a[1]) {
-                save(call, (AT_FDCWD, a[0]), None, a[1]);
+                save(call, (AT_FDCWD, a[0]), None, a[1], false);
             }
         }
         // Path first.
@@ -94,7 +175,15 @@ pub fn on_enter(call: &Enter) {
         | nr::CHOWN
         | nr::LCHOWN
         | nr::SETXATTR
-        | nr::LSETXATTR => save(call, (AT_FDCWD, a[0]), None, 0),
+        | nr::LSETXATTR
+        | nr::REMOVEXATTR
+        | nr::LREMOVEXATTR
+        | nr::UTIME
+        | nr::UTIMES => save(call, (AT_FDCWD, a[0]), None, 0, false),
+        // fd first: the file is read through the fd table.
+        nr::FTRUNCATE | nr::FCHMOD | nr::FCHOWN | nr::FSETXATTR | nr::FREMOVEXATTR => {
+            save(call, (a[0] as i32, 0), None, 0, true)
+        }
         // openat(dfd, path, flags), openat2(dfd, path, how): only when they can write.
         nr::OPENAT | nr::OPENAT2 => {
             let flags = match call.nr as u32 {
@@ -103,16 +192,29 @@ pub fn on_enter(call: &Enter) {
                 _ => unsafe { bpf_probe_read_user(a[2] as *const u64) }.unwrap_or(0),
             };
             if writes(flags) {
-                save(call, (a[0] as i32, a[1]), None, flags);
+                save(call, (a[0] as i32, a[1]), None, flags, false);
             }
         }
         // (dfd, path, ...).
-        nr::FCHMODAT | nr::FCHMODAT2 | nr::FCHOWNAT => save(call, (a[0] as i32, a[1]), None, 0),
+        // (dfd, path, ...); a NULL path (futimens) or an empty one names the dfd's file.
+        nr::FCHMODAT
+        | nr::FCHMODAT2
+        | nr::FCHOWNAT
+        | nr::UTIMENSAT
+        | nr::FUTIMESAT
+        | nr::SETXATTRAT
+        | nr::REMOVEXATTRAT => save(call, (a[0] as i32, a[1]), None, 0, a[1] == 0),
         // link(old, new), rename(old, new).
-        nr::LINK | nr::RENAME => save(call, (AT_FDCWD, a[0]), Some((AT_FDCWD, a[1])), 0),
+        nr::LINK | nr::RENAME => save(call, (AT_FDCWD, a[0]), Some((AT_FDCWD, a[1])), 0, false),
         // linkat, renameat, renameat2: (olddfd, old, newdfd, new, flags).
         nr::LINKAT | nr::RENAMEAT | nr::RENAMEAT2 => {
-            save(call, (a[0] as i32, a[1]), Some((a[2] as i32, a[3])), a[4]);
+            save(
+                call,
+                (a[0] as i32, a[1]),
+                Some((a[2] as i32, a[3])),
+                a[4],
+                false,
+            );
         }
         _ => {}
     }

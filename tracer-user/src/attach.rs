@@ -91,6 +91,7 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
     use tracer_common::{names, syscalls};
     let btf = kernel_btf().ok();
     let inflight_mask = crate::map_sizes::inflight_slots(g.pid_max) - 1;
+    let ovl_offsets = crate::btf_offsets::overlay();
     let mut loader = EbpfLoader::new();
     loader
         .btf(btf)
@@ -111,6 +112,7 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
             true,
         )
         .override_global(syscalls::INFLIGHT_MASK, &inflight_mask, true)
+        .override_global(tracer_common::overlay::OFFSETS, &ovl_offsets, true)
         .override_global(tracer_common::origin::OFFSETS, &g.origin_offsets, true);
     crate::map_sizes::apply(&mut loader, g);
     loader.load(OBJECT).context("loading the eBPF object")

@@ -5,6 +5,7 @@ mod attrib;
 mod bench;
 mod bpf_cost;
 mod btf;
+mod btf_offsets;
 mod cli;
 mod doctor;
 mod events;

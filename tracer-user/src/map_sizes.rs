@@ -195,6 +195,7 @@ pub fn plan(g: &Globals, cpus: u32) -> Vec<Spec> {
             n(overlay, 4096),
         ),
         spec("OVERLAY_CU_START", "overlay", Hash, 4, 8, n(overlay, 4096)),
+        spec("OVERLAY_SHARED", "overlay", Lru, 16, 24, n(overlay, 4096)),
         spec(
             "ZOMBIE_EVENTS",
             "zombie",

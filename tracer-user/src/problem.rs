@@ -38,6 +38,8 @@ pub mod finding_kind {
     pub const SECCOMP_SLOWDOWN: &str = "seccomp_slowdown";
     pub const OVERLAY_COPY_UP: &str = "overlay_copy_up";
     pub const OVERLAY_EXDEV_RENAME: &str = "overlay_exdev_rename";
+    pub const OVERLAY_HARDLINK_BREAK: &str = "overlay_hardlink_break";
+    pub const OVERLAY_STALE_MAPPING: &str = "overlay_stale_mapping";
     pub const SIGPIPE_DELIVERED: &str = "sigpipe_delivered";
     pub const SEM_LEAK: &str = "sem_leak";
     pub const ZOMBIE_ACCUMULATION: &str = "zombie_accumulation";

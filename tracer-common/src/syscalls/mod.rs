@@ -49,8 +49,8 @@ pub const SIGPIPE_CALLS: [u32; 6] = [
     nr::SENDTO,
     nr::SENDMSG,
 ];
-/// Calls that can copy a lower file up, and renames.
-pub const OVERLAY_CALLS: [u32; 18] = [
+/// Calls that can copy a lower file up, renames, and mmap.
+pub const OVERLAY_CALLS: [u32; 32] = [
     nr::OPEN,
     nr::OPENAT,
     nr::OPENAT2,
@@ -69,6 +69,21 @@ pub const OVERLAY_CALLS: [u32; 18] = [
     nr::RENAME,
     nr::RENAMEAT,
     nr::RENAMEAT2,
+    nr::FTRUNCATE,
+    nr::FCHMOD,
+    nr::FCHOWN,
+    nr::FSETXATTR,
+    nr::REMOVEXATTR,
+    nr::LREMOVEXATTR,
+    nr::FREMOVEXATTR,
+    nr::SETXATTRAT,
+    nr::REMOVEXATTRAT,
+    nr::UTIME,
+    nr::UTIMES,
+    nr::FUTIMESAT,
+    nr::UTIMENSAT,
+    // MAP_SHARED mappings of overlay files, which a copy-up leaves stale.
+    nr::MMAP,
 ];
 
 const fn mark(mut t: [u8; TABLE_LEN], calls: &[u32], bit: u8) -> [u8; TABLE_LEN] {

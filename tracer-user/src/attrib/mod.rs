@@ -10,7 +10,6 @@ pub mod docker;
 mod docker_events;
 pub mod feed;
 mod k8s;
-pub mod mntns;
 pub mod name_sources;
 mod oci;
 mod origin;
@@ -67,8 +66,6 @@ pub struct Attributor {
     by_cgroup: HashMap<u64, Container>,
     /// The `cgroup_mkdir` probe's records (id, path), drained before every lookup.
     cgroup_feed: Option<feed::CgroupFeed>,
-    /// Mount tables by mount namespace inode.
-    mounts: mntns::MountTables,
 }
 
 impl Default for Attributor {
@@ -94,7 +91,6 @@ impl Attributor {
             cgroups: cgroup_ids::CgroupIds::new(),
             by_cgroup: HashMap::new(),
             cgroup_feed: None,
-            mounts: mntns::MountTables::default(),
         }
     }
 
@@ -154,12 +150,6 @@ impl Attributor {
         }
         self.by_cgroup.insert(id, c.clone());
         Some(c)
-    }
-
-    /// The mountinfo text of mount namespace `mntns` (an event's `origin.mntns`), cached per
-    /// namespace and read from `hint` or any living member: for the overlay analyzer.
-    pub fn mountinfo(&mut self, mntns: u32, hint: u32) -> Option<std::rc::Rc<str>> {
-        self.mounts.mountinfo(mntns, hint)
     }
 
     /// Takes the `cgroup_mkdir` records from now on.

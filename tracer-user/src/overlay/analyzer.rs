@@ -2,7 +2,9 @@
 //! Pure: fed recorded observations.
 
 use super::explain;
-pub use super::section::{CopyUp, ExdevRename, GroupReport, OverlayReport};
+pub use super::section::{
+    CopyUp, ExdevRename, GroupReport, HardlinkBreak, OverlayReport, StaleMapping,
+};
 use crate::{
     attrib::{Container, Origin},
     hist::Log2Hist,
@@ -18,6 +20,10 @@ pub const SLOW_NS: u64 = 10_000_000;
 pub struct Analyzer {
     pub copy_ups: Vec<CopyUp>,
     pub exdev: Vec<ExdevRename>,
+    /// Copy-ups that failed for space (ENOSPC, EDQUOT).
+    pub failed: Vec<CopyUp>,
+    pub hardlinks: Vec<HardlinkBreak>,
+    pub stale: Vec<StaleMapping>,
     pub checked: u64,
 }
 
@@ -40,6 +46,9 @@ impl Analyzer {
             .iter()
             .map(|c| group_key(&c.container))
             .chain(self.exdev.iter().map(|e| group_key(&e.container)))
+            .chain(self.failed.iter().map(|c| group_key(&c.container)))
+            .chain(self.hardlinks.iter().map(|h| group_key(&h.container)))
+            .chain(self.stale.iter().map(|h| group_key(&h.container)))
             .collect();
         keys.sort();
         keys.dedup();
@@ -56,10 +65,28 @@ impl Analyzer {
                 .iter()
                 .filter(|e| group_key(&e.container) == key)
                 .collect();
+            let fs: Vec<&CopyUp> = self
+                .failed
+                .iter()
+                .filter(|c| group_key(&c.container) == key)
+                .collect();
+            let hs: Vec<&HardlinkBreak> = self
+                .hardlinks
+                .iter()
+                .filter(|h| group_key(&h.container) == key)
+                .collect();
+            let ss: Vec<&StaleMapping> = self
+                .stale
+                .iter()
+                .filter(|h| group_key(&h.container) == key)
+                .collect();
             let container = cs
                 .first()
                 .and_then(|c| c.container.clone())
-                .or_else(|| es.first().and_then(|e| e.container.clone()));
+                .or_else(|| es.first().and_then(|e| e.container.clone()))
+                .or_else(|| fs.first().and_then(|c| c.container.clone()))
+                .or_else(|| hs.first().and_then(|h| h.container.clone()))
+                .or_else(|| ss.first().and_then(|h| h.container.clone()));
             let h = hist_of(cs.iter().copied());
             let mut largest: Vec<CopyUp> = cs.iter().map(|c| (*c).clone()).collect();
             largest.sort_by_key(|c| std::cmp::Reverse(c.size));
@@ -108,7 +135,24 @@ impl Analyzer {
                     remediation: explain::copy_up_remediation(&g),
                 });
             }
-            if let Some(first) = es.first() {
+            findings.extend(more_findings(&fs, &hs, &subject));
+            if let Some(first) = ss.first() {
+                findings.push(Finding {
+                    kind: finding_kind::OVERLAY_STALE_MAPPING,
+                    severity: Severity::Warning,
+                    subject: subject(first.pid, &first.comm),
+                    evidence: serde_json::json!({
+                        "count": ss.len(),
+                        "copy_ups": ss.iter().take(20).collect::<Vec<_>>(),
+                        "kernel_rule": first.kernel_rule,
+                    }),
+                    explanation: explain::stale_explanation(&ss),
+                    remediation: explain::stale_remediation(),
+                });
+            }
+            let raised: Vec<&ExdevRename> = es.iter().copied().filter(|e| e.is_finding()).collect();
+            if let Some(first) = raised.first() {
+                let es = raised.clone();
                 findings.push(Finding {
                     kind: finding_kind::OVERLAY_EXDEV_RENAME,
                     severity: Severity::Warning,
@@ -137,11 +181,62 @@ impl Analyzer {
             latency_hist_ns: all.buckets(),
             groups,
             exdev: self.exdev.clone(),
+            exdev_cross_mount: self.exdev.iter().filter(|e| !e.same_mount).count(),
+            failed: self.failed.clone(),
+            hardlink_breaks: self.hardlinks.clone(),
+            stale_mappings: self.stale.clone(),
             tier: "tracepoint",
             tier_check: None,
         };
         (report, findings)
     }
+}
+
+/// Copy-ups that failed for space (critical), and hard links broken by a copy-up.
+fn more_findings(
+    failed: &[&CopyUp],
+    hardlinks: &[&HardlinkBreak],
+    subject: &dyn Fn(u32, &str) -> Subject,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(big) = failed.iter().max_by_key(|c| c.size) {
+        out.push(Finding {
+            kind: finding_kind::OVERLAY_COPY_UP,
+            severity: Severity::Critical,
+            subject: subject(big.pid, &big.comm),
+            evidence: serde_json::json!({
+                "failed": failed.iter().take(20).map(|c| serde_json::json!({
+                    "path": c.path, "size": c.size, "error": c.error, "trigger": c.trigger,
+                    "upper_free_bytes": c.upper_free, "pid": c.pid, "comm": c.comm,
+                })).collect::<Vec<_>>(),
+                "count": failed.len(),
+                "upper_dir": big.upper,
+                "size": big.size,
+                "upper_free_bytes": big.upper_free,
+            }),
+            explanation: explain::failed_explanation(failed),
+            remediation: explain::failed_remediation(big),
+        });
+    }
+    if let Some(first) = hardlinks.first() {
+        out.push(Finding {
+            kind: finding_kind::OVERLAY_HARDLINK_BREAK,
+            severity: Severity::Warning,
+            subject: subject(first.pid, &first.comm),
+            evidence: serde_json::json!({
+                "count": hardlinks.len(),
+                "files": hardlinks.iter().take(20).map(|h| serde_json::json!({
+                    "path": h.path, "nlink": h.nlink, "other_names": h.other_names,
+                    "pid": h.pid, "comm": h.comm,
+                })).collect::<Vec<_>>(),
+                "index_param": first.index_param,
+                "mount_index": first.mount_index,
+            }),
+            explanation: explain::hardlink_explanation(hardlinks),
+            remediation: explain::hardlink_remediation(),
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -166,6 +261,7 @@ mod tests {
             trigger: "open".into(),
             upper: "/u".into(),
             upper_free: Some(100 << 20),
+            ..Default::default()
         }
     }
 
@@ -203,14 +299,71 @@ mod tests {
             source: "/app/cache".into(),
             target: "/app/cache.old".into(),
             source_is_lower_dir: true,
+            same_mount: true,
             redirect_dir_param: Some("N".into()),
             mount_redirect_dir: None,
             ..Default::default()
         });
-        let (_, f) = a.report();
+        // Across mounts, or a file: counted, not raised.
+        for (same_mount, dir) in [(false, true), (true, false)] {
+            a.exdev.push(ExdevRename {
+                source: "/app/x".into(),
+                same_mount,
+                source_is_lower_dir: dir,
+                ..Default::default()
+            });
+        }
+        let (r, f) = a.report();
+        assert_eq!((r.exdev.len(), r.exdev_cross_mount), (3, 1));
         assert_eq!(f.len(), 1);
+        assert_eq!(f[0].evidence["count"], 1);
         assert_eq!(f[0].kind, "overlay_exdev_rename");
         assert!(f[0].explanation.contains("/app/cache"));
         assert!(f[0].remediation.contains("redirect_dir=on"));
+    }
+
+    #[test]
+    fn a_copy_up_that_failed_for_space_is_critical() {
+        let mut a = Analyzer::default();
+        let mut c = copy("/data/big.db", 2 << 20, 1_000);
+        (c.error, c.upper_free) = (Some("ENOSPC"), Some(1 << 20));
+        a.failed.push(c);
+        let (r, f) = a.report();
+        assert_eq!(r.copy_ups, 0);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].kind, f[0].severity),
+            ("overlay_copy_up", Severity::Critical)
+        );
+        assert_eq!(f[0].evidence["size"], 2 << 20);
+        assert_eq!(f[0].evidence["upper_free_bytes"], 1 << 20);
+        assert!(f[0].explanation.contains("ENOSPC"), "{}", f[0].explanation);
+    }
+
+    #[test]
+    fn hard_link_breaks_and_stale_mappings_are_findings() {
+        let mut a = Analyzer::default();
+        a.hardlinks.push(HardlinkBreak {
+            path: "/app/a".into(),
+            nlink: 2,
+            other_names: vec!["/app/b".into()],
+            index_param: Some("N".into()),
+            ..Default::default()
+        });
+        a.stale.push(StaleMapping {
+            path: "/app/db".into(),
+            holder_pid: 42,
+            holder_comm: "reader".into(),
+            holder_how: "MAP_SHARED mapping",
+            mapping_age_s: Some(3.5),
+            ..Default::default()
+        });
+        let (r, f) = a.report();
+        assert_eq!((r.hardlink_breaks.len(), r.stale_mappings.len()), (1, 1));
+        let kinds: Vec<&str> = f.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, ["overlay_hardlink_break", "overlay_stale_mapping"]);
+        assert!(f[0].explanation.contains("/app/b"));
+        assert!(f[0].remediation.contains("index=off"));
+        assert!(f[1].explanation.contains("3.5 s"), "{}", f[1].explanation);
     }
 }

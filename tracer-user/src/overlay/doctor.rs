@@ -30,6 +30,22 @@ pub fn doctor_checks() -> Vec<Check> {
             "overlay module not loaded (no overlay mounts yet)".into()
         },
     }];
+    out.push(if crate::btf_offsets::overlay_in_kernel() {
+        check(
+            "overlay:evidence",
+            Status::Ok,
+            "paths, the dfd or cwd they start from, and fd-based calls' files captured in the \
+             kernel at the call (BTF offsets); MAP_SHARED mappings of overlay files recorded",
+        )
+    } else {
+        check(
+            "overlay:evidence",
+            Status::Warn,
+            "no BTF offsets: relative paths and fd-based calls are resolved from /proc after the \
+             call, so a process gone by then is resolved through its nearest living ancestor or \
+             missed; an fd-based call only while the process lives; stale mappings are not seen",
+        )
+    });
     for m in mounts::mounts_of(std::process::id())
         .into_iter()
         .filter(|m| m.fstype == "overlay")

@@ -8,11 +8,15 @@ use tracer_common::overlay::AT_FDCWD;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mount {
     pub mount_point: String,
+    /// The superblock's device (major, minor).
+    pub dev: (u32, u32),
     pub fstype: String,
     pub lower: Vec<String>,
     pub upper: Option<String>,
-    /// The mount's own redirect_dir option, when given.
+    /// The mount's own redirect_dir, index and metacopy options, when given.
     pub redirect_dir: Option<String>,
+    pub index: Option<String>,
+    pub metacopy: Option<String>,
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -40,12 +44,18 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
             let mount_point = unescape(left.split_whitespace().nth(4)?);
+            let dev = left
+                .split_whitespace()
+                .nth(2)?
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
             let mut r = right.split_whitespace();
             let fstype = r.next()?.to_string();
             let _source = r.next();
             let opts = r.next().unwrap_or("");
             let mut m = Mount {
                 mount_point,
+                dev: dev.unwrap_or_default(),
                 fstype,
                 ..Default::default()
             };
@@ -54,6 +64,8 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
                     Some(("lowerdir", v)) => m.lower = v.split(':').map(unescape).collect(),
                     Some(("upperdir", v)) => m.upper = Some(unescape(v)),
                     Some(("redirect_dir", v)) => m.redirect_dir = Some(v.to_string()),
+                    Some(("index", v)) => m.index = Some(v.to_string()),
+                    Some(("metacopy", v)) => m.metacopy = Some(v.to_string()),
                     _ => {}
                 }
             }
@@ -124,6 +136,9 @@ pub struct Stat {
     pub ctime: f64,
     pub size: u64,
     pub is_dir: bool,
+    pub nlink: u32,
+    pub ino: u64,
+    pub dev: (u32, u32),
 }
 
 pub fn stat(path: &str) -> Option<Stat> {
@@ -147,6 +162,9 @@ pub fn stat(path: &str) -> Option<Stat> {
         ctime: t(st.stx_ctime),
         size: st.stx_size,
         is_dir: u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFDIR,
+        nlink: st.stx_nlink,
+        ino: st.stx_ino,
+        dev: (st.stx_dev_major, st.stx_dev_minor),
     })
 }
 
@@ -164,13 +182,18 @@ mod tests {
 
     const INFO: &str = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
         310 22 0:52 / /var/lib/docker/overlay2/abc/merged rw,relatime - overlay overlay rw,lowerdir=/l/2:/l/1,upperdir=/u/diff,workdir=/u/work,redirect_dir=on\n\
-        311 22 0:53 / /mnt/with\\040space rw - tmpfs tmpfs rw\n";
+        311 22 0:53 / /mnt/with\\040space rw - tmpfs tmpfs rw\n\
+        312 22 0:54 / /m2 rw - overlay overlay rw,lowerdir=/l,upperdir=/u2,workdir=/w2,index=on,metacopy=on\n";
 
     #[test]
     fn parses_overlay_layers() {
         let m = parse_mountinfo(INFO);
-        assert_eq!(m.len(), 3);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[3].index.as_deref(), Some("on"));
+        assert_eq!(m[3].metacopy.as_deref(), Some("on"));
+        assert_eq!(m[1].index, None);
         assert_eq!(m[1].fstype, "overlay");
+        assert_eq!(m[1].dev, (0, 52));
         assert_eq!(m[1].lower, vec!["/l/2", "/l/1"]);
         assert_eq!(m[1].upper.as_deref(), Some("/u/diff"));
         assert_eq!(m[1].redirect_dir.as_deref(), Some("on"));

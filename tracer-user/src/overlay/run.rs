@@ -8,14 +8,20 @@ use aya::{
     Ebpf,
     maps::{MapData, RingBuf},
 };
-use tracer_common::overlay::{EVENTS, EXDEV, OverlayEvent, PATH_LEN};
+use tracer_common::{
+    overlay::{EDQUOT, ENOSPC, EVENTS, EXDEV, OVERLAYFS_MAGIC, OverlayEvent},
+    syscalls::nr,
+};
 
 use super::{
-    analyzer::{Analyzer, CopyUp, ExdevRename, OverlayReport},
+    analyzer::{Analyzer, CopyUp, ExdevRename, HardlinkBreak, OverlayReport, StaleMapping},
     is_rename,
     kernel_tier::{self, CopyUpProbe, TierCheck},
-    module_param,
-    mounts::{self, Mount},
+    layers, module_param,
+    mount_tables::MountTables,
+    mounts,
+    paths::{self, Source},
+    stale::Stale,
     trigger,
 };
 use crate::{
@@ -44,18 +50,13 @@ pub struct OverlayRun {
     tier: Tier,
     /// Kernel tier: both tiers' answers.
     check: TierCheck,
+    /// Shared mappings of overlay files (None: the map is missing).
+    stale: Option<Stale>,
+    tables: MountTables,
 }
 
-fn path_str(b: &[u8; PATH_LEN]) -> String {
-    let n = b.iter().position(|&c| c == 0).unwrap_or(PATH_LEN);
-    String::from_utf8_lossy(&b[..n]).into_owned()
-}
-
-fn in_lower(m: &Mount, rel: &str) -> Option<mounts::Stat> {
-    m.lower
-        .iter()
-        .find_map(|l| mounts::stat(&format!("{l}/{rel}")))
-}
+/// open(2)'s O_TRUNC: the copy-up copies no data.
+const O_TRUNC: u64 = 0o1000;
 
 impl OverlayRun {
     pub fn start(
@@ -73,6 +74,9 @@ impl OverlayRun {
             None => Tier::Tracepoint,
         };
         let ring = events::ring(ebpf, EVENTS)?;
+        let stale = Stale::take(ebpf)
+            .inspect_err(|e| log::warn!("overlay: {e:#}"))
+            .ok();
         Ok(OverlayRun {
             ring,
             probe: syscalls::probe_info("overlay", syscalls),
@@ -82,6 +86,8 @@ impl OverlayRun {
             counted: HashSet::new(),
             tier,
             check: TierCheck::default(),
+            stale,
+            tables: MountTables::default(),
         })
     }
 
@@ -106,49 +112,83 @@ impl OverlayRun {
 
     fn handle(&mut self, ev: &OverlayEvent, viewer: u32, attrib: &mut Attributor) {
         let syscall = syscall_name(ev.nr as u32);
-        let path = path_str(&ev.path);
+        let paths = paths::of(ev, viewer);
         log::debug!(
-            "overlay: {syscall}({path}) = {} by {} (seen as {viewer})",
+            "overlay: {syscall}({:?}) = {} by {} ({:?}, mntns {}, seen as {viewer})",
+            paths.first,
             ev.ret,
-            ev.tgid
+            ev.tgid,
+            paths.source,
+            ev.origin.mntns
         );
-        let Some(abs) = mounts::resolve(viewer, ev.dfd, &path) else {
+        // An fd on another filesystem (the kernel read its superblock).
+        if paths.fd_based && ev.magic != OVERLAYFS_MAGIC {
+            return;
+        }
+        let Some(abs) = paths.first.clone() else {
             return;
         };
-        // The table of the namespace the call was made in (the kernel read it at the call);
-        // the viewer's from /proc without BTF.
-        let from_ns = match ev.origin.mntns {
-            0 => None,
-            ns => attrib
-                .mountinfo(ns, ev.tgid)
-                .map(|t| mounts::parse_mountinfo(&t)),
-        };
-        let on_overlay =
-            |ms: &[Mount]| mounts::mount_of(ms, &abs).is_some_and(|m| m.fstype == "overlay");
-        // The viewer's table when the namespace's says no overlay (or was not found).
-        let mounts = match from_ns {
-            Some(ms) if on_overlay(&ms) => ms,
-            _ => mounts::mounts_of(viewer),
-        };
+        let mounts = self
+            .tables
+            .of(ev.origin.mntns, ev.tgid, viewer, ev.enter_ns);
         let Some(m) = mounts::mount_of(&mounts, &abs).filter(|m| m.fstype == "overlay") else {
             return;
         };
         let rel = mounts::relative(m, &abs).to_string();
-        let comm = comm_str(&ev.comm);
-        let at = self.clock.unix(ev.enter_ns);
+        let lower = layers::in_lower(m, &rel);
+        let mut rec = CopyUp {
+            at: self.clock.unix(ev.enter_ns),
+            pid: ev.tgid,
+            comm: comm_str(&ev.comm),
+            container: attrib.container_of_origin(&ev.origin, viewer),
+            path: abs.clone(),
+            latency_ns: ev.exit_ns.saturating_sub(ev.enter_ns),
+            trigger: trigger(&syscall).to_string(),
+            upper: m.upper.clone().unwrap_or_default(),
+            upper_free: m.upper.as_deref().and_then(mounts::free_bytes),
+            evidence: match paths.source {
+                Source::Kernel => "kernel",
+                Source::Proc => "proc",
+            },
+            ..Default::default()
+        };
         if is_rename(&syscall) && ev.ret == -EXDEV {
-            let target = mounts::resolve(viewer, ev.dfd2, &path_str(&ev.path2)).unwrap_or_default();
+            let target = paths.second.clone().unwrap_or_default();
+            let tm = mounts::mount_of(&mounts, &target);
             self.analyzer.exdev.push(ExdevRename {
-                at,
-                pid: ev.tgid,
-                comm,
-                container: attrib.container_of_origin(&ev.origin, viewer),
+                at: rec.at,
+                pid: rec.pid,
+                comm: rec.comm,
+                container: rec.container,
                 source: abs,
+                source_is_lower_dir: lower.as_ref().is_some_and(|(_, s)| s.is_dir),
+                same_mount: tm.is_some_and(|t| t.mount_point == m.mount_point),
+                target_mount: tm.map(|t| t.mount_point.clone()),
                 target,
-                source_is_lower_dir: in_lower(m, &rel).is_some_and(|s| s.is_dir),
                 redirect_dir_param: module_param("redirect_dir"),
                 mount_redirect_dir: m.redirect_dir.clone(),
             });
+            return;
+        }
+        let Some((layer, lst)) = lower.filter(|(_, s)| !s.is_dir) else {
+            return;
+        };
+        // The size the copy needs: the lower file's, before the call.
+        rec.size = if paths.fd_based && ev.size >= 0 {
+            ev.size as u64
+        } else {
+            lst.size
+        };
+        if ev.ret == -ENOSPC || ev.ret == -EDQUOT {
+            // Failed for space: the call failed and no upper copy was left behind.
+            if mounts::stat(&format!("{}/{rel}", rec.upper)).is_none() {
+                rec.error = Some(if ev.ret == -ENOSPC {
+                    "ENOSPC"
+                } else {
+                    "EDQUOT"
+                });
+                self.analyzer.failed.push(rec);
+            }
             return;
         }
         if ev.ret < 0 {
@@ -156,29 +196,30 @@ impl OverlayRun {
         }
         // A rename moved the copy to the new name; everything else leaves it where it was.
         let now_at = if is_rename(&syscall) {
-            mounts::resolve(viewer, ev.dfd2, &path_str(&ev.path2))
-                .map(|p| mounts::relative(m, &p).to_string())
+            paths
+                .second
+                .as_deref()
+                .map(|p| mounts::relative(m, p).to_string())
         } else {
             Some(rel.clone())
         };
         let (Some(upper), Some(now_at)) = (m.upper.as_deref(), now_at) else {
             return;
         };
-        log::debug!(
-            "overlay: {abs} on {} (upper {upper}/{now_at})",
-            m.mount_point
-        );
         let Some(copy) = mounts::stat(&format!("{upper}/{now_at}")) else {
             return;
         };
         let born = copy.btime.unwrap_or(copy.ctime);
         let done = self.clock.unix(ev.exit_ns);
-        log::debug!("overlay: {syscall} {abs}: upper born {born:.6}, call {at:.6}..{done:.6}");
+        log::debug!(
+            "overlay: {syscall} {abs}: upper born {born:.6}, call {:.6}..{done:.6}",
+            rec.at
+        );
         // Proof: the upper copy was born during this call, the file exists in a lower layer, and
         // this copy was not counted for an earlier call.
-        let during = born + BIRTH_SLACK_S >= at && born <= done + BIRTH_SLACK_S;
-        let proven = !copy.is_dir && during && in_lower(m, &rel).is_some();
-        if !proven
+        let during = born + BIRTH_SLACK_S >= rec.at && born <= done + BIRTH_SLACK_S;
+        if copy.is_dir
+            || !during
             || !self
                 .counted
                 .insert((format!("{upper}/{now_at}"), born.to_bits()))
@@ -188,19 +229,47 @@ impl OverlayRun {
             }
             return;
         }
-        self.analyzer.copy_ups.push(CopyUp {
-            at,
-            pid: ev.tgid,
-            comm,
-            container: attrib.container_of_origin(&ev.origin, viewer),
-            path: abs,
-            size: copy.size,
-            latency_ns: ev.exit_ns.saturating_sub(ev.enter_ns),
-            copy_up_ns: (self.tier != Tier::Tracepoint).then_some(ev.copy_up_ns),
-            trigger: trigger(&syscall).to_string(),
-            upper: upper.to_string(),
-            upper_free: mounts::free_bytes(upper),
-        });
+        let data = rec.trigger == "open for write" || rec.trigger == "truncate";
+        let truncating = ev.nr as u32 == nr::CREAT || ev.flags & O_TRUNC != 0;
+        if rec.trigger == "open for write" && truncating {
+            rec.size = 0;
+        } else if !data && layers::metacopy_on(m) {
+            (rec.size, rec.metadata_only) = (0, true);
+        }
+        rec.copy_up_ns = (self.tier != Tier::Tracepoint).then_some(ev.copy_up_ns);
+        if lst.nlink > 1 && !layers::index_on(m) {
+            self.analyzer.hardlinks.push(HardlinkBreak {
+                at: rec.at,
+                pid: rec.pid,
+                comm: rec.comm.clone(),
+                container: rec.container.clone(),
+                path: abs,
+                nlink: lst.nlink,
+                other_names: layers::other_names(m, layer, &rel, &lst),
+                index_param: module_param("index"),
+                mount_index: m.index.clone(),
+            });
+        }
+        if let Some(st) = &self.stale {
+            let lower_path = format!("{layer}/{rel}");
+            for h in st.holders(m.dev, lst.ino, ev.tgid, &lower_path) {
+                self.analyzer.stale.push(StaleMapping {
+                    at: rec.at,
+                    pid: rec.pid,
+                    comm: rec.comm.clone(),
+                    container: rec.container.clone(),
+                    path: rec.path.clone(),
+                    holder_pid: h.pid,
+                    holder_comm: h.comm,
+                    holder_how: h.how,
+                    mapping_age_s: h
+                        .since_ns
+                        .map(|t| (ev.enter_ns.saturating_sub(t)) as f64 / 1e9),
+                    kernel_rule: st.kernel_rule(),
+                });
+            }
+        }
+        self.analyzer.copy_ups.push(rec);
     }
 
     pub fn analyzer(&self) -> &Analyzer {
@@ -215,6 +284,12 @@ impl OverlayRun {
         a.copy_ups.drain(..c);
         let e = a.exdev.len().saturating_sub(keep).min(absorbed.1);
         a.exdev.drain(..e);
+        let f = a.failed.len().saturating_sub(keep);
+        a.failed.drain(..f);
+        let h = a.hardlinks.len().saturating_sub(keep);
+        a.hardlinks.drain(..h);
+        let s = a.stale.len().saturating_sub(keep);
+        a.stale.drain(..s);
         // A second guard only: copy-ups are proven by the upper file's birth time.
         if self.counted.len() > keep * 4 {
             self.counted.clear();

@@ -13,13 +13,23 @@ pub struct CopyUp {
     pub container: Option<Container>,
     /// The path as the process sees it.
     pub path: String,
+    /// Bytes copied: the lower file's size before the call (0 for an O_TRUNC open, and for a
+    /// metadata-only copy-up under metacopy).
     pub size: u64,
+    /// Only the metadata was copied (metacopy on, and a chmod, chown, utimes or xattr change).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub metadata_only: bool,
+    /// Where the path came from: "kernel" (captured at the call) or "proc" (read afterwards).
+    pub evidence: &'static str,
+    /// A failed copy-up: the errno of the call (ENOSPC, EDQUOT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
     /// Latency of the syscall that triggered it.
     pub latency_ns: u64,
     /// Kernel tier: the copy-up function's own time in that call (files and ancestors).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copy_up_ns: Option<u64>,
-    /// open, truncate, chmod, chown, setxattr, link or rename.
+    /// open for write, truncate, chmod, chown, utimes, setxattr, removexattr, link or rename.
     pub trigger: String,
     pub upper: String,
     pub upper_free: Option<u64>,
@@ -35,10 +45,61 @@ pub struct ExdevRename {
     pub source: String,
     pub target: String,
     pub source_is_lower_dir: bool,
+    /// Source and target on the same overlay mount: only then can redirect_dir help.
+    pub same_mount: bool,
+    /// The target's mount point (another mount: a volume, a bind mount).
+    pub target_mount: Option<String>,
     /// /sys/module/overlay/parameters/redirect_dir.
     pub redirect_dir_param: Option<String>,
     /// The mount's own redirect_dir option.
     pub mount_redirect_dir: Option<String>,
+}
+
+impl ExdevRename {
+    /// A rename that fails only because of overlay: a lower directory moved within one mount.
+    /// A move to another mount fails with EXDEV anywhere, by design, and is only counted.
+    pub fn is_finding(&self) -> bool {
+        self.same_mount && self.source_is_lower_dir
+    }
+}
+
+/// A hard-linked lower file copied up while the index is off: its other names keep the old
+/// content.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HardlinkBreak {
+    pub at: f64,
+    pub pid: u32,
+    pub comm: String,
+    #[serde(skip)]
+    pub container: Option<Container>,
+    pub path: String,
+    pub nlink: u32,
+    /// The other names of the same lower inode, as seen through the mount.
+    pub other_names: Vec<String>,
+    /// /sys/module/overlay/parameters/index, and the mount's own index option.
+    pub index_param: Option<String>,
+    pub mount_index: Option<String>,
+}
+
+/// A copy-up of a file that another process still sees through the lower copy.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StaleMapping {
+    pub at: f64,
+    /// The process whose call copied the file up.
+    pub pid: u32,
+    pub comm: String,
+    #[serde(skip)]
+    pub container: Option<Container>,
+    pub path: String,
+    /// The process left on the old content, and how ("MAP_SHARED mapping", or "open fd" before
+    /// 4.19).
+    pub holder_pid: u32,
+    pub holder_comm: String,
+    pub holder_how: &'static str,
+    /// How long the mapping had lived at the copy-up.
+    pub mapping_age_s: Option<f64>,
+    /// Which rule applies on this kernel.
+    pub kernel_rule: &'static str,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -68,6 +129,12 @@ pub struct OverlayReport {
     pub latency_hist_ns: Vec<Bucket>,
     pub groups: Vec<GroupReport>,
     pub exdev: Vec<ExdevRename>,
+    /// EXDEV renames that crossed mounts (counted, not findings).
+    pub exdev_cross_mount: usize,
+    /// Copy-ups that failed for space.
+    pub failed: Vec<CopyUp>,
+    pub hardlink_breaks: Vec<HardlinkBreak>,
+    pub stale_mappings: Vec<StaleMapping>,
     /// "tracepoint", or "kprobe" when copy-ups are also timed in the kernel.
     pub tier: &'static str,
     /// Kernel tier: the tracepoint tier's answer checked against the kernel's.

@@ -67,7 +67,43 @@ pub fn render(out: &mut String, o: &OverlayReport, top: usize) {
             out.push_str(&Log2Hist::from_buckets(&g.latency_hist_ns).render("copy-up nsecs"));
         }
     }
-    for e in o.exdev.iter().take(top.max(10)) {
+    for c in o.failed.iter().take(top.max(10)) {
+        let _ = writeln!(
+            out,
+            "FAILED copy-up ({}): {} ({} B) by {} (pid {}); upper free {}",
+            c.error.unwrap_or("?"),
+            c.path,
+            c.size,
+            c.comm,
+            c.pid,
+            c.upper_free.map_or("?".into(), |f| format!("{f} B"))
+        );
+    }
+    for h in o.hardlink_breaks.iter().take(top.max(10)) {
+        let _ = writeln!(
+            out,
+            "hard link broken: {} ({} links; other names: {}) by {} (pid {}); index param {}, mount {}",
+            h.path,
+            h.nlink,
+            if h.other_names.is_empty() {
+                "not found".to_string()
+            } else {
+                h.other_names.join(", ")
+            },
+            h.comm,
+            h.pid,
+            h.index_param.as_deref().unwrap_or("?"),
+            h.mount_index.as_deref().unwrap_or("default")
+        );
+    }
+    if o.exdev_cross_mount > 0 {
+        let _ = writeln!(
+            out,
+            "{} EXDEV rename(s) across mounts (to a volume or bind mount): expected, not a finding",
+            o.exdev_cross_mount
+        );
+    }
+    for e in o.exdev.iter().filter(|e| e.same_mount).take(top.max(10)) {
         let _ = writeln!(
             out,
             "EXDEV: {} -> {} by {} (pid {}){}; redirect_dir param {}, mount {}",

@@ -1,0 +1,110 @@
+//! Mount tables per mount namespace, keyed by the namespace's inode that the kernel put in the
+//! event's origin. Read from a living process of that namespace (the caller itself, or any
+//! other) and kept, so a process gone by the drain (a one-shot `docker exec`) is resolved against
+//! its own namespace's mounts, not its host-side ancestor's.
+
+use std::{collections::HashMap, fs, os::unix::fs::MetadataExt};
+
+use super::mounts::{Mount, mounts_of, parse_mountinfo};
+
+/// A table older than this is read again (mounts change: volumes, new layers).
+const FRESH_NS: u64 = 2_000_000_000;
+/// Namespaces remembered, at most (a busy node's containers come and go).
+const CAP: usize = 4096;
+
+#[derive(Default)]
+pub struct MountTables {
+    /// namespace -> (when read, in the kernel's monotonic ns, the table).
+    by_ns: HashMap<u32, (u64, Vec<Mount>)>,
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of the events' timestamps.
+fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The mount namespace inode of `pid`.
+fn ns_of(pid: u32) -> Option<u32> {
+    fs::metadata(format!("/proc/{pid}/ns/mnt"))
+        .ok()
+        .map(|m| m.ino() as u32)
+}
+
+/// The mount table of namespace `ns`, read from `pid` if it is still in it, else from any
+/// process that is.
+fn read(ns: u32, pid: u32) -> Option<Vec<Mount>> {
+    let from = |p: u32| {
+        let text = fs::read_to_string(format!("/proc/{p}/mountinfo")).ok()?;
+        // Read, then checked: the process may have left (or died) in between.
+        (ns_of(p) == Some(ns)).then(|| parse_mountinfo(&text))
+    };
+    if let Some(t) = from(pid) {
+        return Some(t);
+    }
+    fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| ns_of(p) == Some(ns))
+        .find_map(from)
+}
+
+impl MountTables {
+    /// The mounts `tgid` saw at `event_ns` (its namespace `ns` from the kernel; 0 without BTF
+    /// offsets, then those of `viewer`, its nearest living ancestor). A table read before the
+    /// event is read again: a container's namespace is set up (pivot_root) after its first calls.
+    pub fn of(&mut self, ns: u32, tgid: u32, viewer: u32, event_ns: u64) -> Vec<Mount> {
+        if ns == 0 {
+            return mounts_of(viewer);
+        }
+        let now = mono_ns();
+        if let Some((at, t)) = self.by_ns.get(&ns)
+            && *at >= event_ns
+            && now.saturating_sub(*at) < FRESH_NS
+        {
+            return t.clone();
+        }
+        match read(ns, tgid) {
+            Some(t) => {
+                if self.by_ns.len() >= CAP {
+                    self.by_ns.clear();
+                }
+                self.by_ns.insert(ns, (now, t.clone()));
+                t
+            }
+            // The namespace is gone: the last table read of it, else the ancestor's.
+            None => self
+                .by_ns
+                .get(&ns)
+                .map_or_else(|| mounts_of(viewer), |(_, t)| t.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_is_read_from_any_member_and_kept() {
+        let me = std::process::id();
+        let ns = ns_of(me).unwrap();
+        let mut t = MountTables::default();
+        // Pid 0 is no process: the table comes from another member of the namespace (us).
+        let mounts = t.of(ns, 0, 0, mono_ns());
+        assert!(mounts.iter().any(|m| m.mount_point == "/"));
+        let read = t.by_ns[&ns].0;
+        // An earlier event uses the kept table; a later one reads it again.
+        t.of(ns, 0, 0, read - 1);
+        assert_eq!(t.by_ns[&ns].0, read);
+        t.of(ns, 0, 0, mono_ns());
+        assert!(t.by_ns[&ns].0 > read);
+        // A namespace nobody is in, never seen: the viewer's table.
+        assert_eq!(t.of(1, 0, me, 0).len(), mounts_of(me).len());
+    }
+}
