@@ -8,6 +8,7 @@ mod overlay;
 mod probes;
 mod seccomp;
 mod seccomp_filter;
+mod seccomp_sample;
 mod sem;
 mod sigpipe;
 mod syscall;

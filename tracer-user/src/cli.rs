@@ -125,6 +125,10 @@ pub struct TraceArgs {
     /// Also write the report as a self-contained HTML page here.
     #[arg(long, value_name = "OUT.html")]
     pub html: Option<PathBuf>,
+    /// seccomp: measure its cost by sampling alone (cpu-clock, kernel stacks), with no
+    /// syscall probe attached, so no task is sent down the slow syscall path by ctrace.
+    #[arg(long, conflicts_with_all = ["count_only", "duty_cycle"])]
+    pub sampled: bool,
     /// seccomp: count syscalls only (no timestamps); the cheapest mode.
     #[arg(long)]
     pub count_only: bool,

@@ -206,6 +206,7 @@ impl Analyzer {
             processes,
             tier: "tracepoint",
             filter_time: Vec::new(),
+            sampled: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use aya::Ebpf;
 use tracer_common::Drop;
 
@@ -15,6 +15,7 @@ use super::{
     doctor::tier_check,
     filter_time,
     run::SeccompRun,
+    sampled_finding,
     serve::Serve,
     slowdown::{self, Calibrator},
     text,
@@ -55,10 +56,11 @@ struct Seccomp {
 }
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
-    let syscalls = s
-        .syscalls
-        .clone()
-        .ok_or_else(|| anyhow!("seccomp: the syscall dispatcher is not attached"))?;
+    let syscalls = match (s.syscalls.clone(), s.args.sampled) {
+        (_, true) => None,
+        (Some(d), false) => Some(d),
+        (None, false) => anyhow::bail!("seccomp: the syscall dispatcher is not attached"),
+    };
     let mut run = SeccompRun::start(s.ebpf, syscalls, s.args, s.features, s.wish)?;
     run.analyzer_mut().sort = s.args.sort;
     Ok(Box::new(Seccomp {
@@ -136,15 +138,26 @@ impl ProblemRun for Seccomp {
         else {
             return Vec::new();
         };
-        if !detached && slowdown::after_detach_only() {
-            return Vec::new();
+        // The calibration needs every syscall probe gone (they slow down every task alike):
+        // trace calibrates once detached; serve and the live view never do, and rely on the
+        // sampled figure and the kernel tier.
+        if !detached {
+            return sampled_finding::findings(r, None);
         }
-        // Calibrated with every probe gone: syscall tracepoints slow down every task alike.
-        if detached {
-            self.calibrator.forget_measured();
-            filter_time::calibrate(&mut r.filter_time, &mut self.calibrator);
+        self.calibrator.forget_measured();
+        filter_time::calibrate(&mut r.filter_time, &mut self.calibrator);
+        // The calibration's per-container costs for the tables, and its findings where no
+        // sample was taken (the sampler could not attach).
+        let calibrated = if r.syscalls > 0 {
+            slowdown::findings(r, &mut self.calibrator)
+        } else {
+            Vec::new()
+        };
+        if r.sampled.is_some() {
+            sampled_finding::findings(r, Some(&mut self.calibrator))
+        } else {
+            calibrated
         }
-        slowdown::findings(r, &mut self.calibrator)
     }
 
     fn absorb(&mut self, touched: &mut Touched, _now: f64) {

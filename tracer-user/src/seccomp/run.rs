@@ -11,6 +11,7 @@ use super::{
     Mode,
     analyzer::{Analyzer, SeccompReport},
     filter_time::{self, FilterProbe},
+    sampled::Sampler,
     snapshot,
 };
 use crate::{
@@ -25,7 +26,10 @@ use crate::{
 pub struct SeccompRun {
     mode: Mode,
     /// The dispatcher, shared with the other syscall problems; the duty cycle detaches it.
-    syscalls: syscalls::Shared,
+    /// None with `--sampled`: no syscall probe at all.
+    syscalls: Option<syscalls::Shared>,
+    /// The sampled cost (cpu-clock samples in the seccomp path).
+    sampler: Option<Sampler>,
     /// The kernel tier's filter-time probes; None in the tracepoint tier.
     filter: Option<FilterProbe>,
     analyzer: Analyzer,
@@ -39,10 +43,10 @@ pub struct SeccompRun {
 }
 
 impl SeccompRun {
-    /// `syscalls`: the dispatcher, already attached with seccomp on.
+    /// `syscalls`: the dispatcher, already attached with seccomp on; None with `--sampled`.
     pub fn start(
         ebpf: &mut Ebpf,
-        syscalls: syscalls::Shared,
+        syscalls: Option<syscalls::Shared>,
         args: &TraceArgs,
         features: Features,
         wish: Option<Tier>,
@@ -53,10 +57,19 @@ impl SeccompRun {
             Mode::Latency
         };
         let filter = FilterProbe::attach(ebpf, features, wish)?;
+        let sampler = match Sampler::attach(ebpf) {
+            Ok(s) => Some(s),
+            Err(e) if args.sampled => return Err(e.context("seccomp: --sampled")),
+            Err(e) => {
+                log::warn!("seccomp: no sampled cost, the calibration alone: {e:#}");
+                None
+            }
+        };
         let now = Instant::now();
         Ok(SeccompRun {
             mode,
             syscalls,
+            sampler,
             filter,
             analyzer: Analyzer::default(),
             interval: args.interval,
@@ -70,9 +83,15 @@ impl SeccompRun {
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
-        let mut p = syscalls::probe_info("seccomp", Some(&self.syscalls));
+        let mut p = syscalls::probe_info("seccomp", self.syscalls.as_ref());
         p.programs
             .extend(self.filter.iter().flat_map(|f| f.program_names()));
+        if self.sampler.is_some() {
+            p.programs.push(tracer_common::seccomp::SAMPLE_PROGRAM.into());
+            if self.syscalls.is_none() {
+                p.attach_type = "perf_event".into();
+            }
+        }
         p.tier = self.tier().name().into();
         p
     }
@@ -84,11 +103,13 @@ impl SeccompRun {
     /// Detaches (or pauses, when other problems share the dispatcher) for the rest of each
     /// period once the on-time is spent.
     pub fn duty_tick(&mut self, ebpf: &mut Ebpf, now: Instant) -> Result<()> {
+        let Some(syscalls) = self.syscalls.as_ref() else {
+            return Ok(());
+        };
         if self.duty_cycle >= 100 {
             return Ok(());
         }
-        let mut syscalls = self
-            .syscalls
+        let mut syscalls = syscalls
             .try_borrow_mut()
             .map_err(|e| anyhow!("seccomp: the dispatcher is busy: {e}"))?;
         if let Some(since) = self.attached_since
@@ -107,13 +128,32 @@ impl SeccompRun {
     }
 
     /// Reads the maps and attributes processes not seen before, while they are alive.
-    pub fn attribute(&mut self, ebpf: &Ebpf, attrib: &mut Attributor) -> Result<()> {
+    pub fn attribute(&mut self, ebpf: &mut Ebpf, attrib: &mut Attributor) -> Result<()> {
+        if let Some(s) = self.sampler.as_mut() {
+            s.drain(ebpf, attrib)?;
+        }
+        if self.syscalls.is_none() {
+            return Ok(());
+        }
         self.analyzer.update(snapshot(ebpf, self.mode)?);
         for tgid in self.analyzer.unknown_tgids() {
             let meta = proc_meta(tgid, None, attrib, ebpf, |p| self.analyzer.meta(p).cloned());
             self.analyzer.set_meta(tgid, meta);
         }
         Ok(())
+    }
+
+    pub fn sampler(&self) -> Option<&Sampler> {
+        self.sampler.as_ref()
+    }
+
+    pub fn sampler_mut(&mut self) -> Option<&mut Sampler> {
+        self.sampler.as_mut()
+    }
+
+    /// Whether ctrace's own syscall probes are attached (then every task takes the slow path).
+    pub fn syscall_probes(&self) -> bool {
+        self.syscalls.is_some()
     }
 
     pub fn analyzer(&self) -> &Analyzer {
@@ -183,6 +223,10 @@ impl SeccompRun {
         if self.filter.is_some() {
             r.filter_time = filter_time::measured(&FilterProbe::read(ebpf)?);
         }
+        r.sampled = self
+            .sampler
+            .as_ref()
+            .map(|s| s.section(None, self.syscalls.is_some()));
         Ok(r)
     }
 
@@ -198,6 +242,9 @@ impl SeccompRun {
         let r = self.report(ebpf, attrib, top);
         if let Some(mut f) = self.filter.take() {
             f.detach(ebpf);
+        }
+        if let Some(mut s) = self.sampler.take() {
+            s.detach(ebpf);
         }
         r
     }

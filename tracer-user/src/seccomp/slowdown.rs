@@ -4,7 +4,6 @@
 use std::{
     collections::HashMap,
     hash::{DefaultHasher, Hash as _, Hasher as _},
-    sync::atomic::{AtomicBool, Ordering},
 };
 
 use anyhow::Result;
@@ -257,17 +256,4 @@ fn show_costs(report: &mut SeccompReport, by_container: &[(String, f64)], cal: &
         };
         p.cost = ns.map(|ns| cost(p.syscalls_per_s, ns));
     }
-}
-
-/// Set by `trace`: its filters are calibrated once the probes are gone, not in the live view's
-/// snapshots, where a calibration under the syscall probes holds the trace loop for seconds
-/// (ring buffers overflow meanwhile). `serve`, which never detaches, calibrates attached.
-static AFTER_DETACH_ONLY: AtomicBool = AtomicBool::new(false);
-
-pub fn calibrate_after_detach_only() {
-    AFTER_DETACH_ONLY.store(true, Ordering::Relaxed);
-}
-
-pub fn after_detach_only() -> bool {
-    AFTER_DETACH_ONLY.load(Ordering::Relaxed)
 }

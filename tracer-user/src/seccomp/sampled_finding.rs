@@ -1,0 +1,141 @@
+//! `seccomp_slowdown` from the sampled cost: what each filtered container loses per second, as
+//! cpu-clock samples in the seccomp path say. The calibration (trace, once every probe is gone)
+//! and the kernel tier's filter time are cross-checks beside it, named in `method`.
+
+use serde_json::json;
+
+use super::{
+    estimate::{CRITICAL_SHARE, Estimate, WARN_SHARE},
+    explain,
+    sampled::SampledRow,
+    section::SeccompReport,
+    slowdown::Calibrator,
+};
+use crate::{
+    node,
+    problem::finding_kind,
+    shared::{Finding, Severity, Subject},
+};
+
+/// A live process of the container with a filter, for the subject and the cross-checks.
+fn filtered_pid(report: &SeccompReport, r: &SampledRow) -> Option<u32> {
+    let id = r.container_id.as_deref()?;
+    r.pids
+        .iter()
+        .copied()
+        .find(|&pid| node::proc_status_field(pid, "Seccomp").as_deref() == Some("2"))
+        .or_else(|| {
+            report
+                .processes
+                .iter()
+                .find(|p| p.container_id.as_deref() == Some(id) && p.seccomp_mode == "filter")
+                .map(|p| p.pid)
+        })
+}
+
+/// One finding per filtered container whose sampled loss reaches WARN_SHARE of a CPU.
+/// `cal`: the calibration, only where every syscall probe is gone.
+pub fn findings(report: &SeccompReport, mut cal: Option<&mut Calibrator>) -> Vec<Finding> {
+    let Some(s) = report.sampled.as_ref() else {
+        return Vec::new();
+    };
+    let (major, minor) = node::kernel_version();
+    let mut out = Vec::new();
+    for r in s.containers.iter().filter(|r| {
+        r.container_id.is_some() && (r.seccomp_mode == "filter" || r.seccomp_mode == "mixed")
+    }) {
+        let share = r.seccomp.ms_per_s / 1000.0;
+        if share < WARN_SHARE {
+            continue;
+        }
+        let pid = filtered_pid(report, r);
+        let id = r.container_id.clone().unwrap_or_default();
+        let traced = report.containers.iter().find(|c| c.container_id == id);
+        let mut method = s.method.clone();
+        let mut checks = serde_json::Map::new();
+        if s.syscall_probes {
+            method.push_str(
+                "; ctrace's own syscall probes were attached, so every task took the slow path: \
+                 only the filter's own time is counted, the slow path is shown apart",
+            );
+        }
+        // Kernel tier: the filter's measured time per call, times the traced call rate.
+        let kernel = pid
+            .and_then(|p| report.filter_time.iter().find(|f| f.pid == p))
+            .map(|f| f.measured_ns_per_syscall);
+        if let (Some(ns), Some(c)) = (kernel, traced) {
+            method.push_str("; cross-check: kernel tier (__secure_computing's duration)");
+            checks.insert(
+                "kernel_tier_ms_lost_per_s".into(),
+                json!(ns * c.syscalls_per_s / 1e6),
+            );
+        }
+        let calibration = match (cal.as_deref_mut(), pid) {
+            (Some(cal), Some(p)) => cal.calibrate(p).ok(),
+            _ => None,
+        };
+        if let (Some(k), Some(c)) = (calibration, traced) {
+            method.push_str("; cross-check: calibration (getppid under the container's filter)");
+            checks.insert(
+                "calibration_ms_lost_per_s".into(),
+                json!(k.ns_per_syscall * c.syscalls_per_s / 1e6),
+            );
+        }
+        let syscalls_per_s = traced.map(|c| c.syscalls_per_s);
+        let e = Estimate {
+            syscalls_per_s: syscalls_per_s.unwrap_or(0.0),
+            ns_per_syscall: syscalls_per_s
+                .filter(|r| *r > 0.0)
+                .map_or(0.0, |rate| r.seccomp.ms_per_s * 1e6 / rate),
+            ms_lost_per_s: r.seccomp.ms_per_s,
+            cpu_share: share,
+            instructions: calibration.map_or(0, |k| k.instructions),
+            filters: pid
+                .and_then(|p| node::proc_status_field(p, "Seccomp_filters"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            action_cache: (major, minor) >= (5, 11),
+            ssb: pid.and_then(|p| node::proc_status_field(p, "Speculation_Store_Bypass")),
+            method: "sampled",
+        };
+        out.push(Finding {
+            kind: finding_kind::SECCOMP_SLOWDOWN,
+            severity: if share >= CRITICAL_SHARE {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            subject: Subject {
+                pid,
+                comm: pid.and_then(node::proc_comm),
+                container_id: Some(id),
+                container_name: r.container_name.clone(),
+                origin: crate::attrib::Origin {
+                    runtime: r.runtime.clone(),
+                    k8s: Default::default(),
+                },
+            },
+            evidence: json!({
+                "ms_lost_per_s": r.seccomp.ms_per_s,
+                "ms_lost_per_s_low": r.seccomp.low,
+                "ms_lost_per_s_high": r.seccomp.high,
+                "cpu_share_pct": share * 100.0,
+                "filter_ms_per_s": r.filter.ms_per_s,
+                "slow_path_ms_per_s": r.slow_path.ms_per_s,
+                "slow_path_shared_ms_per_s": r.slow_path_shared.ms_per_s,
+                "samples": r.samples,
+                "sample_hz": s.hz,
+                "seconds": s.seconds,
+                "syscalls_per_s": syscalls_per_s,
+                "filters": e.filters,
+                "action_cache": e.action_cache,
+                "speculation_store_bypass": e.ssb,
+                "cross_checks": checks,
+                "method": method,
+            }),
+            explanation: explain::sampled_explanation(r, &e, s.syscall_probes),
+            remediation: explain::slowdown_remediation(&e),
+        });
+    }
+    out
+}
