@@ -118,6 +118,9 @@ pub struct SampleKey {
     /// The task's `syscall_work` bits at the sample (`WORK_*`).
     pub work: u32,
     pub _pad: u32,
+    /// The interrupted instruction: a stack whose first frame differs was replaced in the
+    /// stack map by a colliding one before it was read.
+    pub ip: u64,
 }
 
 #[cfg(feature = "user")]

@@ -9,6 +9,7 @@ use aya_ebpf::{
         bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_probe_read_kernel,
     },
+    EbpfContext,
     macros::{map, perf_event},
     maps::{PerCpuArray, PerCpuHashMap, StackTrace},
     programs::{PerfEventContext, tracing::StackIdContext},
@@ -46,12 +47,15 @@ pub fn seccomp_sample(ctx: PerfEventContext) -> u32 {
     let stack_id = ctx
         .get_stackid(&SECCOMP_STACKS, u64::from(BPF_F_REUSE_STACKID))
         .map_or(NO_STACK, |id| id as i32);
+    // bpf_perf_event_data starts with the interrupted pt_regs; ip is its 17th word on x86_64.
+    let ip = unsafe { *(ctx.as_ptr() as *const u64).add(16) };
     let key = SampleKey {
         cgroup_id: unsafe { bpf_get_current_cgroup_id() },
         tgid,
         stack_id,
         work: syscall_work(),
         _pad: 0,
+        ip: if stack_id == NO_STACK { 0 } else { ip },
     };
     if let Some(n) = SECCOMP_SAMPLES.get_ptr_mut(&key) {
         unsafe { *n += 1 };

@@ -172,26 +172,27 @@ impl Sampler {
             ebpf.map(STACKS)
                 .ok_or_else(|| anyhow!("map {STACKS} missing"))?,
         )?;
+        // Each stack once per drain; a key whose first frame is not its stack's (a colliding
+        // stack took the slot since) is classed by its own ip alone.
         let ids: HashSet<i32> = raw.iter().map(|(k, _)| k.stack_id).collect();
-        let classes: HashMap<i32, Class> = ids
+        let frames: HashMap<i32, Vec<u64>> = ids
             .into_iter()
-            .map(|id| {
-                let class = if id == NO_STACK {
-                    Class::Other
-                } else {
-                    stacks.get(&(id as u32), 0).map_or(Class::Other, |s| {
-                        let ips: Vec<u64> = s.frames().iter().map(|f| f.ip).collect();
-                        classify(&ips, &self.syms)
-                    })
-                };
-                (id, class)
+            .filter(|id| *id != NO_STACK)
+            .filter_map(|id| {
+                let s = stacks.get(&(id as u32), 0).ok()?;
+                Some((id, s.frames().iter().map(|f| f.ip).collect()))
             })
             .collect();
+        let class_of = |k: &SampleKey| match frames.get(&k.stack_id) {
+            Some(f) if f.first() == Some(&k.ip) => classify(f, &self.syms),
+            _ if k.stack_id == NO_STACK => Class::Other,
+            _ => classify(&[k.ip], &self.syms),
+        };
         let mut now: HashMap<u32, Counts> = HashMap::new();
         for (k, n) in &raw {
             now.entry(k.tgid)
                 .or_default()
-                .add(classes[&k.stack_id], k.work, *n);
+                .add(class_of(k), k.work, *n);
         }
         for (t, c) in &now {
             self.total.entry(*t).or_default().merge(c);
