@@ -2,7 +2,10 @@
 //! syscall probe attached. A syscall-heavy container under Docker's default profile gets
 //! `seccomp_slowdown`; its unconfined twin, the same loop, gets nothing.
 
-use std::{process::Command, time::Duration};
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use serde_json::Value;
 use tests::{docker::Docker, root, run_ctrace};
@@ -16,6 +19,14 @@ fn host_pid(name: &str) -> u32 {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn docker_cli(args: &[&str]) -> bool {
+    Command::new("docker")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn status_field(pid: u32, field: &str) -> String {
@@ -112,4 +123,70 @@ fn sampled_default_profile_is_found_and_its_unconfined_twin_is_not() {
     );
     assert!(e["ms_lost_per_s"].as_f64().unwrap() > 0.0, "{e}");
     assert_eq!(found["subject"]["container_name"], FILTERED);
+}
+
+/// serve's figures are over a sliding window: a container that stops making syscalls (paused)
+/// loses its finding within two windows.
+#[test]
+fn serve_resolves_the_finding_of_a_container_gone_quiet() {
+    if !root() {
+        return;
+    }
+    const QUIET: &str = "ctrace-test-sampled-quiet";
+    const WINDOW_S: u64 = 3;
+    let docker = Docker::start();
+    let busy = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1"];
+    let id = docker.run(QUIET, &[], &busy);
+    let window = format!("{WINDOW_S}s");
+    let agent = tests::serve::Agent::start(
+        "seccomp-window",
+        &[
+            "seccomp",
+            "--sampled",
+            "--container",
+            QUIET,
+            "--interval",
+            "1s",
+            "--seccomp-window",
+            &window,
+        ],
+    );
+    let line_for = |event: &str| {
+        agent.findings_lines().into_iter().find(|l| {
+            l["event"] == event
+                && l["finding"]["kind"] == "seccomp_slowdown"
+                && l["finding"]["subject"]["container_id"] == id.as_str()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while line_for("finding").is_none() {
+        if Instant::now() > deadline {
+            docker.rm(QUIET);
+            panic!("no finding for the busy container: {:#?}", agent.findings_lines());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let found = line_for("finding").unwrap();
+    assert!(
+        found["finding"]["evidence"]["method"]
+            .as_str()
+            .unwrap()
+            .starts_with("sampled: cpu-clock"),
+        "{found}"
+    );
+    // No more syscalls: the cgroup freezer stops every task of the container.
+    assert!(docker_cli(&["pause", QUIET]));
+    let paused = Instant::now();
+    let limit = Duration::from_secs(2 * WINDOW_S);
+    while line_for("resolved").is_none() && paused.elapsed() < limit + Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = paused.elapsed();
+    let resolved = line_for("resolved").is_some();
+    let lines = agent.findings_lines();
+    let _ = docker_cli(&["unpause", QUIET]);
+    docker.rm(QUIET);
+    agent.tracer.terminate();
+    assert!(resolved, "never resolved: {lines:#?}");
+    assert!(took <= limit, "resolved {took:?} after the pause, over two windows");
 }

@@ -42,6 +42,7 @@ pub enum Cmd {
         mut_arg("duration", |a| a.help("Stop after this long (e.g. 1h); default: until SIGTERM or Ctrl-C")),
         mut_arg("top", |a| a.help("Top syscalls per process kept in /report")),
         mut_arg("json", |a| a.hide(true)),
+        mut_arg("seccomp_window", |a| a.hide(false)),
         mut_arg("html", |a| a.hide(true)),
         mut_arg("no_tui", |a| a.hide(true)),
     )]
@@ -129,6 +130,10 @@ pub struct TraceArgs {
     /// syscall probe attached, so no task is sent down the slow syscall path by ctrace.
     #[arg(long, conflicts_with_all = ["count_only", "duty_cycle"])]
     pub sampled: bool,
+    /// seccomp: rates and the slowdown finding over this sliding window in serve (and the
+    /// live view), so that a container gone quiet loses its finding.
+    #[arg(long, default_value = "60s", value_parser = positive_duration, hide = true)]
+    pub seccomp_window: Duration,
     /// seccomp: count syscalls only (no timestamps); the cheapest mode.
     #[arg(long)]
     pub count_only: bool,

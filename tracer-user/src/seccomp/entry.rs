@@ -121,7 +121,7 @@ impl ProblemRun for Seccomp {
 
     fn report(&mut self, cx: &mut Cx, top: usize) -> Result<Part> {
         match self.run.as_mut() {
-            Some(s) => Ok(part(s.report(cx.ebpf, cx.attrib, top)?)),
+            Some(s) => Ok(part(s.report(cx.ebpf, cx.attrib, top, true)?)),
             None => anyhow::bail!("seccomp: the run has finished"),
         }
     }

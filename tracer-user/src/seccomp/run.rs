@@ -1,14 +1,17 @@
 //! seccomp during `ctrace trace`: the attached probes, the duty cycle, periodic attribution of
 //! new processes, the live line and the final section of the report.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::{HashMap, VecDeque},
+    time::{Duration, Instant},
+};
 
 use anyhow::{Result, anyhow};
 use aya::Ebpf;
 use tracer_common::seccomp::SysKey;
 
 use super::{
-    Mode,
+    Mode, SysStats,
     analyzer::{Analyzer, SeccompReport},
     filter_time::{self, FilterProbe},
     sampled::Sampler,
@@ -40,6 +43,11 @@ pub struct SeccompRun {
     attached_since: Option<Instant>,
     observed: Duration,
     last_total: u64,
+    /// Sliding window of the periodic reports (serve, the live view).
+    window: Duration,
+    /// Snapshots of the figures, oldest first, every sixth of the window: the oldest within
+    /// the window is the base its rates grow from.
+    marks: VecDeque<(Instant, HashMap<SysKey, SysStats>)>,
 }
 
 impl SeccompRun {
@@ -57,7 +65,7 @@ impl SeccompRun {
             Mode::Latency
         };
         let filter = FilterProbe::attach(ebpf, features, wish)?;
-        let sampler = match Sampler::attach(ebpf) {
+        let sampler = match Sampler::attach(ebpf, args.seccomp_window) {
             Ok(s) => Some(s),
             Err(e) if args.sampled => return Err(e.context("seccomp: --sampled")),
             Err(e) => {
@@ -79,6 +87,8 @@ impl SeccompRun {
             attached_since: Some(now),
             observed: Duration::ZERO,
             last_total: 0,
+            window: args.seccomp_window,
+            marks: VecDeque::from([(now, HashMap::new())]),
         })
     }
 
@@ -143,19 +153,6 @@ impl SeccompRun {
         Ok(())
     }
 
-    pub fn sampler(&self) -> Option<&Sampler> {
-        self.sampler.as_ref()
-    }
-
-    pub fn sampler_mut(&mut self) -> Option<&mut Sampler> {
-        self.sampler.as_mut()
-    }
-
-    /// Whether ctrace's own syscall probes are attached (then every task takes the slow path).
-    pub fn syscall_probes(&self) -> bool {
-        self.syscalls.is_some()
-    }
-
     pub fn analyzer(&self) -> &Analyzer {
         &self.analyzer
     }
@@ -184,6 +181,10 @@ impl SeccompRun {
 
     /// Removes processes from the kernel maps and the figures, to bound a long-lived agent.
     pub fn forget(&mut self, ebpf: &mut Ebpf, tgids: &[u32]) {
+        // The sampler's dead processes too, once out of the window.
+        if let Some(s) = self.sampler.as_mut() {
+            s.forget_dead();
+        }
         if tgids.is_empty() {
             return;
         }
@@ -209,25 +210,51 @@ impl SeccompRun {
         )
     }
 
-    /// The section so far, with the probes still attached.
+    /// The section so far, with the probes still attached: over the sliding window when
+    /// `windowed` (serve, the live view), else since the start.
     pub fn report(
         &mut self,
         ebpf: &mut Ebpf,
         attrib: &mut Attributor,
         top: usize,
+        windowed: bool,
     ) -> Result<SeccompReport> {
         self.attribute(ebpf, attrib)?;
         let observed = self.observed + self.attached_since.map_or(Duration::ZERO, |s| s.elapsed());
-        let mut r = self.analyzer.report(self.mode, observed.as_secs_f64(), top);
+        let mut r = if windowed {
+            self.slide();
+            let (at, base) = &self.marks[0];
+            let secs = at.elapsed().as_secs_f64().min(observed.as_secs_f64());
+            self.analyzer.report_since(base, self.mode, secs, top)
+        } else {
+            self.analyzer.report(self.mode, observed.as_secs_f64(), top)
+        };
         r.tier = self.tier().name();
         if self.filter.is_some() {
             r.filter_time = filter_time::measured(&FilterProbe::read(ebpf)?);
         }
+        let probes = self.syscalls.is_some();
         r.sampled = self
             .sampler
             .as_ref()
-            .map(|s| s.section(None, self.syscalls.is_some()));
+            .map(|s| s.section(windowed.then_some(self.window), probes));
         Ok(r)
+    }
+
+    /// Takes a snapshot when the newest is a sixth of the window old, drops those the next
+    /// one covers: the first left is the base of the window.
+    fn slide(&mut self) {
+        let now = Instant::now();
+        if self
+            .marks
+            .back()
+            .is_none_or(|(at, _)| now - *at >= self.window / 6)
+        {
+            self.marks.push_back((now, self.analyzer.stats().clone()));
+        }
+        while self.marks.len() > 1 && now - self.marks[1].0 >= self.window {
+            self.marks.pop_front();
+        }
     }
 
     pub fn finish(
@@ -239,7 +266,7 @@ impl SeccompRun {
         if let Some(since) = self.attached_since.take() {
             self.observed += since.elapsed();
         }
-        let r = self.report(ebpf, attrib, top);
+        let r = self.report(ebpf, attrib, top, false);
         if let Some(mut f) = self.filter.take() {
             f.detach(ebpf);
         }

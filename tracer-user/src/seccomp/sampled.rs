@@ -52,6 +52,7 @@ pub struct Sampler {
     meta: HashMap<u32, ProcMeta>,
     /// Drops counted before the last drain.
     pub drops: u64,
+    keep: Duration,
 }
 
 /// One container (or the host) as sampled.
@@ -74,7 +75,7 @@ pub struct SampledRow {
     pub slow_path_shared: Rate,
     /// Of one CPU, for the seccomp figure.
     pub cpu_share_pct: f64,
-    /// Its sampled processes, busiest first.
+    /// Its sampled processes, lowest pid first (a finding's subject stays the same one).
     #[serde(skip)]
     pub pids: Vec<u32>,
 }
@@ -104,7 +105,8 @@ fn hz_wanted() -> Result<u64> {
 }
 
 impl Sampler {
-    pub fn attach(ebpf: &mut Ebpf) -> Result<Sampler> {
+    /// `keep`: the longest window asked of `section`.
+    pub fn attach(ebpf: &mut Ebpf, keep: Duration) -> Result<Sampler> {
         let hz = hz_wanted()?;
         let syms = Kallsyms::read()?;
         let period_ns = 1_000_000_000 / hz;
@@ -137,6 +139,7 @@ impl Sampler {
             total: HashMap::new(),
             meta: HashMap::new(),
             drops: 0,
+            keep,
         })
     }
 
@@ -207,11 +210,10 @@ impl Sampler {
             self.meta.insert(t, m);
         }
         self.history.push_back((Instant::now(), now));
-        // An hour of history at most (serve's window is far shorter).
         while self
             .history
             .front()
-            .is_some_and(|(at, _)| at.elapsed() > Duration::from_secs(3600))
+            .is_some_and(|(at, _)| at.elapsed() > self.keep)
         {
             self.history.pop_front();
         }
@@ -280,6 +282,7 @@ impl Sampler {
                 r.slow_path = rate(s.slow_path, self.period_ns, secs);
                 r.slow_path_shared = rate(s.slow_path_shared, self.period_ns, secs);
                 r.cpu_share_pct = r.seccomp.ms_per_s / 10.0;
+                r.pids.sort_unstable();
                 r
             })
             .collect();
