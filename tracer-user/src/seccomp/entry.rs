@@ -17,7 +17,8 @@ use super::{
     run::SeccompRun,
     sampled_finding,
     serve::Serve,
-    slowdown::{self, Calibrator},
+    calibration::Worker,
+    slowdown,
     text,
 };
 use crate::{
@@ -51,7 +52,7 @@ struct Seccomp {
     run: Option<SeccompRun>,
     next_attrib: Instant,
     /// Calibrations are cached per filter, so only a new filter costs a measurement.
-    calibrator: Calibrator,
+    calibrator: Worker,
     serve: Serve,
 }
 
@@ -66,7 +67,7 @@ fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
     Ok(Box::new(Seccomp {
         run: Some(run),
         next_attrib: Instant::now(),
-        calibrator: Calibrator::default(),
+        calibrator: Worker::default(),
         serve: Serve::default(),
     }))
 }

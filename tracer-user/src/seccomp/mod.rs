@@ -3,6 +3,7 @@
 
 pub mod analyzer;
 pub mod bench;
+pub mod calibration;
 pub mod class;
 pub mod doctor;
 pub mod entry;

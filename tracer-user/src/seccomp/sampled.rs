@@ -53,6 +53,8 @@ pub struct Sampler {
     /// Drops counted before the last drain.
     pub drops: u64,
     keep: Duration,
+    /// ctrace's own children, left out.
+    ours: HashSet<u32>,
 }
 
 /// One container (or the host) as sampled.
@@ -140,6 +142,7 @@ impl Sampler {
             meta: HashMap::new(),
             drops: 0,
             keep,
+            ours: HashSet::new(),
         })
     }
 
@@ -192,7 +195,18 @@ impl Sampler {
             _ => classify(&[k.ip], &self.syms),
         };
         let mut now: HashMap<u32, Counts> = HashMap::new();
+        // ctrace's own children (the calibration's `__seccomp-child`) are not workloads.
+        let me = std::process::id().to_string();
         for (k, n) in &raw {
+            if self.ours.contains(&k.tgid) {
+                continue;
+            }
+            if !self.meta.contains_key(&k.tgid)
+                && crate::node::proc_status_field(k.tgid, "PPid").as_deref() == Some(me.as_str())
+            {
+                self.ours.insert(k.tgid);
+                continue;
+            }
             now.entry(k.tgid)
                 .or_default()
                 .add(class_of(k), k.work, *n);
@@ -226,6 +240,7 @@ impl Sampler {
         self.meta
             .retain(|t, _| seen.contains(t) || crate::node::alive(*t));
         self.total.retain(|t, _| seen.contains(t) || crate::node::alive(*t));
+        self.ours.retain(|t| crate::node::alive(*t));
     }
 
     /// Per container, since the start (`window` None) or over the last `window`.

@@ -9,7 +9,7 @@ use super::{
     explain,
     sampled::SampledRow,
     section::SeccompReport,
-    slowdown::Calibrator,
+    calibration::Worker,
 };
 use crate::{
     node,
@@ -35,7 +35,7 @@ fn filtered_pid(report: &SeccompReport, r: &SampledRow) -> Option<u32> {
 
 /// One finding per filtered container whose sampled loss reaches WARN_SHARE of a CPU.
 /// `cal`: the calibration, only where every syscall probe is gone.
-pub fn findings(report: &SeccompReport, mut cal: Option<&mut Calibrator>) -> Vec<Finding> {
+pub fn findings(report: &SeccompReport, mut cal: Option<&mut Worker>) -> Vec<Finding> {
     let Some(s) = report.sampled.as_ref() else {
         return Vec::new();
     };

@@ -12,6 +12,7 @@ pub use super::estimate::{CRITICAL_SHARE, Calibration, Estimate, WARN_SHARE};
 use super::{
     analyzer::{ContainerStat, SeccompReport},
     bench::measure,
+    calibration::Worker,
     explain, filter,
     section::Cost,
     workload::Workload,
@@ -136,7 +137,7 @@ fn filtered_pid(report: &SeccompReport, c: &ContainerStat) -> Option<u32> {
 }
 
 /// One finding per filtered container that loses at least WARN_SHARE of a CPU.
-pub fn findings(report: &mut SeccompReport, cal: &mut Calibrator) -> Vec<Finding> {
+pub fn findings(report: &mut SeccompReport, cal: &mut Worker) -> Vec<Finding> {
     let (major, minor) = node::kernel_version();
     let mut out = Vec::new();
     let mut costs = Vec::new();
@@ -231,7 +232,7 @@ fn cost(per_s: f64, ns_per_syscall: f64) -> Cost {
 
 /// Every filtered container and process shows what its filter costs, under the finding's
 /// threshold too. A container's processes share its calibration (runc gives them one filter).
-fn show_costs(report: &mut SeccompReport, by_container: &[(String, f64)], cal: &mut Calibrator) {
+fn show_costs(report: &mut SeccompReport, by_container: &[(String, f64)], cal: &mut Worker) {
     for c in &mut report.containers {
         if let Some((_, ns)) = by_container.iter().find(|(id, _)| *id == c.container_id) {
             c.cost = Some(cost(c.syscalls_per_s, *ns));
