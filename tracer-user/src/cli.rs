@@ -211,6 +211,10 @@ pub enum BenchCmd {
         /// Seconds of exit storm (fork and reap on every CPU) under `trace zombie`; 0 skips it.
         #[arg(long, default_value_t = 5.0, value_parser = seconds, allow_hyphen_values = true)]
         storm_secs: f64,
+        /// Also check the sampled seccomp cost against lost ns per syscall x syscall rate, with
+        /// two containers of this image (it needs dd): default profile and unconfined.
+        #[arg(long, value_name = "IMAGE")]
+        docker: Option<String>,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,

@@ -53,7 +53,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Median ns per getppid without and with `filters`, the runs interleaved so that the load of
 /// the moment (the traced containers still run) weighs on both alike.
-fn paired_ns(pid: u32, filters: &[Vec<u8>]) -> Result<(f64, f64)> {
+pub fn paired_ns(pid: u32, filters: &[Vec<u8>]) -> Result<(f64, f64)> {
     let bar = progress::bar(
         2 * CALIBRATION_RUNS as u64,
         &format!("calibrating pid {pid}'s seccomp filter"),
