@@ -82,6 +82,15 @@ pub fn findings(report: &SeccompReport, mut cal: Option<&mut Worker>) -> Vec<Fin
             );
         }
         let syscalls_per_s = traced.map(|c| c.syscalls_per_s);
+        // The traced calls, where the dispatcher counted them (not with --sampled).
+        let top: Vec<serde_json::Value> = traced
+            .map(|c| {
+                c.top
+                    .iter()
+                    .map(|s| json!({"syscall": s.syscall, "per_s": s.per_s}))
+                    .collect()
+            })
+            .unwrap_or_default();
         let e = Estimate {
             syscalls_per_s: syscalls_per_s.unwrap_or(0.0),
             ns_per_syscall: syscalls_per_s
@@ -127,6 +136,9 @@ pub fn findings(report: &SeccompReport, mut cal: Option<&mut Worker>) -> Vec<Fin
                 "sample_hz": s.hz,
                 "seconds": s.seconds,
                 "syscalls_per_s": syscalls_per_s,
+                "ns_per_syscall": syscalls_per_s.map(|_| e.ns_per_syscall),
+                "top_syscalls": top,
+                "filter_instructions": calibration.map(|k| k.instructions),
                 "filters": e.filters,
                 "action_cache": e.action_cache,
                 "speculation_store_bypass": e.ssb,
