@@ -151,3 +151,82 @@ pub fn findings(report: &SeccompReport, mut cal: Option<&mut Worker>) -> Vec<Fin
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seccomp::{
+        Mode,
+        analyzer::Analyzer,
+        sampled::SampledSection,
+        sampled_class::{Counts, rate},
+    };
+
+    fn row(id: &str, mode: &str, filter: u64, slow: u64, shared: u64) -> SampledRow {
+        let samples = Counts {
+            total: 5000,
+            filter,
+            slow_path: slow,
+            slow_path_shared: shared,
+        };
+        let r = |n| rate(n, 1_001_001, 10.0);
+        SampledRow {
+            container_id: Some(id.into()),
+            container_name: Some(format!("{id}-name")),
+            runtime: Some("docker".into()),
+            seccomp_mode: mode.into(),
+            samples,
+            seccomp: r(filter + slow),
+            filter: r(filter),
+            slow_path: r(slow),
+            slow_path_shared: r(shared),
+            cpu_share_pct: r(filter + slow).ms_per_s / 10.0,
+            pids: Vec::new(),
+        }
+    }
+
+    fn report(rows: Vec<SampledRow>, probes: bool) -> SeccompReport {
+        let mut r = Analyzer::default().report(Mode::Count, 10.0, 5);
+        r.sampled = Some(SampledSection {
+            hz: 999,
+            seconds: 10.0,
+            method: super::super::sampled::method(999),
+            drops: 0,
+            syscall_probes: probes,
+            containers: rows,
+        });
+        r
+    }
+
+    #[test]
+    fn filtered_containers_over_the_threshold_only() {
+        // 300 samples of ~1 ms over 10 s: 30 ms/s, 3% of a CPU. 50 samples: 0.5%.
+        let r = report(
+            vec![
+                row("busy", "filter", 200, 100, 0),
+                row("light", "filter", 50, 0, 0),
+                row("open", "disabled", 0, 0, 0),
+            ],
+            false,
+        );
+        let f = findings(&r, None);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].subject.container_id.as_deref(), Some("busy"));
+        let e = &f[0].evidence;
+        assert!(e["method"].as_str().unwrap().starts_with("sampled: cpu-clock"));
+        let ms = e["ms_lost_per_s"].as_f64().unwrap();
+        assert!((ms - 30.03).abs() < 0.01, "{ms}");
+        assert!(e["ms_lost_per_s_low"].as_f64().unwrap() < ms);
+        assert_eq!(f[0].severity, Severity::Warning);
+    }
+
+    #[test]
+    fn with_syscall_probes_attached_the_method_says_the_slow_path_is_apart() {
+        let r = report(vec![row("busy", "filter", 300, 0, 900)], true);
+        let f = findings(&r, None);
+        let e = &f[0].evidence;
+        assert!(e["method"].as_str().unwrap().contains("shown apart"), "{e}");
+        assert!(e["slow_path_shared_ms_per_s"].as_f64().unwrap() > 80.0);
+        assert!((e["ms_lost_per_s"].as_f64().unwrap() - 30.03).abs() < 0.01);
+    }
+}
