@@ -33,7 +33,10 @@ fn status_field(pid: u32, field: &str) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
         .unwrap()
 }
 
@@ -118,7 +121,10 @@ fn sampled_default_profile_is_found_and_its_unconfined_twin_is_not() {
     );
     let e = &found["evidence"];
     assert!(
-        e["method"].as_str().unwrap().starts_with("sampled: cpu-clock"),
+        e["method"]
+            .as_str()
+            .unwrap()
+            .starts_with("sampled: cpu-clock"),
         "{e}"
     );
     assert!(e["ms_lost_per_s"].as_f64().unwrap() > 0.0, "{e}");
@@ -162,7 +168,10 @@ fn serve_resolves_the_finding_of_a_container_gone_quiet() {
     while line_for("finding").is_none() {
         if Instant::now() > deadline {
             docker.rm(QUIET);
-            panic!("no finding for the busy container: {:#?}", agent.findings_lines());
+            panic!(
+                "no finding for the busy container: {:#?}",
+                agent.findings_lines()
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -188,5 +197,8 @@ fn serve_resolves_the_finding_of_a_container_gone_quiet() {
     docker.rm(QUIET);
     agent.tracer.terminate();
     assert!(resolved, "never resolved: {lines:#?}");
-    assert!(took <= limit, "resolved {took:?} after the pause, over two windows");
+    assert!(
+        took <= limit,
+        "resolved {took:?} after the pause, over two windows"
+    );
 }

@@ -4,12 +4,12 @@
 //! path's stacks apart with /proc/kallsyms.
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::BPF_F_REUSE_STACKID,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_probe_read_kernel,
     },
-    EbpfContext,
     macros::{map, perf_event},
     maps::{PerCpuArray, PerCpuHashMap, StackTrace},
     programs::{PerfEventContext, tracing::StackIdContext},

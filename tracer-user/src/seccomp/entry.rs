@@ -11,15 +11,8 @@ use aya::Ebpf;
 use tracer_common::Drop;
 
 use super::{
-    analyzer::SeccompReport,
-    doctor::tier_check,
-    filter_time,
-    run::SeccompRun,
-    sampled_finding,
-    serve::Serve,
-    calibration::Worker,
-    slowdown,
-    text,
+    analyzer::SeccompReport, calibration::Worker, doctor::tier_check, filter_time, run::SeccompRun,
+    sampled_finding, serve::Serve, slowdown, text,
 };
 use crate::{
     problem::Problem,

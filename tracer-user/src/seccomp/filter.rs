@@ -63,7 +63,8 @@ fn seize_stopped(p: libc::pid_t, deadline: std::time::Duration) -> Result<()> {
         if r == p && libc::WIFSTOPPED(status) {
             return Ok(());
         }
-        if r == p || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
+        if r == p || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
+        {
             bail!("it exited before its ptrace stop");
         }
         if std::time::Instant::now() >= until {
@@ -91,7 +92,9 @@ fn release(p: libc::pid_t) {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    log::warn!("seccomp: pid {p} never reached its ptrace stop; it stays seized until ctrace exits");
+    log::warn!(
+        "seccomp: pid {p} never reached its ptrace stop; it stays seized until ctrace exits"
+    );
 }
 
 /// The filters of `pid`, oldest first (the order to install them in), each as BPF bytes.

@@ -8,8 +8,8 @@ use aya::{
 };
 use tracer_common::seccomp::{FILTER_COST, FILTER_FN, FilterCost};
 
-pub use super::section::FilterTime;
 use super::calibration::Worker;
+pub use super::section::FilterTime;
 use crate::{
     attach::{self, AttachType, Attachment, Target},
     node,

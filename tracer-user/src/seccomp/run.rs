@@ -97,7 +97,8 @@ impl SeccompRun {
         p.programs
             .extend(self.filter.iter().flat_map(|f| f.program_names()));
         if self.sampler.is_some() {
-            p.programs.push(tracer_common::seccomp::SAMPLE_PROGRAM.into());
+            p.programs
+                .push(tracer_common::seccomp::SAMPLE_PROGRAM.into());
             if self.syscalls.is_none() {
                 p.attach_type = "perf_event".into();
             }

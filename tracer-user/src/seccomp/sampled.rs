@@ -13,14 +13,14 @@ use aya::{
     maps::{MapData, PerCpuArray, PerCpuHashMap, StackTraceMap},
     programs::{
         PerfEvent,
-        perf_event::{PerfEventConfig, PerfEventLinkId, PerfEventScope, SamplePolicy, SoftwareEvent},
+        perf_event::{
+            PerfEventConfig, PerfEventLinkId, PerfEventScope, SamplePolicy, SoftwareEvent,
+        },
     },
     util::online_cpus,
 };
 use serde::Serialize;
-use tracer_common::seccomp::{
-    NO_STACK, SAMPLE_DROPS, SAMPLE_PROGRAM, SAMPLES, STACKS, SampleKey,
-};
+use tracer_common::seccomp::{NO_STACK, SAMPLE_DROPS, SAMPLE_PROGRAM, SAMPLES, STACKS, SampleKey};
 
 use super::sampled_class::{Class, Counts, Kallsyms, Rate, classify, rate};
 use crate::{
@@ -207,9 +207,7 @@ impl Sampler {
                 self.ours.insert(k.tgid);
                 continue;
             }
-            now.entry(k.tgid)
-                .or_default()
-                .add(class_of(k), k.work, *n);
+            now.entry(k.tgid).or_default().add(class_of(k), k.work, *n);
         }
         for (t, c) in &now {
             self.total.entry(*t).or_default().merge(c);
@@ -219,7 +217,12 @@ impl Sampler {
                 .ok_or_else(|| anyhow!("map {SAMPLE_DROPS} missing"))?,
         )?;
         self.drops = drops.get(&0, 0).map_or(0, |v| v.iter().sum());
-        for t in now.keys().filter(|t| !self.meta.contains_key(t)).copied().collect::<Vec<_>>() {
+        for t in now
+            .keys()
+            .filter(|t| !self.meta.contains_key(t))
+            .copied()
+            .collect::<Vec<_>>()
+        {
             let m = proc_meta(t, None, attrib, ebpf, |p| self.meta.get(&p).cloned());
             self.meta.insert(t, m);
         }
@@ -236,10 +239,16 @@ impl Sampler {
 
     /// Processes whose figures are kept; dead ones are forgotten once out of every window.
     pub fn forget_dead(&mut self) {
-        let seen: HashSet<u32> = self.history.iter().flat_map(|(_, m)| m.keys()).copied().collect();
+        let seen: HashSet<u32> = self
+            .history
+            .iter()
+            .flat_map(|(_, m)| m.keys())
+            .copied()
+            .collect();
         self.meta
             .retain(|t, _| seen.contains(t) || crate::node::alive(*t));
-        self.total.retain(|t, _| seen.contains(t) || crate::node::alive(*t));
+        self.total
+            .retain(|t, _| seen.contains(t) || crate::node::alive(*t));
         self.ours.retain(|t| crate::node::alive(*t));
     }
 

@@ -166,7 +166,12 @@ ffffffff8148be00 D some_data
         assert_eq!(k.name(0xffffffff8148bd10), Some("seccomp_check_filter"));
         assert_eq!(k.name(0x10), None);
         // A JIT'd filter (unknown ip) called from __seccomp_filter, inside the slow path.
-        let jit = [0xffffffffc0001234, 0xffffffff8148aac0, 0xffffffff8148bc90, 0xffffffff814241a0];
+        let jit = [
+            0xffffffffc0001234,
+            0xffffffff8148aac0,
+            0xffffffff8148bc90,
+            0xffffffff814241a0,
+        ];
         assert_eq!(classify(&jit, &k), Class::Filter);
         let slow = [0xffffffff814241a0, 0xffffffff81424410];
         assert_eq!(classify(&slow, &k), Class::SlowPath);
@@ -182,7 +187,10 @@ ffffffff8148be00 D some_data
         c.add(Class::SlowPath, WORK_SECCOMP | 0b10, 5);
         c.add(Class::Filter, WORK_SECCOMP | 0b10, 7);
         c.add(Class::Other, 0, 11);
-        assert_eq!((c.total, c.filter, c.slow_path, c.slow_path_shared), (26, 7, 3, 5));
+        assert_eq!(
+            (c.total, c.filter, c.slow_path, c.slow_path_shared),
+            (26, 7, 3, 5)
+        );
         assert_eq!(c.seccomp(), 10);
     }
 

@@ -5,11 +5,11 @@
 use serde_json::json;
 
 use super::{
+    calibration::Worker,
     estimate::{CRITICAL_SHARE, Estimate, WARN_SHARE},
     explain,
     sampled::SampledRow,
     section::SeccompReport,
-    calibration::Worker,
 };
 use crate::{
     node,
@@ -213,7 +213,12 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].subject.container_id.as_deref(), Some("busy"));
         let e = &f[0].evidence;
-        assert!(e["method"].as_str().unwrap().starts_with("sampled: cpu-clock"));
+        assert!(
+            e["method"]
+                .as_str()
+                .unwrap()
+                .starts_with("sampled: cpu-clock")
+        );
         let ms = e["ms_lost_per_s"].as_f64().unwrap();
         assert!((ms - 30.03).abs() < 0.01, "{ms}");
         assert!(e["ms_lost_per_s_low"].as_f64().unwrap() < ms);
