@@ -2,7 +2,7 @@
 //! Two containers run the same syscall-bound loop (`dd bs=1`: one read and one write per byte),
 //! one under Docker's default profile, one unconfined. The expected loss is the default
 //! container's own filter's lost ns per syscall (getppid with and without it, paired medians)
-//! times the loop's syscall rate (read and write counts in /proc/PID/io, an oracle outside
+//! (measured with both loops paused) times the loop's syscall rate (read and write counts in /proc/PID/io, an oracle outside
 //! ctrace); `trace seccomp --sampled` gives the measured one.
 
 use std::{process::Command, time::Instant};
@@ -94,7 +94,16 @@ pub fn accuracy(image: &str, seconds: u64) -> Result<Accuracy> {
         pids.push(pid);
     }
     let filters = filter::filters_of(pids[0])?;
-    let (base, filtered) = paired_ns(pids[0], &filters)?;
+    // Both loops frozen (cgroup freezer) meanwhile: on a small node they would take the CPUs
+    // the paired rounds run on.
+    for n in NAMES {
+        docker(&["pause", n])?;
+    }
+    let paired = paired_ns(pids[0], &filters);
+    for n in NAMES {
+        docker(&["unpause", n])?;
+    }
+    let (base, filtered) = paired?;
     let lost = (filtered - base).max(0.0);
     let agent = Agent::start(&[
         "trace",
