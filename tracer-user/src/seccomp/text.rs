@@ -281,6 +281,7 @@ mod tests {
                 .into_iter()
                 .map(|s| ("seccomp", Box::new(s) as Box<dyn crate::shared::Section>))
                 .collect(),
+            evidence: None,
         }
     }
 
