@@ -195,6 +195,7 @@ impl Sampler {
             _ => classify(&[k.ip], &self.syms),
         };
         let mut now: HashMap<u32, Counts> = HashMap::new();
+        let cgroups: HashMap<u32, u64> = raw.iter().map(|(k, _)| (k.tgid, k.cgroup_id)).collect();
         // ctrace's own children (the calibration's `__seccomp-child`) are not workloads.
         let me = std::process::id().to_string();
         for (k, n) in &raw {
@@ -223,7 +224,17 @@ impl Sampler {
             .copied()
             .collect::<Vec<_>>()
         {
-            let m = proc_meta(t, None, attrib, ebpf, |p| self.meta.get(&p).cloned());
+            let mut m = proc_meta(t, None, attrib, ebpf, |p| self.meta.get(&p).cloned());
+            // The cgroup the kernel saw at the sample names the container, even once the
+            // process is gone; /proc (in proc_meta) where the id is not a container's.
+            let origin = tracer_common::Origin {
+                cgroup_id: cgroups.get(&t).copied().unwrap_or(0),
+                tgid: t,
+                ..Default::default()
+            };
+            if let Some(c) = attrib.container_of_origin(&origin, t) {
+                m.container = Some(c);
+            }
             self.meta.insert(t, m);
         }
         self.history.push_back((Instant::now(), now));
