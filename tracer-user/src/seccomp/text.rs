@@ -197,16 +197,15 @@ pub fn render(out: &mut String, s: &SeccompReport, top: usize) {
 fn sampled(out: &mut String, s: &super::sampled::SampledSection, top: usize) {
     let _ = writeln!(
         out,
-        "\nseccomp sampled cost (cpu-clock {} Hz, {:.1}s, {} samples dropped){}:",
-        s.hz,
-        s.seconds,
-        s.drops,
-        if s.syscall_probes {
-            "; syscall probes attached: the slow path is not blamed on seccomp"
-        } else {
-            ""
-        }
+        "\nseccomp sampled cost (cpu-clock {} Hz, {:.1}s, {} samples dropped):",
+        s.hz, s.seconds, s.drops,
     );
+    if s.syscall_probes {
+        let _ = writeln!(
+            out,
+            "  ctrace's syscall probes were attached: SHARED slow path not blamed on seccomp"
+        );
+    }
     let _ = writeln!(
         out,
         "{}",
