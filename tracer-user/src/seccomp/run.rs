@@ -201,6 +201,21 @@ impl SeccompRun {
     }
 
     pub fn live(&mut self, drops: u64) -> String {
+        if self.syscalls.is_none()
+            && let Some(s) = self.sampler.as_ref()
+        {
+            let sec = s.section(Some(self.interval), false);
+            let busiest = sec.containers.first().filter(|r| r.samples.seccomp() > 0);
+            return format!(
+                "seccomp: sampled {} containers/host, busiest {} {:.1} ms/s in seccomp, drops={}",
+                sec.containers.len(),
+                busiest
+                    .and_then(|r| r.container_name.clone().or(r.container_id.clone()))
+                    .unwrap_or_else(|| "-".into()),
+                busiest.map_or(0.0, |r| r.seccomp.ms_per_s),
+                drops + sec.drops
+            );
+        }
         let total = self.analyzer.total();
         let rate = (total - self.last_total.min(total)) as f64 / self.interval.as_secs_f64();
         self.last_total = total;
