@@ -6,7 +6,9 @@ Latency is measured from raw_syscalls:sys_enter to sys_exit. sys_enter fires aft
 filter has run, so the filter's own cost is not inside these numbers: compare syscall rates and
 latencies between containers with and without a filter to see what it costs.
 Enabling syscall tracepoints sends every task through the slow syscall entry path, so while
-ctrace traces, all tasks pay the same per-syscall entry cost a seccomp filter forces.";
+ctrace traces, all tasks pay the same per-syscall entry cost a seccomp filter forces.
+`ctrace trace seccomp --sampled` measures seccomp's cost from cpu-clock samples instead, with
+no syscall probe attached.";
 
 /// Why a filtered container is slower, in terms of what was measured.
 pub fn slowdown_explanation(
