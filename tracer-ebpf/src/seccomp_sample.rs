@@ -14,7 +14,7 @@ use aya_ebpf::{
     maps::{PerCpuArray, PerCpuHashMap, StackTrace},
     programs::{PerfEventContext, tracing::StackIdContext},
 };
-use tracer_common::seccomp::{NO_STACK, SAMPLE_KEYS, STACK_SLOTS, SampleKey};
+use tracer_common::seccomp::{NO_STACK, SAMPLE_KEYS, STACK_SLOTS, SampleKey, WORK_SECCOMP};
 
 use crate::filter::traced;
 
@@ -44,16 +44,22 @@ pub fn seccomp_sample(ctx: PerfEventContext) -> u32 {
     let Some(tgid) = traced(pid_tgid) else {
         return 0;
     };
-    let stack_id = ctx
-        .get_stackid(&SECCOMP_STACKS, u64::from(BPF_F_REUSE_STACKID))
-        .map_or(NO_STACK, |id| id as i32);
+    // Only a task with a filter can be in the seccomp path: the others are counted without
+    // the stack walk, the costly part.
+    let work = syscall_work();
+    let stack_id = if work & WORK_SECCOMP == 0 {
+        NO_STACK
+    } else {
+        ctx.get_stackid(&SECCOMP_STACKS, u64::from(BPF_F_REUSE_STACKID))
+            .map_or(NO_STACK, |id| id as i32)
+    };
     // bpf_perf_event_data starts with the interrupted pt_regs; ip is its 17th word on x86_64.
     let ip = unsafe { *(ctx.as_ptr() as *const u64).add(16) };
     let key = SampleKey {
         cgroup_id: unsafe { bpf_get_current_cgroup_id() },
         tgid,
         stack_id,
-        work: syscall_work(),
+        work,
         _pad: 0,
         ip: if stack_id == NO_STACK { 0 } else { ip },
     };
