@@ -68,10 +68,12 @@ pub enum Drop {
     SeccompSlotTaken = 11,
     /// A write's record was overwritten by another thread's in the tid-hashed in-flight array.
     SigpipeSlotTaken = 12,
+    /// The per-process SIGPIPE totals map was full: a process's signals went uncounted.
+    SigpipeTotalsFull = 13,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 14;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -86,6 +88,7 @@ impl Drop {
         Drop::OverlayArgsFull,
         Drop::SeccompSlotTaken,
         Drop::SigpipeSlotTaken,
+        Drop::SigpipeTotalsFull,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -102,6 +105,7 @@ impl Drop {
             Drop::OverlayArgsFull => "overlay_args_full",
             Drop::SeccompSlotTaken => "seccomp_slot_taken",
             Drop::SigpipeSlotTaken => "sigpipe_slot_taken",
+            Drop::SigpipeTotalsFull => "sigpipe_totals_full",
         }
     }
 
@@ -115,7 +119,7 @@ impl Drop {
             Drop::FilterMapFull => "filter",
             Drop::SemRingFull | Drop::SemArgsFull => "sem",
             Drop::ZombieRingFull | Drop::ZombieWatchFull => "zombie",
-            Drop::SigpipeRingFull | Drop::SigpipeSlotTaken => "sigpipe",
+            Drop::SigpipeRingFull | Drop::SigpipeSlotTaken | Drop::SigpipeTotalsFull => "sigpipe",
             Drop::OverlayRingFull | Drop::OverlayArgsFull => "overlay",
         }
     }
