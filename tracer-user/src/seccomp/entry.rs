@@ -178,27 +178,6 @@ impl ProblemRun for Seccomp {
     fn metrics(&self, section: &dyn Section) -> Vec<Family> {
         let r = (section as &dyn Any).downcast_ref::<SeccompReport>();
         let latency = r.is_some_and(|r| r.mode == "latency");
-        let mut out = self.serve.families(latency);
-        if let Some(s) = r.and_then(|r| r.sampled.as_ref()) {
-            out.push(Family::gauge(
-                "ctrace_seccomp_sampled_us_per_second",
-                "CPU time in the seccomp path (filter, and the slow path where seccomp alone sent the task down it), microseconds per second over the sliding window, from cpu-clock samples.",
-                s.containers
-                    .iter()
-                    .map(|c| {
-                        let origin = crate::attrib::Origin {
-                            runtime: c.runtime.clone(),
-                            k8s: Default::default(),
-                        };
-                        let ctr = Ctr::of_ids(&c.container_id, &c.container_name, &origin);
-                        (
-                            crate::shared::metric::ctr_labels(&ctr, &[]),
-                            (c.seccomp.ms_per_s * 1000.0).round() as u64,
-                        )
-                    })
-                    .collect(),
-            ));
-        }
-        out
+        self.serve.families(latency)
     }
 }
