@@ -15,6 +15,7 @@ mod sem;
 mod sigpipe;
 mod syscall;
 mod zombie;
+mod zombie_signal;
 
 #[cfg(not(test))]
 #[panic_handler]
