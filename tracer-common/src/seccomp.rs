@@ -104,3 +104,46 @@ pub struct FilterCost {
 mod filter_pod {
     unsafe impl aya::Pod for super::FilterCost {}
 }
+
+/// Sampled cost: the perf_event program on cpu-clock, per CPU.
+pub const SAMPLE_PROGRAM: &str = "seccomp_sample";
+/// Sampled cost: (process, cgroup, kernel stack, slow-path reasons) -> samples (per CPU).
+pub const SAMPLES: &str = "SECCOMP_SAMPLES";
+/// Sampled cost: stack id -> the kernel stack of the interrupted task.
+pub const STACKS: &str = "SECCOMP_STACKS";
+/// Sampled cost: samples not counted because the sample map was full (one per-CPU slot).
+pub const SAMPLE_DROPS: &str = "SECCOMP_SAMPLE_DROPS";
+/// Stack id of a sample taken in user mode (no kernel stack).
+pub const NO_STACK: i32 = -1;
+/// Distinct (process, stack) pairs between two drains of the sample map.
+pub const SAMPLE_KEYS: u32 = 16384;
+/// Kernel stacks the stack map holds; a colliding stack replaces the older one.
+pub const STACK_SLOTS: u32 = 4096;
+
+/// Bits of `thread_info.syscall_work` (include/linux/thread_info.h): why a task takes the slow
+/// syscall path. Only `WORK_SECCOMP` set: the slow path is seccomp's alone.
+pub const WORK_SECCOMP: u32 = 1 << 0;
+/// The slow-path reasons that are not seccomp (tracepoint, ptrace, emulation, audit, user
+/// dispatch).
+pub const WORK_OTHERS: u32 = 0b11_1110;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SampleKey {
+    /// The task's cgroup (v2) id.
+    pub cgroup_id: u64,
+    pub tgid: u32,
+    /// Into `STACKS`; `NO_STACK` for a sample in user mode.
+    pub stack_id: i32,
+    /// The task's `syscall_work` bits at the sample (`WORK_*`).
+    pub work: u32,
+    pub _pad: u32,
+    /// The interrupted instruction: a stack whose first frame differs was replaced in the
+    /// stack map by a colliding one before it was read.
+    pub ip: u64,
+}
+
+#[cfg(feature = "user")]
+mod sample_pod {
+    unsafe impl aya::Pod for super::SampleKey {}
+}

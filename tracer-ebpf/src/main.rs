@@ -11,6 +11,7 @@ mod overlay_walk;
 mod probes;
 mod seccomp;
 mod seccomp_filter;
+mod seccomp_sample;
 mod sem;
 mod sigpipe;
 mod syscall;

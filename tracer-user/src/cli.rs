@@ -42,6 +42,7 @@ pub enum Cmd {
         mut_arg("duration", |a| a.help("Stop after this long (e.g. 1h); default: until SIGTERM or Ctrl-C")),
         mut_arg("top", |a| a.help("Top syscalls per process kept in /report")),
         mut_arg("json", |a| a.hide(true)),
+        mut_arg("seccomp_window", |a| a.hide(false)),
         mut_arg("html", |a| a.hide(true)),
         mut_arg("no_tui", |a| a.hide(true)),
     )]
@@ -125,6 +126,14 @@ pub struct TraceArgs {
     /// Also write the report as a self-contained HTML page here.
     #[arg(long, value_name = "OUT.html")]
     pub html: Option<PathBuf>,
+    /// seccomp: measure its cost by sampling alone (cpu-clock, kernel stacks), with no
+    /// syscall probe attached, so no task is sent down the slow syscall path by ctrace.
+    #[arg(long, conflicts_with_all = ["count_only", "duty_cycle"])]
+    pub sampled: bool,
+    /// seccomp: rates and the slowdown finding over this sliding window in serve (and the
+    /// live view), so that a container gone quiet loses its finding.
+    #[arg(long, default_value = "60s", value_parser = positive_duration, hide = true)]
+    pub seccomp_window: Duration,
     /// seccomp: count syscalls only (no timestamps); the cheapest mode.
     #[arg(long)]
     pub count_only: bool,
@@ -204,6 +213,10 @@ pub enum BenchCmd {
         /// Seconds of exit storm (fork and reap on every CPU) under `trace zombie`; 0 skips it.
         #[arg(long, default_value_t = 5.0, value_parser = seconds, allow_hyphen_values = true)]
         storm_secs: f64,
+        /// Also check the sampled seccomp cost against lost ns per syscall x syscall rate, with
+        /// two containers of this image (it needs dd): default profile and unconfined.
+        #[arg(long, value_name = "IMAGE")]
+        docker: Option<String>,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,

@@ -82,9 +82,11 @@ fn main() -> ExitCode {
                     iterations,
                     runs,
                     storm_secs,
+                    docker,
                     json,
                 },
-        } => bench::overhead(iterations, runs, storm_secs, json).map(|()| ExitCode::SUCCESS),
+        } => bench::overhead(iterations, runs, storm_secs, docker.as_deref(), json)
+            .map(|()| ExitCode::SUCCESS),
         Cmd::Bench {
             what: BenchCmd::Seccomp(args),
         } => seccomp::bench::run(&args).map(|()| ExitCode::SUCCESS),

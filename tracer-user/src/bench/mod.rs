@@ -4,6 +4,7 @@ mod agents;
 mod children;
 pub mod other_tracers;
 mod overhead;
+mod sampled;
 mod stats;
 mod storm;
 

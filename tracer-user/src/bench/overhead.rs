@@ -117,6 +117,7 @@ enum Case {
     Trace,
     Serve,
     Bpftrace,
+    Sampled,
 }
 
 impl Case {
@@ -131,6 +132,7 @@ impl Case {
             Case::Trace => "ctrace trace, all problems",
             Case::Serve => "ctrace serve, all problems, bounded",
             Case::Bpftrace => "bpftrace raw_syscalls latency hist",
+            Case::Sampled => "seccomp sampled (cpu-clock, no syscall probe)",
         }
     }
 }
@@ -238,6 +240,13 @@ fn setup(case: Case) -> Result<Setup> {
         Case::Trace => Setup::Agent(Agent::start(&["trace", "--interval", "1s"])?),
         Case::Serve => Setup::Agent(Agent::start(&SERVE_ARGS)?),
         Case::Bpftrace => Setup::Bpftrace(start_bpftrace()?),
+        Case::Sampled => Setup::Agent(Agent::start(&[
+            "trace",
+            "seccomp",
+            "--sampled",
+            "--interval",
+            "1s",
+        ])?),
     })
 }
 
@@ -250,6 +259,9 @@ struct Row {
     vs_floor_ci95: (f64, f64),
     vs_bpftrace: Option<f64>,
     vs_bpftrace_ci95: Option<(f64, f64)>,
+    /// Added time as a share of the bare loop (what the sampled mode is judged by).
+    vs_bare: f64,
+    vs_bare_ci95: (f64, f64),
     samples_ns: Vec<f64>,
 }
 
@@ -320,7 +332,13 @@ fn stats_pass(cases: &[Case], iterations: u64, stop: &AtomicBool) -> Result<Vec<
     Ok(rows)
 }
 
-pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> Result<()> {
+pub fn overhead(
+    iterations: u64,
+    rounds: usize,
+    storm_secs: f64,
+    docker: Option<&str>,
+    json: bool,
+) -> Result<()> {
     node::require_root()?;
     node::ensure_tracefs()?;
     node::bump_memlock()?;
@@ -337,6 +355,7 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
         Case::FilteredOut,
         Case::Trace,
         Case::Serve,
+        Case::Sampled,
     ];
     if bpftrace_installed() {
         cases.push(Case::Bpftrace);
@@ -374,12 +393,14 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
         bail!("no bare or floor series");
     };
     let bpftrace = series(Case::Bpftrace);
+    let twice_bare: Vec<f64> = bare.iter().map(|b| 2.0 * b).collect();
     let rows: Vec<Row> = cases
         .iter()
         .zip(&samples)
         .map(|(&c, v)| {
             let (r, lo, hi) = ratio_ci(v, bare, floor_s);
             let vb = bpftrace.map(|b| ratio_ci(v, bare, b));
+            let (sb, sb_lo, sb_hi) = ratio_ci(v, bare, &twice_bare);
             Row {
                 case: c.label(),
                 median_ns: median(v),
@@ -388,6 +409,8 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
                 vs_floor_ci95: (lo, hi),
                 vs_bpftrace: vb.map(|x| x.0),
                 vs_bpftrace_ci95: vb.map(|x| (x.1, x.2)),
+                vs_bare: sb,
+                vs_bare_ci95: (sb_lo, sb_hi),
                 samples_ns: v.clone(),
             }
         })
@@ -398,6 +421,10 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
         true => Some(exit_storm(storm_secs)?),
         false => None,
     };
+    let accuracy = match docker {
+        Some(image) if !stopped(&stop) => Some(super::sampled::accuracy(image, 10)?),
+        _ => None,
+    };
     let formula = map_sizes::formula_all_problems(64, 4_194_304);
     if json {
         println!(
@@ -405,7 +432,8 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
             serde_json::to_string_pretty(&serde_json::json!({
                 "iterations": iterations, "rounds": rounds, "cases": rows,
                 "programs": progs, "map_bytes": map_bytes,
-                "map_bytes_formula_64cpu_4m_pids": formula, "exit_storm": storm
+                "map_bytes_formula_64cpu_4m_pids": formula, "exit_storm": storm,
+                "seccomp_sampled_accuracy": accuracy
             }))?
         );
         return Ok(());
@@ -413,6 +441,9 @@ pub fn overhead(iterations: u64, rounds: usize, storm_secs: f64, json: bool) -> 
     print_table(iterations, rounds, &rows);
     print_programs(&progs);
     print_targets(&rows, map_bytes, formula);
+    if let Some(a) = &accuracy {
+        super::sampled::print(a);
+    }
     if let Some(s) = storm {
         println!(
             "\nexit storm ({} forkers, {:.1} s): {:.0} exits/s generated, {:.0}/s handled, {} dropped",
@@ -486,6 +517,16 @@ fn print_targets(rows: &[Row], map_bytes: u64, formula: u64) {
         println!(
             "  seccomp latency alone <= 1.6x floor (upper end): {hi:.2}x -> {}",
             verdict(hi <= 1.6)
+        );
+    }
+    if let Some(r) = row(Case::Sampled.label()) {
+        let (lo, hi) = r.vs_bare_ci95;
+        println!(
+            "  seccomp sampled <= 3% added to bare (upper end): {:.1}% [{:.1}%-{:.1}%] -> {}",
+            r.vs_bare * 100.0,
+            lo * 100.0,
+            hi * 100.0,
+            verdict(hi <= 0.03)
         );
     }
     println!(

@@ -130,6 +130,31 @@ impl Analyzer {
         ids.len()
     }
 
+    /// The report of what grew since `base` (an earlier `stats()`), over `secs`: a sliding
+    /// window. Processes that made no syscall since are left out, so a quiet container is too.
+    pub fn report_since(
+        &self,
+        base: &HashMap<SysKey, SysStats>,
+        mode: Mode,
+        secs: f64,
+        top: usize,
+    ) -> SeccompReport {
+        let window = Analyzer {
+            stats: self
+                .stats
+                .iter()
+                .map(|(k, s)| (*k, super::serve::delta(s, base.get(k))))
+                .filter(|(_, d)| d.count > 0)
+                .collect(),
+            meta: self.meta.clone(),
+            sort: self.sort,
+            ..Default::default()
+        };
+        let mut r = window.report(mode, secs, top);
+        r.syscalls = window.total();
+        r
+    }
+
     pub fn report(&self, mode: Mode, observed_s: f64, top: usize) -> SeccompReport {
         let secs = observed_s.max(1e-9);
         // Per process: nr -> stats.
@@ -206,6 +231,7 @@ impl Analyzer {
             processes,
             tier: "tracepoint",
             filter_time: Vec::new(),
+            sampled: None,
         }
     }
 }

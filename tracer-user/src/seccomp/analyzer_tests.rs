@@ -215,3 +215,26 @@ fn retired_processes_keep_their_figures_once_gone_from_the_kernel() {
             .all(|p| p.pid != 10)
     );
 }
+
+#[test]
+fn a_window_counts_what_grew_since_its_base_and_leaves_the_quiet_out() {
+    let mut a = recorded();
+    let base = a.stats().clone();
+    // Ten seconds later only pid 10's getppid grew; pid 11 and the host process went quiet.
+    a.update(vec![
+        (SysKey { tgid: 10, nr: 110 }, stats(3000, 300)),
+        (SysKey { tgid: 10, nr: 0 }, stats(10, 50_000)),
+        (SysKey { tgid: 11, nr: 110 }, stats(500, 300)),
+        (SysKey { tgid: 20, nr: 39 }, stats(7, 100)),
+    ]);
+    let r = a.report_since(&base, Mode::Latency, 10.0, 5);
+    assert_eq!(r.syscalls, 2000);
+    let pids: Vec<u32> = r.processes.iter().map(|p| p.pid).collect();
+    assert_eq!(pids, [10]);
+    assert_eq!(r.containers.len(), 1);
+    assert!((r.containers[0].syscalls_per_s - 200.0).abs() < 1e-9);
+    // Nothing grew at all: the window is empty, the container gone from it.
+    let still = a.stats().clone();
+    let r = a.report_since(&still, Mode::Latency, 10.0, 5);
+    assert!(r.containers.is_empty() && r.processes.is_empty());
+}

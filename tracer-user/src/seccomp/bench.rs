@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::Command, time::Instant};
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
-mod stats;
+pub mod stats;
 
 use stats::Spread;
 

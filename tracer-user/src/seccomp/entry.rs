@@ -6,18 +6,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use aya::Ebpf;
 use tracer_common::Drop;
 
 use super::{
-    analyzer::SeccompReport,
-    doctor::tier_check,
-    filter_time,
-    run::SeccompRun,
-    serve::Serve,
-    slowdown::{self, Calibrator},
-    text,
+    analyzer::SeccompReport, calibration::Worker, doctor::tier_check, filter_time, run::SeccompRun,
+    sampled_finding, serve::Serve, slowdown, text,
 };
 use crate::{
     problem::Problem,
@@ -50,21 +45,22 @@ struct Seccomp {
     run: Option<SeccompRun>,
     next_attrib: Instant,
     /// Calibrations are cached per filter, so only a new filter costs a measurement.
-    calibrator: Calibrator,
+    calibrator: Worker,
     serve: Serve,
 }
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
-    let syscalls = s
-        .syscalls
-        .clone()
-        .ok_or_else(|| anyhow!("seccomp: the syscall dispatcher is not attached"))?;
+    let syscalls = match (s.syscalls.clone(), s.args.sampled) {
+        (_, true) => None,
+        (Some(d), false) => Some(d),
+        (None, false) => anyhow::bail!("seccomp: the syscall dispatcher is not attached"),
+    };
     let mut run = SeccompRun::start(s.ebpf, syscalls, s.args, s.features, s.wish)?;
     run.analyzer_mut().sort = s.args.sort;
     Ok(Box::new(Seccomp {
         run: Some(run),
         next_attrib: Instant::now(),
-        calibrator: Calibrator::default(),
+        calibrator: Worker::default(),
         serve: Serve::default(),
     }))
 }
@@ -119,7 +115,7 @@ impl ProblemRun for Seccomp {
 
     fn report(&mut self, cx: &mut Cx, top: usize) -> Result<Part> {
         match self.run.as_mut() {
-            Some(s) => Ok(part(s.report(cx.ebpf, cx.attrib, top)?)),
+            Some(s) => Ok(part(s.report(cx.ebpf, cx.attrib, top, true)?)),
             None => anyhow::bail!("seccomp: the run has finished"),
         }
     }
@@ -136,15 +132,26 @@ impl ProblemRun for Seccomp {
         else {
             return Vec::new();
         };
-        if !detached && slowdown::after_detach_only() {
-            return Vec::new();
+        // The calibration needs every syscall probe gone (they slow down every task alike):
+        // trace calibrates once detached; serve and the live view never do, and rely on the
+        // sampled figure and the kernel tier.
+        if !detached {
+            return sampled_finding::findings(r, None);
         }
-        // Calibrated with every probe gone: syscall tracepoints slow down every task alike.
-        if detached {
-            self.calibrator.forget_measured();
-            filter_time::calibrate(&mut r.filter_time, &mut self.calibrator);
+        self.calibrator.forget_measured();
+        filter_time::calibrate(&mut r.filter_time, &mut self.calibrator);
+        // The calibration's per-container costs for the tables, and its findings where no
+        // sample was taken (the sampler could not attach).
+        let calibrated = if r.syscalls > 0 {
+            slowdown::findings(r, &mut self.calibrator)
+        } else {
+            Vec::new()
+        };
+        if r.sampled.is_some() {
+            sampled_finding::findings(r, Some(&mut self.calibrator))
+        } else {
+            calibrated
         }
-        slowdown::findings(r, &mut self.calibrator)
     }
 
     fn absorb(&mut self, touched: &mut Touched, _now: f64) {
@@ -169,9 +176,8 @@ impl ProblemRun for Seccomp {
     }
 
     fn metrics(&self, section: &dyn Section) -> Vec<Family> {
-        let latency = (section as &dyn Any)
-            .downcast_ref::<SeccompReport>()
-            .is_some_and(|r| r.mode == "latency");
+        let r = (section as &dyn Any).downcast_ref::<SeccompReport>();
+        let latency = r.is_some_and(|r| r.mode == "latency");
         self.serve.families(latency)
     }
 }

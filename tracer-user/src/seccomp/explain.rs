@@ -6,7 +6,9 @@ Latency is measured from raw_syscalls:sys_enter to sys_exit. sys_enter fires aft
 filter has run, so the filter's own cost is not inside these numbers: compare syscall rates and
 latencies between containers with and without a filter to see what it costs.
 Enabling syscall tracepoints sends every task through the slow syscall entry path, so while
-ctrace traces, all tasks pay the same per-syscall entry cost a seccomp filter forces.";
+ctrace traces, all tasks pay the same per-syscall entry cost a seccomp filter forces.
+`ctrace trace seccomp --sampled` measures seccomp's cost from cpu-clock samples instead, with
+no syscall probe attached.";
 
 /// Why a filtered container is slower, in terms of what was measured.
 pub fn slowdown_explanation(
@@ -46,6 +48,45 @@ pub fn slowdown_explanation(
     s
 }
 
+/// A sampled loss, in terms of what the samples showed.
+pub fn sampled_explanation(
+    r: &super::sampled::SampledRow,
+    e: &super::estimate::Estimate,
+    syscall_probes: bool,
+) -> String {
+    let who = r
+        .container_name
+        .as_deref()
+        .or(r.container_id.as_deref())
+        .unwrap_or("?");
+    let mut s = format!(
+        "Container {who} spent about {:.1} ms of CPU per second ({:.1}% of one CPU; 95% interval \
+         {:.1} to {:.1} ms/s) in the seccomp path, as cpu-clock samples of its kernel stacks show: \
+         {:.1} ms/s in the filter itself, {:.1} ms/s in the slow syscall entry it forces.",
+        r.seccomp.ms_per_s,
+        e.cpu_share * 100.0,
+        r.seccomp.low,
+        r.seccomp.high,
+        r.filter.ms_per_s,
+        r.slow_path.ms_per_s,
+    );
+    if syscall_probes {
+        s.push_str(&format!(
+            " ctrace's own syscall probes were attached, which send every task down the slow path: \
+             that share ({:.1} ms/s here) is not counted; `ctrace trace seccomp --sampled` measures \
+             both with no probe.",
+            r.slow_path_shared.ms_per_s
+        ));
+    }
+    if e.ssb.as_deref().is_some_and(|v| v.contains("force")) {
+        s.push_str(
+            " The kernel also forces the speculative store bypass mitigation on this seccomp task, which \
+             slows all of its code; samples can't tell that share apart.",
+        );
+    }
+    s
+}
+
 /// The options, weighed by the numbers.
 pub fn slowdown_remediation(e: &super::estimate::Estimate) -> String {
     let mut steps = Vec::new();
@@ -62,11 +103,14 @@ pub fn slowdown_remediation(e: &super::estimate::Estimate) -> String {
                 .to_string(),
         );
     }
+    let size = match e.instructions {
+        0 => String::new(),
+        n => format!(" (the current filter has {n} instructions)"),
+    };
     steps.push(format!(
         "A trimmed custom profile (`--security-opt seccomp=FILE`) that allows this workload's syscalls without \
-         argument checks keeps the protection at a lower cost (the current filter has {} instructions); \
-         `ctrace bench seccomp --profile FILE` measures it before you deploy it.",
-        e.instructions
+         argument checks keeps the protection at a lower cost{size}; \
+         `ctrace bench seccomp --profile FILE` measures it before you deploy it."
     ));
     if !e.action_cache {
         steps.push("A kernel of 5.11 or newer has the seccomp action cache, which makes allowed syscalls much cheaper.".into());

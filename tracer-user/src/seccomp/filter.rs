@@ -38,6 +38,65 @@ pub fn install(bpf: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// How long a process may take to reach its ptrace stop before ctrace gives up on it.
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// PTRACE_SEIZE (no signal is sent, unlike PTRACE_ATTACH's SIGSTOP, which the process and its
+/// parent could see) and PTRACE_INTERRUPT, then waits for the stop until `deadline`; detaches
+/// again if it does not come.
+fn seize_stopped(p: libc::pid_t, deadline: std::time::Duration) -> Result<()> {
+    let os = std::io::Error::last_os_error;
+    unsafe {
+        if libc::ptrace(libc::PTRACE_SEIZE, p, 0, 0) != 0 {
+            bail!("PTRACE_SEIZE: {}", os());
+        }
+        if libc::ptrace(libc::PTRACE_INTERRUPT, p, 0, 0) != 0 {
+            let e = os();
+            libc::ptrace(libc::PTRACE_DETACH, p, 0, 0);
+            bail!("PTRACE_INTERRUPT: {e}");
+        }
+    }
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        let mut status = 0;
+        let r = unsafe { libc::waitpid(p, &mut status, libc::__WALL | libc::WNOHANG) };
+        if r == p && libc::WIFSTOPPED(status) {
+            return Ok(());
+        }
+        if r == p || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
+        {
+            bail!("it exited before its ptrace stop");
+        }
+        if std::time::Instant::now() >= until {
+            release(p);
+            bail!("no ptrace stop within {deadline:?} (a task in uninterruptible sleep?)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Detaches a seized process whose stop is late: PTRACE_DETACH needs the stop, which the
+/// pending interrupt still brings, so wait for it a while longer (this runs on the
+/// calibration worker, not in the drain loop). Left seized, the process would stay stopped
+/// until this thread exits.
+fn release(p: libc::pid_t) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < until {
+        if unsafe { libc::ptrace(libc::PTRACE_DETACH, p, 0, 0) } == 0 {
+            return;
+        }
+        let mut status = 0;
+        let r = unsafe { libc::waitpid(p, &mut status, libc::__WALL | libc::WNOHANG) };
+        if r == p && !libc::WIFSTOPPED(status) || r < 0 {
+            return; // gone
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    log::warn!(
+        "seccomp: pid {p} never reached its ptrace stop; it stays seized until ctrace exits"
+    );
+}
+
 /// The filters of `pid`, oldest first (the order to install them in), each as BPF bytes.
 pub fn filters_of(pid: u32) -> Result<Vec<Vec<u8>>> {
     let Some(mode) = node::proc_status_field(pid, "Seccomp") else {
@@ -47,16 +106,7 @@ pub fn filters_of(pid: u32) -> Result<Vec<Vec<u8>>> {
         bail!("pid {pid} has no seccomp filter (Seccomp: {mode})");
     }
     let p = pid as libc::pid_t;
-    unsafe {
-        if libc::ptrace(libc::PTRACE_ATTACH, p, 0, 0) != 0 {
-            bail!(
-                "ptrace attach to pid {pid}: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        let mut status = 0;
-        libc::waitpid(p, &mut status, libc::__WALL);
-    }
+    seize_stopped(p, STOP_DEADLINE).map_err(|e| anyhow::anyhow!("pid {pid}: {e}"))?;
     let mut filters = Vec::new();
     let result = (|| -> Result<()> {
         for index in 0.. {

@@ -8,8 +8,8 @@ use aya::{
 };
 use tracer_common::seccomp::{FILTER_COST, FILTER_FN, FilterCost};
 
+use super::calibration::Worker;
 pub use super::section::FilterTime;
-use super::slowdown::Calibrator;
 use crate::{
     attach::{self, AttachType, Attachment, Target},
     node,
@@ -119,7 +119,7 @@ pub fn measured(raw: &[(u32, u64, u64)]) -> Vec<FilterTime> {
 }
 
 /// Calibrates the filters of the processes still alive, for the comparison.
-pub fn calibrate(times: &mut [FilterTime], cal: &mut Calibrator) {
+pub fn calibrate(times: &mut [FilterTime], cal: &mut Worker) {
     for t in times.iter_mut().filter(|t| node::alive(t.pid)) {
         match cal.calibrate(t.pid) {
             Ok(c) => t.calibrated_ns_per_syscall = Some(c.ns_per_syscall),

@@ -3,6 +3,7 @@
 
 pub mod analyzer;
 pub mod bench;
+pub mod calibration;
 pub mod class;
 pub mod doctor;
 pub mod entry;
@@ -12,6 +13,9 @@ pub mod filter;
 pub mod filter_time;
 pub mod profile;
 pub mod run;
+pub mod sampled;
+pub mod sampled_class;
+pub mod sampled_finding;
 pub mod section;
 pub mod serve;
 pub mod slowdown;

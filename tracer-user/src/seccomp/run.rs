@@ -1,16 +1,20 @@
 //! seccomp during `ctrace trace`: the attached probes, the duty cycle, periodic attribution of
 //! new processes, the live line and the final section of the report.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::{HashMap, VecDeque},
+    time::{Duration, Instant},
+};
 
 use anyhow::{Result, anyhow};
 use aya::Ebpf;
 use tracer_common::seccomp::SysKey;
 
 use super::{
-    Mode,
+    Mode, SysStats,
     analyzer::{Analyzer, SeccompReport},
     filter_time::{self, FilterProbe},
+    sampled::Sampler,
     snapshot,
 };
 use crate::{
@@ -25,7 +29,10 @@ use crate::{
 pub struct SeccompRun {
     mode: Mode,
     /// The dispatcher, shared with the other syscall problems; the duty cycle detaches it.
-    syscalls: syscalls::Shared,
+    /// None with `--sampled`: no syscall probe at all.
+    syscalls: Option<syscalls::Shared>,
+    /// The sampled cost (cpu-clock samples in the seccomp path).
+    sampler: Option<Sampler>,
     /// The kernel tier's filter-time probes; None in the tracepoint tier.
     filter: Option<FilterProbe>,
     analyzer: Analyzer,
@@ -38,13 +45,18 @@ pub struct SeccompRun {
     last_total: u64,
     /// sched_process_exec, refreshing the kernel's record of a process; kept attached.
     exec: Option<crate::attach::Attachment>,
+    /// Sliding window of the periodic reports (serve, the live view).
+    window: Duration,
+    /// Snapshots of the figures, oldest first, every sixth of the window: the oldest within
+    /// the window is the base its rates grow from.
+    marks: VecDeque<(Instant, HashMap<SysKey, SysStats>)>,
 }
 
 impl SeccompRun {
-    /// `syscalls`: the dispatcher, already attached with seccomp on.
+    /// `syscalls`: the dispatcher, already attached with seccomp on; None with `--sampled`.
     pub fn start(
         ebpf: &mut Ebpf,
-        syscalls: syscalls::Shared,
+        syscalls: Option<syscalls::Shared>,
         args: &TraceArgs,
         features: Features,
         wish: Option<Tier>,
@@ -67,10 +79,19 @@ impl SeccompRun {
         )
         .map_err(|e| log::warn!("seccomp: sched_process_exec: {e:#}"))
         .ok();
+        let sampler = match Sampler::attach(ebpf, args.seccomp_window) {
+            Ok(s) => Some(s),
+            Err(e) if args.sampled => return Err(e.context("seccomp: --sampled")),
+            Err(e) => {
+                log::warn!("seccomp: no sampled cost, the calibration alone: {e:#}");
+                None
+            }
+        };
         let now = Instant::now();
         Ok(SeccompRun {
             mode,
             syscalls,
+            sampler,
             filter,
             analyzer: Analyzer::default(),
             interval: args.interval,
@@ -81,15 +102,24 @@ impl SeccompRun {
             observed: Duration::ZERO,
             last_total: 0,
             exec,
+            window: args.seccomp_window,
+            marks: VecDeque::from([(now, HashMap::new())]),
         })
     }
 
     pub fn probe_info(&self) -> ProbeInfo {
-        let mut p = syscalls::probe_info("seccomp", Some(&self.syscalls));
+        let mut p = syscalls::probe_info("seccomp", self.syscalls.as_ref());
         p.programs
             .extend(self.filter.iter().flat_map(|f| f.program_names()));
         p.programs
             .extend(self.exec.iter().map(|a| a.program.to_string()));
+        if self.sampler.is_some() {
+            p.programs
+                .push(tracer_common::seccomp::SAMPLE_PROGRAM.into());
+            if self.syscalls.is_none() {
+                p.attach_type = "perf_event".into();
+            }
+        }
         p.tier = self.tier().name().into();
         p
     }
@@ -101,11 +131,13 @@ impl SeccompRun {
     /// Detaches (or pauses, when other problems share the dispatcher) for the rest of each
     /// period once the on-time is spent.
     pub fn duty_tick(&mut self, ebpf: &mut Ebpf, now: Instant) -> Result<()> {
+        let Some(syscalls) = self.syscalls.as_ref() else {
+            return Ok(());
+        };
         if self.duty_cycle >= 100 {
             return Ok(());
         }
-        let mut syscalls = self
-            .syscalls
+        let mut syscalls = syscalls
             .try_borrow_mut()
             .map_err(|e| anyhow!("seccomp: the dispatcher is busy: {e}"))?;
         if let Some(since) = self.attached_since
@@ -124,7 +156,13 @@ impl SeccompRun {
     }
 
     /// Reads the maps and attributes processes not seen before, while they are alive.
-    pub fn attribute(&mut self, ebpf: &Ebpf, attrib: &mut Attributor) -> Result<()> {
+    pub fn attribute(&mut self, ebpf: &mut Ebpf, attrib: &mut Attributor) -> Result<()> {
+        if let Some(s) = self.sampler.as_mut() {
+            s.drain(ebpf, attrib)?;
+        }
+        if self.syscalls.is_none() {
+            return Ok(());
+        }
         self.analyzer.update(snapshot(ebpf, self.mode)?);
         for tgid in self.analyzer.unknown_tgids() {
             let meta = proc_meta(tgid, None, attrib, ebpf, |p| self.analyzer.meta(p).cloned());
@@ -161,6 +199,10 @@ impl SeccompRun {
 
     /// Removes processes from the kernel maps and the figures, to bound a long-lived agent.
     pub fn forget(&mut self, ebpf: &mut Ebpf, tgids: &[u32]) {
+        // The sampler's dead processes too, once out of the window.
+        if let Some(s) = self.sampler.as_mut() {
+            s.forget_dead();
+        }
         if tgids.is_empty() {
             return;
         }
@@ -176,6 +218,21 @@ impl SeccompRun {
     }
 
     pub fn live(&mut self, drops: u64) -> String {
+        if self.syscalls.is_none()
+            && let Some(s) = self.sampler.as_ref()
+        {
+            let sec = s.section(Some(self.interval), false);
+            let busiest = sec.containers.first().filter(|r| r.samples.seccomp() > 0);
+            return format!(
+                "seccomp: sampled {} containers/host, busiest {} {:.1} ms/s in seccomp, drops={}",
+                sec.containers.len(),
+                busiest
+                    .and_then(|r| r.container_name.clone().or(r.container_id.clone()))
+                    .unwrap_or_else(|| "-".into()),
+                busiest.map_or(0.0, |r| r.seccomp.ms_per_s),
+                drops + sec.drops
+            );
+        }
         let total = self.analyzer.total();
         let rate = (total - self.last_total.min(total)) as f64 / self.interval.as_secs_f64();
         self.last_total = total;
@@ -186,21 +243,51 @@ impl SeccompRun {
         )
     }
 
-    /// The section so far, with the probes still attached.
+    /// The section so far, with the probes still attached: over the sliding window when
+    /// `windowed` (serve, the live view), else since the start.
     pub fn report(
         &mut self,
         ebpf: &mut Ebpf,
         attrib: &mut Attributor,
         top: usize,
+        windowed: bool,
     ) -> Result<SeccompReport> {
         self.attribute(ebpf, attrib)?;
         let observed = self.observed + self.attached_since.map_or(Duration::ZERO, |s| s.elapsed());
-        let mut r = self.analyzer.report(self.mode, observed.as_secs_f64(), top);
+        let mut r = if windowed {
+            self.slide();
+            let (at, base) = &self.marks[0];
+            let secs = at.elapsed().as_secs_f64().min(observed.as_secs_f64());
+            self.analyzer.report_since(base, self.mode, secs, top)
+        } else {
+            self.analyzer.report(self.mode, observed.as_secs_f64(), top)
+        };
         r.tier = self.tier().name();
         if self.filter.is_some() {
             r.filter_time = filter_time::measured(&FilterProbe::read(ebpf)?);
         }
+        let probes = self.syscalls.is_some();
+        r.sampled = self
+            .sampler
+            .as_ref()
+            .map(|s| s.section(windowed.then_some(self.window), probes));
         Ok(r)
+    }
+
+    /// Takes a snapshot when the newest is a sixth of the window old, drops those the next
+    /// one covers: the first left is the base of the window.
+    fn slide(&mut self) {
+        let now = Instant::now();
+        if self
+            .marks
+            .back()
+            .is_none_or(|(at, _)| now - *at >= self.window / 6)
+        {
+            self.marks.push_back((now, self.analyzer.stats().clone()));
+        }
+        while self.marks.len() > 1 && now - self.marks[1].0 >= self.window {
+            self.marks.pop_front();
+        }
     }
 
     pub fn finish(
@@ -212,9 +299,12 @@ impl SeccompRun {
         if let Some(since) = self.attached_since.take() {
             self.observed += since.elapsed();
         }
-        let r = self.report(ebpf, attrib, top);
+        let r = self.report(ebpf, attrib, top, false);
         if let Some(mut f) = self.filter.take() {
             f.detach(ebpf);
+        }
+        if let Some(mut s) = self.sampler.take() {
+            s.detach(ebpf);
         }
         r
     }

@@ -140,6 +140,9 @@ pub struct SeccompReport {
     /// Kernel tier only: each filtered process's filter time per syscall.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub filter_time: Vec<FilterTime>,
+    /// The sampled cost per container (cpu-clock samples in the seccomp path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<super::sampled::SampledSection>,
 }
 
 /// One filtered process: the filter's time per syscall as measured, and as calibrated.

@@ -18,7 +18,7 @@ use crate::{
 
 /// What grew between two snapshots of one key; a key whose figures shrank was deleted and
 /// recreated (pid reuse), so all of it is new.
-fn delta(now: &SysStats, last: Option<&SysStats>) -> SysStats {
+pub(super) fn delta(now: &SysStats, last: Option<&SysStats>) -> SysStats {
     match last {
         Some(l) if l.count <= now.count => {
             let mut d = SysStats {

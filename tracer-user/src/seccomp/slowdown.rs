@@ -4,7 +4,6 @@
 use std::{
     collections::HashMap,
     hash::{DefaultHasher, Hash as _, Hasher as _},
-    sync::atomic::{AtomicBool, Ordering},
 };
 
 use anyhow::Result;
@@ -13,6 +12,7 @@ pub use super::estimate::{CRITICAL_SHARE, Calibration, Estimate, WARN_SHARE};
 use super::{
     analyzer::{ContainerStat, SeccompReport},
     bench::measure,
+    calibration::Worker,
     explain, filter,
     section::Cost,
     workload::Workload,
@@ -53,7 +53,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Median ns per getppid without and with `filters`, the runs interleaved so that the load of
 /// the moment (the traced containers still run) weighs on both alike.
-fn paired_ns(pid: u32, filters: &[Vec<u8>]) -> Result<(f64, f64)> {
+pub fn paired_ns(pid: u32, filters: &[Vec<u8>]) -> Result<(f64, f64)> {
     let bar = progress::bar(
         2 * CALIBRATION_RUNS as u64,
         &format!("calibrating pid {pid}'s seccomp filter"),
@@ -137,7 +137,7 @@ fn filtered_pid(report: &SeccompReport, c: &ContainerStat) -> Option<u32> {
 }
 
 /// One finding per filtered container that loses at least WARN_SHARE of a CPU.
-pub fn findings(report: &mut SeccompReport, cal: &mut Calibrator) -> Vec<Finding> {
+pub fn findings(report: &mut SeccompReport, cal: &mut Worker) -> Vec<Finding> {
     let (major, minor) = node::kernel_version();
     let mut out = Vec::new();
     let mut costs = Vec::new();
@@ -232,7 +232,7 @@ fn cost(per_s: f64, ns_per_syscall: f64) -> Cost {
 
 /// Every filtered container and process shows what its filter costs, under the finding's
 /// threshold too. A container's processes share its calibration (runc gives them one filter).
-fn show_costs(report: &mut SeccompReport, by_container: &[(String, f64)], cal: &mut Calibrator) {
+fn show_costs(report: &mut SeccompReport, by_container: &[(String, f64)], cal: &mut Worker) {
     for c in &mut report.containers {
         if let Some((_, ns)) = by_container.iter().find(|(id, _)| *id == c.container_id) {
             c.cost = Some(cost(c.syscalls_per_s, *ns));
@@ -257,17 +257,4 @@ fn show_costs(report: &mut SeccompReport, by_container: &[(String, f64)], cal: &
         };
         p.cost = ns.map(|ns| cost(p.syscalls_per_s, ns));
     }
-}
-
-/// Set by `trace`: its filters are calibrated once the probes are gone, not in the live view's
-/// snapshots, where a calibration under the syscall probes holds the trace loop for seconds
-/// (ring buffers overflow meanwhile). `serve`, which never detaches, calibrates attached.
-static AFTER_DETACH_ONLY: AtomicBool = AtomicBool::new(false);
-
-pub fn calibrate_after_detach_only() {
-    AFTER_DETACH_ONLY.store(true, Ordering::Relaxed);
-}
-
-pub fn after_detach_only() -> bool {
-    AFTER_DETACH_ONLY.load(Ordering::Relaxed)
 }

@@ -186,7 +186,58 @@ pub fn render(out: &mut String, s: &SeccompReport, top: usize) {
             );
         }
     }
+    if let Some(sm) = &s.sampled {
+        sampled(out, sm, top);
+    }
     let _ = writeln!(out, "\n{}", explain::CAVEATS);
+}
+
+/// The sampled cost per container: the filter, the slow path it forces, and the slow path
+/// shared with other reasons (ctrace's own syscall probes among them), apart.
+fn sampled(out: &mut String, s: &super::sampled::SampledSection, top: usize) {
+    let _ = writeln!(
+        out,
+        "\nseccomp sampled cost (cpu-clock {} Hz, {:.1}s, {} samples dropped):",
+        s.hz, s.seconds, s.drops,
+    );
+    if s.syscall_probes {
+        let _ = writeln!(
+            out,
+            "  ctrace's syscall probes were attached: SHARED slow path not blamed on seccomp"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        fit(format!(
+            "  {:<24} {:<9} {:>8} {:>18} {:>9} {:>9} {:>9}",
+            "CONTAINER", "SECCOMP", "SAMPLES", "LOST MS/S [95%]", "FILTER", "SLOWPATH", "SHARED"
+        ))
+    );
+    for r in s.containers.iter().take(top.max(1)) {
+        let who = r.container_name.clone().unwrap_or_else(|| {
+            r.container_id
+                .as_deref()
+                .map_or("(host)".into(), |id| short_id(id).to_string())
+        });
+        let _ = writeln!(
+            out,
+            "{}",
+            fit(format!(
+                "  {:<24} {:<9} {:>8} {:>18} {:>9.2} {:>9.2} {:>9.2}",
+                who,
+                r.seccomp_mode,
+                r.samples.total,
+                format!(
+                    "{:.2} [{:.2}-{:.2}]",
+                    r.seccomp.ms_per_s, r.seccomp.low, r.seccomp.high
+                ),
+                r.filter.ms_per_s,
+                r.slow_path.ms_per_s,
+                r.slow_path_shared.ms_per_s
+            ))
+        );
+    }
 }
 
 fn mode_with_filters(mode: &str, filters: Option<u32>) -> String {

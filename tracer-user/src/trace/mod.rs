@@ -28,8 +28,6 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         Arc::clone(&stop),
         args.sort == Sort::Time,
     )?;
-    // The live view's snapshots leave seccomp's calibration to the end.
-    crate::seccomp::slowdown::calibrate_after_detach_only();
     let mut feed = live::Feed::default();
     let started = session.started;
     let mut next_view = Instant::now() + args.interval;

@@ -91,7 +91,13 @@ impl Session {
             log_level: log_level(verbose),
             free_pid_offset: offset("sched", "sched_process_free", "pid", 12),
             exit_group_dead_offset: offset("sched", "sched_process_exit", "group_dead", 0),
-            syscall_want: syscalls::want_of(asked.iter().copied()),
+            // --sampled: seccomp's cost comes from cpu-clock samples, with no syscall probe.
+            syscall_want: syscalls::want_of(
+                asked
+                    .iter()
+                    .copied()
+                    .filter(|p| !(args.sampled && *p == Problem::Seccomp)),
+            ),
             seccomp_mode: syscalls::seccomp_mode(args.count_only),
             zombie: asked.contains(&Problem::Zombie),
             max_keys: args.max_syscall_keys,

@@ -1,0 +1,74 @@
+//! seccomp, sampled cost: a perf_event program on cpu-clock (every CPU) counts samples per
+//! process, cgroup, kernel stack and slow-path reasons. No syscall probe is involved, so the
+//! tasks keep the syscall path they would have without ctrace. User space tells the seccomp
+//! path's stacks apart with /proc/kallsyms.
+
+use aya_ebpf::{
+    EbpfContext,
+    bindings::BPF_F_REUSE_STACKID,
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_probe_read_kernel,
+    },
+    macros::{map, perf_event},
+    maps::{PerCpuArray, PerCpuHashMap, StackTrace},
+    programs::{PerfEventContext, tracing::StackIdContext},
+};
+use tracer_common::seccomp::{NO_STACK, SAMPLE_KEYS, STACK_SLOTS, SampleKey, WORK_SECCOMP};
+
+use crate::filter::traced;
+
+#[map]
+static SECCOMP_STACKS: StackTrace = StackTrace::with_max_entries(STACK_SLOTS, 0);
+#[map]
+static SECCOMP_SAMPLES: PerCpuHashMap<SampleKey, u64> =
+    PerCpuHashMap::with_max_entries(SAMPLE_KEYS, 0);
+#[map]
+static SECCOMP_SAMPLE_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// `current->thread_info.syscall_work`: on x86_64 thread_info is the first member of
+/// task_struct, and syscall_work follows its `flags` word.
+#[inline(always)]
+fn syscall_work() -> u32 {
+    let task = unsafe { bpf_get_current_task() } as *const u64;
+    unsafe { bpf_probe_read_kernel(task.wrapping_add(1)) }.unwrap_or(0) as u32
+}
+
+#[perf_event]
+pub fn seccomp_sample(ctx: PerfEventContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    // The idle task: nothing to attribute.
+    if pid_tgid >> 32 == 0 {
+        return 0;
+    }
+    let Some(tgid) = traced(pid_tgid) else {
+        return 0;
+    };
+    // Only a task with a filter can be in the seccomp path: the others are counted without
+    // the stack walk, the costly part.
+    let work = syscall_work();
+    let stack_id = if work & WORK_SECCOMP == 0 {
+        NO_STACK
+    } else {
+        ctx.get_stackid(&SECCOMP_STACKS, u64::from(BPF_F_REUSE_STACKID))
+            .map_or(NO_STACK, |id| id as i32)
+    };
+    // bpf_perf_event_data starts with the interrupted pt_regs; ip is its 17th word on x86_64.
+    let ip = unsafe { *(ctx.as_ptr() as *const u64).add(16) };
+    let key = SampleKey {
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        tgid,
+        stack_id,
+        work,
+        _pad: 0,
+        ip: if stack_id == NO_STACK { 0 } else { ip },
+    };
+    if let Some(n) = SECCOMP_SAMPLES.get_ptr_mut(&key) {
+        unsafe { *n += 1 };
+    } else if SECCOMP_SAMPLES.insert(&key, &1, 0).is_err()
+        && let Some(d) = SECCOMP_SAMPLE_DROPS.get_ptr_mut(0)
+    {
+        unsafe { *d += 1 };
+    }
+    0
+}
