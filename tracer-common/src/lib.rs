@@ -62,10 +62,18 @@ pub enum Drop {
     SeccompSlotTaken = 11,
     /// A write's record was overwritten by another thread's in the tid-hashed in-flight array.
     SigpipeSlotTaken = 12,
+    /// Userspace: sem's records waited past the queue's bound between the drain and the analysis.
+    SemQueueFull = 13,
+    /// Userspace: zombie's records past the queue's bound.
+    ZombieQueueFull = 14,
+    /// Userspace: sigpipe's records past the queue's bound.
+    SigpipeQueueFull = 15,
+    /// Userspace: overlay's records past the queue's bound.
+    OverlayQueueFull = 16,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 17;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -80,6 +88,10 @@ impl Drop {
         Drop::OverlayArgsFull,
         Drop::SeccompSlotTaken,
         Drop::SigpipeSlotTaken,
+        Drop::SemQueueFull,
+        Drop::ZombieQueueFull,
+        Drop::SigpipeQueueFull,
+        Drop::OverlayQueueFull,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -96,6 +108,10 @@ impl Drop {
             Drop::OverlayArgsFull => "overlay_args_full",
             Drop::SeccompSlotTaken => "seccomp_slot_taken",
             Drop::SigpipeSlotTaken => "sigpipe_slot_taken",
+            Drop::SemQueueFull => "sem_queue_full",
+            Drop::ZombieQueueFull => "zombie_queue_full",
+            Drop::SigpipeQueueFull => "sigpipe_queue_full",
+            Drop::OverlayQueueFull => "overlay_queue_full",
         }
     }
 
@@ -107,10 +123,10 @@ impl Drop {
             | Drop::CountMapFull
             | Drop::SeccompSlotTaken => "seccomp",
             Drop::FilterMapFull => "filter",
-            Drop::SemRingFull | Drop::SemArgsFull => "sem",
-            Drop::ZombieRingFull | Drop::ZombieWatchFull => "zombie",
-            Drop::SigpipeRingFull | Drop::SigpipeSlotTaken => "sigpipe",
-            Drop::OverlayRingFull | Drop::OverlayArgsFull => "overlay",
+            Drop::SemRingFull | Drop::SemArgsFull | Drop::SemQueueFull => "sem",
+            Drop::ZombieRingFull | Drop::ZombieWatchFull | Drop::ZombieQueueFull => "zombie",
+            Drop::SigpipeRingFull | Drop::SigpipeSlotTaken | Drop::SigpipeQueueFull => "sigpipe",
+            Drop::OverlayRingFull | Drop::OverlayArgsFull | Drop::OverlayQueueFull => "overlay",
         }
     }
 }

@@ -6,6 +6,7 @@ mod bench;
 mod bpf_cost;
 mod cli;
 mod doctor;
+mod drain;
 mod events;
 mod globals;
 mod hist;

@@ -4,10 +4,7 @@
 use std::collections::HashSet;
 
 use anyhow::Result;
-use aya::{
-    Ebpf,
-    maps::{MapData, RingBuf},
-};
+use aya::Ebpf;
 use tracer_common::overlay::{EVENTS, EXDEV, OverlayEvent, PATH_LEN};
 
 use super::{
@@ -33,7 +30,7 @@ use crate::{
 const BIRTH_SLACK_S: f64 = 0.025;
 
 pub struct OverlayRun {
-    ring: RingBuf<MapData>,
+    ring: events::Ring,
     /// The dispatcher's tier and programs.
     probe: ProbeInfo,
     links: Vec<Attachment>,
@@ -72,7 +69,7 @@ impl OverlayRun {
             }
             None => Tier::Tracepoint,
         };
-        let ring = events::ring(ebpf, EVENTS)?;
+        let ring = events::ring(ebpf, EVENTS, tracer_common::Drop::OverlayQueueFull)?;
         Ok(OverlayRun {
             ring,
             probe: syscalls::probe_info("overlay", syscalls),

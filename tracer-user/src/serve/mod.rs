@@ -27,13 +27,26 @@ use crate::{
         Caps,
         series::{Ctr, Touched},
     },
-    trace::{Session, stop_flag},
+    trace::{Session, TICK, stop_flag, ticker, until},
 };
 use bounds::Bounds;
 use http::{Documents, Health, Http};
 use metrics::Snapshot;
 
-const TICK: Duration = Duration::from_millis(50);
+/// Records streamed as findings at most this often (a burst is one round).
+const QUICK_GAP: Duration = Duration::from_millis(2);
+
+/// Why the loop went round.
+enum Woke {
+    /// Records were queued.
+    Data,
+    /// Time-based work.
+    Tick,
+    /// The interval: a full report, /metrics, /findings and the stream.
+    Publish,
+    /// Records' findings onto the NDJSON stream.
+    Quick,
+}
 
 pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     let t = &args.trace;
@@ -88,23 +101,55 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         caps,
         top: t.top,
     };
-    let mut next = Instant::now();
     let started = session.started;
-    while !stop.load(Ordering::Relaxed) && t.duration.is_none_or(|d| started.elapsed() < d) {
-        std::thread::sleep(TICK);
-        hold_for_tests();
-        health.tick();
-        let now = Instant::now();
-        session.tick(now)?;
-        if now >= next {
-            next = now + t.interval;
-            session.refresh(false)?;
-            if log::log_enabled!(log::Level::Info) {
-                log::info!("{}", session.live());
+    let deadline = t
+        .duration
+        .map(|d| tokio::time::Instant::from_std(started + d));
+    let stage = crate::drain::stage();
+    crate::trace::loop_rt()?.block_on(async {
+        let mut tick = ticker(TICK);
+        let mut publish = ticker(t.interval);
+        // Findings streamed as their records arrive: at most this often, bursts in one round.
+        let mut quick_at: Option<tokio::time::Instant> = None;
+        let mut last_quick = tokio::time::Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let woke = tokio::select! {
+                _ = stage.wake.notified() => Woke::Data,
+                _ = tick.tick() => Woke::Tick,
+                _ = publish.tick() => Woke::Publish,
+                _ = until(quick_at) => Woke::Quick,
+                _ = until(deadline) => break,
+            };
+            hold_for_tests();
+            health.tick();
+            session.tick(Instant::now())?;
+            match woke {
+                Woke::Publish => {
+                    session.refresh(false)?;
+                    if log::log_enabled!(log::Level::Info) {
+                        log::info!("{}", session.live());
+                    }
+                    agent.publish(&mut session, &shared, &docs, &mut stream)?;
+                    stage.take_dirty();
+                    quick_at = None;
+                }
+                Woke::Data if quick_at.is_none() => {
+                    quick_at = Some(last_quick + QUICK_GAP);
+                }
+                Woke::Quick => {
+                    quick_at = None;
+                    last_quick = tokio::time::Instant::now();
+                    let dirty = stage.take_dirty();
+                    if !dirty.is_empty() {
+                        let found = session.findings_of(&dirty, t.top)?;
+                        stream.add(&found, unix_now());
+                    }
+                }
+                _ => {}
             }
-            agent.publish(&mut session, &shared, &docs, &mut stream)?;
         }
-    }
+        anyhow::Ok(())
+    })?;
     // A last round, so that what happened since the previous interval is streamed too.
     agent.publish(&mut session, &shared, &docs, &mut stream)?;
     http.stop();

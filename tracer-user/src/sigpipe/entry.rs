@@ -21,7 +21,11 @@ pub const ENTRY: Entry = Entry {
     start,
     doctor: doctor_checks,
     tier_check: None,
-    drops: &[Drop::SigpipeRingFull, Drop::SigpipeSlotTaken],
+    drops: &[
+        Drop::SigpipeRingFull,
+        Drop::SigpipeSlotTaken,
+        Drop::SigpipeQueueFull,
+    ],
 };
 
 /// The run, and what serve keeps of it.

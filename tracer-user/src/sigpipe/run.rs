@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, MapData, RingBuf},
+    maps::{HashMap as BpfHashMap, MapData},
 };
 use tracer_common::sigpipe::{EPIPE_COUNTS, EVENTS, RESULT_IGNORED, SigpipeEvent, kind};
 
@@ -29,7 +29,7 @@ use crate::{
 const MAX_FDS: i32 = 256;
 
 pub struct SigpipeRun {
-    ring: RingBuf<MapData>,
+    ring: events::Ring,
     /// The signal and sched tracepoints; the writes come through the dispatcher.
     _links: Vec<Attachment>,
     probe: ProbeInfo,
@@ -55,7 +55,7 @@ impl SigpipeRun {
         let links = events::attach_tracepoints(ebpf, "sigpipe", &targets)?;
         let mut probe = syscalls::probe_info("sigpipe", syscalls);
         probe.programs.extend(events::program_names(&links));
-        let ring = events::ring(ebpf, EVENTS)?;
+        let ring = events::ring(ebpf, EVENTS, tracer_common::Drop::SigpipeQueueFull)?;
         let mut run = SigpipeRun {
             ring,
             _links: links,

@@ -232,8 +232,31 @@ impl Session {
             .live()
     }
 
+    /// The kernel's drops and the drain stage's (records past a full queue), by reason.
     pub fn drops(&self) -> BTreeMap<Drop, u64> {
-        read_drops(&self.ebpf)
+        let mut d = read_drops(&self.ebpf);
+        d.extend(crate::drain::stage().drops());
+        d
+    }
+
+    /// The findings of these problems' parts now (serve streams them as soon as their records
+    /// arrive; the interval's full report follows with every part and the settled findings).
+    pub fn findings_of(
+        &mut self,
+        problems: &[&str],
+        top: usize,
+    ) -> Result<Vec<crate::shared::Finding>> {
+        let mut cx = Cx {
+            ebpf: &mut self.ebpf,
+            attrib: &mut self.attrib,
+        };
+        let mut out = Vec::new();
+        for (e, r) in &mut self.runs {
+            if problems.contains(&e.name()) {
+                out.extend(r.report(&mut cx, top)?.findings);
+            }
+        }
+        Ok(out)
     }
 
     /// The asked problems' runs, in registry order.

@@ -1,10 +1,7 @@
 //! zombie during `ctrace trace`: drain exits and frees, look each exit up in /proc, rescan.
 
 use anyhow::Result;
-use aya::{
-    Ebpf,
-    maps::{MapData, RingBuf},
-};
+use aya::Ebpf;
 use tracer_common::zombie::{EVENTS, ZombieEvent, kind};
 
 use super::{
@@ -24,7 +21,7 @@ use crate::{
 const LOOK_AFTER_S: f64 = 0.1;
 
 pub struct ZombieRun {
-    ring: RingBuf<MapData>,
+    ring: events::Ring,
     links: Vec<Attachment>,
     analyzer: Analyzer,
     /// (pid, comm, exit time) of exits not yet looked up.
@@ -50,7 +47,7 @@ impl ZombieRun {
     pub fn start(ebpf: &mut Ebpf, threshold_s: f64, attrib: &mut Attributor) -> Result<ZombieRun> {
         let list: Vec<_> = PROGRAMS.iter().map(|&(p, tp)| (p, "sched", tp)).collect();
         let links = events::attach_tracepoints(ebpf, "zombie", &list)?;
-        let ring = events::ring(ebpf, EVENTS)?;
+        let ring = events::ring(ebpf, EVENTS, tracer_common::Drop::ZombieQueueFull)?;
         let mut run = ZombieRun {
             ring,
             links,
