@@ -182,6 +182,16 @@ pub struct ServeArgs {
     /// a root agent sees (paths, process and container names).
     #[arg(long)]
     pub allow_unauthenticated: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept only clients with a certificate this CA (PEM) signed: mutual TLS, which
+    /// authenticates them (TLS alone authenticates nobody). Needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

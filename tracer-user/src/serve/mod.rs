@@ -9,6 +9,7 @@ mod exposition;
 mod http;
 mod metrics;
 mod ndjson;
+mod tls;
 
 use std::{
     collections::BTreeMap,
@@ -58,13 +59,19 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         processes: args.max_processes,
         records: args.max_records,
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Tls::load(cert, key, args.tls_client_ca.as_deref())?),
+        _ => None,
+    };
+    let mutual = tls.as_ref().is_some_and(|t| t.mutual);
     // A root agent that tells file paths, process and container names: on the network only
-    // with a token, or when the user says in so many words that nobody needs one.
+    // with a token or client certificates, or when the user says in so many words that nobody
+    // needs either. TLS without client certificates hides the traffic but lets anyone in.
     let auth = match &args.auth_token_file {
         Some(f) => Some(auth::Auth::from_file(f.clone())?),
-        None if !args.listen.ip().is_loopback() && !args.allow_unauthenticated => {
+        None if !args.listen.ip().is_loopback() && !mutual && !args.allow_unauthenticated => {
             return Err(crate::out::Usage(format!(
-                "--listen {} is reachable from other hosts: give --auth-token-file FILE, or --allow-unauthenticated to serve everyone",
+                "--listen {} is reachable from other hosts: give --auth-token-file FILE, or --tls-client-ca FILE (with --tls-cert and --tls-key) for client certificates, or --allow-unauthenticated to serve everyone",
                 args.listen
             ))
             .into());
@@ -82,6 +89,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
             addr: args.listen,
             auth,
             max_connections: args.max_connections,
+            tls,
         },
         metrics::registry(Arc::clone(&shared)),
         Arc::clone(&docs),
@@ -91,7 +99,12 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     // Before the "attached" line: whoever waits for it may signal at once.
     let stop = stop_flag()?;
     crate::say!(
-        "ctrace: serving http://{}/metrics and /findings; attached {}",
+        "ctrace: serving {}://{}/metrics and /findings; attached {}",
+        if args.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         http.addr(),
         session.attached()
     );
