@@ -2,12 +2,15 @@
 //! Every type here is `#[repr(C)]` and crosses the kernel boundary through a map or ring buffer.
 #![no_std]
 
+pub mod origin;
 pub mod overlay;
 pub mod seccomp;
 pub mod sem;
 pub mod sigpipe;
 pub mod syscalls;
 pub mod zombie;
+
+pub use origin::Origin;
 
 /// Names of the maps and globals both sides refer to, so a rename breaks the build, not the run.
 pub mod names {
@@ -27,6 +30,9 @@ pub mod filter {
     pub const BY_PID: u32 = 1;
     /// Only tasks whose comm is in `FILTER_COMMS` (or matching a pid) are traced.
     pub const BY_COMM: u32 = 2;
+    /// Only tasks whose cgroup2 id is in `FILTER_CGROUPS` (or matching the others) are traced:
+    /// `--container` in the kernel, from a process's first syscall in the container.
+    pub const BY_CGROUP: u32 = 4;
 }
 
 /// Task comm length in the kernel (`TASK_COMM_LEN`).

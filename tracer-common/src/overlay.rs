@@ -16,6 +16,8 @@ pub const AT_FDCWD: i32 = -100;
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct OverlayEvent {
+    /// The task running when the kernel took the event (see `crate::Origin`).
+    pub origin: crate::Origin,
     pub enter_ns: u64,
     pub exit_ns: u64,
     pub ret: i64,
@@ -37,6 +39,7 @@ pub struct OverlayEvent {
 
 impl OverlayEvent {
     pub const ZERO: OverlayEvent = OverlayEvent {
+        origin: crate::Origin::ZERO,
         enter_ns: 0,
         exit_ns: 0,
         ret: 0,

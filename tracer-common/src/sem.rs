@@ -21,6 +21,8 @@ pub const USE_EVERY_NS: u64 = 1_000_000_000;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SemEvent {
+    /// The task running when the kernel took the event (see `crate::Origin`).
+    pub origin: crate::Origin,
     pub ts_ns: u64,
     pub ret: i64,
     pub kind: u32,

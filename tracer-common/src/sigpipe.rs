@@ -37,6 +37,8 @@ pub struct WriteArgs {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SigpipeEvent {
+    /// The task running when the kernel took the event (see `crate::Origin`).
+    pub origin: crate::Origin,
     pub ts_ns: u64,
     pub handler: u64,
     pub count: u64,

@@ -13,6 +13,8 @@ pub mod kind {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ZombieEvent {
+    /// The task running when the kernel took the event (see `crate::Origin`).
+    pub origin: crate::Origin,
     pub ts_ns: u64,
     pub kind: u32,
     pub pid: u32,

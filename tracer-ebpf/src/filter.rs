@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     Global,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid},
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid},
     macros::{map, tracepoint},
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
     programs::TracePointContext,
@@ -34,6 +34,9 @@ static FILTER_COMMS: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(64,
 /// far more than a node forks between two 50 ms drains; older ones are evicted.
 #[map]
 static PARENTS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
+/// cgroup2 ids of the selected containers' cgroups (`filter::BY_CGROUP`).
+#[map]
+static FILTER_CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(1024, 0);
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Drop::COUNT, 0);
 
@@ -61,6 +64,11 @@ pub fn traced(pid_tgid: u64) -> Option<u32> {
         return Some(tgid);
     }
     if flags & filter::BY_PID != 0 && pid_selected(tgid) {
+        return Some(tgid);
+    }
+    if flags & filter::BY_CGROUP != 0
+        && unsafe { FILTER_CGROUPS.get(&bpf_get_current_cgroup_id()) }.is_some()
+    {
         return Some(tgid);
     }
     if flags & filter::BY_COMM != 0

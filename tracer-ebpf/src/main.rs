@@ -2,8 +2,10 @@
 #![no_std]
 #![no_main]
 
+mod cgroup;
 mod dispatch;
 mod filter;
+mod origin;
 mod overlay;
 mod probes;
 mod seccomp;

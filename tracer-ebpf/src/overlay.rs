@@ -59,6 +59,7 @@ fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64) {
     ev.copy_ups = 0;
     ev.dfd = p1.0;
     ev.comm = bpf_get_current_comm().unwrap_or_default();
+    crate::origin::fill(&mut ev.origin);
     if unsafe { bpf_probe_read_user_str_bytes(p1.1 as *const u8, &mut ev.path) }.is_err() {
         ev.path[0] = 0;
     }

@@ -34,6 +34,7 @@ fn emit(pid_tgid: u64, args: &SemArgs, semid: i32, ret: i64) {
         return;
     };
     let ev = SemEvent {
+        origin: crate::origin::current(),
         ts_ns: unsafe { bpf_ktime_get_ns() },
         ret,
         kind: args.kind,

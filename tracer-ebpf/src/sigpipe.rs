@@ -39,6 +39,7 @@ fn emit(kind: u32, pid_tgid: u64, handler: u64, args: WriteArgs, result: i32, co
         return;
     };
     slot.write(SigpipeEvent {
+        origin: crate::origin::current(),
         ts_ns: unsafe { bpf_ktime_get_ns() },
         handler,
         count: args.count,

@@ -11,7 +11,7 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use tracer_common::{
-    Drop,
+    Drop, Origin,
     zombie::{ZombieEvent, kind},
 };
 
@@ -28,12 +28,13 @@ static ZOMBIE_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
 static ZOMBIE_WATCH: HashMap<u32, u8> = HashMap::with_max_entries(65536, BPF_F_NO_PREALLOC);
 
 #[inline(always)]
-fn emit(kind: u32, pid: u32, comm: [u8; 16]) {
+fn emit(kind: u32, pid: u32, comm: [u8; 16], origin: Origin) {
     let Some(mut slot) = ZOMBIE_EVENTS.reserve::<ZombieEvent>(0) else {
         count_drop(Drop::ZombieRingFull);
         return;
     };
     slot.write(ZombieEvent {
+        origin,
         ts_ns: unsafe { bpf_ktime_get_ns() },
         kind,
         pid,
@@ -55,7 +56,12 @@ pub fn zombie_exit(_ctx: TracePointContext) -> u32 {
     if ZOMBIE_WATCH.insert(tgid, 1, 0).is_err() {
         count_drop(Drop::ZombieWatchFull);
     }
-    emit(kind::EXIT, tgid, bpf_get_current_comm().unwrap_or_default());
+    emit(
+        kind::EXIT,
+        tgid,
+        bpf_get_current_comm().unwrap_or_default(),
+        crate::origin::current(),
+    );
     0
 }
 
@@ -69,6 +75,7 @@ pub fn zombie_free(ctx: TracePointContext) -> u32 {
         return 0;
     }
     let _ = ZOMBIE_WATCH.remove(pid);
-    emit(kind::FREE, pid, [0; 16]);
+    // Not the reaped process's context: no origin.
+    emit(kind::FREE, pid, [0; 16], Origin::ZERO);
     0
 }

@@ -110,7 +110,8 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
             &g.free_pid_offset,
             true,
         )
-        .override_global(syscalls::INFLIGHT_MASK, &inflight_mask, true);
+        .override_global(syscalls::INFLIGHT_MASK, &inflight_mask, true)
+        .override_global(tracer_common::origin::OFFSETS, &g.origin_offsets, true);
     crate::map_sizes::apply(&mut loader, g);
     loader.load(OBJECT).context("loading the eBPF object")
 }

@@ -32,6 +32,7 @@ pub fn checks(root: bool) -> Vec<Check> {
             format!("{e:#}: tp_btf and fentry unavailable"),
         ),
     });
+    out.push(crate::evidence::Evidence::of_node().check());
     out.push(match node::ensure_tracefs() {
         _ if !root => skip("tracefs"),
         Ok(node::Tracefs::Present) => check("tracefs", Status::Ok, node::TRACEFS),

@@ -19,4 +19,7 @@ pub struct Globals {
     pub zombie: bool,
     /// Cap of the per-(process, syscall) maps; 0: the default for this node's CPUs.
     pub max_keys: u32,
+    /// Kernel struct offsets for the events' origin header (namespaces, seccomp state); all
+    /// zero without BTF, where user space falls back to /proc.
+    pub origin_offsets: tracer_common::origin::Offsets,
 }

@@ -106,6 +106,8 @@ pub fn plan(g: &Globals, cpus: u32) -> Vec<Spec> {
         ),
         spec("FILTER_COMMS", "filter", Hash, 16, 1, 64),
         spec("PARENTS", "filter", Lru, 4, 4, 16384),
+        spec("FILTER_CGROUPS", "filter", Hash, 8, 1, 1024),
+        spec("CGROUP_EVENTS", "filter", RingBuf, 0, 0, 64 << 10),
         spec(
             "DROPS",
             "filter",

@@ -35,7 +35,7 @@ pub fn container_from_cgroup(proc_cgroup: &str) -> Option<ContainerRef> {
     })
 }
 
-fn container_from_path(path: &str) -> Option<ContainerRef> {
+pub fn container_from_path(path: &str) -> Option<ContainerRef> {
     let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     // The innermost id wins: with nested containers (docker-in-docker) the
     // process really runs in the deepest one.

@@ -4,8 +4,10 @@
 //! containers whose cgroup path reveals nothing.
 
 pub mod cgroup;
+pub mod cgroup_ids;
 mod containerd;
 pub mod docker;
+pub mod feed;
 mod k8s;
 pub mod name_sources;
 mod oci;
@@ -57,6 +59,13 @@ pub struct Attributor {
     runtimes: RuntimeNames,
     own_pidns: Option<u64>,
     cache: HashMap<u32, Option<Container>>,
+    /// Cgroup ids to paths (the cgroup2 hierarchy).
+    cgroups: cgroup_ids::CgroupIds,
+    /// Containers by cgroup id, kept after they are gone: events are attributed from the id
+    /// the kernel took at the event, whether the process still lives or not.
+    by_cgroup: HashMap<u64, Container>,
+    /// The `cgroup_mkdir` probe's records (id, path), drained before every lookup.
+    cgroup_feed: Option<feed::CgroupFeed>,
 }
 
 impl Default for Attributor {
@@ -79,7 +88,108 @@ impl Attributor {
             docker: DockerNames::new(docker_socket),
             own_pidns,
             cache: HashMap::new(),
+            cgroups: cgroup_ids::CgroupIds::new(),
+            by_cgroup: HashMap::new(),
+            cgroup_feed: None,
         }
+    }
+
+    /// The container an event's process ran in, from what the kernel took at the event: its
+    /// cgroup id first (the process may be gone), then its pid namespace, and /proc only when
+    /// the kernel could not read namespaces (no BTF): then `viewer`'s (the process, or its
+    /// nearest living ancestor).
+    pub fn container_of_origin(
+        &mut self,
+        o: &tracer_common::Origin,
+        viewer: u32,
+    ) -> Option<Container> {
+        self.drain_cgroups();
+        if let Some(c) = self.by_cgroup_id(o.cgroup_id) {
+            return Some(c);
+        }
+        if o.pidns == 0 {
+            return self.container_of(viewer);
+        }
+        match self.own_pidns {
+            Some(own) if own != u64::from(o.pidns) => Some(Container {
+                id: format!("pidns:{}", o.pidns),
+                name: None,
+                runtime: "pidns".to_string(),
+                k8s: K8sNames::default(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The container whose cgroup has this id, named once and then kept.
+    fn by_cgroup_id(&mut self, id: u64) -> Option<Container> {
+        if let Some(c) = self.by_cgroup.get(&id) {
+            if c.name.is_some() {
+                return Some(c.clone());
+            }
+            let mut c = c.clone();
+            self.add_names(&mut c);
+            self.by_cgroup.insert(id, c.clone());
+            return Some(c);
+        }
+        let path = self.cgroups.path(id)?.to_string();
+        self.learn_container(id, &path)
+    }
+
+    fn learn_container(&mut self, id: u64, path: &str) -> Option<Container> {
+        let found = cgroup::container_from_path(path)?;
+        let mut c = Container {
+            id: found.id,
+            name: None,
+            runtime: found.runtime.to_string(),
+            k8s: K8sNames::default(),
+        };
+        self.add_names(&mut c);
+        if self.by_cgroup.len() >= CACHE_LIMIT {
+            self.by_cgroup.clear();
+        }
+        self.by_cgroup.insert(id, c.clone());
+        Some(c)
+    }
+
+    /// Takes the `cgroup_mkdir` records from now on.
+    pub fn set_cgroup_feed(&mut self, feed: feed::CgroupFeed) {
+        self.cgroup_feed = Some(feed);
+    }
+
+    /// Learns the cgroups born since the last call, and names their containers while they
+    /// live (a container that exits at once is still named in its events).
+    pub fn drain_cgroups(&mut self) {
+        let Some(feed) = self.cgroup_feed.as_mut() else {
+            return;
+        };
+        for (id, path) in feed.drain() {
+            self.cgroups.learn(id, &path);
+            self.learn_container(id, &path);
+        }
+    }
+
+    /// Walks the cgroup tree (start-up): every running container's cgroup id is known.
+    pub fn scan_cgroups(&mut self) {
+        self.cgroups.scan();
+    }
+
+    /// The cgroup2 mount, if this host has one (doctor and the report say which is used).
+    pub fn cgroup2_mount(&self) -> Option<&Path> {
+        self.cgroups.mount()
+    }
+
+    /// Cgroup ids of container `id` known so far (the in-kernel --container filter).
+    pub fn cgroup_ids_of(&mut self, id: &str) -> Vec<u64> {
+        self.drain_cgroups();
+        let mut ids: Vec<u64> = self
+            .cgroups
+            .known()
+            .filter(|(_, path)| cgroup::container_from_path(path).is_some_and(|c| c.id == id))
+            .map(|(k, _)| k)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// The container of process `tgid`, or None for host processes and

@@ -216,6 +216,7 @@ mod tests {
             duty_cycle_pct: 100,
             sections: Vec::new(),
             bpf: None,
+            evidence: None,
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Report {
     pub sections: Vec<(&'static str, Box<dyn Section>)>,
     /// ctrace's own kernel cost: map bytes, and program run time when bpf stats are on.
     pub bpf: Option<crate::bpf_cost::BpfCost>,
+    /// Whether events' namespaces came from the kernel or /proc, and what that misses.
+    pub evidence: Option<crate::evidence::Evidence>,
 }
 
 impl Serialize for Report {
@@ -51,6 +53,9 @@ impl Serialize for Report {
         m.serialize_entry("duty_cycle_pct", &self.duty_cycle_pct)?;
         if let Some(b) = &self.bpf {
             m.serialize_entry("bpf", b)?;
+        }
+        if let Some(e) = &self.evidence {
+            m.serialize_entry("evidence", e)?;
         }
         for (name, section) in &self.sections {
             let raw = RawValue::from_string(section.json()).map_err(ser::Error::custom)?;

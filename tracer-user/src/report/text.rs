@@ -22,6 +22,12 @@ pub fn render(r: &Report, top: usize) -> String {
         );
         let _ = writeln!(out, "{}", crate::shared::fit(&line, 100));
     }
+    if let Some(e) = &r.evidence {
+        let _ = writeln!(out, "{}", crate::shared::fit(&e.line(), 100));
+        for m in &e.misses {
+            let _ = writeln!(out, "{}", crate::shared::wrap("    misses: ", m, 100));
+        }
+    }
     if r.duty_cycle_pct < 100 {
         let _ = writeln!(
             out,

@@ -229,6 +229,7 @@ mod tests {
                 .into_iter()
                 .map(|s| ("seccomp", Box::new(s) as Box<dyn crate::shared::Section>))
                 .collect(),
+            evidence: None,
         }
     }
 

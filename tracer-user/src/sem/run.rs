@@ -65,14 +65,18 @@ impl SemRun {
     }
 
     fn handle(&mut self, ev: &SemEvent, viewer: u32, attrib: &mut Attributor) {
-        let ns = self.ipc_ns(viewer);
+        // The IPC namespace the kernel read at the call; /proc only without BTF.
+        let ns = match ev.origin.ipcns {
+            0 => self.ipc_ns(viewer),
+            ns => u64::from(ns),
+        };
         let at = self.clock.unix(ev.ts_ns);
         match ev.kind {
             kind::GET if ev.ret >= 0 => {
                 let creator = Creator {
                     pid: ev.tgid,
                     comm: comm_str(&ev.comm),
-                    container: attrib.container_of(viewer),
+                    container: attrib.container_of_origin(&ev.origin, viewer),
                 };
                 self.analyzer
                     .on_get(ns, ev.ret as i32, ev.key, ev.nsems, creator, at);

@@ -123,7 +123,7 @@ impl SigpipeRun {
                         at,
                         tgid: ev.tgid,
                         tid: ev.pid,
-                        container: attrib.container_of(ev.tgid),
+                        container: attrib.container_of_origin(&ev.origin, ev.tgid),
                         syscall: write.as_ref().map(|w| w.0.clone()),
                         fd: write.as_ref().map(|w| w.1),
                         fd_info: write.as_ref().and_then(|w| self.fd_info(ev.tgid, w.1)),

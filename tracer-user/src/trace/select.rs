@@ -18,6 +18,9 @@ pub struct Selection {
     pub comms: Vec<[u8; COMM_LEN]>,
     /// (what the user typed, the container id it names)
     pub containers: Vec<(String, String)>,
+    /// cgroup2 ids of the selected containers: the kernel filters on these from a process's
+    /// first syscall (pids alone miss a `docker exec` until the next refresh).
+    pub cgroups: BTreeSet<u64>,
 }
 
 impl Selection {
@@ -48,6 +51,7 @@ impl Selection {
             pids,
             comms,
             containers,
+            cgroups: BTreeSet::new(),
         })
     }
 
@@ -61,6 +65,12 @@ impl Selection {
             }
             self.pids.extend(members);
         }
+        if !self.containers.is_empty() {
+            attrib.scan_cgroups();
+            for (_, id) in &self.containers {
+                self.cgroups.extend(attrib.cgroup_ids_of(id));
+            }
+        }
         Ok(())
     }
 
@@ -71,6 +81,9 @@ impl Selection {
         }
         if !self.comms.is_empty() {
             f |= filter::BY_COMM;
+        }
+        if !self.cgroups.is_empty() {
+            f |= filter::BY_CGROUP;
         }
         f
     }
@@ -84,17 +97,43 @@ impl Selection {
         for c in &self.comms {
             comms.insert(*c, 1, 0)?;
         }
-        Ok(())
+        add_filter_cgroups(ebpf, &self.cgroups)
     }
 
     /// Processes that joined a selected container since the last look (e.g. `docker exec`).
-    pub fn refresh(&self, ebpf: &mut Ebpf, attrib: &mut Attributor) -> Result<()> {
+    /// Cgroups made in them since (a container's sub-cgroups) join the kernel's cgroup filter.
+    pub fn refresh(&mut self, ebpf: &mut Ebpf, attrib: &mut Attributor) -> Result<()> {
         for (_, id) in &self.containers {
             let members = attrib.pids_in_container(id);
             add_filter_pids(ebpf, &members)?;
         }
+        if self.cgroups.is_empty() {
+            return Ok(());
+        }
+        let mut new = BTreeSet::new();
+        for (_, id) in &self.containers {
+            new.extend(attrib.cgroup_ids_of(id));
+        }
+        new.retain(|c| !self.cgroups.contains(c));
+        add_filter_cgroups(ebpf, &new)?;
+        self.cgroups.extend(new);
         Ok(())
     }
+}
+
+fn add_filter_cgroups(ebpf: &mut Ebpf, ids: &BTreeSet<u64>) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut map: BpfHashMap<&mut MapData, u64, u8> = BpfHashMap::try_from(
+        ebpf.map_mut(tracer_common::origin::FILTER_CGROUPS)
+            .context("cgroup filter map missing")?,
+    )?;
+    for id in ids {
+        map.insert(id, 1, 0)
+            .with_context(|| format!("cgroup filter: adding cgroup {id}"))?;
+    }
+    Ok(())
 }
 
 fn add_filter_pids(ebpf: &mut Ebpf, pids: &[u32]) -> Result<()> {

@@ -49,6 +49,8 @@ pub struct Session {
     /// The one sys_enter/sys_exit pair of every syscall-based problem (they hold it too).
     _syscalls: Option<syscalls::Shared>,
     _links: Vec<Attachment>,
+    /// The origin header's offsets the probes were loaded with (zero: the /proc fallback).
+    origin_offsets: tracer_common::origin::Offsets,
 }
 
 impl Session {
@@ -93,6 +95,7 @@ impl Session {
             seccomp_mode: syscalls::seccomp_mode(args.count_only),
             zombie: asked.contains(&Problem::Zombie),
             max_keys: args.max_syscall_keys,
+            origin_offsets: crate::btf::kernel_origin_offsets(),
         };
         let mut ebpf = attach::load(&globals)?;
         let logger = if verbose > 0 {
@@ -119,6 +122,28 @@ impl Session {
             AttachType::Tracepoint,
             sched("sched_process_exit"),
         )?;
+        // Cgroups born from now on, for attribution by cgroup id (a container is known and
+        // named while it lives, and after); a kernel without the tracepoint scans only.
+        let mut links = vec![fork, exit];
+        match attach::attach(
+            &mut ebpf,
+            "cgroup_mkdir",
+            AttachType::Tracepoint,
+            Target {
+                category: "cgroup",
+                name: "cgroup_mkdir",
+            },
+        ) {
+            Ok(l) => {
+                links.push(l);
+                let ring = crate::events::ring(&mut ebpf, tracer_common::origin::CGROUP_EVENTS)?;
+                attrib.set_cgroup_feed(crate::attrib::feed::CgroupFeed::new(ring));
+            }
+            Err(e) => {
+                log::warn!("cgroup_mkdir: {e:#}: cgroups made during the run are found by rescans")
+            }
+        }
+        attrib.scan_cgroups();
         let shared = match globals.syscall_want {
             0 => None,
             w => Some(std::rc::Rc::new(std::cell::RefCell::new(
@@ -145,9 +170,9 @@ impl Session {
         let mut probes: Vec<ProbeInfo> = runs.iter().map(|(_, r)| r.probe_info()).collect();
         probes.push(ProbeInfo {
             problem: "attribution".into(),
-            attach_type: fork.attach_type.name().into(),
+            attach_type: links[0].attach_type.name().into(),
             tier: "tracepoint".into(),
-            programs: vec![fork.program.into(), exit.program.into()],
+            programs: links.iter().map(|l| l.program.into()).collect(),
         });
         let now = Instant::now();
         Ok(Session {
@@ -161,7 +186,8 @@ impl Session {
             started: now,
             duty_cycle: args.duty_cycle,
             _syscalls: shared,
-            _links: vec![fork, exit],
+            _links: links,
+            origin_offsets: globals.origin_offsets,
         })
     }
 
@@ -184,6 +210,7 @@ impl Session {
         if let Some(l) = self.logger.as_mut() {
             l.flush();
         }
+        self.attrib.drain_cgroups();
         let mut cx = Cx {
             ebpf: &mut self.ebpf,
             attrib: &mut self.attrib,
@@ -322,6 +349,10 @@ impl Session {
             duty_cycle_pct: self.duty_cycle,
             sections: Vec::new(),
             bpf: Some(crate::bpf_cost::read_self().over(self.started.elapsed().as_secs_f64())),
+            evidence: Some(crate::evidence::Evidence::new(
+                self.origin_offsets.namespaces(),
+                self.attrib.cgroup2_mount(),
+            )),
         }
     }
 }
