@@ -76,10 +76,12 @@ pub enum Drop {
     SigpipeQueueFull = 15,
     /// Userspace: overlay's records past the queue's bound.
     OverlayQueueFull = 16,
+    /// Userspace: cgroup births (attribution's feed) past the queue's bound.
+    CgroupQueueFull = 17,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 17;
+    pub const COUNT: u32 = 18;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -98,6 +100,7 @@ impl Drop {
         Drop::ZombieQueueFull,
         Drop::SigpipeQueueFull,
         Drop::OverlayQueueFull,
+        Drop::CgroupQueueFull,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -118,6 +121,7 @@ impl Drop {
             Drop::ZombieQueueFull => "zombie_queue_full",
             Drop::SigpipeQueueFull => "sigpipe_queue_full",
             Drop::OverlayQueueFull => "overlay_queue_full",
+            Drop::CgroupQueueFull => "cgroup_queue_full",
         }
     }
 
@@ -128,7 +132,7 @@ impl Drop {
             | Drop::HistMapFull
             | Drop::CountMapFull
             | Drop::SeccompSlotTaken => "seccomp",
-            Drop::FilterMapFull => "filter",
+            Drop::FilterMapFull | Drop::CgroupQueueFull => "filter",
             Drop::SemRingFull | Drop::SemArgsFull | Drop::SemQueueFull => "sem",
             Drop::ZombieRingFull | Drop::ZombieWatchFull | Drop::ZombieQueueFull => "zombie",
             Drop::SigpipeRingFull | Drop::SigpipeSlotTaken | Drop::SigpipeQueueFull => "sigpipe",

@@ -136,7 +136,11 @@ impl Session {
         ) {
             Ok(l) => {
                 links.push(l);
-                let ring = crate::events::ring(&mut ebpf, tracer_common::origin::CGROUP_EVENTS)?;
+                let ring = crate::events::ring(
+                    &mut ebpf,
+                    tracer_common::origin::CGROUP_EVENTS,
+                    Drop::CgroupQueueFull,
+                )?;
                 attrib.set_cgroup_feed(crate::attrib::feed::CgroupFeed::new(ring));
             }
             Err(e) => {
@@ -382,8 +386,9 @@ fn fill(
         .iter()
         .map(|(d, n)| (d.name().to_string(), *n))
         .collect();
-    // "filter" (forks the pid filter could not take) only when it happened.
-    let n = dropped(drops, &[Drop::FilterMapFull]);
+    // "filter" (forks the pid filter could not take, cgroup births attribution could not
+    // queue) only when it happened.
+    let n = dropped(drops, &[Drop::FilterMapFull, Drop::CgroupQueueFull]);
     if n > 0 {
         report.drops.insert("filter".into(), n);
     }
