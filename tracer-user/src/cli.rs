@@ -196,6 +196,16 @@ pub struct ServeArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
+    /// serve's own targets: event to NDJSON line, idle CPU, /metrics under idle connections
+    /// and a slow reader; met or MISSED, non-zero exit when one is missed.
+    Agent {
+        /// Samples of the latencies (at least 10).
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+        /// Seconds of idle serve measured.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        idle_secs: u64,
+    },
     /// ns per syscall under no filter, Docker's default profile, your profiles and running
     /// processes' own filters; and your command's wall time under each.
     Seccomp(BenchSeccompArgs),

@@ -86,6 +86,9 @@ fn main() -> ExitCode {
                 },
         } => bench::overhead(iterations, runs, storm_secs, json).map(|()| ExitCode::SUCCESS),
         Cmd::Bench {
+            what: BenchCmd::Agent { samples, idle_secs },
+        } => bench::agent(samples, idle_secs).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench {
             what: BenchCmd::Seccomp(args),
         } => seccomp::bench::run(&args).map(|()| ExitCode::SUCCESS),
         Cmd::Report { html, top, report } => {

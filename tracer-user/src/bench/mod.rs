@@ -1,5 +1,6 @@
 //! `ctrace bench overhead`: what tracing costs, measured side by side in one run.
 
+mod agent;
 mod agents;
 mod children;
 pub mod other_tracers;
@@ -7,4 +8,5 @@ mod overhead;
 mod stats;
 mod storm;
 
+pub use agent::run as agent;
 pub use overhead::{overhead, pin_to_last_cpu, syscall_loop};

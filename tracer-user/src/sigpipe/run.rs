@@ -77,7 +77,7 @@ impl SigpipeRun {
     /// Which processes are watched, and what their fds are, while they are alive.
     pub fn scan(&mut self) {
         self.watched.clear();
-        self.fd_cache.clear();
+        let known = std::mem::take(&mut self.fd_cache);
         for pid in node::pids() {
             let Some(comm) = node::proc_comm(pid) else {
                 continue;
@@ -85,14 +85,15 @@ impl SigpipeRun {
             if is_watched_comm(&comm, &self.extra) {
                 self.watched.insert(pid, comm);
                 for fd in 0..MAX_FDS {
-                    if let Some(info) = fds::describe(pid, fd) {
+                    if let Some(info) = fds::describe_known(pid, fd, known.get(&(pid, fd))) {
                         self.fd_cache.insert((pid, fd), info);
                     }
                 }
                 continue;
             }
             for fd in [1, 2] {
-                if let Some(info) = fds::describe(pid, fd).filter(is_journald_stream) {
+                let info = fds::describe_known(pid, fd, known.get(&(pid, fd)));
+                if let Some(info) = info.filter(is_journald_stream) {
                     self.watched.insert(pid, "journald client".into());
                     self.fd_cache.insert((pid, fd), info);
                 }
