@@ -20,9 +20,7 @@ fn a_held_loop_does_not_stop_the_drains() {
     let hold = std::env::temp_dir().join(format!("ctrace-drain-hold-{}", std::process::id()));
     let _ = std::fs::remove_file(&hold);
     let out = std::env::temp_dir().join(format!("ctrace-drain-{}.ndjson", std::process::id()));
-    let storm = env!("CARGO_BIN_EXE_fork-storm");
-    let gate = tests::Gated::new(&format!("exec {storm} {FORKS} > /dev/null"));
-    let gate_pid = gate.pid().to_string();
+    // Scoped by name: the storm's children keep it (they fork without exec).
     let tracer = tests::Tracer::start_with(
         &[
             "serve",
@@ -31,8 +29,8 @@ fn a_held_loop_does_not_stop_the_drains() {
             "127.0.0.1:0",
             "--interval",
             "200ms",
-            "--pid",
-            &gate_pid,
+            "--comm",
+            "fork-storm",
             "--findings-out",
             out.to_str().unwrap(),
         ],
@@ -47,7 +45,12 @@ fn a_held_loop_does_not_stop_the_drains() {
     let wait = |what: &str, pred: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !pred() {
-            assert!(Instant::now() < deadline, "never: {what}");
+            let m = http_get(&addr, "/metrics").1;
+            let lines: Vec<&str> = m
+                .lines()
+                .filter(|l| l.contains("exits") || l.contains("dropped") || l.contains("events"))
+                .collect();
+            assert!(Instant::now() < deadline, "never: {what}: {lines:#?}");
             std::thread::sleep(Duration::from_millis(100));
         }
     };
@@ -56,12 +59,19 @@ fn a_held_loop_does_not_stop_the_drains() {
     std::fs::write(&hold, "").unwrap();
     wait("a held loop", &|| http_get(&addr, "/healthz").0 == 503);
     let t0 = Instant::now();
-    gate.run();
+    let storm = std::process::Command::new(env!("CARGO_BIN_EXE_fork-storm"))
+        .arg(FORKS.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&storm.stdout).trim(),
+        format!("reaped {FORKS}")
+    );
     let storm_s = t0.elapsed().as_secs_f64();
     // Still held while the records wait: only the drain stage has run.
     assert_eq!(http_get(&addr, "/healthz").0, 503, "the loop went round");
     std::fs::remove_file(&hold).unwrap();
-    // Every exit counted (the children and the storm process itself: `--pid` follows forks),
+    // Every exit counted (the children the storm reaped, and the storm itself),
     // and nothing dropped, in the kernel or at the queue.
     let metrics = std::cell::RefCell::new(String::new());
     wait("every exit counted", &|| {
