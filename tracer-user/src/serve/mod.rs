@@ -34,8 +34,9 @@ use bounds::Bounds;
 use http::{Documents, Health, Http};
 use metrics::Snapshot;
 
-/// Records streamed as findings at most this often (a burst is one round).
-const QUICK_GAP: Duration = Duration::from_millis(2);
+/// Records streamed as findings at most this often: the first records after a quiet spell go
+/// out at once, and a busy node's stream costs at most ten rounds a second.
+const QUICK_GAP: Duration = Duration::from_millis(100);
 
 /// Why the loop went round.
 enum Woke {
@@ -207,14 +208,16 @@ impl Agent {
         if let Ok(mut m) = shared.lock() {
             *m = snap;
         }
+        // Serialized before the lock: a scrape waiting on it would wait for the whole report.
+        let findings = serde_json::to_string_pretty(&json!({
+            "updated": now,
+            "uptime_s": report.duration_s,
+            "findings": report.findings,
+        }))?;
+        let whole = report.to_json();
         if let Ok(mut d) = docs.lock() {
-            let findings = serde_json::to_string_pretty(&json!({
-                "updated": now,
-                "uptime_s": report.duration_s,
-                "findings": report.findings,
-            }))?;
             d.findings = Some(findings.into());
-            d.report = Some(report.to_json().into());
+            d.report = Some(whole.into());
         }
         // glibc keeps freed heap pages (per thread arena) for reuse; an agent that builds a
         // report each interval would otherwise keep its peak, not its need, resident.
