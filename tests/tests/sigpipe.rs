@@ -113,7 +113,8 @@ fn unix_socket_peer_path_is_reported() {
     let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
     let mut h = Helper::start(&["unix", &path]);
     let pid = h.child.id();
-    std::thread::sleep(SCAN);
+    // No wait for ctrace's fd scan: the peer's path is read in the kernel at the write (the
+    // peer is closed and the writer dead before user space could look).
     h.step(); // the peer closes
     std::thread::sleep(Duration::from_millis(100));
     h.step(); // the helper writes
@@ -154,79 +155,158 @@ fn unwatched_process_is_counted_without_a_finding() {
     );
 }
 
-/// A real dockerd whose stdout and stderr are a pipe: once the reading end is closed, its next
-/// log line (a debug line per API call) hits the broken pipe. ctrace's verdict must match what
-/// really happened to it.
+/// A real dockerd of the test's own (fixed paths under /run: hold `node_lock("sigpipe-dockerd")`)
+/// whose stdout and stderr are a pipe the test reads.
+struct OwnDockerd {
+    child: Child,
+    sock: String,
+    dir: std::path::PathBuf,
+    /// The reading end of its log, once it listens.
+    log: Option<std::fs::File>,
+}
+
+impl OwnDockerd {
+    fn start() -> OwnDockerd {
+        use std::os::fd::{FromRawFd as _, OwnedFd};
+        tests::docker::install_if_missing();
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/ctrace-sigpipe-dockerd");
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = "/run/ctrace-sigpipe-docker.sock".to_string();
+        let mut p = [0i32; 2];
+        // Close-on-exec: no child (dockerd itself, ctrace, docker) may hold the reading end.
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let (read_end, write_end) =
+            unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+        let child = Command::new("dockerd")
+            .args([
+                "--debug",
+                "--iptables=false",
+                "--bridge=none",
+                "-H",
+                &format!("unix://{sock}"),
+                "--data-root",
+            ])
+            .arg(dir.join("data"))
+            .args([
+                "--exec-root",
+                "/run/ctrace-sigpipe-exec",
+                "--pidfile",
+                "/run/ctrace-sigpipe-dockerd.pid",
+            ])
+            .stdout(Stdio::from(write_end.try_clone().unwrap()))
+            .stderr(Stdio::from(write_end))
+            .spawn()
+            .unwrap();
+        // Drain the log while dockerd starts, so that it never blocks on a full pipe.
+        let reader = std::fs::File::from(read_end);
+        let draining = std::thread::spawn(move || {
+            let mut r = BufReader::new(reader);
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line.contains("API listen on") {
+                    return r.into_inner();
+                }
+                line.clear();
+            }
+            panic!("dockerd exited before listening");
+        });
+        let log = Some(draining.join().unwrap());
+        OwnDockerd {
+            child,
+            sock,
+            dir,
+            log,
+        }
+    }
+
+    /// Reads its log to the end in the background: it never hits a closed or full pipe.
+    fn keep_draining(&mut self) {
+        let mut log = self.log.take().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    }
+
+    fn docker(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.args(["-H", &format!("unix://{}", self.sock)]).args(args);
+        c
+    }
+
+    fn stop(mut self) {
+        if self.child.try_wait().unwrap().is_none() {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            self.child.wait().unwrap();
+        }
+        let _ = Command::new("umount").arg(self.dir.join("data")).status();
+    }
+}
+
+/// A `docker events` client killed mid-stream: dockerd's next write to that connection fails.
+/// That is a client going away, not a lost log: info, without advice to restart dockerd.
 #[test]
-fn real_dockerd_with_a_closed_log_pipe() {
-    use std::os::fd::{FromRawFd as _, OwnedFd};
+fn killed_docker_events_client_is_not_a_lost_log() {
     if !root() {
         return;
     }
-    tests::docker::install_if_missing();
-    // Its socket, exec root and pidfile are fixed paths under /run.
     let _own_dockerd = tests::node_lock("sigpipe-dockerd");
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/ctrace-sigpipe-dockerd");
-    std::fs::create_dir_all(&dir).unwrap();
-    let sock = "/run/ctrace-sigpipe-docker.sock";
-    let mut p = [0i32; 2];
-    // Close-on-exec: no child (dockerd itself, ctrace, docker) may hold the reading end.
-    assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
-    let mut dockerd = Command::new("dockerd")
-        .args([
-            "--debug",
-            "--iptables=false",
-            "--bridge=none",
-            "-H",
-            &format!("unix://{sock}"),
-            "--data-root",
-        ])
-        .arg(dir.join("data"))
-        .args([
-            "--exec-root",
-            "/run/ctrace-sigpipe-exec",
-            "--pidfile",
-            "/run/ctrace-sigpipe-dockerd.pid",
-        ])
-        .stdout(Stdio::from(write_end.try_clone().unwrap()))
-        .stderr(Stdio::from(write_end))
-        .spawn()
-        .unwrap();
-    // Drain the log while dockerd starts, so that it never blocks on a full pipe.
-    let reader = std::fs::File::from(read_end);
-    let draining = std::thread::spawn(move || {
-        let mut r = BufReader::new(reader);
-        let mut line = String::new();
-        while r.read_line(&mut line).is_ok_and(|n| n > 0) {
-            if line.contains("API listen on") {
-                return r.into_inner();
-            }
-            line.clear();
-        }
-        panic!("dockerd exited before listening");
-    });
-    let reader = draining.join().unwrap();
+    let mut d = OwnDockerd::start();
+    d.keep_draining();
+    let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
+    let mut events = d.docker(&["events"]).stdout(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    events.kill().unwrap();
+    events.wait().unwrap();
+    // Events for the dead subscriber: dockerd writes them to its connection.
+    for i in 0..5 {
+        let name = format!("ctrace-sigpipe-ev{i}");
+        let _ = d.docker(&["volume", "create", &name]).output();
+        let _ = d.docker(&["volume", "rm", &name]).output();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let alive = d.child.try_wait().unwrap().is_none();
+    let report = tracer.stop_json();
+    let pid = d.child.id();
+    d.stop();
+    assert!(alive, "dockerd survived its client going away");
+    let f = findings(&report, pid);
+    eprintln!("dockerd findings: {f:#?}");
+    assert_eq!(f.len(), 1, "the broken client connection: {report:#}");
+    assert_eq!(f[0]["severity"], "info");
+    let e = &f[0]["evidence"];
+    assert_eq!(e["fd_role"], "client", "{e:#}");
+    assert_eq!(e["died"], false);
+    assert!(e["fd"].as_i64().unwrap() > 2);
+    let fix = f[0]["remediation"].as_str().unwrap();
+    assert!(
+        !fix.contains("restart it") && !fix.contains("Restart "),
+        "{fix}"
+    );
+}
+
+/// The control: dockerd's own log pipe (fd 1 and 2) closes, and its next log line (a debug
+/// line per API call) hits the broken pipe. ctrace's verdict must match what really happened to
+/// it, and name the fd its log, with the restart advice.
+#[test]
+fn real_dockerd_with_a_closed_log_pipe() {
+    if !root() {
+        return;
+    }
+    let _own_dockerd = tests::node_lock("sigpipe-dockerd");
+    let mut d = OwnDockerd::start();
     let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
     std::thread::sleep(SCAN);
-    drop(reader); // journald "restarts": nobody reads dockerd's log any more
+    drop(d.log.take()); // journald "restarts": nobody reads dockerd's log any more
     for _ in 0..3 {
-        let _ = Command::new("docker")
-            .args(["-H", &format!("unix://{sock}"), "version"])
-            .output();
+        let _ = d.docker(&["version"]).output();
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let died = dockerd.try_wait().unwrap();
+    let died = d.child.try_wait().unwrap();
     let report = tracer.stop_json();
-    if died.is_none() {
-        unsafe { libc::kill(dockerd.id() as i32, libc::SIGTERM) };
-        dockerd.wait().unwrap();
-    }
-    let _ = Command::new("umount").arg(dir.join("data")).status();
+    let pid = d.child.id();
+    d.stop();
 
-    let f = findings(&report, dockerd.id());
+    let f = findings(&report, pid);
     assert_eq!(
         f.len(),
         1,
@@ -250,4 +330,48 @@ fn real_dockerd_with_a_closed_log_pipe() {
         }
     }
     assert_eq!(f[0]["evidence"]["fd_kind"], "pipe");
+    assert_eq!(f[0]["evidence"]["fd_role"], "log");
+    assert!(f[0]["remediation"].as_str().unwrap().contains("estart"));
+}
+
+/// A `docker logs -f` client killed while the container keeps logging: dockerd's next write of
+/// a log line to that client's connection fails. A client going away: info, no restart advice.
+#[test]
+fn killed_docker_logs_client_is_not_a_lost_log() {
+    if !root() {
+        return;
+    }
+    let docker = tests::docker::Docker::start();
+    let pid: u32 = ["/run/ctrace-docker.pid", "/var/run/docker.pid"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
+        .expect("dockerd's pidfile");
+    let name = "ctrace-sigpipe-logs";
+    docker.run(
+        name,
+        &[],
+        &["sh", "-c", "while :; do echo line; sleep 0.1; done"],
+    );
+    let tracer = Tracer::start(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
+    let mut logs = Command::new("docker")
+        .args(["logs", "-f", name])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    logs.kill().unwrap();
+    logs.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let report = tracer.stop_json();
+    docker.rm(name);
+    let f = findings(&report, pid);
+    eprintln!("dockerd findings: {f:#?}");
+    assert_eq!(f.len(), 1, "the broken client connection: {report:#}");
+    assert_eq!(f[0]["severity"], "info");
+    assert_eq!(f[0]["evidence"]["fd_role"], "client");
+    let fix = f[0]["remediation"].as_str().unwrap();
+    assert!(
+        !fix.contains("restart it") && !fix.contains("Restart "),
+        "{fix}"
+    );
 }

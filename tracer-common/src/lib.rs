@@ -68,20 +68,22 @@ pub enum Drop {
     SeccompSlotTaken = 11,
     /// A write's record was overwritten by another thread's in the tid-hashed in-flight array.
     SigpipeSlotTaken = 12,
+    /// The per-process SIGPIPE totals map was full: a process's signals went uncounted.
+    SigpipeTotalsFull = 13,
     /// Userspace: sem's records waited past the queue's bound between the drain and the analysis.
-    SemQueueFull = 13,
+    SemQueueFull = 14,
     /// Userspace: zombie's records past the queue's bound.
-    ZombieQueueFull = 14,
+    ZombieQueueFull = 15,
     /// Userspace: sigpipe's records past the queue's bound.
-    SigpipeQueueFull = 15,
+    SigpipeQueueFull = 16,
     /// Userspace: overlay's records past the queue's bound.
-    OverlayQueueFull = 16,
+    OverlayQueueFull = 17,
     /// Userspace: cgroup births (attribution's feed) past the queue's bound.
-    CgroupQueueFull = 17,
+    CgroupQueueFull = 18,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 18;
+    pub const COUNT: u32 = 19;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -96,6 +98,7 @@ impl Drop {
         Drop::OverlayArgsFull,
         Drop::SeccompSlotTaken,
         Drop::SigpipeSlotTaken,
+        Drop::SigpipeTotalsFull,
         Drop::SemQueueFull,
         Drop::ZombieQueueFull,
         Drop::SigpipeQueueFull,
@@ -117,6 +120,7 @@ impl Drop {
             Drop::OverlayArgsFull => "overlay_args_full",
             Drop::SeccompSlotTaken => "seccomp_slot_taken",
             Drop::SigpipeSlotTaken => "sigpipe_slot_taken",
+            Drop::SigpipeTotalsFull => "sigpipe_totals_full",
             Drop::SemQueueFull => "sem_queue_full",
             Drop::ZombieQueueFull => "zombie_queue_full",
             Drop::SigpipeQueueFull => "sigpipe_queue_full",
@@ -135,7 +139,10 @@ impl Drop {
             Drop::FilterMapFull | Drop::CgroupQueueFull => "filter",
             Drop::SemRingFull | Drop::SemArgsFull | Drop::SemQueueFull => "sem",
             Drop::ZombieRingFull | Drop::ZombieWatchFull | Drop::ZombieQueueFull => "zombie",
-            Drop::SigpipeRingFull | Drop::SigpipeSlotTaken | Drop::SigpipeQueueFull => "sigpipe",
+            Drop::SigpipeRingFull
+            | Drop::SigpipeSlotTaken
+            | Drop::SigpipeTotalsFull
+            | Drop::SigpipeQueueFull => "sigpipe",
             Drop::OverlayRingFull | Drop::OverlayArgsFull | Drop::OverlayQueueFull => "overlay",
         }
     }

@@ -80,6 +80,23 @@ pub fn traced(pid_tgid: u64) -> Option<u32> {
     None
 }
 
+/// `traced` for a probe on sched_process_exit, which may run after `on_exit` has already
+/// deselected the process: a process whose parent (at fork) is selected counts too.
+#[inline(always)]
+pub fn traced_at_exit(pid_tgid: u64) -> Option<u32> {
+    if let Some(tgid) = traced(pid_tgid) {
+        return Some(tgid);
+    }
+    let tgid = (pid_tgid >> 32) as u32;
+    if FILTER_FLAGS.load() & filter::BY_PID != 0
+        && let Some(parent) = unsafe { PARENTS.get(&tgid) }
+        && pid_selected(*parent)
+    {
+        return Some(tgid);
+    }
+    None
+}
+
 /// sched_process_exit: a selected process that exits leaves the filter, so that its pid, once
 /// reused, does not select an unrelated process.
 #[tracepoint(category = "sched", name = "sched_process_exit")]

@@ -14,6 +14,7 @@ mod sem;
 mod sigpipe;
 mod syscall;
 mod zombie;
+mod zombie_signal;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -22,6 +22,12 @@ fn read<T>(base: u64, off: u32) -> Option<T> {
     unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) }.ok()
 }
 
+/// The offsets user space took from BTF (all 0 without BTF).
+#[inline(always)]
+pub fn offsets() -> Offsets {
+    ORIGIN_OFFSETS.load()
+}
+
 /// The current task's `task_struct`, as an address.
 #[inline(always)]
 pub fn task() -> u64 {

@@ -3,15 +3,21 @@
 //! journald restarts.
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_buf,
+    },
     macros::{map, tracepoint},
-    maps::{Array, HashMap, LruHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuHashMap, RingBuf, ring_buf::RingBufEntry},
     programs::TracePointContext,
 };
 use tracer_common::{
     Drop,
-    sigpipe::{EPIPE, SIGPIPE, SigpipeEvent, WriteArgs, kind},
+    sigpipe::{
+        EPIPE, Offsets, RECORDS_PER_KEY, SIGPIPE, SigpipeEvent, TotalKey, WriteArgs, fact, kind,
+        result, total,
+    },
     syscalls::nr,
 };
 
@@ -31,27 +37,141 @@ static EPIPE_COUNTS: HashMap<u32, u64> = HashMap::with_max_entries(16384, BPF_F_
 /// tgid -> when it last got a SIGPIPE, so that its exit is reported.
 #[map]
 static PIPED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(4096, 0);
+/// (tgid, `total::*` or a generation result) -> count, per CPU: exact under any storm, while
+/// the ring carries at most `RECORDS_PER_KEY` records per key and CPU.
+#[map]
+static SIGPIPE_TOTALS: PerCpuHashMap<TotalKey, u64> =
+    PerCpuHashMap::with_max_entries(16384, BPF_F_NO_PREALLOC);
+/// Member offsets from the kernel's BTF (one entry, filled by user space at start).
+#[map]
+static SIGPIPE_OFFSETS: Array<Offsets> = Array::with_max_entries(1, 0);
+
+/// Counts one more `what` for `tgid`; true when this one's record is shipped.
+#[inline(always)]
+fn count(tgid: u32, what: u32) -> bool {
+    let key = TotalKey { tgid, what };
+    let n = match SIGPIPE_TOTALS.get_ptr_mut(&key) {
+        Some(c) => unsafe {
+            *c += 1;
+            *c
+        },
+        None => {
+            if SIGPIPE_TOTALS.insert(&key, &1, BPF_NOEXIST as u64).is_ok() {
+                1
+            } else {
+                // Another CPU inserted it first: count through it.
+                match SIGPIPE_TOTALS.get_ptr_mut(&key) {
+                    Some(c) => unsafe {
+                        *c += 1;
+                        *c
+                    },
+                    None => {
+                        count_drop(Drop::SigpipeTotalsFull);
+                        1
+                    }
+                }
+            }
+        }
+    };
+    // Then at 128, 256, 512...: a long-lived daemon still gets a record now and then.
+    n <= RECORDS_PER_KEY || n & (n - 1) == 0
+}
+
+/// A zeroed record in the ring, filled in place (the event is too big for the BPF stack
+/// next to the probes' own variables); None (and a drop counted) when the ring is full.
+#[inline(always)]
+fn reserve(
+    kind: u32,
+    pid_tgid: u64,
+    args: WriteArgs,
+    comm: [u8; 16],
+) -> Option<RingBufEntry<SigpipeEvent>> {
+    let Some(mut slot) = SIGPIPE_EVENTS.reserve::<SigpipeEvent>(0) else {
+        count_drop(Drop::SigpipeRingFull);
+        return None;
+    };
+    let ev = slot.as_mut_ptr();
+    unsafe {
+        core::ptr::write_bytes(ev, 0, 1);
+        crate::origin::fill(&mut (*ev).origin);
+        (*ev).ts_ns = bpf_ktime_get_ns();
+        (*ev).count = args.count;
+        (*ev).kind = kind;
+        (*ev).pid = pid_tgid as u32;
+        (*ev).tgid = (pid_tgid >> 32) as u32;
+        (*ev).nr = args.nr;
+        (*ev).fd = args.fd;
+        (*ev).comm = comm;
+    }
+    Some(slot)
+}
 
 #[inline(always)]
 fn emit(kind: u32, pid_tgid: u64, handler: u64, args: WriteArgs, result: i32, comm: [u8; 16]) {
-    let Some(mut slot) = SIGPIPE_EVENTS.reserve::<SigpipeEvent>(0) else {
-        count_drop(Drop::SigpipeRingFull);
+    if let Some(mut slot) = reserve(kind, pid_tgid, args, comm) {
+        let ev = unsafe { &mut *slot.as_mut_ptr() };
+        ev.handler = handler;
+        ev.result = result;
+        slot.submit(0);
+    }
+}
+
+#[inline(always)]
+fn read<T: Copy + Default>(base: u64, off: u32) -> T {
+    unsafe { bpf_probe_read_kernel((base + u64::from(off)) as *const T) }.unwrap_or_default()
+}
+
+fn offsets() -> Option<Offsets> {
+    SIGPIPE_OFFSETS.get(0).copied().filter(|o| o.ok != 0)
+}
+
+const S_IFMT: u32 = 0o170000;
+const S_IFSOCK: u32 = 0o140000;
+const AF_UNIX: u32 = 1;
+
+/// What the current task's `fd` is, read through its fd table: inode, type, and for a unix
+/// socket its peer's path (the peer may close before user space could ask /proc).
+#[inline(always)]
+fn fd_facts(o: &Offsets, fd: i32, ev: &mut SigpipeEvent) {
+    if fd < 0 {
         return;
+    }
+    let task = unsafe { bpf_get_current_task() };
+    let files: u64 = read(task, o.task_files);
+    let fdt: u64 = read(files, o.files_fdt);
+    let max: u32 = read(fdt, o.fdt_max_fds);
+    if fdt == 0 || fd as u32 >= max {
+        return;
+    }
+    let arr: u64 = read(fdt, o.fdt_fd);
+    let file: u64 = read(arr, fd as u32 * 8);
+    let inode: u64 = read(file, o.file_inode);
+    if inode == 0 {
+        return;
+    }
+    ev.ino = read(inode, o.inode_ino);
+    ev.mode = u32::from(read::<u16>(inode, o.inode_mode));
+    ev.facts |= fact::FD;
+    if ev.mode & S_IFMT != S_IFSOCK {
+        return;
+    }
+    let sock: u64 = read(file, o.file_private);
+    let sk: u64 = read(sock, o.socket_sk);
+    ev.family = u32::from(read::<u16>(sk, o.sk_family));
+    if ev.family != AF_UNIX || sk == 0 {
+        return;
+    }
+    let peer: u64 = read(sk, o.unix_peer);
+    let addr: u64 = if peer == 0 {
+        0
+    } else {
+        read(peer, o.unix_addr)
     };
-    slot.write(SigpipeEvent {
-        origin: crate::origin::current(),
-        ts_ns: unsafe { bpf_ktime_get_ns() },
-        handler,
-        count: args.count,
-        kind,
-        pid: pid_tgid as u32,
-        tgid: (pid_tgid >> 32) as u32,
-        nr: args.nr,
-        fd: args.fd,
-        result,
-        comm,
-    });
-    slot.submit(0);
+    // sockaddr_un: sun_family (2 bytes), then the path.
+    if addr != 0 && read::<i32>(addr, o.addr_len) > 2 {
+        let path = (addr + u64::from(o.addr_name) + 2) as *const u8;
+        let _ = unsafe { bpf_probe_read_kernel_buf(path, &mut ev.peer) };
+    }
 }
 
 /// The write in flight on `tid`, if its slot still holds it.
@@ -110,7 +230,12 @@ pub fn on_exit(call: &Exit) {
         None => {
             let _ = EPIPE_COUNTS.insert(tgid, 1, 0);
             let comm = bpf_get_current_comm().unwrap_or_default();
-            emit(kind::EPIPE, pid_tgid, 0, args, 0, comm);
+            if let Some(mut slot) = reserve(kind::EPIPE, pid_tgid, args, comm) {
+                if let Some(o) = offsets() {
+                    fd_facts(&o, args.fd, unsafe { &mut *slot.as_mut_ptr() });
+                }
+                slot.submit(0);
+            }
         }
     }
 }
@@ -122,25 +247,52 @@ pub fn sigpipe_generate(ctx: TracePointContext) -> u32 {
         return 0;
     }
     let target = unsafe { ctx.read_at::<u32>(36) }.unwrap_or(0);
-    let result = unsafe { ctx.read_at::<i32>(44) }.unwrap_or(-1);
+    let res = unsafe { ctx.read_at::<i32>(44) }.unwrap_or(-1);
     let comm = unsafe { ctx.read_at::<[u8; 16]>(20) }.unwrap_or_default();
     let current = bpf_get_current_pid_tgid();
-    // SIGPIPE is raised by the writer on itself: the write in flight is the one that failed.
-    // Sent by another process (kill): the target's thread id stands in for its process.
-    let (args, tgid) = if current as u32 == target {
+    let o = offsets();
+    // SIGPIPE is raised by the writer on itself: the write in flight is the one that failed,
+    // and the writer's own mask says whether it is blocked. Sent by another process (kill):
+    // the target's thread id stands in for its process.
+    let own = current as u32 == target;
+    let (args, tgid) = if own {
         (current_write(target), (current >> 32) as u32)
     } else {
         (WriteArgs::default(), target)
     };
+    let mut blocked = 0;
+    if own && let Some(o) = &o {
+        let mask: u64 = read(unsafe { bpf_get_current_task() }, o.task_blocked);
+        blocked = ((mask >> (SIGPIPE - 1)) & 1) as u32;
+    }
+    let what = if res == result::DELIVERED && blocked != 0 {
+        total::GEN_BLOCKED
+    } else {
+        res as u32
+    };
     let _ = PIPED.insert(tgid, unsafe { bpf_ktime_get_ns() }, 0);
-    emit(
+    if !count(tgid, what) {
+        return 0;
+    }
+    let Some(mut slot) = reserve(
         kind::GENERATE,
         (u64::from(tgid) << 32) | u64::from(target),
-        0,
         args,
-        result,
         comm,
-    );
+    ) else {
+        return 0;
+    };
+    let ev = unsafe { &mut *slot.as_mut_ptr() };
+    ev.result = res;
+    ev.sender = (current >> 32) as u32;
+    if own && let Some(o) = &o {
+        ev.facts |= fact::TASK;
+        ev.blocked = blocked;
+        if args.nr != 0 {
+            fd_facts(o, args.fd, ev);
+        }
+    }
+    slot.submit(0);
     0
 }
 
@@ -151,10 +303,20 @@ pub fn sigpipe_deliver(ctx: TracePointContext) -> u32 {
         return 0;
     }
     let handler = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let what = match handler {
+        0 => total::DELIVER_DEFAULT,
+        1 => total::DELIVER_IGNORE,
+        _ => total::DELIVER_HANDLER,
+    };
+    // A default delivery kills: its record always goes out.
+    if !count((pid_tgid >> 32) as u32, what) && handler != 0 {
+        return 0;
+    }
     let comm = bpf_get_current_comm().unwrap_or_default();
     emit(
         kind::DELIVER,
-        bpf_get_current_pid_tgid(),
+        pid_tgid,
         handler,
         WriteArgs::default(),
         0,
@@ -179,7 +341,24 @@ pub fn sigpipe_exit(_ctx: TracePointContext) -> u32 {
     let comm = bpf_get_current_comm().unwrap_or_default();
     if unsafe { PIPED.get(tgid) }.is_some() {
         let _ = PIPED.remove(tgid);
-        emit(kind::EXIT, pid_tgid, 0, WriteArgs::default(), 0, comm);
+        // do_exit sets exit_code before this tracepoint: the signal that killed the process
+        // is its low 7 bits (exit_signal is what the parent is sent, not this).
+        let o = offsets();
+        let code: i32 = o.map_or(0, |o| {
+            read(unsafe { bpf_get_current_task() }, o.task_exit_code)
+        });
+        if o.is_some() && code & 0x7f == SIGPIPE {
+            count(tgid, total::DIED);
+        }
+        let Some(mut slot) = reserve(kind::EXIT, pid_tgid, WriteArgs::default(), comm) else {
+            return 0;
+        };
+        let ev = unsafe { &mut *slot.as_mut_ptr() };
+        if o.is_some() {
+            ev.exit_code = code;
+            ev.facts |= fact::TASK;
+        }
+        slot.submit(0);
     } else if is_journald(&comm) {
         emit(kind::JOURNALD, pid_tgid, 0, WriteArgs::default(), 0, comm);
     }

@@ -1,6 +1,8 @@
 //! zombie: leader exits (sched_process_exit) and the frees that follow a reap
-//! (sched_process_free). Whether an exited process is a zombie, and whose, user space reads
-//! from /proc, where a zombie stays until it is reaped.
+//! (sched_process_free). The set of exited, not yet freed processes is kept here, so the zombies
+//! now are known whatever the ring buffer drops or user space has drained: user space counts
+//! those of them still in /proc as zombies (the free comes an RCU grace period after the reap).
+//! Whose zombie each is, user space reads from /proc, where a zombie stays until it is reaped.
 
 use aya_ebpf::{
     Global,
@@ -15,7 +17,7 @@ use tracer_common::{
     zombie::{ZombieEvent, kind},
 };
 
-use crate::filter::{count_drop, traced};
+use crate::filter::{count_drop, traced_at_exit};
 
 /// Offset of `pid` in the sched_process_free record (it moved when comm became __data_loc).
 #[unsafe(no_mangle)]
@@ -23,12 +25,13 @@ static FREE_PID_OFFSET: Global<u32> = Global::new(12);
 
 #[map]
 static ZOMBIE_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
-/// Exited leaders whose free is still to come.
+/// Exited leaders whose free is still to come: pid -> exits of that pid not yet freed (a pid
+/// is released at the reap, before the RCU-delayed free, so it can exit again meanwhile).
 #[map]
-static ZOMBIE_WATCH: HashMap<u32, u8> = HashMap::with_max_entries(65536, BPF_F_NO_PREALLOC);
+static ZOMBIE_WATCH: HashMap<u32, u32> = HashMap::with_max_entries(65536, BPF_F_NO_PREALLOC);
 
 #[inline(always)]
-fn emit(kind: u32, pid: u32, comm: [u8; 16], origin: Origin) {
+pub fn emit(kind: u32, pid: u32, comm: [u8; 16], origin: Origin, sig: u32) {
     let Some(mut slot) = ZOMBIE_EVENTS.reserve::<ZombieEvent>(0) else {
         count_drop(Drop::ZombieRingFull);
         return;
@@ -39,6 +42,8 @@ fn emit(kind: u32, pid: u32, comm: [u8; 16], origin: Origin) {
         kind,
         pid,
         comm,
+        sig,
+        _pad: 0,
     });
     slot.submit(0);
 }
@@ -50,10 +55,11 @@ pub fn zombie_exit(_ctx: TracePointContext) -> u32 {
     if pid_tgid as u32 != (pid_tgid >> 32) as u32 {
         return 0;
     }
-    let Some(tgid) = traced(pid_tgid) else {
+    let Some(tgid) = traced_at_exit(pid_tgid) else {
         return 0;
     };
-    if ZOMBIE_WATCH.insert(tgid, 1, 0).is_err() {
+    let pending = unsafe { ZOMBIE_WATCH.get(tgid) }.copied().unwrap_or(0);
+    if ZOMBIE_WATCH.insert(tgid, pending + 1, 0).is_err() {
         count_drop(Drop::ZombieWatchFull);
     }
     emit(
@@ -61,6 +67,7 @@ pub fn zombie_exit(_ctx: TracePointContext) -> u32 {
         tgid,
         bpf_get_current_comm().unwrap_or_default(),
         crate::origin::current(),
+        0,
     );
     0
 }
@@ -71,11 +78,15 @@ pub fn zombie_free(ctx: TracePointContext) -> u32 {
     let Ok(pid) = (unsafe { ctx.read_at::<u32>(FREE_PID_OFFSET.load() as usize) }) else {
         return 0;
     };
-    if unsafe { ZOMBIE_WATCH.get(pid) }.is_none() {
+    let Some(pending) = (unsafe { ZOMBIE_WATCH.get(pid) }).copied() else {
         return 0;
+    };
+    if pending > 1 {
+        let _ = ZOMBIE_WATCH.insert(pid, pending - 1, 0);
+    } else {
+        let _ = ZOMBIE_WATCH.remove(pid);
     }
-    let _ = ZOMBIE_WATCH.remove(pid);
     // Not the reaped process's context: no origin.
-    emit(kind::FREE, pid, [0; 16], Origin::ZERO);
+    emit(kind::FREE, pid, [0; 16], Origin::ZERO, 0);
     0
 }

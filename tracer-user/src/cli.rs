@@ -136,10 +136,12 @@ pub struct TraceArgs {
     /// Attach the syscall probes for only this percentage of each interval, to bound overhead.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub duty_cycle: u8,
-    /// sem: a set is leaked once its creator is gone and nobody used it for this long.
+    /// sem: a udev cookie (key 0x0d4d....) is leaked once its last change is this old, whoever is
+    /// alive (as `dmsetup udevcomplete_all` sees it); another set once its creator is gone and
+    /// nobody used it for this long.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub sem_leak_age: Duration,
-    /// zombie: zombies unreaped for longer than this under a PID 1 raise a finding.
+    /// zombie: zombies unreaped for longer than this under any parent raise a finding.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub zombie_age: Duration,
     /// Rows per table and histograms shown in the human report.

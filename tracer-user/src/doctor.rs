@@ -1,24 +1,14 @@
 //! `ctrace doctor`: one line per node check, each ok, warn or fail.
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use crate::{
     attach::{self, AttachType, Globals},
-    attrib::{cgroup, docker::DockerNames},
+    attrib::cgroup,
     node, registry,
     shared::{Check, Status, check},
     tier::{self, Features},
 };
-
-const RUNTIME_SOCKETS: [(&str, &str); 5] = [
-    ("docker", "/var/run/docker.sock"),
-    ("containerd", "/run/containerd/containerd.sock"),
-    ("cri-o", "/var/run/crio/crio.sock"),
-    ("podman", "/run/podman/podman.sock"),
-    ("cri-dockerd", "/var/run/cri-dockerd.sock"),
-];
 
 /// Every check; those that need root are marked skipped unless `root`.
 pub fn checks(root: bool) -> Vec<Check> {
@@ -66,38 +56,6 @@ pub fn checks(root: bool) -> Vec<Check> {
     }
     let layout = cgroup::cgroup_layout();
     out.push(check("cgroup", Status::Ok, layout.name()));
-    let found: Vec<String> = RUNTIME_SOCKETS
-        .iter()
-        .filter(|(_, p)| Path::new(p).exists())
-        .map(|(n, p)| format!("{n} ({p})"))
-        .collect();
-    out.push(if found.is_empty() {
-        check(
-            "runtimes",
-            Status::Warn,
-            "no container runtime socket found; containers are named by cgroup id only",
-        )
-    } else {
-        check("runtimes", Status::Ok, found.join(", "))
-    });
-    if !root {
-        out.push(skip("docker_api"));
-    } else if Path::new(RUNTIME_SOCKETS[0].1).exists() {
-        let mut d = DockerNames::new(RUNTIME_SOCKETS[0].1.into());
-        out.push(if d.available() {
-            check(
-                "docker_api",
-                Status::Ok,
-                "Docker Engine API answers: container names are shown",
-            )
-        } else {
-            check(
-                "docker_api",
-                Status::Warn,
-                "docker.sock exists but does not answer: names unavailable",
-            )
-        });
-    }
     out.extend(crate::attrib::name_sources::checks());
     for e in registry::ALL {
         out.extend((e.doctor)());

@@ -41,4 +41,5 @@ pub mod finding_kind {
     pub const SIGPIPE_DELIVERED: &str = "sigpipe_delivered";
     pub const SEM_LEAK: &str = "sem_leak";
     pub const ZOMBIE_ACCUMULATION: &str = "zombie_accumulation";
+    pub const PID1_SIGNAL_DROPPED: &str = "pid1_signal_dropped";
 }

@@ -1,8 +1,9 @@
 //! Test helper for the sigpipe tests: named `dockerd` (PR_SET_NAME), it writes to a pipe or a
 //! unix stream socket whose other end is closed.
 //!
-//! sigpipe-helper pipe [ignore] | unix PATH
+//! sigpipe-helper pipe [ignore|block] | unix PATH | storm N
 //! Prints "ready", then waits for a line on stdin before each step ("close", "write").
+//! storm N: N writes to a broken pipe with a SIGPIPE handler installed, at once.
 
 use std::{
     io::{BufRead as _, Write as _},
@@ -35,8 +36,18 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("pipe") => {
             let ignore = args.get(1).is_some_and(|a| a == "ignore");
+            let block = args.get(1).is_some_and(|a| a == "block");
             if ignore {
                 unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+            } else if block {
+                // Default action, but blocked: the signal stays pending and the process lives.
+                unsafe {
+                    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, libc::SIGPIPE);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                }
             } else {
                 // Rust ignores SIGPIPE by default; a C daemon (and Go on fds 1 and 2) does not.
                 unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
@@ -44,9 +55,11 @@ fn main() {
             let mut p = [0i32; 2];
             unsafe { libc::pipe(p.as_mut_ptr()) };
             unsafe { libc::close(p[0]) };
+            // Its log: stderr is the broken pipe.
+            unsafe { libc::dup2(p[1], 2) };
             say("ready");
             wait_line();
-            write_n(p[1], if ignore { 5 } else { 1 });
+            write_n(2, if ignore || block { 5 } else { 1 });
             say("survived");
         }
         Some("unix") => {
@@ -65,8 +78,18 @@ fn main() {
             write_n(client.as_raw_fd(), 2);
             say("survived");
         }
+        Some("storm") => {
+            // No stdin protocol: run behind a tests::Gated shell that execs it.
+            extern "C" fn on_sigpipe(_: libc::c_int) {}
+            let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+            unsafe { libc::signal(libc::SIGPIPE, on_sigpipe as *const () as libc::sighandler_t) };
+            let mut p = [0i32; 2];
+            unsafe { libc::pipe(p.as_mut_ptr()) };
+            unsafe { libc::close(p[0]) };
+            write_n(p[1], n);
+        }
         _ => {
-            eprintln!("usage: sigpipe-helper pipe [ignore] | unix PATH");
+            eprintln!("usage: sigpipe-helper pipe [ignore|block] | unix PATH | storm N");
             std::process::exit(2);
         }
     }

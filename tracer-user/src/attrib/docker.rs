@@ -1,133 +1,149 @@
-//! Container names from the Docker Engine API, spoken as plain HTTP/1.0 over
-//! the daemon's unix socket so that no HTTP client crate is needed.
+//! Container names from the Docker Engine API. A thread of its own (`docker_events.rs`) follows
+//! Docker's event stream and fills a cache; the tracing loop only reads that cache, so a slow or
+//! dead daemon never stalls the drain path.
 
-use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use serde::Deserialize;
+use tokio::sync::mpsc::UnboundedSender;
 
-/// Short, because lookups happen on the event path and a hung daemon must not stall tracing.
-const IO_TIMEOUT: Duration = Duration::from_secs(1);
-/// Unknown ids (host processes that look like containers, other runtimes)
-/// must not turn every event into a daemon round trip.
-const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
-/// Bounds memory should the socket belong to something misbehaving.
-const MAX_RESPONSE: u64 = 64 << 20;
+use super::docker_events::{self, Request};
 
-#[derive(Deserialize)]
-struct ApiContainer {
-    #[serde(rename = "Id")]
-    id: String,
-    #[serde(rename = "Names", default)]
-    names: Option<Vec<String>>,
-    #[serde(rename = "State", default)]
-    state: Option<String>,
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+/// A destroyed container's name is kept at least this long: its last events may still be
+/// waiting in the ring buffer, and its findings are reported after it is gone.
+const RETAIN: Duration = Duration::from_secs(600);
+/// Bounds memory under container churn; only destroyed containers are dropped.
+const LIMIT: usize = 4096;
+/// `--container NAME` at startup waits this long for the first container list.
+const FIRST_SYNC: Duration = Duration::from_secs(3);
+
+/// The socket ctrace asks: `DOCKER_HOST` when it names a unix socket, as the docker CLI does.
+pub fn socket() -> PathBuf {
+    socket_from(std::env::var("DOCKER_HOST").ok().as_deref())
 }
 
-/// Cache of docker container ids and names, refreshed from the daemon on demand.
-pub struct DockerNames {
-    socket: PathBuf,
-    /// Full id -> name without the leading '/'.
-    names: HashMap<String, Option<String>>,
-    last_refresh: Option<Instant>,
-    answered: bool,
+fn socket_from(docker_host: Option<&str>) -> PathBuf {
+    match docker_host.and_then(|h| h.strip_prefix("unix://")) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(DEFAULT_SOCKET),
+    }
 }
 
-impl DockerNames {
-    pub fn new(socket: PathBuf) -> Self {
-        DockerNames {
-            socket,
-            names: HashMap::new(),
-            last_refresh: None,
-            answered: false,
+/// Whether ctrace can read names from the daemon at `socket`: its version, or why not.
+pub fn probe(socket: &Path) -> Result<String, String> {
+    docker_events::probe(socket)
+}
+
+/// The state of the event stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Link {
+    #[default]
+    Connecting,
+    Up,
+    /// Why the daemon can't be read; retried with a backoff.
+    Down(String),
+}
+
+struct Known {
+    name: Option<String>,
+    /// When the container was destroyed (or vanished from a list).
+    gone: Option<Instant>,
+}
+
+/// What the event thread learned, read by the tracing loop.
+#[derive(Default)]
+pub(super) struct Names {
+    by_id: HashMap<String, Known>,
+    link: Link,
+    /// Completed container lists: `resolve` waits for one.
+    syncs: u64,
+}
+
+impl Names {
+    /// A container's name, from an event, a list or an inspect (a rename replaces it).
+    pub(super) fn learn(&mut self, id: &str, name: Option<&str>) {
+        let name = name.map(|n| n.strip_prefix('/').unwrap_or(n).to_string());
+        self.by_id
+            .insert(id.to_ascii_lowercase(), Known { name, gone: None });
+        self.prune();
+    }
+
+    /// The container was destroyed: its name stays for `RETAIN`.
+    pub(super) fn gone(&mut self, id: &str) {
+        if let Some(k) = self.by_id.get_mut(&id.to_ascii_lowercase()) {
+            k.gone.get_or_insert_with(Instant::now);
         }
     }
 
-    /// Name of the container with this full id; None when docker is
-    /// unreachable or does not know the id.
-    pub fn name_of(&mut self, id: &str) -> Option<String> {
-        if !self.names.contains_key(id) && self.refresh_due() {
-            self.refresh();
+    /// A full container list: every container in it is known; those missing were destroyed
+    /// while ctrace was not listening.
+    pub(super) fn sync(&mut self, list: Vec<(String, Option<String>)>) {
+        let listed: HashSet<String> = list.iter().map(|(id, _)| id.to_ascii_lowercase()).collect();
+        for k in self
+            .by_id
+            .iter_mut()
+            .filter(|(id, _)| !listed.contains(*id))
+            .map(|(_, k)| k)
+        {
+            k.gone.get_or_insert_with(Instant::now);
         }
-        self.names.get(id).cloned().flatten()
-    }
-
-    /// Full id from a name (with or without the leading '/'), a full id, or
-    /// an unambiguous id prefix of at least 4 hex characters.
-    pub fn resolve(&mut self, id_or_name: &str) -> Option<String> {
-        if let Some(id) = self.lookup(id_or_name) {
-            return Some(id);
+        for (id, name) in list {
+            self.learn(&id, name.as_deref());
         }
-        // Resolution is a one-off user request, so it may bypass the rate limit.
-        self.refresh();
-        self.lookup(id_or_name)
+        self.syncs += 1;
+        self.link = Link::Up;
     }
 
-    /// Whether the daemon answered the last query.
-    pub fn available(&mut self) -> bool {
-        if self.refresh_due() {
-            self.refresh();
+    /// Some(name) once the container is known (the name itself may be absent).
+    pub(super) fn name(&self, id: &str) -> Option<Option<String>> {
+        self.by_id.get(id).map(|k| k.name.clone())
+    }
+
+    pub(super) fn set_link(&mut self, link: Link) {
+        self.link = link;
+    }
+
+    fn prune(&mut self) {
+        if self.by_id.len() <= LIMIT {
+            return;
         }
-        self.answered
-    }
-
-    fn refresh_due(&self) -> bool {
-        self.last_refresh
-            .is_none_or(|t| t.elapsed() >= REFRESH_INTERVAL)
-    }
-
-    fn refresh(&mut self) {
-        self.last_refresh = Some(Instant::now());
-        match list_containers(&self.socket) {
-            Ok(list) => {
-                let running = list
-                    .iter()
-                    .filter(|c| c.state.as_deref() == Some("running"))
-                    .count();
-                log::debug!("docker: {} containers, {running} running", list.len());
-                // Replaced, not merged: `all=1` keeps stopped containers, so
-                // only removed ones drop out and the map cannot grow without bound.
-                self.names = list
-                    .into_iter()
-                    .map(|c| {
-                        let name = primary_name(c.names.as_deref().unwrap_or_default());
-                        (c.id.to_ascii_lowercase(), name)
-                    })
-                    .collect();
-                self.answered = true;
-            }
-            Err(err) => {
-                // Hosts without docker are normal; keep old names for display.
-                log::debug!("docker: {}: {err:#}", self.socket.display());
-                self.answered = false;
-            }
+        self.by_id
+            .retain(|_, k| k.gone.is_none_or(|t| t.elapsed() < RETAIN));
+        // Still over: the longest gone go first; running containers always stay.
+        let mut gone: Vec<(Instant, String)> = self
+            .by_id
+            .iter()
+            .filter_map(|(id, k)| Some((k.gone?, id.clone())))
+            .collect();
+        gone.sort_unstable();
+        let excess = self.by_id.len().saturating_sub(LIMIT);
+        for (_, id) in gone.into_iter().take(excess) {
+            self.by_id.remove(&id);
         }
     }
 
+    /// Full id from a name (with or without the leading '/'), a full id, or an unambiguous id
+    /// prefix of at least 4 hex characters, among containers not destroyed.
     fn lookup(&self, query: &str) -> Option<String> {
         let query = query.strip_prefix('/').unwrap_or(query);
         if query.is_empty() {
             return None;
         }
+        let live = || self.by_id.iter().filter(|(_, k)| k.gone.is_none());
         // Same precedence as the docker CLI: full id, then name, then id prefix.
-        if self.names.contains_key(query) {
+        if live().any(|(id, _)| id == query) {
             return Some(query.to_string());
         }
-        if let Some((id, _)) = self
-            .names
-            .iter()
-            .find(|(_, name)| name.as_deref() == Some(query))
-        {
+        if let Some((id, _)) = live().find(|(_, k)| k.name.as_deref() == Some(query)) {
             return Some(id.clone());
         }
         if query.len() >= 4 && query.bytes().all(|b| b.is_ascii_hexdigit()) {
             let prefix = query.to_ascii_lowercase();
-            let mut hits = self.names.keys().filter(|id| id.starts_with(&prefix));
-            if let (Some(id), None) = (hits.next(), hits.next()) {
+            let mut hits = live().filter(|(id, _)| id.starts_with(&prefix));
+            if let (Some((id, _)), None) = (hits.next(), hits.next()) {
                 return Some(id.clone());
             }
         }
@@ -135,235 +151,222 @@ impl DockerNames {
     }
 }
 
-/// Docker lists legacy link aliases (`/web/db`) next to the real name; the
-/// real one is the name with no further '/'.
-fn primary_name(names: &[String]) -> Option<String> {
-    let bare = |n: &String| n.strip_prefix('/').unwrap_or(n).to_string();
-    names
-        .iter()
-        .find(|n| !n.trim_start_matches('/').contains('/'))
-        .or(names.first())
-        .map(bare)
+/// The cache and a signal for whoever waits on its next list.
+#[derive(Default)]
+pub(super) struct Shared {
+    names: Mutex<Names>,
+    changed: Condvar,
 }
 
-fn list_containers(socket: &Path) -> anyhow::Result<Vec<ApiContainer>> {
-    let raw = get(socket, "/containers/json?all=1")?;
-    let body = parse_http_response(&raw)?;
-    serde_json::from_slice(&body).context("decoding container list")
-}
-
-fn get(socket: &Path, path: &str) -> anyhow::Result<Vec<u8>> {
-    let mut stream = UnixStream::connect(socket).context("connecting")?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    // HTTP/1.0 makes the daemon close the connection after the body, so EOF ends the response.
-    let request = format!("GET {path} HTTP/1.0\r\nHost: docker\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .context("sending request")?;
-    let mut raw = Vec::new();
-    match stream.take(MAX_RESPONSE).read_to_end(&mut raw) {
-        Ok(_) => {}
-        // A server that holds the connection open may still have sent a
-        // complete response; the parser checks completeness.
-        Err(e)
-            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-                && !raw.is_empty() => {}
-        Err(e) => return Err(e).context("reading response"),
+impl Shared {
+    pub(super) fn names(&self) -> MutexGuard<'_, Names> {
+        // A panic elsewhere must not take names away: the data stays usable.
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
     }
-    Ok(raw)
+
+    /// Wakes `resolve` after a list or a change of link.
+    pub(super) fn notify(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Waits up to `limit` for `done` to hold; true when it does.
+    fn wait_for(&self, limit: Duration, done: impl Fn(&Names) -> bool) -> bool {
+        let guard = self.names();
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, limit, |n| !done(n))
+            .unwrap_or_else(|e| e.into_inner());
+        done(&guard)
+    }
 }
 
-/// Splits a raw HTTP response, requires status 200 and returns the decoded body.
-fn parse_http_response(raw: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let head_end = find(raw, b"\r\n\r\n").context("incomplete HTTP header")?;
-    let head = std::str::from_utf8(&raw[..head_end]).context("non-UTF-8 HTTP header")?;
-    let body = &raw[head_end + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut status = status_line.split_whitespace();
-    match (status.next(), status.next()) {
-        (Some(version), Some("200")) if version.starts_with("HTTP/") => {}
-        _ => bail!("unexpected HTTP status: {status_line:?}"),
-    }
-    let (mut chunked, mut length) = (false, None);
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        } else if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse::<usize>().context("bad Content-Length")?);
+/// Docker container names for the tracing loop: reads of a cache, never a daemon round trip.
+pub struct DockerNames {
+    shared: Arc<Shared>,
+    /// To the event thread; dropping it ends the thread (None: a cache filled by tests).
+    requests: Option<UnboundedSender<Request>>,
+    /// Ids already asked about: each unknown id costs one inspect, not one per event.
+    asked: HashSet<String>,
+}
+
+impl DockerNames {
+    /// Starts following the daemon at once: by the time the probes are loaded the containers
+    /// that exist are listed, and later ones are named as Docker creates them.
+    pub fn new(socket: PathBuf) -> Self {
+        let shared = Arc::<Shared>::default();
+        DockerNames {
+            requests: Some(docker_events::spawn(socket, shared.clone())),
+            shared,
+            asked: HashSet::new(),
         }
     }
-    // Chunked framing overrides Content-Length (RFC 9112, 6.3).
-    if chunked {
-        return decode_chunked(body);
-    }
-    match length {
-        Some(n) if body.len() < n => bail!("truncated body: {} of {n} bytes", body.len()),
-        Some(n) => Ok(body[..n].to_vec()),
-        None => Ok(body.to_vec()),
-    }
-}
 
-fn decode_chunked(mut rest: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = find(rest, b"\r\n").context("truncated chunk header")?;
-        let line = std::str::from_utf8(&rest[..line_end]).context("bad chunk header")?;
-        let size_hex = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .with_context(|| format!("bad chunk size {line:?}"))?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            // Trailers, if any, carry nothing we need.
-            return Ok(out);
+    fn ask(&self, request: Request) -> bool {
+        self.requests
+            .as_ref()
+            .is_some_and(|r| r.send(request).is_ok())
+    }
+
+    /// Name of the container with this full id, from the cache. An id the stream has not
+    /// named yet is inspected once in the background; a later call sees the answer.
+    pub fn name_of(&mut self, id: &str) -> Option<String> {
+        let (known, up) = {
+            let names = self.shared.names();
+            let known = names.name(id);
+            (known, names.link == Link::Up)
+        };
+        if let Some(name) = known {
+            return name;
         }
-        let Some((data, tail)) = rest.split_at_checked(size) else {
-            bail!("truncated chunk");
-        };
-        let Some(tail) = tail.strip_prefix(b"\r\n") else {
-            bail!("chunk not followed by CRLF");
-        };
-        out.extend_from_slice(data);
-        rest = tail;
+        // While the link is down the next list covers every container; asking would be lost.
+        if up && self.asked.len() < LIMIT && self.asked.insert(id.to_string()) {
+            self.ask(Request::Inspect(id.to_string()));
+        }
+        None
     }
-}
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    /// Waits (up to 3 s) for the first container list: for one-off commands such as `doctor`,
+    /// which name containers right after starting and have no later chance.
+    pub fn settle(&self) {
+        self.shared.wait_for(FIRST_SYNC, |n| {
+            n.syncs > 0 || matches!(n.link, Link::Down(_))
+        });
+    }
+
+    /// Full id from a name (with or without the leading '/'), a full id, or an unambiguous id
+    /// prefix of at least 4 hex characters. A one-off request at startup: it may wait briefly.
+    pub fn resolve(&mut self, id_or_name: &str) -> Option<String> {
+        self.settle();
+        let syncs = {
+            let names = self.shared.names();
+            if let Some(id) = names.lookup(id_or_name) {
+                return Some(id);
+            }
+            if names.link != Link::Up {
+                return None;
+            }
+            names.syncs
+        };
+        // Created a moment ago: list again rather than trust the stream to be this quick.
+        if !self.ask(Request::Relist) {
+            return None;
+        }
+        self.shared.wait_for(FIRST_SYNC, |n| {
+            n.syncs > syncs || matches!(n.link, Link::Down(_))
+        });
+        self.shared.names().lookup(id_or_name)
+    }
+
+    /// The state of the event stream.
+    #[cfg(test)]
+    pub fn link(&self) -> Link {
+        self.shared.names().link.clone()
+    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::io::BufRead;
-    use std::os::unix::net::UnixListener;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     pub(crate) const WEB: &str = "5b1e0c3a9f7d2468ace013579bdf02468ace13579bdf02468ace13579bdf0246";
     pub(crate) const DB: &str = "5b1e77aa9f7d2468ace013579bdf02468ace13579bdf02468ace13579bdf0246";
 
-    pub(crate) fn sample_json() -> String {
-        format!(
-            r#"[{{"Id":"{WEB}","Names":["/web"],"State":"running","Image":"nginx"}},
-               {{"Id":"{DB}","Names":["/web/db","/db"],"State":"exited"}}]"#
-        )
-    }
-
-    /// Serves `body` as a container list on a fresh socket; returns its path
-    /// and a counter of requests answered.
-    pub(crate) fn fake_daemon(tag: &str, body: String) -> (PathBuf, Arc<AtomicUsize>) {
-        let path = std::env::temp_dir().join(format!("ctrace-{tag}-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let mut stream = stream.unwrap();
-                let mut reader = std::io::BufReader::new(&stream);
-                let mut request_line = String::new();
-                reader.read_line(&mut request_line).unwrap();
-                assert!(request_line.starts_with("GET /containers/json?all=1 HTTP/1.0"));
-                // Drain headers up to the blank line.
-                let mut line = String::new();
-                while reader.read_line(&mut line).unwrap() > 2 {
-                    line.clear();
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let response = format!(
-                    "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                stream.write_all(response.as_bytes()).unwrap();
-            }
-        });
-        (path, hits)
+    /// Names as a container list from the daemon would leave them.
+    pub(crate) fn listed() -> DockerNames {
+        let docker = DockerNames {
+            shared: Arc::default(),
+            requests: None,
+            asked: HashSet::new(),
+        };
+        docker.shared.names().sync(vec![
+            (WEB.into(), Some("/web".into())),
+            (DB.into(), Some("db".into())),
+        ]);
+        docker
     }
 
     #[test]
-    fn content_length_body() {
-        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: Docker\r\n\r\n[]extra";
-        assert_eq!(parse_http_response(raw).unwrap(), b"[]");
+    fn docker_host_names_the_socket() {
+        assert_eq!(socket_from(None), PathBuf::from(DEFAULT_SOCKET));
+        assert_eq!(
+            socket_from(Some("unix:///run/d.sock")),
+            PathBuf::from("/run/d.sock")
+        );
+        assert_eq!(
+            socket_from(Some("tcp://10.0.0.1:2375")),
+            PathBuf::from(DEFAULT_SOCKET)
+        );
+        assert_eq!(socket_from(Some("unix://")), PathBuf::from(DEFAULT_SOCKET));
     }
 
     #[test]
-    fn body_until_eof_without_length() {
-        let raw = b"HTTP/1.0 200 OK\r\n\r\n[{\"Id\":\"x\"}]\n";
-        assert_eq!(parse_http_response(raw).unwrap(), b"[{\"Id\":\"x\"}]\n");
-    }
-
-    #[test]
-    fn chunked_body() {
-        let raw = b"HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\nContent-Length: 99\r\n\r\n\
-                    4\r\n[{\"I\r\nA;ext=1\r\nd\":\"abc\"}]\r\n0\r\nX-Trailer: 1\r\n\r\n";
-        assert_eq!(parse_http_response(raw).unwrap(), b"[{\"Id\":\"abc\"}]");
-    }
-
-    #[test]
-    fn bad_responses() {
-        for raw in [
-            &b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}"[..],
-            b"HTTP/1.1 500 Internal Server Error\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n[]",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n[]",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2",
-            b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
-            b"",
-        ] {
-            assert!(
-                parse_http_response(raw).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(raw)
-            );
-        }
-    }
-
-    #[test]
-    fn missing_socket_degrades_to_none() {
+    fn missing_socket_says_why_and_names_nothing() {
         let mut docker = DockerNames::new(PathBuf::from("/nonexistent/ctrace/docker.sock"));
-        assert_eq!(docker.name_of(WEB), None);
         assert_eq!(docker.resolve("web"), None);
-        assert!(!docker.available());
+        assert_eq!(docker.name_of(WEB), None);
+        match docker.link() {
+            Link::Down(why) => assert!(why.contains("no socket at"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let why = probe(Path::new("/nonexistent/ctrace/docker.sock")).unwrap_err();
+        assert!(
+            why.contains("no socket at /nonexistent/ctrace/docker.sock"),
+            "{why}"
+        );
     }
 
     #[test]
-    fn names_from_fake_daemon() {
-        let (path, hits) = fake_daemon("names", sample_json());
-        let mut docker = DockerNames::new(path.clone());
-        assert!(docker.available());
+    fn a_socket_nobody_listens_on_is_refused() {
+        let path = std::env::temp_dir().join(format!("ctrace-dead-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        // What a daemon that died leaves behind: the socket file, no listener.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let why = probe(&path).unwrap_err();
+        assert!(why.contains("connection refused"), "{why}");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn lookup_and_resolve_precedence() {
+        let mut docker = listed();
         assert_eq!(docker.name_of(WEB).as_deref(), Some("web"));
         assert_eq!(docker.name_of(DB).as_deref(), Some("db"));
-        assert_eq!(hits.load(Ordering::SeqCst), 1);
-        // Unknown ids do not hammer the daemon.
-        assert_eq!(docker.name_of(&"0".repeat(64)), None);
-        assert_eq!(docker.name_of(&"1".repeat(64)), None);
-        assert_eq!(hits.load(Ordering::SeqCst), 1);
-
         assert_eq!(docker.resolve("web").as_deref(), Some(WEB));
         assert_eq!(docker.resolve("/db").as_deref(), Some(DB));
         assert_eq!(docker.resolve(WEB).as_deref(), Some(WEB));
         assert_eq!(docker.resolve("5b1e0c").as_deref(), Some(WEB));
         assert_eq!(docker.resolve("5B1E77").as_deref(), Some(DB));
-        assert_eq!(hits.load(Ordering::SeqCst), 1);
-        // Ambiguous or too short prefixes, and unknown names, refresh once and fail.
+        // Ambiguous or too short prefixes, and unknown names, fail.
         assert_eq!(docker.resolve("5b1e"), None);
         assert_eq!(docker.resolve("5b1"), None);
         assert_eq!(docker.resolve("nope"), None);
-        assert_eq!(hits.load(Ordering::SeqCst), 4);
-        let _ = std::fs::remove_file(path);
     }
 
     #[test]
-    fn primary_name_skips_link_aliases() {
-        let names = ["/web/db".to_string(), "/db".to_string()];
-        assert_eq!(primary_name(&names).as_deref(), Some("db"));
-        assert_eq!(primary_name(&[]), None);
+    fn names_outlive_the_container_and_follow_renames() {
+        let docker = listed();
+        let mut names = docker.shared.names();
+        names.learn(WEB, Some("web2"));
+        names.gone(WEB);
+        // Destroyed: still named for its late events, but no longer resolvable.
+        assert_eq!(names.by_id[WEB].name.as_deref(), Some("web2"));
+        assert_eq!(names.lookup("web2"), None);
+        // A list that lacks DB means it was destroyed meanwhile; a new one appears.
+        names.sync(vec![("ab".repeat(32), Some("/new".into()))]);
+        assert!(names.by_id[DB].gone.is_some());
+        assert_eq!(names.lookup("new"), Some("ab".repeat(32)));
+    }
+
+    #[test]
+    fn churn_drops_only_destroyed_containers() {
+        let mut names = Names::default();
+        names.learn("running", Some("keep"));
+        for i in 0..LIMIT + 10 {
+            let id = format!("{i:064x}");
+            names.learn(&id, None);
+            names.gone(&id);
+        }
+        assert!(names.by_id.len() <= LIMIT + 1, "{}", names.by_id.len());
+        assert_eq!(names.by_id["running"].name.as_deref(), Some("keep"));
     }
 }

@@ -7,6 +7,7 @@ pub mod cgroup;
 pub mod cgroup_ids;
 mod containerd;
 pub mod docker;
+mod docker_events;
 pub mod feed;
 mod k8s;
 pub mod name_sources;
@@ -31,7 +32,6 @@ use anyhow::bail;
 use docker::DockerNames;
 use runtimes::RuntimeNames;
 
-const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 /// Bounds memory on hosts with heavy pid churn; refilling is cheap.
 const CACHE_LIMIT: usize = 65536;
 
@@ -76,7 +76,7 @@ impl Default for Attributor {
 
 impl Attributor {
     pub fn new() -> Self {
-        Self::with_paths(PathBuf::from("/proc"), PathBuf::from(DOCKER_SOCKET))
+        Self::with_paths(PathBuf::from("/proc"), docker::socket())
     }
 
     /// Separate roots let tests use a fake /proc tree and docker socket.
@@ -247,6 +247,11 @@ impl Attributor {
         if uses_docker(&c.runtime) {
             c.name = self.docker.name_of(&c.id);
         }
+    }
+
+    /// Waits briefly for Docker's first container list (one-off commands; see `DockerNames`).
+    pub fn settle(&self) {
+        self.docker.settle();
     }
 
     /// Drops the cached answer for `tgid`.
@@ -469,13 +474,12 @@ mod tests {
     fn docker_name_is_attached() {
         let web = docker::tests::WEB;
         let root = fake_proc("named", &[(200, format!("0::/docker/{web}\n"), false)]);
-        let (sock, _) = docker::tests::fake_daemon("attrib", docker::tests::sample_json());
-        let mut attrib = Attributor::with_paths(root.clone(), sock.clone());
+        let mut attrib = Attributor::with_paths(root.clone(), no_docker());
+        attrib.docker = docker::tests::listed();
         let c = attrib.container_of(200).unwrap();
         assert_eq!(c.name.as_deref(), Some("web"));
         assert_eq!(attrib.resolve_container("web").unwrap(), web);
         fs::remove_dir_all(root).unwrap();
-        let _ = fs::remove_file(sock);
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct SemSet {
     pub creator: Option<Creator>,
     /// Unix seconds.
     pub created: f64,
+    /// sem_ctime (the last change: creation, SETVAL, IPC_SET), as `dmsetup udevcomplete_all`
+    /// ages cookies; from the inventory, else the traced creation.
+    pub ctime: f64,
     pub last_use: Option<f64>,
     pub last_user_pid: Option<u32>,
     pub from_inventory: bool,
@@ -48,6 +51,8 @@ pub struct SemSet {
 pub struct NsState {
     pub limits: Option<Limits>,
     pub container: Option<Container>,
+    /// A process in the namespace, for `nsenter --ipc --target` (None: ctrace's own).
+    pub member_pid: Option<u32>,
     pub sets: BTreeMap<i32, SemSet>,
     pub enospc: u64,
 }
@@ -56,6 +61,8 @@ pub struct Analyzer {
     pub ns: BTreeMap<u64, NsState>,
     pub counts: EventCounts,
     leak_age_s: f64,
+    /// Unix seconds when ctrace started: sets created since then make the leak rate.
+    started: f64,
 }
 
 pub fn key_hex(key: i32) -> String {
@@ -67,11 +74,12 @@ fn pct(used: u64, limit: u64) -> Option<f64> {
 }
 
 impl Analyzer {
-    pub fn new(leak_age_s: f64) -> Analyzer {
+    pub fn new(leak_age_s: f64, started: f64) -> Analyzer {
         Analyzer {
             ns: BTreeMap::new(),
             counts: EventCounts::default(),
             leak_age_s,
+            started,
         }
     }
 
@@ -89,10 +97,14 @@ impl Analyzer {
                 nsems: row.nsems,
                 creator: None,
                 created: row.ctime as f64,
+                ctime: row.ctime as f64,
                 last_use: None,
                 last_user_pid: None,
                 from_inventory: true,
             });
+            if row.ctime > 0 {
+                set.ctime = row.ctime as f64;
+            }
             if row.otime > 0 {
                 let t = row.otime as f64;
                 set.last_use = Some(set.last_use.map_or(t, |u| u.max(t)));
@@ -124,6 +136,7 @@ impl Analyzer {
             key,
             nsems,
             created: at,
+            ctime: at,
             ..Default::default()
         });
         // semget of an existing key returns that set, which is no creation; a set the inventory
@@ -166,9 +179,14 @@ impl Analyzer {
         self.ns.values().map(|s| s.sets.len()).sum()
     }
 
-    /// A set is leaked when nobody alive created or last used it, and it has been idle for the
-    /// leak age.
+    /// A udev cookie is leaked once its sem_ctime is older than the leak age, whoever is alive
+    /// (as `dmsetup udevcomplete_all` decides: dockerd keeps running after leaking one). Another
+    /// set is leaked (orphaned) when nobody alive created or last used it, and it has been idle
+    /// for the leak age.
     fn state(&self, s: &SemSet, now: f64, alive: &impl Fn(u32) -> bool) -> &'static str {
+        if is_cookie(s.key) && now - s.ctime >= self.leak_age_s {
+            return "leaked";
+        }
         let idle = now - s.last_use.unwrap_or(s.created).max(s.created);
         let owner_alive =
             s.creator.as_ref().is_some_and(|c| alive(c.pid)) || s.last_user_pid.is_some_and(alive);
@@ -222,8 +240,22 @@ impl Analyzer {
                 });
             }
             let semaphores: u64 = st.sets.values().map(|s| s.nsems.max(0) as u64).sum();
+            let leaked = ns_sets.iter().filter(|s| s.state == "leaked").count();
+            // Leaked sets born while ctrace watched, per minute; the time until SEMMNI at it.
+            let watched_min = ((now - self.started) / 60.0).max(1e-9);
+            let new_leaks = ns_sets
+                .iter()
+                .filter(|s| s.state == "leaked" && now - s.age_s >= self.started)
+                .count();
+            let leak_rate_per_min = new_leaks as f64 / watched_min;
+            let time_to_semmni_s = st.limits.filter(|_| leak_rate_per_min > 0.0).map(|l| {
+                l.semmni.saturating_sub(st.sets.len() as u64) as f64 / (leak_rate_per_min / 60.0)
+            });
             let ns = NsReport {
                 ipc_ns,
+                member_pid: st.member_pid,
+                leak_rate_per_min,
+                time_to_semmni_s,
                 container_id: st.container.as_ref().map(|c| c.id.clone()),
                 container_name: st.container.as_ref().and_then(|c| c.name.clone()),
                 origin: Origin::of(st.container.as_ref()),
@@ -233,7 +265,7 @@ impl Analyzer {
                 sets_pct: st.limits.and_then(|l| pct(st.sets.len() as u64, l.semmni)),
                 semaphores_pct: st.limits.and_then(|l| pct(semaphores, l.semmns)),
                 cookies: st.sets.values().filter(|s| is_cookie(s.key)).count(),
-                leaked: ns_sets.iter().filter(|s| s.state == "leaked").count(),
+                leaked,
                 enospc_failures: st.enospc,
             };
             if let Some(f) = self.finding(&ns, &ns_sets) {
@@ -258,6 +290,7 @@ impl Analyzer {
             .unwrap_or(0.0)
             .max(ns.semaphores_pct.unwrap_or(0.0));
         let critical = fullest >= CRITICAL_PCT;
+        let cookies = sets.iter().any(|s| s.state == "leaked" && s.cookie);
         let leaked: Vec<&SetReport> = sets.iter().filter(|s| s.state == "leaked").collect();
         if leaked.is_empty() && !critical && ns.enospc_failures == 0 {
             return None;
@@ -286,6 +319,8 @@ impl Analyzer {
             "semaphores_pct": ns.semaphores_pct,
             "enospc_failures": ns.enospc_failures,
             "leak_age_s": self.leak_age_s,
+            "leak_rate_per_min": ns.leak_rate_per_min,
+            "time_to_semmni_s": ns.time_to_semmni_s,
             "leaked_count": leaked.len(),
             "leaked": leaked.iter().take(50).map(|s| serde_json::json!({
                 "key": s.key, "semid": s.semid, "cookie": s.cookie, "nsems": s.nsems,
@@ -295,10 +330,13 @@ impl Analyzer {
         });
         Some(Finding {
             kind: finding_kind::SEM_LEAK,
+            // Orphaned sets with other keys may be an application's on purpose: info.
             severity: if critical {
                 Severity::Critical
-            } else {
+            } else if cookies || ns.enospc_failures > 0 {
                 Severity::Warning
+            } else {
+                Severity::Info
             },
             subject,
             evidence,

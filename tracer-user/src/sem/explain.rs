@@ -7,8 +7,9 @@ pub fn explanation(ns: &NsReport, leaked: &[&SetReport], leak_age_s: f64) -> Str
     let cookies = leaked.iter().filter(|s| s.cookie).count();
     if !leaked.is_empty() {
         out.push_str(&format!(
-            "{} semaphore set(s) in IPC namespace {} outlived the process that created or last used them \
-             and have been idle for over {leak_age_s:.0}s",
+            "{} semaphore set(s) in IPC namespace {} are leaked: udev cookies whose last change is over \
+             {leak_age_s:.0}s old (whether or not their creator still runs), or sets that outlived the process \
+             that created or last used them and have been idle that long",
             leaked.len(),
             ns.ipc_ns
         ));
@@ -35,6 +36,13 @@ pub fn explanation(ns: &NsReport, leaked: &[&SetReport], leak_age_s: f64) -> Str
         "When the count of sets reaches SEMMNI, semget fails with ENOSPC and a daemon that needs a new set \
          (dockerd with the devicemapper storage driver) cannot start.",
     );
+    if let Some(t) = ns.time_to_semmni_s {
+        out.push_str(&format!(
+            " Sets leak at {:.1}/min here; SEMMNI is reached in about {:.0} min at this rate.",
+            ns.leak_rate_per_min,
+            t / 60.0
+        ));
+    }
     if ns.enospc_failures > 0 {
         out.push_str(&format!(
             " semget has already failed with ENOSPC {} time(s).",
@@ -45,13 +53,16 @@ pub fn explanation(ns: &NsReport, leaked: &[&SetReport], leak_age_s: f64) -> Str
 }
 
 pub fn remediation(ns: &NsReport, leaked: &[&SetReport]) -> String {
+    // Sets live in their IPC namespace: a container's are removed from inside it.
+    let inside = ns
+        .member_pid
+        .map_or(String::new(), |p| format!("nsenter --ipc --target {p} "));
     let mut steps = Vec::new();
     if leaked.iter().any(|s| s.cookie) {
-        steps.push(
-            "Release leaked udev cookies: `dmsetup udevcomplete_all <minutes>` completes every cookie older \
-             than that many minutes (check first with `dmsetup udevcookies`)."
-                .to_string(),
-        );
+        steps.push(format!(
+            "Release leaked udev cookies: `{inside}dmsetup udevcomplete_all <minutes>` completes every cookie \
+             older than that many minutes (check first with `{inside}dmsetup udevcookies`)."
+        ));
     }
     let others: Vec<String> = leaked
         .iter()
@@ -61,7 +72,7 @@ pub fn remediation(ns: &NsReport, leaked: &[&SetReport]) -> String {
         .collect();
     if !others.is_empty() {
         steps.push(format!(
-            "Remove the other leaked sets once their owner is confirmed gone: `ipcrm -s {}`.",
+            "Remove the other orphaned sets once their owner is confirmed gone: `{inside}ipcrm -s {}`.",
             others.join(" -s ")
         ));
     }

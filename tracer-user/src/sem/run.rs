@@ -36,7 +36,7 @@ impl SemRun {
         let mut run = SemRun {
             ring,
             probe: syscalls::probe_info("sem", syscalls),
-            analyzer: Analyzer::new(leak_age_s),
+            analyzer: Analyzer::new(leak_age_s, unix_now()),
             own_ns: inventory::own_ipc_ns().unwrap_or(0),
             clock: Clock::new(),
         };
@@ -96,9 +96,13 @@ impl SemRun {
                 self.analyzer.inventory(&inv);
                 if ns != self.own_ns
                     && let Some(st) = self.analyzer.ns.get_mut(&ns)
-                    && st.container.is_none()
                 {
-                    st.container = attrib.container_of(pid);
+                    if st.member_pid.is_none_or(|p| !node::alive(p)) {
+                        st.member_pid = Some(pid);
+                    }
+                    if st.container.is_none() {
+                        st.container = attrib.container_of(pid);
+                    }
                 }
             }
         }

@@ -16,6 +16,12 @@ pub struct EventCounts {
 #[derive(Serialize, Debug, Clone)]
 pub struct NsReport {
     pub ipc_ns: u64,
+    /// A process in the namespace (for `nsenter --ipc --target`); null for ctrace's own.
+    pub member_pid: Option<u32>,
+    /// Leaked sets created while ctrace watched, per minute.
+    pub leak_rate_per_min: f64,
+    /// Sets that still fit under SEMMNI divided by that rate (null when nothing leaks).
+    pub time_to_semmni_s: Option<f64>,
     pub container_id: Option<String>,
     pub container_name: Option<String>,
     #[serde(flatten)]

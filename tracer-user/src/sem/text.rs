@@ -34,6 +34,14 @@ pub fn render(out: &mut String, s: &SemReport, top: usize) {
             ns.leaked,
             ns.enospc_failures
         );
+        if let Some(t) = ns.time_to_semmni_s {
+            let _ = writeln!(
+                out,
+                "             leaking {:.1} sets/min: SEMMNI reached in ~{:.0} min",
+                ns.leak_rate_per_min,
+                t / 60.0
+            );
+        }
     }
     if s.sets.is_empty() {
         return;

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use super::signal::{DEATH_WINDOW_S, Signal};
-use super::{explain, fds::FdInfo};
+pub use super::signal::{Signal, fd_role};
+use tracer_common::sigpipe::SIGPIPE;
+
+use super::{explain, fds::FdInfo, kernel::Totals};
 use crate::{
     attrib::Origin,
     problem::finding_kind,
@@ -16,6 +18,9 @@ use crate::{
 /// A journald restart this soon before a SIGPIPE is named as its likely cause.
 pub const JOURNALD_WINDOW_S: f64 = 60.0;
 const MAX_SIGNALS: usize = 10_000;
+/// A SIGPIPE a process raises on itself this soon after its handler ran is the handler's
+/// re-raise (the Go runtime's dieFromSignal).
+const RERAISE_WINDOW_S: f64 = 1.0;
 /// journald restarts remembered by a long-lived agent.
 const JOURNALD_KEEP: usize = 64;
 
@@ -33,9 +38,20 @@ pub struct SignalRow {
     pub fd: Option<i32>,
     pub fd_info: Option<FdInfo>,
     pub size: u64,
+    pub fd_role: &'static str,
     pub disposition: &'static str,
     pub outcome: &'static str,
+    pub reraised: bool,
+    pub exit_code: Option<i32>,
     pub watched: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ProcessTotals {
+    pub pid: u32,
+    pub comm: Option<String>,
+    #[serde(flatten)]
+    pub totals: Totals,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -51,10 +67,19 @@ pub struct EpipeRow {
 /// The `sigpipe` section of the report.
 #[derive(Serialize, Debug, Clone)]
 pub struct SigpipeReport {
-    pub sigpipes: usize,
+    /// Where the fd, the signal mask and the exit code come from: "kernel" (read at the event
+    /// through BTF offsets) or "proc: why" (the fallback: /proc after the event, and timing).
+    pub facts_from: String,
+    /// Exact (the kernel's totals) where the kernel keeps them, else the records kept.
+    pub sigpipes: u64,
+    /// The kernel's totals over all processes (None: not read).
+    pub totals: Option<Totals>,
+    pub by_process: Vec<ProcessTotals>,
+    /// Detailed records kept (bounded), and their outcomes.
+    pub records: usize,
     pub by_outcome: BTreeMap<&'static str, usize>,
     pub by_comm: BTreeMap<String, usize>,
-    pub deaths: usize,
+    pub deaths: u64,
     pub journald_restarts: Vec<f64>,
     pub signals: Vec<SignalRow>,
     pub epipe: Vec<EpipeRow>,
@@ -65,49 +90,103 @@ pub struct Analyzer {
     pub signals: Vec<Signal>,
     epipe: BTreeMap<u32, EpipeRow>,
     epipe_counts: BTreeMap<u32, u64>,
+    totals: Option<BTreeMap<u32, Totals>>,
     watched_epipe: BTreeMap<u32, String>,
     journald: Vec<f64>,
 }
 
-fn disposition(s: &Signal) -> &'static str {
-    if s.ignored_at_generation {
-        return "ignored";
-    }
-    match s.handler {
-        Some(0) => "default",
-        Some(1) => "ignored",
-        Some(_) => "handled",
-        None => "unknown",
-    }
-}
-
 impl Analyzer {
     pub fn on_generate(&mut self, s: Signal) {
+        if s.raised && self.mark_reraised(s.tid, s.at) {
+            return;
+        }
         if self.signals.len() < MAX_SIGNALS {
             self.signals.push(s);
         }
     }
 
-    /// signal_deliver: the most recent undelivered SIGPIPE of that thread.
-    pub fn on_deliver(&mut self, tid: u32, handler: u64) {
-        if let Some(s) = self
-            .signals
-            .iter_mut()
-            .rev()
-            .find(|s| s.tid == tid && s.handler.is_none())
-        {
-            s.handler = Some(handler);
+    /// The thread's last SIGPIPE went to a handler a moment ago: this one is its re-raise.
+    fn mark_reraised(&mut self, tid: u32, at: f64) -> bool {
+        let last = self.signals.iter_mut().rev().find(|s| s.tid == tid);
+        match last {
+            // The Go runtime may raise twice: once through its own handler (which forwards
+            // to SIG_DFL), once with the default action set.
+            Some(s) if matches!(s.handler, Some(h) if h > 1) && at - s.at <= RERAISE_WINDOW_S => {
+                s.reraised = true;
+                true
+            }
+            _ => false,
         }
     }
 
-    pub fn on_exit(&mut self, tgid: u32, at: f64) {
+    /// signal_deliver: the most recent queued, undelivered SIGPIPE of that thread. A default
+    /// delivery whose generation was not shipped (records are bounded) stands for it: `unpaired`.
+    pub fn on_deliver(
+        &mut self,
+        tid: u32,
+        handler: u64,
+        at: f64,
+        unpaired: impl FnOnce() -> Signal,
+    ) {
+        let queued = |s: &Signal| {
+            s.tid == tid
+                && s.handler.is_none()
+                && !s.ignored_at_generation()
+                && s.result != tracer_common::sigpipe::result::ALREADY_PENDING
+        };
+        if let Some(s) = self.signals.iter_mut().rev().find(|s| queued(s)) {
+            s.handler = Some(handler);
+        } else if handler == 0 && !self.mark_reraised(tid, at) {
+            // Its generation was not shipped (records are bounded per process); a default
+            // delivery right after a handled one is the re-raise, else it is a SIGPIPE of its own.
+            let s = Signal {
+                handler: Some(0),
+                ..unpaired()
+            };
+            if self.signals.len() < MAX_SIGNALS {
+                self.signals.push(s);
+            }
+        }
+    }
+
+    /// The process exited. Died of SIGPIPE with no record that could have killed it (records
+    /// are bounded, and a fatal SIGPIPE is never delivered: the kernel turns it into a group
+    /// exit at generation): `unpaired` stands for the signal.
+    pub fn on_exit(
+        &mut self,
+        tgid: u32,
+        at: f64,
+        exit_code: Option<i32>,
+        unpaired: impl FnOnce() -> Signal,
+    ) {
         for s in self
             .signals
             .iter_mut()
             .filter(|s| s.tgid == tgid && s.exited_at.is_none())
         {
             s.exited_at = Some(at);
+            s.exit_code = exit_code;
         }
+        let of_sigpipe = exit_code.is_some_and(|c| c & 0x7f == SIGPIPE);
+        if of_sigpipe
+            && !self.signals.iter().any(|s| s.tgid == tgid && s.died())
+            && self.signals.len() < MAX_SIGNALS
+        {
+            self.signals.push(Signal {
+                exited_at: Some(at),
+                exit_code,
+                ..unpaired()
+            });
+        }
+    }
+
+    /// The kernel's exact totals per process.
+    pub fn set_totals(&mut self, totals: BTreeMap<u32, Totals>) {
+        self.totals = Some(totals);
+    }
+
+    pub fn totals(&self) -> Option<&BTreeMap<u32, Totals>> {
+        self.totals.as_ref()
     }
 
     pub fn on_epipe(&mut self, row: EpipeRow, watched: Option<String>) {
@@ -136,6 +215,13 @@ impl Analyzer {
 
     pub fn on_journald(&mut self, at: f64) {
         self.journald.push(at);
+    }
+
+    fn signal_count(&self, tgid: u32, records: usize) -> u64 {
+        self.totals
+            .as_ref()
+            .and_then(|t| t.get(&tgid))
+            .map_or(records as u64, |t| t.generated)
     }
 
     fn epipe_count(&self, tgid: u32) -> u64 {
@@ -168,11 +254,37 @@ impl Analyzer {
                 fd: s.fd,
                 fd_info: s.fd_info.clone(),
                 size: s.size,
-                disposition: disposition(s),
+                fd_role: fd_role(s.fd, s.fd_info.as_ref()),
+                disposition: s.disposition(),
                 outcome: s.outcome(),
+                reraised: s.reraised,
+                exit_code: s.exit_code,
                 watched: s.watched.clone(),
             })
             .collect();
+        let comm_of = |pid: u32| {
+            self.signals
+                .iter()
+                .find(|s| s.tgid == pid)
+                .map(|s| s.comm.clone())
+        };
+        let (totals, by_process) = match &self.totals {
+            Some(t) => {
+                let mut all = Totals::default();
+                t.values().for_each(|p| all.merge(p));
+                let rows = t
+                    .iter()
+                    .map(|(pid, t)| ProcessTotals {
+                        pid: *pid,
+                        comm: comm_of(*pid),
+                        totals: t.clone(),
+                    })
+                    .collect();
+                (Some(all), rows)
+            }
+            None => (None, vec![]),
+        };
+        let died = self.signals.iter().filter(|s| s.died()).count() as u64;
         let epipe: Vec<EpipeRow> = self
             .epipe
             .values()
@@ -183,10 +295,16 @@ impl Analyzer {
             .collect();
         let findings = self.findings();
         let report = SigpipeReport {
-            sigpipes: self.signals.len(),
+            facts_from: "kernel".into(),
+            sigpipes: totals
+                .as_ref()
+                .map_or(self.signals.len() as u64, |t| t.generated),
+            deaths: totals.as_ref().map_or(died, |t| t.deaths.max(died)),
+            totals,
+            by_process,
+            records: self.signals.len(),
             by_outcome,
             by_comm,
-            deaths: self.signals.iter().filter(|s| s.died()).count(),
             journald_restarts: self.journald.clone(),
             signals,
             epipe,
@@ -194,8 +312,8 @@ impl Analyzer {
         (report, findings)
     }
 
-    /// One finding per watched process: critical when it died of SIGPIPE, a warning when it
-    /// survived but its writes fail with EPIPE.
+    /// One finding per watched process: critical when it died of SIGPIPE, a warning when its
+    /// log writes fail with EPIPE, info when only a client connection (or another fd) broke.
     fn findings(&self) -> Vec<Finding> {
         let mut by_proc: BTreeMap<u32, Vec<&Signal>> = BTreeMap::new();
         for s in self.signals.iter().filter(|s| s.watched.is_some()) {
@@ -205,14 +323,23 @@ impl Analyzer {
         for (tgid, sigs) in &by_proc {
             let died = sigs.iter().find(|s| s.died());
             let epipes = self.epipe_count(*tgid);
-            let key = died.copied().unwrap_or(sigs[sigs.len() - 1]);
-            if died.is_none() && epipes == 0 {
+            if died.is_none() && epipes == 0 && !sigs.iter().any(|s| s.reraised) {
                 continue;
             }
-            out.push(self.finding(key, died.is_some(), sigs.len(), epipes));
+            // The one that killed it, else the last on its log (one that was not merged into
+            // a pending one first), else the last.
+            let on_log = |s: &&&Signal| fd_role(s.fd, s.fd_info.as_ref()) == "log";
+            let fresh = |s: &&&Signal| s.result != tracer_common::sigpipe::result::ALREADY_PENDING;
+            let key = died
+                .or_else(|| sigs.iter().rev().find(|s| on_log(s) && fresh(s)))
+                .or_else(|| sigs.iter().rev().find(on_log))
+                .copied()
+                .unwrap_or(sigs[sigs.len() - 1]);
+            let n = self.signal_count(*tgid, sigs.len());
+            out.push(self.finding(key, died.is_some(), n, epipes));
         }
         // Watched processes that never got the signal (it is blocked or ignored per thread)
-        // but whose writes fail with EPIPE: logs are being lost too.
+        // but whose writes fail with EPIPE.
         for (tgid, why) in &self.watched_epipe {
             if by_proc.contains_key(tgid) {
                 continue;
@@ -225,31 +352,37 @@ impl Analyzer {
                     syscall: r.syscall.clone(),
                     fd: r.fd,
                     fd_info: r.fd_info.clone(),
-                    ignored_at_generation: true,
+                    result: tracer_common::sigpipe::result::IGNORED,
                     watched: Some(why.clone()),
                     ..Default::default()
                 };
-                out.push(self.finding(&s, false, 0, self.epipe_count(*tgid)));
+                let n = self.signal_count(*tgid, 0);
+                out.push(self.finding(&s, false, n, self.epipe_count(*tgid)));
             }
         }
         out
     }
 
-    fn finding(&self, s: &Signal, died: bool, signals: usize, epipes: u64) -> Finding {
+    fn finding(&self, s: &Signal, died: bool, signals: u64, epipes: u64) -> Finding {
         let journald_before = self
             .journald
             .iter()
             .filter(|&&j| j <= s.at && s.at - j <= JOURNALD_WINDOW_S)
             .map(|j| s.at - j)
             .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.min(d))));
+        let role = fd_role(s.fd, s.fd_info.as_ref());
         let evidence = serde_json::json!({
             "outcome": if died { "fatal" } else { s.outcome() },
-            "disposition": disposition(s),
+            "disposition": s.disposition(),
             "died": died,
+            "exit_code": s.exit_code,
+            "reraised": s.reraised,
+            "blocked": s.blocked,
             "signals": signals,
             "epipe_count": epipes,
             "syscall": s.syscall,
             "fd": s.fd,
+            "fd_role": role,
             "fd_kind": s.fd_info.as_ref().map(|f| f.kind),
             "fd_inode": s.fd_info.as_ref().and_then(|f| f.inode),
             "fd_local": s.fd_info.as_ref().and_then(|f| f.local.clone()),
@@ -263,8 +396,10 @@ impl Analyzer {
             kind: finding_kind::SIGPIPE_DELIVERED,
             severity: if died {
                 Severity::Critical
-            } else {
+            } else if role == "log" {
                 Severity::Warning
+            } else {
+                Severity::Info
             },
             subject: Subject {
                 pid: Some(s.tgid),

@@ -24,6 +24,7 @@ pub const ENTRY: Entry = Entry {
     drops: &[
         Drop::SigpipeRingFull,
         Drop::SigpipeSlotTaken,
+        Drop::SigpipeTotalsFull,
         Drop::SigpipeQueueFull,
     ],
 };
@@ -64,12 +65,14 @@ impl ProblemRun for Sigpipe {
 
     fn report(&mut self, cx: &mut Cx, _top: usize) -> Result<Part> {
         let (r, findings) = self.run.report(cx.ebpf, cx.attrib);
-        Ok(Part::new(r.sigpipes as u64, r, findings))
+        Ok(Part::new(r.sigpipes, r, findings))
     }
 
-    fn absorb(&mut self, touched: &mut Touched, now: f64) {
-        self.serve
-            .absorb_signals(&self.run.analyzer().signals, now, touched);
+    fn absorb(&mut self, touched: &mut Touched, _now: f64) {
+        if let Some(t) = self.run.analyzer().totals() {
+            self.serve
+                .absorb_totals(t, &self.run.totals_containers, touched);
+        }
     }
 
     fn bound(&mut self, ebpf: &mut Ebpf, caps: Caps, _tick: u64, evicted: &mut Evictions) {

@@ -1,6 +1,6 @@
 //! The sigpipe finding's text, built from what was observed.
 
-use super::signal::Signal;
+use super::signal::{Signal, fd_role};
 
 fn fd_text(s: &Signal) -> String {
     let fd =
@@ -21,23 +21,60 @@ fn fd_text(s: &Signal) -> String {
     }
 }
 
-pub fn explanation(s: &Signal, died: bool, epipes: u64, journald_before: Option<f64>) -> String {
-    let call = s.syscall.as_deref().unwrap_or("a write");
-    let mut out = format!(
-        "{} (pid {}) wrote {} bytes with {call}() to {}, whose reading end had been closed. ",
-        s.comm,
-        s.tgid,
-        s.size,
-        fd_text(s)
-    );
+fn what_happened(s: &Signal, died: bool, epipes: u64) -> String {
+    if died && s.reraised {
+        return "The kernel raised SIGPIPE and the Go runtime's handler caught it; because the write was to \
+                fd 1 or 2 and the program had not asked for SIGPIPE, the runtime re-raised it with the \
+                default action, which terminated the process. "
+            .into();
+    }
     if died {
-        out.push_str("The kernel raised SIGPIPE; its default action terminated the process. ");
-    } else {
-        out.push_str(&format!(
-            "The process survives because SIGPIPE is {}, but {epipes} write(s) failed with EPIPE: what it \
-             writes there, its log among it, is lost. ",
-            if s.outcome() == "handled" { "handled" } else { "ignored" }
-        ));
+        return "The kernel raised SIGPIPE; its default action terminated the process. ".into();
+    }
+    let why = match s.outcome() {
+        "blocked" | "already_pending" => {
+            "SIGPIPE is blocked by the writing thread, so it stays pending and the process goes on"
+        }
+        "handled" => {
+            "SIGPIPE is caught by a handler (the Go runtime ignores one from a write to a fd other \
+             than 1 or 2)"
+        }
+        "ignored" => "SIGPIPE is ignored",
+        _ => "SIGPIPE did not kill it",
+    };
+    format!("The process survives: {why}; {epipes} write(s) failed with EPIPE. ")
+}
+
+pub fn explanation(s: &Signal, died: bool, epipes: u64, journald_before: Option<f64>) -> String {
+    let mut out = match s.syscall.as_deref() {
+        Some(call) => format!(
+            "{} (pid {}) wrote {}with {call}() to {}, whose reading end had been closed. ",
+            s.comm,
+            s.tgid,
+            if s.size > 0 {
+                format!("{} bytes ", s.size)
+            } else {
+                String::new()
+            },
+            fd_text(s)
+        ),
+        None => format!(
+            "{} (pid {}) got SIGPIPE outside a write that ctrace traced (sent by a process, or a write \
+             before tracing started). ",
+            s.comm, s.tgid
+        ),
+    };
+    out.push_str(&what_happened(s, died, epipes));
+    match fd_role(s.fd, s.fd_info.as_ref()) {
+        "log" if !died => out.push_str("The fd is its log: what it writes there is lost. "),
+        "client" => out.push_str(
+            "The fd is a client connection, not its log: the client went away (a killed `docker logs \
+             -f` or `docker events`, a closed API call) and the daemon's answer had nowhere to go. ",
+        ),
+        _ => {}
+    }
+    if fd_role(s.fd, s.fd_info.as_ref()) != "log" {
+        return out.trim_end().to_string();
     }
     if let Some(d) = journald_before {
         out.push_str(&format!(
@@ -57,6 +94,17 @@ pub fn explanation(s: &Signal, died: bool, epipes: u64, journald_before: Option<
 }
 
 pub fn remediation(s: &Signal, died: bool) -> String {
+    let role = fd_role(s.fd, s.fd_info.as_ref());
+    if !died && role == "client" {
+        return "Nothing to restart: a client that closes its connection before the answer is complete is \
+                normal. Look at the client if this repeats."
+            .into();
+    }
+    if !died && role != "log" {
+        return "Nothing to restart: the process survives and its log is not involved. Find out what read \
+                this fd and why it went away, if that was not expected."
+            .into();
+    }
     let mut steps = Vec::new();
     if died {
         steps.push(format!(
@@ -71,15 +119,17 @@ pub fn remediation(s: &Signal, died: bool) -> String {
         );
     } else {
         steps.push(format!(
-            "{} is losing what it writes: restart it (or reopen its log stream) so that it writes to a live stream again.",
+            "{} is losing its log: restart it (or reopen its log stream) so that it writes to a live stream again.",
             s.comm
         ));
     }
-    steps.push(
-        "Keep journald's streams alive across its restarts: systemd-journald.service needs a file descriptor store \
-         (`FileDescriptorStoreMax=`, 4224 in current systemd; set it where it is 0), and avoid restarting journald \
-         on production nodes."
-            .into(),
-    );
+    if role == "log" {
+        steps.push(
+            "Keep journald's streams alive across its restarts: systemd-journald.service needs a file descriptor store \
+             (`FileDescriptorStoreMax=`, 4224 in current systemd; set it where it is 0), and avoid restarting journald \
+             on production nodes."
+                .into(),
+        );
+    }
     steps.join(" ")
 }

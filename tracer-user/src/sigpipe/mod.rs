@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod entry;
 pub mod explain;
 pub mod fds;
+pub mod kernel;
 pub mod run;
 pub mod serve;
 pub mod signal;

@@ -8,12 +8,12 @@ use aya::{
     Ebpf,
     maps::{HashMap as BpfHashMap, MapData},
 };
-use tracer_common::sigpipe::{EPIPE_COUNTS, EVENTS, RESULT_IGNORED, SigpipeEvent, kind};
+use tracer_common::sigpipe::{EPIPE_COUNTS, EVENTS, SigpipeEvent, fact, kind};
 
 use super::{
     analyzer::{Analyzer, EpipeRow, Signal, SigpipeReport},
     fds::{self, FdInfo},
-    is_journald_stream, is_watched_comm,
+    is_journald_stream, is_watched_comm, kernel,
 };
 use crate::{
     attach::Attachment,
@@ -38,6 +38,10 @@ pub struct SigpipeRun {
     watched: HashMap<u32, String>,
     extra: Vec<String>,
     clock: Clock,
+    /// The container of each process in the kernel's totals, resolved once (serve's counters).
+    pub totals_containers: HashMap<u32, Option<crate::attrib::Container>>,
+    /// Why the kernel can't read tasks and fds itself (no BTF): /proc is the fallback.
+    no_btf: Option<String>,
 }
 
 impl SigpipeRun {
@@ -56,6 +60,10 @@ impl SigpipeRun {
         let mut probe = syscalls::probe_info("sigpipe", syscalls);
         probe.programs.extend(events::program_names(&links));
         let ring = events::ring(ebpf, EVENTS, tracer_common::Drop::SigpipeQueueFull)?;
+        let no_btf = kernel::set_offsets(ebpf).err().map(|e| format!("{e:#}"));
+        if let Some(e) = &no_btf {
+            log::warn!("sigpipe: {e}: fd, mask and exit code from /proc and timing instead");
+        }
         let mut run = SigpipeRun {
             ring,
             _links: links,
@@ -65,6 +73,8 @@ impl SigpipeRun {
             watched: HashMap::new(),
             extra,
             clock: Clock::new(),
+            totals_containers: HashMap::new(),
+            no_btf,
         };
         run.scan();
         Ok(run)
@@ -101,8 +111,27 @@ impl SigpipeRun {
         }
     }
 
-    fn fd_info(&self, tgid: u32, fd: i32) -> Option<FdInfo> {
+    fn fd_from_proc(&self, tgid: u32, fd: i32) -> Option<FdInfo> {
         fds::describe(tgid, fd).or_else(|| self.fd_cache.get(&(tgid, fd)).cloned())
+    }
+
+    /// The fd as the kernel saw it at the event; /proc (or the cache) adds a path or address
+    /// when it still describes the same inode.
+    fn fd_info(&self, ev: &SigpipeEvent, tgid: u32, fd: i32) -> Option<FdInfo> {
+        let seen = self.fd_from_proc(tgid, fd);
+        let Some(k) = kernel::fd_of_event(ev) else {
+            return seen;
+        };
+        match seen {
+            Some(s) if s.kind == k.kind && (s.inode.is_none() || s.inode == k.inode) => {
+                Some(FdInfo {
+                    local: s.local,
+                    peer: k.peer.or(s.peer),
+                    ..k
+                })
+            }
+            _ => Some(k),
+        }
     }
 
     fn watched_because(&self, tgid: u32, comm: &str) -> Option<String> {
@@ -124,20 +153,52 @@ impl SigpipeRun {
                         at,
                         tgid: ev.tgid,
                         tid: ev.pid,
-                        container: attrib.container_of_origin(&ev.origin, ev.tgid),
+                        // The origin is the sender's: the target's only when it raised it itself.
+                        container: if ev.origin.tgid == ev.tgid {
+                            attrib.container_of_origin(&ev.origin, ev.tgid)
+                        } else {
+                            attrib.container_of(ev.tgid)
+                        },
                         syscall: write.as_ref().map(|w| w.0.clone()),
                         fd: write.as_ref().map(|w| w.1),
-                        fd_info: write.as_ref().and_then(|w| self.fd_info(ev.tgid, w.1)),
+                        fd_info: write.as_ref().and_then(|w| self.fd_info(&ev, ev.tgid, w.1)),
                         size: ev.count,
-                        ignored_at_generation: ev.result == RESULT_IGNORED,
+                        raised: write.is_none() && ev.sender == ev.tgid,
+                        result: ev.result,
+                        blocked: ev.blocked != 0,
                         watched: self.watched_because(ev.tgid, &comm),
                         comm,
                         ..Default::default()
                     };
                     self.analyzer.on_generate(s);
                 }
-                kind::DELIVER => self.analyzer.on_deliver(ev.pid, ev.handler),
-                kind::EXIT => self.analyzer.on_exit(ev.tgid, at),
+                kind::DELIVER => {
+                    let watched = self.watched_because(ev.tgid, &comm);
+                    let unpaired = || Signal {
+                        at,
+                        tgid: ev.tgid,
+                        tid: ev.pid,
+                        container: attrib.container_of_origin(&ev.origin, ev.tgid),
+                        watched,
+                        comm: comm.clone(),
+                        ..Default::default()
+                    };
+                    self.analyzer.on_deliver(ev.pid, ev.handler, at, unpaired)
+                }
+                kind::EXIT => {
+                    let code = (ev.facts & fact::TASK != 0).then_some(ev.exit_code);
+                    let watched = self.watched_because(ev.tgid, &comm);
+                    let unpaired = || Signal {
+                        at,
+                        tgid: ev.tgid,
+                        tid: ev.pid,
+                        container: attrib.container_of_origin(&ev.origin, ev.tgid),
+                        watched,
+                        comm: comm.clone(),
+                        ..Default::default()
+                    };
+                    self.analyzer.on_exit(ev.tgid, at, code, unpaired)
+                }
                 kind::EPIPE => {
                     let watched = self.watched_because(ev.tgid, &comm);
                     let row = EpipeRow {
@@ -146,7 +207,7 @@ impl SigpipeRun {
                         count: 1,
                         syscall: write.as_ref().map(|w| w.0.clone()),
                         fd: write.as_ref().map(|w| w.1),
-                        fd_info: write.as_ref().and_then(|w| self.fd_info(ev.tgid, w.1)),
+                        fd_info: write.as_ref().and_then(|w| self.fd_info(&ev, ev.tgid, w.1)),
                     };
                     self.analyzer.on_epipe(row, watched);
                 }
@@ -175,13 +236,14 @@ impl SigpipeRun {
                 let _ = m.remove(&p);
             }
         }
+        kernel::forget_totals(ebpf, node::alive);
         self.analyzer.trim(keep, absorbed, node::alive)
     }
 
     pub fn live(&self) -> String {
         let deaths = self.analyzer.signals.iter().filter(|s| s.died()).count();
         format!(
-            "sigpipe: {} SIGPIPE, {deaths} fatal, {} watched",
+            "sigpipe: {} SIGPIPE kept, {deaths} fatal, {} watched",
             self.analyzer.signals.len(),
             self.watched.len()
         )
@@ -199,6 +261,23 @@ impl SigpipeRun {
             .map(|m| m.iter().filter_map(Result::ok).collect())
             .unwrap_or_default();
         self.analyzer.set_epipe_counts(counts);
-        self.analyzer.report()
+        let totals = kernel::read_totals(ebpf);
+        self.totals_containers.retain(|p, _| totals.contains_key(p));
+        for tgid in totals.keys() {
+            if !self.totals_containers.contains_key(tgid) {
+                let known = self.analyzer.signals.iter().find(|s| s.tgid == *tgid);
+                let c = match known {
+                    Some(s) => s.container.clone(),
+                    None => attrib.container_of(*tgid),
+                };
+                self.totals_containers.insert(*tgid, c);
+            }
+        }
+        self.analyzer.set_totals(totals);
+        let (mut r, findings) = self.analyzer.report();
+        if let Some(e) = &self.no_btf {
+            r.facts_from = format!("proc: {e}");
+        }
+        (r, findings)
     }
 }

@@ -1,42 +1,69 @@
-//! sigpipe in `ctrace serve`: SIGPIPE counters by container and outcome, and the cap on kept
-//! signals.
+//! sigpipe in `ctrace serve`: SIGPIPE counters by container and outcome, grown from the
+//! kernel's exact per-process totals, and the cap on kept records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aya::Ebpf;
 
-use super::{
-    analyzer::{DEATH_WINDOW_S, Signal},
-    run::SigpipeRun,
-};
-use crate::shared::{
-    Evictions,
-    metric::{Family, ctr_labels},
-    series::{Ctr, Touched},
+use super::{kernel::Totals, run::SigpipeRun};
+use crate::{
+    attrib::Container,
+    shared::{
+        Evictions,
+        metric::{Family, ctr_labels},
+        series::{Ctr, Touched},
+    },
 };
 
 #[derive(Default)]
 pub struct Serve {
     sigpipe: BTreeMap<(Ctr, &'static str), u64>,
-    /// Leading signals already counted (the trimmer keeps this in step).
-    signals_seen: usize,
+    /// The totals last counted, per process.
+    seen: BTreeMap<u32, Totals>,
+}
+
+/// The outcomes counted, each monotonic in the kernel's totals (a SIGPIPE still pending is
+/// counted once it is delivered, or at the death).
+fn outcomes(t: &Totals) -> [(&'static str, u64); 6] {
+    [
+        ("fatal", t.deaths),
+        ("handled", t.delivered_handler),
+        ("ignored", t.ignored + t.delivered_ignore),
+        ("blocked", t.blocked),
+        ("already_pending", t.already_pending),
+        ("default", t.delivered_default),
+    ]
 }
 
 impl Serve {
-    /// Counts SIGPIPEs by outcome once the outcome is settled (the death window has passed).
-    pub fn absorb_signals(&mut self, all: &[Signal], now: f64, touched: &mut Touched) {
-        while let Some(s) = all.get(self.signals_seen) {
-            if now - s.at <= DEATH_WINDOW_S + 1.0 {
-                break;
+    /// Grows the counters by what the kernel's totals gained since the last interval.
+    pub fn absorb_totals(
+        &mut self,
+        totals: &BTreeMap<u32, Totals>,
+        containers: &HashMap<u32, Option<Container>>,
+        touched: &mut Touched,
+    ) {
+        for (tgid, t) in totals {
+            let prev = self
+                .seen
+                .get(tgid)
+                // Fewer than last time: the pid was forgotten and reused.
+                .filter(|p| p.generated <= t.generated)
+                .cloned()
+                .unwrap_or_default();
+            let ctr = Ctr::of(containers.get(tgid).and_then(Option::as_ref));
+            for ((label, now), (_, before)) in outcomes(t).into_iter().zip(outcomes(&prev)) {
+                let grew = now.saturating_sub(before);
+                if grew > 0 {
+                    touched.touch(&ctr);
+                    *self.sigpipe.entry((ctr.clone(), label)).or_default() += grew;
+                }
             }
-            let ctr = Ctr::of(s.container.as_ref());
-            touched.touch(&ctr);
-            *self.sigpipe.entry((ctr, s.outcome())).or_default() += 1;
-            self.signals_seen += 1;
         }
+        self.seen = totals.clone();
     }
 
-    /// Old signals, and processes gone (in the kernel too); never a signal not yet counted.
+    /// Old records, and processes gone (in the kernel too).
     pub fn bound(
         &mut self,
         run: &mut SigpipeRun,
@@ -44,8 +71,8 @@ impl Serve {
         keep: usize,
         evicted: &mut Evictions,
     ) {
-        let n = run.trim(ebpf, keep, self.signals_seen);
-        self.signals_seen -= n;
+        let all = run.analyzer().signals.len();
+        let n = run.trim(ebpf, keep, all);
         *evicted.entry("sigpipe_record").or_default() += n as u64;
     }
 
@@ -56,7 +83,8 @@ impl Serve {
     pub fn families(&self) -> Vec<Family> {
         vec![Family::counter(
             "ctrace_sigpipe",
-            "SIGPIPE signals by outcome (fatal, default, handled, ignored, pending).",
+            "SIGPIPE signals by outcome (fatal, handled, ignored, blocked, already_pending, \
+             default), from the kernel's exact totals.",
             self.sigpipe
                 .iter()
                 .map(|((c, o), n)| (ctr_labels(c, &[("outcome", o)]), *n))
@@ -70,19 +98,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sigpipes_are_counted_once_settled() {
+    fn counters_grow_by_what_the_totals_gained() {
         let mut t = Serve::default();
         let mut touched = Touched::default();
-        let s = |at: f64, handler| Signal {
-            at,
-            handler,
-            ..Default::default()
+        let none = HashMap::new();
+        let at = |handled, deaths| {
+            BTreeMap::from([(
+                7,
+                Totals {
+                    generated: handled + deaths,
+                    delivered_handler: handled,
+                    deaths,
+                    ..Default::default()
+                },
+            )])
         };
-        let all = vec![s(100.0, Some(1)), s(104.0, Some(0))];
-        t.absorb_signals(&all, 102.0, &mut touched);
-        assert_eq!(t.signals_seen, 0, "too fresh to know the outcome");
-        t.absorb_signals(&all, 104.5, &mut touched);
-        assert_eq!(t.signals_seen, 1);
-        assert_eq!(t.sigpipe[&(Ctr::host(), "ignored")], 1);
+        t.absorb_totals(&at(5, 0), &none, &mut touched);
+        t.absorb_totals(&at(8, 1), &none, &mut touched);
+        assert_eq!(t.sigpipe[&(Ctr::host(), "handled")], 8);
+        assert_eq!(t.sigpipe[&(Ctr::host(), "fatal")], 1);
+        // The pid forgotten and reused: counted from zero again, never backwards.
+        t.absorb_totals(&at(2, 0), &none, &mut touched);
+        assert_eq!(t.sigpipe[&(Ctr::host(), "handled")], 10);
     }
 }

@@ -12,32 +12,52 @@ pub fn render(out: &mut String, s: &SigpipeReport, top: usize) {
         .collect();
     let _ = writeln!(
         out,
-        "\n== sigpipe: {} SIGPIPE ({}), {} deaths, {} journald restarts ==",
+        "\n== sigpipe: {} SIGPIPE, {} deaths, {} journald restarts ==",
         s.sigpipes,
+        s.deaths,
+        s.journald_restarts.len()
+    );
+    if let Some(t) = &s.totals {
+        let _ = writeln!(
+            out,
+            "generated: queued={} blocked={} ignored={} already_pending={}; delivered: default={} \
+             handler={} ignore={}",
+            t.queued,
+            t.blocked,
+            t.ignored,
+            t.already_pending,
+            t.delivered_default,
+            t.delivered_handler,
+            t.delivered_ignore
+        );
+    }
+    let _ = writeln!(
+        out,
+        "records kept: {} ({})",
+        s.records,
         if outcomes.is_empty() {
             "none".into()
         } else {
             outcomes.join(" ")
-        },
-        s.deaths,
-        s.journald_restarts.len()
+        }
     );
     if !s.signals.is_empty() {
         let _ = writeln!(
             out,
-            "\n{:<8} {:<16} {:<9} {:>4} {:<6} {:>7} {:<9} {:<8}  TARGET",
-            "PID", "COMM", "SYSCALL", "FD", "KIND", "BYTES", "HANDLER", "OUTCOME"
+            "\n{:<8} {:<16} {:<9} {:>4} {:<6} {:<7} {:>7} {:<9} {:<8}  TARGET",
+            "PID", "COMM", "SYSCALL", "FD", "KIND", "ROLE", "BYTES", "HANDLER", "OUTCOME"
         );
         for r in s.signals.iter().rev().take(top.max(10)) {
             let f = r.fd_info.as_ref();
             let _ = writeln!(
                 out,
-                "{:<8} {:<16} {:<9} {:>4} {:<6} {:>7} {:<9} {:<8}  {}",
+                "{:<8} {:<16} {:<9} {:>4} {:<6} {:<7} {:>7} {:<9} {:<8}  {}",
                 r.pid,
                 r.comm,
                 r.syscall.as_deref().unwrap_or("-"),
                 r.fd.map_or("-".into(), |f| f.to_string()),
                 f.map_or("?", |f| f.kind),
+                r.fd_role,
                 r.size,
                 r.disposition,
                 r.outcome,

@@ -1,5 +1,6 @@
 //! zombie analyzer: every zombie with its exit, its parent and its reap, grouped by the parent
-//! that must reap it; the finding when zombies stay unreaped under a PID 1. Pure: fed exits,
+//! that must reap it; the finding when zombies stay unreaped under any parent (a PID 1 that does
+//! not reap orphans, or an application that never waits for its own children). Pure: fed exits,
 //! observations and frees, so it is unit-tested with recorded data.
 
 use std::collections::BTreeMap;
@@ -183,7 +184,7 @@ impl Analyzer {
                 time_to_limit_s: (rate_per_min > 0.0)
                     .then(|| headroom as f64 / (rate_per_min / 60.0)),
             };
-            if g.parent_is_pid1 && g.over_threshold > 0 {
+            if g.over_threshold > 0 {
                 findings.push(self.finding(&g, &p));
             }
             groups.push(g);
@@ -204,6 +205,7 @@ impl Analyzer {
         zombies.sort_by(|a, b| b.age_s.total_cmp(&a.age_s));
         let report = ZombieReport {
             threshold_s: self.threshold_s,
+            live: self.current() as u64,
             exits: self.exits,
             reaped_quickly: self.reaped_quickly,
             reaped: self.forgotten_reaped
@@ -211,6 +213,7 @@ impl Analyzer {
             node,
             groups,
             zombies,
+            init_signals: Vec::new(),
         };
         (report, findings)
     }
@@ -233,8 +236,12 @@ impl Analyzer {
                 origin: g.origin.clone(),
             },
             evidence: serde_json::json!({
-                "pid1_pid": g.parent_pid,
-                "pid1_comm": g.parent_comm,
+                "parent_pid": g.parent_pid,
+                "parent_comm": g.parent_comm,
+                "parent_is_pid1": g.parent_is_pid1,
+                // Kept from when only PID 1 was reported: null for other parents.
+                "pid1_pid": g.parent_is_pid1.then_some(g.parent_pid),
+                "pid1_comm": g.parent_is_pid1.then_some(&g.parent_comm),
                 "known_init": g.known_init,
                 "pidns": g.pidns,
                 "zombies": g.zombies,

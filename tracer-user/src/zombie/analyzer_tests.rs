@@ -61,20 +61,39 @@ fn unreaped_zombies_under_pid1_raise_the_finding() {
 }
 
 #[test]
-fn reaped_zombies_and_non_pid1_parents_raise_nothing() {
+fn reaped_zombies_raise_nothing() {
     let mut a = Analyzer::new(1.0, T0);
     a.seen(20, "sleep", pid1(9, "tini"), Some(T0), T0);
     a.reaped(20, T0 + 0.2);
-    let mut shell = pid1(30, "bash");
-    shell.ns_pid1 = false;
-    a.seen(31, "sleep", shell, Some(T0), T0);
     let (r, f) = a.report(T0 + 100.0, node());
     assert!(f.is_empty());
     assert_eq!(r.reaped, 1);
-    assert_eq!(r.groups.len(), 1);
-    assert_eq!(r.groups[0].parent_pid, 30);
+    assert!(r.groups.is_empty());
     let row = r.zombies.iter().find(|z| z.pid == 20).unwrap();
     assert!((row.reaped_after_s.unwrap() - 0.2).abs() < 1e-6);
+}
+
+#[test]
+fn a_non_pid1_parent_that_never_waits_is_named_without_init_advice() {
+    let mut a = Analyzer::new(1.0, T0);
+    let mut app = pid1(30, "worker.py");
+    app.ns_pid1 = false;
+    for pid in 31..35 {
+        a.seen(pid, "sh", app.clone(), Some(T0), T0);
+    }
+    let (r, f) = a.report(T0 + 100.0, node());
+    assert_eq!(r.groups[0].parent_pid, 30);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].subject.comm.as_deref(), Some("worker.py"));
+    assert_eq!(f[0].evidence["parent_pid"], 30);
+    assert_eq!(f[0].evidence["parent_is_pid1"], false);
+    assert_eq!(f[0].evidence["pid1_pid"], serde_json::Value::Null);
+    assert!(f[0].explanation.contains("not PID 1"));
+    assert!(!f[0].remediation.contains("--init"));
+    assert!(f[0].remediation.contains("worker.py"));
+    // 4 in 100 s, 60 left under pids.max: 60 / (2.4/min) = 25 min.
+    let t = r.groups[0].time_to_limit_s.unwrap();
+    assert!((t - 1500.0).abs() < 1.0, "{t}");
 }
 
 #[test]
@@ -103,6 +122,7 @@ fn reparented_zombie_moves_to_its_new_parent() {
     assert_eq!(r.groups.len(), 1);
     assert_eq!(r.groups[0].parent_pid, 9);
     assert_eq!(f.len(), 1);
+    assert_eq!(f[0].evidence["pid1_pid"], 9);
 }
 
 #[test]

@@ -34,7 +34,9 @@ fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {
 }
 
 fn doctor() -> Vec<Check> {
-    doctor_checks(&mut Attributor::new())
+    let mut attrib = Attributor::new();
+    attrib.settle();
+    doctor_checks(&mut attrib)
 }
 
 crate::section!(ZombieReport, text::render);
@@ -74,7 +76,7 @@ impl ProblemRun for ZombieRun {
     }
 
     fn tracked(&self) -> Vec<(&'static str, u64)> {
-        vec![("zombie", self.current() as u64)]
+        vec![("zombie", self.held() as u64)]
     }
 
     fn metrics(&self, section: &dyn Section) -> Vec<Family> {

@@ -1,10 +1,12 @@
-//! zombie: zombies accumulating under a PID 1 that does not reap. Probes: sched_process_exit and
-//! sched_process_free; the zombies themselves and their parents come from /proc.
+//! zombie: zombies accumulating under a parent that does not reap (a PID 1 or any other), and a
+//! PID 1 whose SIGTERM the kernel drops. Probes: sched_process_exit and sched_process_free, and
+//! the signal_generate raw tracepoint; the zombies' parents come from /proc.
 
 pub mod analyzer;
 pub mod doctor;
 pub mod entry;
 pub mod explain;
+pub mod init_signal;
 pub mod procfs;
 pub mod run;
 pub mod section;

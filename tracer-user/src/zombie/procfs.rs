@@ -45,6 +45,14 @@ pub fn read_status(pid: u32) -> Option<ProcStatus> {
     parse_status(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// Whether a process is a zombie now (State in /proc/PID/stat, one short read).
+pub fn is_zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| Some(s[s.rfind(')')? + 1..].trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
 pub fn pidns_of(pid: u32) -> Option<u64> {
     fs::metadata(format!("/proc/{pid}/ns/pid"))
         .ok()

@@ -52,6 +52,9 @@ pub struct ZombieRow {
 #[derive(Serialize, Debug, Clone)]
 pub struct ZombieReport {
     pub threshold_s: f64,
+    /// Zombies now, from the kernel's count of exits not yet freed (plus those from before
+    /// the start): exact under churn, where `zombies[]` only lists those looked up in /proc.
+    pub live: u64,
     pub exits: u64,
     /// Exited processes that were reaped before ctrace could look (the normal case).
     pub reaped_quickly: u64,
@@ -60,4 +63,6 @@ pub struct ZombieReport {
     pub node: NodeLimits,
     pub groups: Vec<GroupReport>,
     pub zombies: Vec<ZombieRow>,
+    /// Inits whose SIGTERM/SIGINT the kernel dropped (`pid1_signal_dropped`).
+    pub init_signals: Vec<super::init_signal::InitSignal>,
 }

@@ -7,14 +7,27 @@ use crate::zombie::analyzer::ZombieReport;
 pub fn render(out: &mut String, z: &ZombieReport, top: usize) {
     let _ = writeln!(
         out,
-        "\n== zombie: {} exits, {} reaped at once, {} zombies reaped later; threshold {:.0}s ==",
-        z.exits, z.reaped_quickly, z.reaped, z.threshold_s
+        "\n== zombie: {} now, {} exits, {} reaped at once, {} reaped later; threshold {:.0}s ==",
+        z.live, z.exits, z.reaped_quickly, z.reaped, z.threshold_s
     );
     let _ = writeln!(
         out,
         "node: {} tasks, kernel.pid_max {}, kernel.threads-max {}",
         z.node.tasks, z.node.pid_max, z.node.threads_max
     );
+    for s in &z.init_signals {
+        let row = format!(
+            "{} to PID 1 `{}` (pid {}, {}) dropped {}x{}",
+            s.signal,
+            s.comm,
+            s.pid,
+            s.container_name.as_deref().unwrap_or("host"),
+            s.dropped,
+            s.killed_after_s
+                .map_or(String::new(), |w| format!("; SIGKILL {w:.1}s later")),
+        );
+        let _ = writeln!(out, "{}", crate::shared::fit(&row, 100));
+    }
     if z.groups.is_empty() {
         let _ = writeln!(out, "no zombies now");
         return;
