@@ -70,10 +70,20 @@ pub enum Drop {
     SigpipeSlotTaken = 12,
     /// The per-process SIGPIPE totals map was full: a process's signals went uncounted.
     SigpipeTotalsFull = 13,
+    /// Userspace: sem's records waited past the queue's bound between the drain and the analysis.
+    SemQueueFull = 14,
+    /// Userspace: zombie's records past the queue's bound.
+    ZombieQueueFull = 15,
+    /// Userspace: sigpipe's records past the queue's bound.
+    SigpipeQueueFull = 16,
+    /// Userspace: overlay's records past the queue's bound.
+    OverlayQueueFull = 17,
+    /// Userspace: cgroup births (attribution's feed) past the queue's bound.
+    CgroupQueueFull = 18,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 14;
+    pub const COUNT: u32 = 19;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -89,6 +99,11 @@ impl Drop {
         Drop::SeccompSlotTaken,
         Drop::SigpipeSlotTaken,
         Drop::SigpipeTotalsFull,
+        Drop::SemQueueFull,
+        Drop::ZombieQueueFull,
+        Drop::SigpipeQueueFull,
+        Drop::OverlayQueueFull,
+        Drop::CgroupQueueFull,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -106,6 +121,11 @@ impl Drop {
             Drop::SeccompSlotTaken => "seccomp_slot_taken",
             Drop::SigpipeSlotTaken => "sigpipe_slot_taken",
             Drop::SigpipeTotalsFull => "sigpipe_totals_full",
+            Drop::SemQueueFull => "sem_queue_full",
+            Drop::ZombieQueueFull => "zombie_queue_full",
+            Drop::SigpipeQueueFull => "sigpipe_queue_full",
+            Drop::OverlayQueueFull => "overlay_queue_full",
+            Drop::CgroupQueueFull => "cgroup_queue_full",
         }
     }
 
@@ -116,11 +136,14 @@ impl Drop {
             | Drop::HistMapFull
             | Drop::CountMapFull
             | Drop::SeccompSlotTaken => "seccomp",
-            Drop::FilterMapFull => "filter",
-            Drop::SemRingFull | Drop::SemArgsFull => "sem",
-            Drop::ZombieRingFull | Drop::ZombieWatchFull => "zombie",
-            Drop::SigpipeRingFull | Drop::SigpipeSlotTaken | Drop::SigpipeTotalsFull => "sigpipe",
-            Drop::OverlayRingFull | Drop::OverlayArgsFull => "overlay",
+            Drop::FilterMapFull | Drop::CgroupQueueFull => "filter",
+            Drop::SemRingFull | Drop::SemArgsFull | Drop::SemQueueFull => "sem",
+            Drop::ZombieRingFull | Drop::ZombieWatchFull | Drop::ZombieQueueFull => "zombie",
+            Drop::SigpipeRingFull
+            | Drop::SigpipeSlotTaken
+            | Drop::SigpipeTotalsFull
+            | Drop::SigpipeQueueFull => "sigpipe",
+            Drop::OverlayRingFull | Drop::OverlayArgsFull | Drop::OverlayQueueFull => "overlay",
         }
     }
 }

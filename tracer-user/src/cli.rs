@@ -193,10 +193,30 @@ pub struct ServeArgs {
     /// a root agent sees (paths, process and container names).
     #[arg(long)]
     pub allow_unauthenticated: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept only clients with a certificate this CA (PEM) signed: mutual TLS, which
+    /// authenticates them (TLS alone authenticates nobody). Needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
+    /// serve's own targets: event to NDJSON line, idle CPU, /metrics under idle connections
+    /// and a slow reader; met or MISSED, non-zero exit when one is missed.
+    Agent {
+        /// Samples of the latencies (at least 10).
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+        /// Seconds of idle serve measured.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        idle_secs: u64,
+    },
     /// ns per syscall under no filter, Docker's default profile, your profiles and running
     /// processes' own filters; and your command's wall time under each.
     Seccomp(BenchSeccompArgs),

@@ -8,9 +8,10 @@ use aya::{
     Ebpf, Pod,
     maps::{MapData, RingBuf},
 };
-use tracer_common::COMM_LEN;
+use tracer_common::{COMM_LEN, Drop};
 
 use crate::attach::{self, AttachType, Attachment, Target};
+pub use crate::drain::Ring;
 
 pub fn unix_now() -> f64 {
     SystemTime::now()
@@ -70,16 +71,18 @@ pub fn attach_tracepoints(
         .collect()
 }
 
-/// Takes a problem's ring buffer out of the object.
-pub fn ring(ebpf: &mut Ebpf, name: &str) -> Result<RingBuf<MapData>> {
-    Ok(RingBuf::try_from(
+/// Takes a problem's ring buffer out of the object and starts draining it (drain.rs); records
+/// lost at the queue between the drain and the analysis count as `why`.
+pub fn ring(ebpf: &mut Ebpf, name: &str, why: Drop) -> Result<Ring> {
+    let ring = RingBuf::<MapData>::try_from(
         ebpf.take_map(name)
             .with_context(|| format!("ring buffer {name} missing"))?,
-    )?)
+    )?;
+    Ring::start(ring, why)
 }
 
-/// Every record waiting in the ring buffer.
-pub fn drain<T: Pod>(ring: &mut RingBuf<MapData>) -> Vec<T> {
+/// Every record waiting for the analysis.
+pub fn drain<T: Pod>(ring: &mut Ring) -> Vec<T> {
     let mut out = Vec::new();
     while let Some(item) = ring.next() {
         if item.len() >= std::mem::size_of::<T>() {

@@ -8,6 +8,7 @@ mod btf;
 mod btf_offsets;
 mod cli;
 mod doctor;
+mod drain;
 mod events;
 mod evidence;
 mod globals;
@@ -87,6 +88,9 @@ fn main() -> ExitCode {
                 },
         } => bench::overhead(iterations, runs, storm_secs, docker.as_deref(), json)
             .map(|()| ExitCode::SUCCESS),
+        Cmd::Bench {
+            what: BenchCmd::Agent { samples, idle_secs },
+        } => bench::agent(samples, idle_secs).map(|()| ExitCode::SUCCESS),
         Cmd::Bench {
             what: BenchCmd::Seccomp(args),
         } => seccomp::bench::run(&args).map(|()| ExitCode::SUCCESS),

@@ -7,27 +7,36 @@ use std::sync::{
 };
 
 use anyhow::Result;
-use signal_hook::{
-    consts::{SIGINT, SIGTERM},
-    iterator::Signals,
-};
+use tokio::signal::unix::{SignalKind, signal};
 
-use crate::say;
+use crate::{drain, say};
 
-/// The flag the main loop polls; set by the first signal.
+/// The flag the main loop checks; set by the first signal, which also wakes the loop. The
+/// signals are tokio's, on the drain stage's runtime, so a busy main loop still sees the second.
 pub fn stop_flag() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let stage = drain::stage();
+    let (mut int, mut term) = {
+        let _enter = stage.runtime.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
     let flag = Arc::clone(&stop);
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                if flag.swap(true, Ordering::SeqCst) {
-                    exit_now();
-                }
+    let wake = Arc::clone(&stage.wake);
+    stage.runtime.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
-        })?;
+            if flag.swap(true, Ordering::SeqCst) {
+                exit_now();
+            }
+            wake.notify_one();
+        }
+    });
     Ok(stop)
 }
 

@@ -46,7 +46,8 @@ enum Cmd {
         #[arg(long, default_value = "all")]
         kernel: String,
     },
-    /// Benchmarks: `bench overhead` (side-by-side ratios, exit storm), `bench seccomp`, and
+    /// Benchmarks: `bench overhead` (side-by-side ratios, exit storm), `bench seccomp`, `bench
+    /// agent` (serve's latency, idle CPU and /metrics targets), and
     /// `bench soak [--secs N]` (serve under churn: RSS, CPU, drops, evictions).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -1,14 +1,13 @@
 //! The `cgroup_mkdir` probe's ring buffer: (cgroup id, path) of each cgroup born.
 
-use aya::maps::{MapData, RingBuf};
 use tracer_common::origin::{CGROUP_PATH_LEN, CgroupBirth};
 
 pub struct CgroupFeed {
-    ring: RingBuf<MapData>,
+    ring: crate::events::Ring,
 }
 
 impl CgroupFeed {
-    pub fn new(ring: RingBuf<MapData>) -> CgroupFeed {
+    pub fn new(ring: crate::events::Ring) -> CgroupFeed {
         CgroupFeed { ring }
     }
 

@@ -1,5 +1,6 @@
 //! `ctrace bench overhead`: what tracing costs, measured side by side in one run.
 
+mod agent;
 mod agents;
 mod children;
 pub mod other_tracers;
@@ -8,4 +9,5 @@ mod sampled;
 mod stats;
 mod storm;
 
+pub use agent::run as agent;
 pub use overhead::{overhead, pin_to_last_cpu, syscall_loop};

@@ -28,7 +28,11 @@ pub const ENTRY: Entry = Entry {
     start,
     doctor: doctor_checks,
     tier_check: Some(tier_check),
-    drops: &[Drop::OverlayRingFull, Drop::OverlayArgsFull],
+    drops: &[
+        Drop::OverlayRingFull,
+        Drop::OverlayArgsFull,
+        Drop::OverlayQueueFull,
+    ],
 };
 
 /// The run, and what serve keeps of it.

@@ -4,10 +4,7 @@
 use std::collections::HashSet;
 
 use anyhow::Result;
-use aya::{
-    Ebpf,
-    maps::{MapData, RingBuf},
-};
+use aya::Ebpf;
 use tracer_common::{
     overlay::{EDQUOT, ENOSPC, EVENTS, EXDEV, OVERLAYFS_MAGIC, OverlayEvent},
     syscalls::nr,
@@ -39,7 +36,7 @@ use crate::{
 const BIRTH_SLACK_S: f64 = 0.025;
 
 pub struct OverlayRun {
-    ring: RingBuf<MapData>,
+    ring: events::Ring,
     /// The dispatcher's tier and programs.
     probe: ProbeInfo,
     links: Vec<Attachment>,
@@ -73,7 +70,7 @@ impl OverlayRun {
             }
             None => Tier::Tracepoint,
         };
-        let ring = events::ring(ebpf, EVENTS)?;
+        let ring = events::ring(ebpf, EVENTS, tracer_common::Drop::OverlayQueueFull)?;
         let stale = Stale::take(ebpf)
             .inspect_err(|e| log::warn!("overlay: {e:#}"))
             .ok();

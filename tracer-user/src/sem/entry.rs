@@ -18,7 +18,7 @@ pub const ENTRY: Entry = Entry {
     start,
     doctor: doctor_checks,
     tier_check: None,
-    drops: &[Drop::SemRingFull, Drop::SemArgsFull],
+    drops: &[Drop::SemRingFull, Drop::SemArgsFull, Drop::SemQueueFull],
 };
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {

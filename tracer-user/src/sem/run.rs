@@ -1,10 +1,7 @@
 //! sem during `ctrace trace`: drain the ring buffer, keep the inventory fresh, report.
 
 use anyhow::Result;
-use aya::{
-    Ebpf,
-    maps::{MapData, RingBuf},
-};
+use aya::Ebpf;
 use tracer_common::sem::{EVENTS, SemEvent, kind};
 
 use super::{
@@ -20,7 +17,7 @@ use crate::{
 };
 
 pub struct SemRun {
-    ring: RingBuf<MapData>,
+    ring: events::Ring,
     /// The dispatcher's tier and programs (semget, semctl, semop and semtimedop go there).
     probe: ProbeInfo,
     pub analyzer: Analyzer,
@@ -35,7 +32,7 @@ impl SemRun {
         leak_age_s: f64,
         attrib: &mut Attributor,
     ) -> Result<SemRun> {
-        let ring = events::ring(ebpf, EVENTS)?;
+        let ring = events::ring(ebpf, EVENTS, tracer_common::Drop::SemQueueFull)?;
         let mut run = SemRun {
             ring,
             probe: syscalls::probe_info("sem", syscalls),

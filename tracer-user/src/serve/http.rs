@@ -27,7 +27,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
 use tokio::sync::{Notify, watch};
 
-use super::{auth::Auth, exposition, metrics};
+use super::{auth::Auth, exposition, metrics, tls::Tls};
 use crate::events::unix_now;
 
 const MAX_HEAD: usize = 16 * 1024;
@@ -72,6 +72,7 @@ pub struct Options {
     pub addr: SocketAddr,
     pub auth: Option<Auth>,
     pub max_connections: usize,
+    pub tls: Option<Tls>,
 }
 
 struct State {
@@ -80,6 +81,7 @@ struct State {
     health: Arc<Health>,
     auth: Option<Auth>,
     max_connections: usize,
+    tls: Option<Tls>,
     conns: Mutex<VecDeque<Conn>>,
     next_id: AtomicU64,
 }
@@ -118,6 +120,7 @@ impl Http {
             health,
             auth: opts.auth,
             max_connections: opts.max_connections.max(1),
+            tls: opts.tls,
             conns: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(0),
         });
@@ -187,24 +190,36 @@ async fn accept_loop(
             }
             conns.push_back(conn);
         }
-        tokio::spawn(serve_connection(
-            stream,
-            Arc::clone(&state),
-            id,
-            busy,
-            close,
-        ));
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            match &state.tls {
+                None => serve_connection(stream, &state, busy, close).await,
+                Some(tls) => {
+                    // The handshake is bounded like a request head; a client without an
+                    // accepted certificate (mutual TLS) ends here, before any HTTP.
+                    let accepted =
+                        tokio::time::timeout(HEAD_TIMEOUT, tls.acceptor.accept(stream)).await;
+                    if let Ok(Ok(s)) = accepted {
+                        serve_connection(s, &state, busy, close).await;
+                    }
+                }
+            }
+            if let Ok(mut conns) = state.conns.lock() {
+                conns.retain(|c| c.id != id);
+            }
+        });
     }
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    state: Arc<State>,
-    id: u64,
+async fn serve_connection<S>(
+    stream: S,
+    state: &Arc<State>,
     busy: Arc<AtomicBool>,
     close: Arc<Notify>,
-) {
-    let st = Arc::clone(&state);
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let st = Arc::clone(state);
     let service = service_fn(move |req| {
         let (st, busy) = (Arc::clone(&st), Arc::clone(&busy));
         async move {
@@ -230,9 +245,6 @@ async fn serve_connection(
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
         }
-    }
-    if let Ok(mut conns) = state.conns.lock() {
-        conns.retain(|c| c.id != id);
     }
 }
 

@@ -138,7 +138,7 @@ impl Collector for Exporter {
             .collect();
         fam(
             "ctrace_dropped_events",
-            "Events lost in the kernel, by problem and reason.",
+            "Events lost, by problem and reason: in the kernel, or at the queue behind the drain (*_queue_full).",
         )
         .counter(e, &rows)?;
         let rows: Vec<(Labels, u64)> = s

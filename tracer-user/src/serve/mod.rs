@@ -9,6 +9,7 @@ mod exposition;
 mod http;
 mod metrics;
 mod ndjson;
+mod tls;
 
 use std::{
     collections::BTreeMap,
@@ -27,13 +28,27 @@ use crate::{
         Caps,
         series::{Ctr, Touched},
     },
-    trace::{Session, stop_flag},
+    trace::{Session, TICK, stop_flag, ticker, until},
 };
 use bounds::Bounds;
 use http::{Documents, Health, Http};
 use metrics::Snapshot;
 
-const TICK: Duration = Duration::from_millis(50);
+/// Records streamed as findings at most this often: the first records after a quiet spell go
+/// out at once, and a busy node's stream costs at most ten rounds a second.
+const QUICK_GAP: Duration = Duration::from_millis(100);
+
+/// Why the loop went round.
+enum Woke {
+    /// Records were queued.
+    Data,
+    /// Time-based work.
+    Tick,
+    /// The interval: a full report, /metrics, /findings and the stream.
+    Publish,
+    /// Records' findings onto the NDJSON stream.
+    Quick,
+}
 
 pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     let t = &args.trace;
@@ -45,13 +60,19 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         processes: args.max_processes,
         records: args.max_records,
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Tls::load(cert, key, args.tls_client_ca.as_deref())?),
+        _ => None,
+    };
+    let mutual = tls.as_ref().is_some_and(|t| t.mutual);
     // A root agent that tells file paths, process and container names: on the network only
-    // with a token, or when the user says in so many words that nobody needs one.
+    // with a token or client certificates, or when the user says in so many words that nobody
+    // needs either. TLS without client certificates hides the traffic but lets anyone in.
     let auth = match &args.auth_token_file {
         Some(f) => Some(auth::Auth::from_file(f.clone())?),
-        None if !args.listen.ip().is_loopback() && !args.allow_unauthenticated => {
+        None if !args.listen.ip().is_loopback() && !mutual && !args.allow_unauthenticated => {
             return Err(crate::out::Usage(format!(
-                "--listen {} is reachable from other hosts: give --auth-token-file FILE, or --allow-unauthenticated to serve everyone",
+                "--listen {} is reachable from other hosts: give --auth-token-file FILE, or --tls-client-ca FILE (with --tls-cert and --tls-key) for client certificates, or --allow-unauthenticated to serve everyone",
                 args.listen
             ))
             .into());
@@ -69,6 +90,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
             addr: args.listen,
             auth,
             max_connections: args.max_connections,
+            tls,
         },
         metrics::registry(Arc::clone(&shared)),
         Arc::clone(&docs),
@@ -78,7 +100,12 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     // Before the "attached" line: whoever waits for it may signal at once.
     let stop = stop_flag()?;
     crate::say!(
-        "ctrace: serving http://{}/metrics and /findings; attached {}",
+        "ctrace: serving {}://{}/metrics and /findings; attached {}",
+        if args.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         http.addr(),
         session.attached()
     );
@@ -88,23 +115,55 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         caps,
         top: t.top,
     };
-    let mut next = Instant::now();
     let started = session.started;
-    while !stop.load(Ordering::Relaxed) && t.duration.is_none_or(|d| started.elapsed() < d) {
-        std::thread::sleep(TICK);
-        hold_for_tests();
-        health.tick();
-        let now = Instant::now();
-        session.tick(now)?;
-        if now >= next {
-            next = now + t.interval;
-            session.refresh(false)?;
-            if log::log_enabled!(log::Level::Info) {
-                log::info!("{}", session.live());
+    let deadline = t
+        .duration
+        .map(|d| tokio::time::Instant::from_std(started + d));
+    let stage = crate::drain::stage();
+    crate::trace::loop_rt()?.block_on(async {
+        let mut tick = ticker(TICK);
+        let mut publish = ticker(t.interval);
+        // Findings streamed as their records arrive: at most this often, bursts in one round.
+        let mut quick_at: Option<tokio::time::Instant> = None;
+        let mut last_quick = tokio::time::Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let woke = tokio::select! {
+                _ = stage.wake.notified() => Woke::Data,
+                _ = tick.tick() => Woke::Tick,
+                _ = publish.tick() => Woke::Publish,
+                _ = until(quick_at) => Woke::Quick,
+                _ = until(deadline) => break,
+            };
+            hold_for_tests();
+            health.tick();
+            session.tick(Instant::now())?;
+            match woke {
+                Woke::Publish => {
+                    session.refresh(false)?;
+                    if log::log_enabled!(log::Level::Info) {
+                        log::info!("{}", session.live());
+                    }
+                    agent.publish(&mut session, &shared, &docs, &mut stream)?;
+                    stage.take_dirty();
+                    quick_at = None;
+                }
+                Woke::Data if quick_at.is_none() => {
+                    quick_at = Some(last_quick + QUICK_GAP);
+                }
+                Woke::Quick => {
+                    quick_at = None;
+                    last_quick = tokio::time::Instant::now();
+                    let dirty = stage.take_dirty();
+                    if !dirty.is_empty() {
+                        let found = session.findings_of(&dirty, t.top)?;
+                        stream.add(&found, unix_now());
+                    }
+                }
+                _ => {}
             }
-            agent.publish(&mut session, &shared, &docs, &mut stream)?;
         }
-    }
+        anyhow::Ok(())
+    })?;
     // A last round, so that what happened since the previous interval is streamed too.
     agent.publish(&mut session, &shared, &docs, &mut stream)?;
     http.stop();
@@ -149,14 +208,16 @@ impl Agent {
         if let Ok(mut m) = shared.lock() {
             *m = snap;
         }
+        // Serialized before the lock: a scrape waiting on it would wait for the whole report.
+        let findings = serde_json::to_string_pretty(&json!({
+            "updated": now,
+            "uptime_s": report.duration_s,
+            "findings": report.findings,
+        }))?;
+        let whole = report.to_json();
         if let Ok(mut d) = docs.lock() {
-            let findings = serde_json::to_string_pretty(&json!({
-                "updated": now,
-                "uptime_s": report.duration_s,
-                "findings": report.findings,
-            }))?;
             d.findings = Some(findings.into());
-            d.report = Some(report.to_json().into());
+            d.report = Some(whole.into());
         }
         // glibc keeps freed heap pages (per thread arena) for reuse; an agent that builds a
         // report each interval would otherwise keep its peak, not its need, resident.

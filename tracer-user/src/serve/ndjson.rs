@@ -92,6 +92,24 @@ impl Stream {
 
     /// Writes the findings that are new since the last call and those that went away;
     /// returns how many lines were written.
+    /// New findings of some problems, as soon as their records arrived: "finding" lines only
+    /// (what resolved is told by the next `update`, which sees every problem).
+    pub fn add(&mut self, findings: &[Finding], now: f64) -> usize {
+        self.reopen();
+        let mut written = 0;
+        for f in findings {
+            let id = f.identity();
+            if self.active.contains_key(&id) {
+                continue;
+            }
+            if self.write(json!({"ts": now, "event": "finding", "finding": f})) {
+                written += 1;
+            }
+            self.active.insert(id, f.clone());
+        }
+        written
+    }
+
     pub fn update(&mut self, findings: &[Finding], now: f64) -> usize {
         self.reopen();
         let current: BTreeMap<String, &Finding> =

@@ -25,6 +25,7 @@ pub const ENTRY: Entry = Entry {
         Drop::SigpipeRingFull,
         Drop::SigpipeSlotTaken,
         Drop::SigpipeTotalsFull,
+        Drop::SigpipeQueueFull,
     ],
 };
 

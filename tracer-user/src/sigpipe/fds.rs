@@ -24,6 +24,12 @@ fn bracket_inode(link: &str, prefix: &str) -> Option<u64> {
 }
 
 pub fn describe(pid: u32, fd: i32) -> Option<FdInfo> {
+    describe_known(pid, fd, None)
+}
+
+/// `describe`, reusing `known` (the same fd's last description) when the fd is still the same
+/// socket: reading the net tables is most of a watched daemon's rescan each interval.
+pub fn describe_known(pid: u32, fd: i32, known: Option<&FdInfo>) -> Option<FdInfo> {
     let link = fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
     let link = link.to_string_lossy();
     if let Some(ino) = bracket_inode(&link, "pipe:[") {
@@ -34,6 +40,9 @@ pub fn describe(pid: u32, fd: i32) -> Option<FdInfo> {
         });
     }
     if let Some(ino) = bracket_inode(&link, "socket:[") {
+        if let Some(k) = known.filter(|k| k.inode == Some(ino) && k.kind != "pipe") {
+            return Some(k.clone());
+        }
         return Some(socket(pid, ino));
     }
     Some(FdInfo {

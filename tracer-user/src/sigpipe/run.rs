@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, MapData, RingBuf},
+    maps::{HashMap as BpfHashMap, MapData},
 };
 use tracer_common::sigpipe::{EPIPE_COUNTS, EVENTS, SigpipeEvent, fact, kind};
 
@@ -29,7 +29,7 @@ use crate::{
 const MAX_FDS: i32 = 256;
 
 pub struct SigpipeRun {
-    ring: RingBuf<MapData>,
+    ring: events::Ring,
     /// The signal and sched tracepoints; the writes come through the dispatcher.
     _links: Vec<Attachment>,
     probe: ProbeInfo,
@@ -59,7 +59,7 @@ impl SigpipeRun {
         let links = events::attach_tracepoints(ebpf, "sigpipe", &targets)?;
         let mut probe = syscalls::probe_info("sigpipe", syscalls);
         probe.programs.extend(events::program_names(&links));
-        let ring = events::ring(ebpf, EVENTS)?;
+        let ring = events::ring(ebpf, EVENTS, tracer_common::Drop::SigpipeQueueFull)?;
         let no_btf = kernel::set_offsets(ebpf).err().map(|e| format!("{e:#}"));
         if let Some(e) = &no_btf {
             log::warn!("sigpipe: {e}: fd, mask and exit code from /proc and timing instead");
@@ -87,7 +87,7 @@ impl SigpipeRun {
     /// Which processes are watched, and what their fds are, while they are alive.
     pub fn scan(&mut self) {
         self.watched.clear();
-        self.fd_cache.clear();
+        let known = std::mem::take(&mut self.fd_cache);
         for pid in node::pids() {
             let Some(comm) = node::proc_comm(pid) else {
                 continue;
@@ -95,14 +95,15 @@ impl SigpipeRun {
             if is_watched_comm(&comm, &self.extra) {
                 self.watched.insert(pid, comm);
                 for fd in 0..MAX_FDS {
-                    if let Some(info) = fds::describe(pid, fd) {
+                    if let Some(info) = fds::describe_known(pid, fd, known.get(&(pid, fd))) {
                         self.fd_cache.insert((pid, fd), info);
                     }
                 }
                 continue;
             }
             for fd in [1, 2] {
-                if let Some(info) = fds::describe(pid, fd).filter(is_journald_stream) {
+                let info = fds::describe_known(pid, fd, known.get(&(pid, fd)));
+                if let Some(info) = info.filter(is_journald_stream) {
                     self.watched.insert(pid, "journald client".into());
                     self.fd_cache.insert((pid, fd), info);
                 }

@@ -16,7 +16,32 @@ pub use crate::stop::stop_flag;
 use crate::{cli::TraceArgs, live, outln, progress, report::text, say, seccomp::section::Sort};
 pub use session::Session;
 
-const TICK: Duration = Duration::from_millis(50);
+/// Time-based work (the duty cycle, seccomp's attribution, zombie's look-ups) goes round this
+/// often; records wake the loop as they come.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// The analysis loop's runtime (trace and serve): one thread, since the drains and signals run on
+/// the drain stage's.
+pub fn loop_rt() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// A tokio interval that, behind after slow work, goes on a whole period from now.
+pub fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval(period);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
+}
+
+/// Resolves at `deadline`, or never.
+pub async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
 
 pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     let mut session = Session::open(&args, verbose)?;
@@ -30,21 +55,28 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     )?;
     let mut feed = live::Feed::default();
     let started = session.started;
-    let mut next_view = Instant::now() + args.interval;
-    while !stop.load(Ordering::Relaxed) && args.duration.is_none_or(|d| started.elapsed() < d) {
-        std::thread::sleep(TICK);
-        let now = Instant::now();
-        session.tick(now)?;
-        if now >= next_view {
-            next_view += args.interval;
-            view.show(feed.model(&mut session, args.top)?);
-            // Behind after a slow interval: the next one a whole interval from now.
-            let now = Instant::now();
-            if next_view < now {
-                next_view = now + args.interval;
+    let deadline = args
+        .duration
+        .map(|d| tokio::time::Instant::from_std(started + d));
+    loop_rt()?.block_on(async {
+        let wake = std::sync::Arc::clone(&crate::drain::stage().wake);
+        let mut tick = ticker(TICK);
+        let mut show = ticker(args.interval);
+        show.reset();
+        while !stop.load(Ordering::Relaxed) {
+            let shown = tokio::select! {
+                _ = wake.notified() => false,
+                _ = tick.tick() => false,
+                _ = show.tick() => true,
+                _ = until(deadline) => break,
+            };
+            session.tick(Instant::now())?;
+            if shown {
+                view.show(feed.model(&mut session, args.top)?);
             }
         }
-    }
+        anyhow::Ok(())
+    })?;
     view.close();
     if stop.load(Ordering::Relaxed) {
         say!("ctrace: detaching… (Ctrl-C again to exit without the report)");

@@ -142,7 +142,11 @@ impl Session {
         ) {
             Ok(l) => {
                 links.push(l);
-                let ring = crate::events::ring(&mut ebpf, tracer_common::origin::CGROUP_EVENTS)?;
+                let ring = crate::events::ring(
+                    &mut ebpf,
+                    tracer_common::origin::CGROUP_EVENTS,
+                    Drop::CgroupQueueFull,
+                )?;
                 attrib.set_cgroup_feed(crate::attrib::feed::CgroupFeed::new(ring));
             }
             Err(e) => {
@@ -265,8 +269,31 @@ impl Session {
             .live()
     }
 
+    /// The kernel's drops and the drain stage's (records past a full queue), by reason.
     pub fn drops(&self) -> BTreeMap<Drop, u64> {
-        read_drops(&self.ebpf)
+        let mut d = read_drops(&self.ebpf);
+        d.extend(crate::drain::stage().drops());
+        d
+    }
+
+    /// The findings of these problems' parts now (serve streams them as soon as their records
+    /// arrive; the interval's full report follows with every part and the settled findings).
+    pub fn findings_of(
+        &mut self,
+        problems: &[&str],
+        top: usize,
+    ) -> Result<Vec<crate::shared::Finding>> {
+        let mut cx = Cx {
+            ebpf: &mut self.ebpf,
+            attrib: &mut self.attrib,
+        };
+        let mut out = Vec::new();
+        for (e, r) in &mut self.runs {
+            if problems.contains(&e.name()) {
+                out.extend(r.report(&mut cx, top)?.findings);
+            }
+        }
+        Ok(out)
     }
 
     /// The asked problems' runs, in registry order.
@@ -365,8 +392,9 @@ fn fill(
         .iter()
         .map(|(d, n)| (d.name().to_string(), *n))
         .collect();
-    // "filter" (forks the pid filter could not take) only when it happened.
-    let n = dropped(drops, &[Drop::FilterMapFull]);
+    // "filter" (forks the pid filter could not take, cgroup births attribution could not
+    // queue) only when it happened.
+    let n = dropped(drops, &[Drop::FilterMapFull, Drop::CgroupQueueFull]);
     if n > 0 {
         report.drops.insert("filter".into(), n);
     }

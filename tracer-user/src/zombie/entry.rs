@@ -21,7 +21,11 @@ pub const ENTRY: Entry = Entry {
     start,
     doctor,
     tier_check: None,
-    drops: &[Drop::ZombieRingFull, Drop::ZombieWatchFull],
+    drops: &[
+        Drop::ZombieRingFull,
+        Drop::ZombieWatchFull,
+        Drop::ZombieQueueFull,
+    ],
 };
 
 fn start(s: &mut Start) -> Result<Box<dyn ProblemRun>> {

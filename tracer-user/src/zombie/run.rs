@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use anyhow::Context as _;
 use aya::{
     Ebpf,
-    maps::{HashMap as BpfHashMap, MapData, RingBuf},
+    maps::{HashMap as BpfHashMap, MapData},
 };
 use tracer_common::zombie::{EVENTS, WATCH, ZombieEvent, kind};
 
@@ -28,7 +28,7 @@ use crate::{
 const LOOK_AFTER_S: f64 = 0.1;
 
 pub struct ZombieRun {
-    ring: RingBuf<MapData>,
+    ring: events::Ring,
     /// The kernel's exited, not yet freed processes: complete whatever the ring dropped.
     watch: BpfHashMap<MapData, u32, u32>,
     /// Zombies found by the start-up scan: their exits came before the kernel counted.
@@ -69,7 +69,7 @@ impl ZombieRun {
             Ok(l) => links.push(l),
             Err(e) => log::warn!("zombie: no pid1_signal_dropped here (raw tracepoint: {e:#})"),
         }
-        let ring = events::ring(ebpf, EVENTS)?;
+        let ring = events::ring(ebpf, EVENTS, tracer_common::Drop::ZombieQueueFull)?;
         let watch = BpfHashMap::try_from(
             ebpf.take_map(WATCH)
                 .with_context(|| format!("map {WATCH} missing"))?,
