@@ -117,8 +117,9 @@ pub const SAMPLE_DROPS: &str = "SECCOMP_SAMPLE_DROPS";
 pub const NO_STACK: i32 = -1;
 /// Distinct (process, stack) pairs between two drains of the sample map.
 pub const SAMPLE_KEYS: u32 = 16384;
-/// Kernel stacks the stack map holds; a colliding stack replaces the older one.
-pub const STACK_SLOTS: u32 = 4096;
+/// Kernel stacks the stack map holds (1 MiB: only filtered tasks record one); a colliding
+/// stack replaces the older one.
+pub const STACK_SLOTS: u32 = 1024;
 
 /// Bits of `thread_info.syscall_work` (include/linux/thread_info.h): why a task takes the slow
 /// syscall path. Only `WORK_SECCOMP` set: the slow path is seccomp's alone.
