@@ -87,7 +87,12 @@ fn sampled_default_profile_is_found_and_its_unconfined_twin_is_not() {
         .find(|p| p["problem"] == "seccomp")
         .unwrap();
     assert_eq!(probe["attach_type"], "perf_event", "{probe}");
-    assert_eq!(probe["programs"], serde_json::json!(["seccomp_sample"]));
+    // The sampler, and the exec refresh of the kernel's record (a sched tracepoint): no
+    // program on sys_enter or sys_exit.
+    assert_eq!(
+        probe["programs"],
+        serde_json::json!(["seccomp_exec", "seccomp_sample"])
+    );
     assert_eq!(report["seccomp"]["sampled"]["syscall_probes"], false);
 
     let f = row(&report, &filtered);
