@@ -169,7 +169,9 @@ pub fn build_packages() -> Result<()> {
 
 /// The Docker engine and a static busybox for the offline test image; a second containerd and
 /// podman for the runtime-naming tests; Prometheus scrapes `ctrace serve` in its test; headless
-/// Chromium loads the HTML report in its; tmux is the terminal of the live view's tests.
+/// Chromium loads the HTML report in its; tmux is the terminal of the live view's tests; Go
+/// builds the sigpipe tests' Go program; bpftrace counts a SIGPIPE storm beside ctrace; openssl
+/// makes serve's TLS test certificates and curl is its client.
 pub fn test_packages() -> Result<()> {
     apt_install(
         "test dependencies",
@@ -182,6 +184,10 @@ pub fn test_packages() -> Result<()> {
             "runc",
             "podman",
             "tmux",
+            "golang-go",
+            "bpftrace",
+            "openssl",
+            "curl",
         ],
     )
 }
