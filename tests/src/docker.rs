@@ -110,6 +110,15 @@ impl Docker {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// The container's overlay upper directory: the oracle of what it copied up.
+    pub fn upper_dir(&self, name: &str) -> String {
+        let out = Command::new("docker")
+            .args(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     pub fn rm(&self, name: &str) {
         let _ = sh(&format!("docker rm -f {name}"));
     }

@@ -34,11 +34,7 @@ fn one_shot_exec_chmod_is_attributed_by_name() {
     std::thread::sleep(Duration::from_millis(1500));
     let report = tracer.stop_json();
     // The oracle: the upper layer holds the copy, at the lower file's size.
-    let upper = Command::new("docker")
-        .args(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", NAME])
-        .output()
-        .unwrap();
-    let upper = String::from_utf8_lossy(&upper.stdout).trim().to_string();
+    let upper = docker.upper_dir(NAME);
     let copied = std::fs::metadata(format!("{upper}/bin/busybox")).map(|m| m.len());
     docker.rm(NAME);
     let g = report["overlay"]["groups"]

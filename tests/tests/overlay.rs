@@ -257,11 +257,7 @@ fn one_shot_docker_exec_copy_up_and_exdev_are_reported() {
     }
     std::thread::sleep(Duration::from_millis(1200));
     let report = tracer.stop_json();
-    let out = Command::new("docker")
-        .args(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", NAME])
-        .output()
-        .unwrap();
-    let upper = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let upper = docker.upper_dir(NAME);
     let copied = std::fs::metadata(format!("{upper}/bin/busybox"));
     docker.rm(NAME);
     let g = report["overlay"]["groups"]
