@@ -2,7 +2,7 @@
 //! cannot run there (each with its reason), grouped by problem.
 
 /// Tests that are not run in the VM, and why. Listed in the table, never skipped silently.
-pub const NOT_RUN: [(&str, &str, &str); 19] = [
+pub const NOT_RUN: [(&str, &str, &str); 31] = [
     (
         "docker",
         "attributes_containers_with_their_seccomp_mode",
@@ -68,6 +68,62 @@ pub const NOT_RUN: [(&str, &str, &str); 19] = [
         RUNTIMES,
     ),
     ("runtimes", "podman_container_is_named", RUNTIMES),
+    ("docker", "a_container_that_exits_at_once_is_named", DOCKER),
+    (
+        "docker",
+        "containers_started_later_are_named_from_the_event_stream",
+        DOCKER,
+    ),
+    (
+        "docker",
+        "doctor_says_why_docker_names_are_unavailable",
+        DOCKER,
+    ),
+    (
+        "evidence",
+        "one_shot_exec_chmod_is_attributed_by_name",
+        DOCKER,
+    ),
+    (
+        "evidence",
+        "container_filter_takes_an_exec_from_its_first_syscall",
+        DOCKER,
+    ),
+    (
+        "evidence",
+        "serve_attributes_a_dead_process_by_name",
+        DOCKER,
+    ),
+    (
+        "overlay",
+        "one_shot_docker_exec_copy_up_and_exdev_are_reported",
+        DOCKER,
+    ),
+    (
+        "seccomp_sampled",
+        "sampled_default_profile_is_found_and_its_unconfined_twin_is_not",
+        DOCKER,
+    ),
+    (
+        "seccomp_sampled",
+        "serve_resolves_the_finding_of_a_container_gone_quiet",
+        DOCKER,
+    ),
+    (
+        "zombie_signal",
+        "docker_stop_of_a_pid1_without_a_sigterm_handler",
+        DOCKER,
+    ),
+    (
+        "sigpipe",
+        "killed_docker_events_client_is_not_a_lost_log",
+        DOCKER,
+    ),
+    (
+        "sigpipe",
+        "killed_docker_logs_client_is_not_a_lost_log",
+        DOCKER,
+    ),
 ];
 
 const CHROMIUM: &str = "renders pages in Chromium, too slow for a one-CPU emulated VM; the pages \
