@@ -191,6 +191,19 @@ pub struct Tracer {
 }
 
 impl Tracer {
+    /// `trace zombie` node-wide with a 1 s age threshold and a 500 ms interval, JSON on exit.
+    pub fn zombie() -> Tracer {
+        Tracer::start(&[
+            "trace",
+            "zombie",
+            "--zombie-age",
+            "1s",
+            "--json",
+            "--interval",
+            "500ms",
+        ])
+    }
+
     pub fn start(args: &[&str]) -> Tracer {
         Tracer::start_with(args, &[])
     }

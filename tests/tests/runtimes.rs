@@ -10,18 +10,6 @@ use tests::{Tracer, containerd::Containerd, podman::Podman, root, serve::Agent};
 /// PID 1 leaves two orphans that exit unreaped after 0.3 s, then sleeps without reaping.
 const ZOMBIES: [&str; 3] = ["sh", "-c", "(sleep 0.3 &); (sleep 0.3 &); exec sleep 3600"];
 
-fn zombie_tracer() -> Tracer {
-    Tracer::start(&[
-        "trace",
-        "zombie",
-        "--zombie-age",
-        "1s",
-        "--json",
-        "--interval",
-        "500ms",
-    ])
-}
-
 fn finding_of(report: &Value, container_id: &str) -> Value {
     report["findings"]
         .as_array()
@@ -42,7 +30,7 @@ fn containerd_kubernetes_container_is_named_by_pod_namespace_and_container() {
     // Kubernetes ids are 64 hex characters; the cgroup path is /k8s.io/<id>.
     let id = "c7a1e0d2b3f4a5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e";
     let mut ctd = Containerd::start();
-    let tracer = zombie_tracer();
+    let tracer = Tracer::zombie();
     ctd.run(
         id,
         &[
@@ -112,7 +100,7 @@ fn podman_container_is_named() {
     }
     let name = "ctrace-test-podman-zombies";
     let mut podman = Podman::start();
-    let tracer = zombie_tracer();
+    let tracer = Tracer::zombie();
     let id = podman.run(name, &ZOMBIES);
     std::thread::sleep(Duration::from_millis(2500));
     let report = tracer.stop_json();

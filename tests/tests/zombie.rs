@@ -35,25 +35,12 @@ fn findings_for(report: &Value, pid1: u32) -> Vec<&Value> {
         .collect()
 }
 
-/// A tracer with a 1 s threshold and a 500 ms interval, attached.
-fn zombie_tracer() -> Tracer {
-    Tracer::start(&[
-        "trace",
-        "zombie",
-        "--zombie-age",
-        "1s",
-        "--json",
-        "--interval",
-        "500ms",
-    ])
-}
-
 #[test]
 fn non_reaping_pid1_accumulates_zombies() {
     if !root() {
         return;
     }
-    let tracer = zombie_tracer();
+    let tracer = Tracer::zombie();
     let (helper, init) = ns_tree("noreap", 3);
     std::thread::sleep(Duration::from_millis(1500));
     let report = tracer.stop_json();
@@ -89,7 +76,7 @@ fn reaping_pid1_raises_nothing() {
     if !root() {
         return;
     }
-    let tracer = zombie_tracer();
+    let tracer = Tracer::zombie();
     let (helper, init) = ns_tree("reap", 3);
     std::thread::sleep(Duration::from_millis(1500));
     let report = tracer.stop_json();
@@ -153,7 +140,7 @@ fn docker_container_without_init_is_reported() {
     let docker = Docker::start();
     let bare = docker.run(BARE, &[], &cmd);
     let init = docker.run(INIT, &["--init"], &cmd);
-    let tracer = zombie_tracer();
+    let tracer = Tracer::zombie();
     std::thread::sleep(Duration::from_millis(2000));
     let report = tracer.stop_json();
     docker.rm(BARE);

@@ -15,19 +15,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A tracer with a 1 s threshold and a 500 ms interval, attached.
-fn zombie_tracer() -> Tracer {
-    Tracer::start(&[
-        "trace",
-        "zombie",
-        "--zombie-age",
-        "1s",
-        "--json",
-        "--interval",
-        "500ms",
-    ])
-}
-
 /// Zombies in /proc now whose parent is `ppid`: the oracle.
 fn proc_zombies_under(ppid: u32) -> usize {
     std::fs::read_dir("/proc")
@@ -136,7 +123,7 @@ fn non_pid1_parent_that_never_waits_is_named_with_its_projection() {
     let mut reap = Parent::spawn("reap", 20, 40);
     cg.add(noreap.pid);
     let spawned = std::time::Instant::now();
-    let tracer = zombie_tracer();
+    let tracer = Tracer::zombie();
     noreap.go();
     reap.go();
     noreap.wait_forked();

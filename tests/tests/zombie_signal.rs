@@ -6,19 +6,6 @@ use std::time::Duration;
 use serde_json::Value;
 use tests::{Tracer, docker::Docker, root};
 
-/// A tracer with a 1 s threshold and a 500 ms interval, attached.
-fn zombie_tracer() -> Tracer {
-    Tracer::start(&[
-        "trace",
-        "zombie",
-        "--zombie-age",
-        "1s",
-        "--json",
-        "--interval",
-        "500ms",
-    ])
-}
-
 /// `docker stop -t SECS NAME`, timed: the oracle for how long the stop waited.
 fn docker_stop(name: &str, secs: u32) -> f64 {
     let t = std::time::Instant::now();
@@ -43,7 +30,7 @@ fn docker_stop_of_a_pid1_without_a_sigterm_handler() {
     // busybox sleep as PID 1 has no SIGTERM handler; under --init, docker-init forwards it.
     let bare = docker.run(BARE, &[], &["sleep", "3600"]);
     let init = docker.run(INIT, &["--init"], &["sleep", "3600"]);
-    let tracer = zombie_tracer();
+    let tracer = Tracer::zombie();
     let bare_wait = docker_stop(BARE, 2);
     let init_wait = docker_stop(INIT, 2);
     std::thread::sleep(Duration::from_millis(700));
