@@ -49,8 +49,16 @@ impl Agent {
         }
     }
 
+    /// GET `path`; a failure panics with what each of the agent's threads was doing.
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_get(&self.addr, path)
+        match try_request(&self.addr, "GET", path, &[]) {
+            Ok((status, _, body)) => (status, body),
+            Err(e) => panic!(
+                "GET {path} from {}: {e}\nthe agent's threads:\n{}",
+                self.addr,
+                crate::threads_of(self.tracer.pid())
+            ),
+        }
     }
 
     /// Scrapes /metrics until `pred` holds for the text, or panics with the last scrape.
@@ -91,24 +99,35 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 /// One request over HTTP/1.0 with extra header lines: (status, response head, body).
 pub fn request(addr: &str, method: &str, path: &str, headers: &[&str]) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    try_request(addr, method, path, headers)
+        .unwrap_or_else(|e| panic!("{method} {path} from {addr}: {e}"))
+}
+
+/// `request`, with a connection refused or a 10 s silence as an error.
+pub fn try_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+) -> std::io::Result<(u16, String, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
     for h in headers {
         req.push_str(h);
         req.push_str("\r\n");
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(req.as_bytes())?;
     let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
+    s.read_to_string(&mut raw)?;
     let status = raw
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    (status, head.to_string(), body.to_string())
+    Ok((status, head.to_string(), body.to_string()))
 }
 
 /// The value of the first sample line that starts with `series` (name and labels).

@@ -179,7 +179,11 @@ fn full_screen_fits_80_columns_shows_a_finding_and_q_stops_with_the_report() {
     let (up, screen) = pane.wait(Duration::from_secs(60), |s| {
         s.iter().any(|l| l.contains("findings:"))
     });
-    assert!(up, "no live view: {screen:#?}");
+    assert!(
+        up,
+        "no live view: {screen:#?}\nctrace's threads:\n{}",
+        tests::threads_of(pid)
+    );
     let progs = held_ids(pid, "prog_id");
     let maps = held_ids(pid, "map_id");
     assert!(
@@ -377,7 +381,11 @@ fn ctrl_c_twice_in_the_full_screen_exits_at_once_with_the_terminal_restored() {
     let (up, screen) = pane.wait(Duration::from_secs(60), |s| {
         s.iter().any(|l| l.contains("findings:"))
     });
-    assert!(up, "no live view: {screen:#?}");
+    assert!(
+        up,
+        "no live view: {screen:#?}\nctrace's threads:\n{}",
+        tests::threads_of(pid)
+    );
     let progs = held_ids(pid, "prog_id");
     // In raw mode Ctrl-C is a key, not a signal: the first stops cleanly, the second at once.
     pane.keys("C-c");

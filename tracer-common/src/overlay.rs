@@ -60,7 +60,7 @@ pub mod off {
 pub mod how {
     /// `base` holds the walk of the dfd (or the cwd) the first path is relative to.
     pub const BASE: u32 = 1;
-    /// `base2` holds the walk for the second path.
+    /// `base` holds the walk for the second path (the first is absolute).
     pub const BASE2: u32 = 2;
     /// `magic`, `dev`, `ino`, `nlink` and `size` describe the file of the call's fd.
     pub const FILE: u32 = 4;
@@ -121,10 +121,9 @@ pub struct OverlayEvent {
     pub size: i64,
     pub nlink: u32,
     pub _pad: u32,
-    /// Where the first path starts (its dfd or the cwd), or the fd's file itself: walked.
+    /// Where the first path starts (its dfd or the cwd), walked; under `how::BASE2` where the
+    /// second path starts (the first being absolute).
     pub base: [u8; WALK_LEN],
-    /// Where the second path starts, when its dfd differs from the first's.
-    pub base2: [u8; WALK_LEN],
 }
 
 impl OverlayEvent {
@@ -152,7 +151,6 @@ impl OverlayEvent {
         nlink: 0,
         _pad: 0,
         base: [0; WALK_LEN],
-        base2: [0; WALK_LEN],
     };
 }
 

@@ -122,52 +122,54 @@ fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64, fd_onl
 
 /// Fills in, from kernel structs, what the paths are relative to, and the file of an fd-based
 /// call (an empty path on a dfd): the process may be gone when user space reads the event.
+///
+/// One dentry walk per call, from one call site: each walk site costs the verifier as much as
+/// the rest of the dispatcher. The first relative path's base is walked; the second's only
+/// when the first is absolute. Both relative on two different dfds (a rare renameat/linkat):
+/// user space reads the second base from /proc at drain.
 #[inline(always)]
 fn where_from(ev: &mut OverlayEvent, two: bool) {
     let Some((root, cwd)) = root_and_cwd() else {
         return;
     };
-    let base_of = |dfd: i32| match dfd {
+    if ev.path[0] == 0
+        && let Some(file) = file_of(ev.dfd)
+    {
+        file_facts(file, ev);
+    }
+    let (dfd, flag) = if ev.path[0] != b'/' {
+        (ev.dfd, how::BASE)
+    } else if two && ev.path2[0] != b'/' {
+        (ev.dfd2, how::BASE2)
+    } else {
+        return;
+    };
+    let at = match dfd {
         AT_FDCWD => Some(cwd),
         fd => file_of(fd).and_then(file_path),
     };
-    if ev.path[0] == 0 {
-        if let Some(file) = file_of(ev.dfd) {
-            file_facts(file, ev);
-        }
-    }
-    if ev.path[0] != b'/'
-        && let Some(at) = base_of(ev.dfd)
-    {
-        ev.how |= how::BASE;
-        if !walk(root, at, &mut ev.base) {
-            ev.how |= how::CUT;
-        }
-    }
-    if two
-        && ev.path2[0] != b'/'
-        && (ev.dfd2 != ev.dfd || ev.how & how::BASE == 0)
-        && let Some(at) = base_of(ev.dfd2)
-    {
-        ev.how |= how::BASE2;
-        if !walk(root, at, &mut ev.base2) {
-            ev.how |= how::CUT;
-        }
+    let Some(at) = at else {
+        return;
+    };
+    ev.how |= flag;
+    if !walk(root, at, &mut ev.base) {
+        ev.how |= how::CUT;
     }
 }
 
-/// A traced task enters a call that can copy up or rename.
+/// A traced task enters a call that can copy up or rename. `save` (with its dentry walks) has
+/// one call site: inlined once per call class, it made the dispatcher's verification 8× longer.
 #[inline(always)]
 pub fn on_enter(call: &Enter) {
     let a = call.regs.args();
-    match call.nr as u32 {
-        nr::MMAP => shared_map(a[3], a[4] as i32),
-        // open(path, flags): only when it can write.
-        nr::OPEN => {
-            if writes(a[1]) {
-                save(call, (AT_FDCWD, a[0]), None, a[1], false);
-            }
+    // (first path, second path, flags, fd-only): the call's paths as (dfd, user pointer).
+    let (p1, p2, flags, fd_only) = match call.nr as u32 {
+        nr::MMAP => {
+            shared_map(a[3], a[4] as i32);
+            return;
         }
+        // open(path, flags): only when it can write.
+        nr::OPEN if writes(a[1]) => ((AT_FDCWD, a[0]), None, a[1], false),
         // Path first.
         nr::CREAT
         | nr::TRUNCATE
@@ -179,10 +181,10 @@ pub fn on_enter(call: &Enter) {
         | nr::REMOVEXATTR
         | nr::LREMOVEXATTR
         | nr::UTIME
-        | nr::UTIMES => save(call, (AT_FDCWD, a[0]), None, 0, false),
+        | nr::UTIMES => ((AT_FDCWD, a[0]), None, 0, false),
         // fd first: the file is read through the fd table.
         nr::FTRUNCATE | nr::FCHMOD | nr::FCHOWN | nr::FSETXATTR | nr::FREMOVEXATTR => {
-            save(call, (a[0] as i32, 0), None, 0, true)
+            ((a[0] as i32, 0), None, 0, true)
         }
         // openat(dfd, path, flags), openat2(dfd, path, how): only when they can write.
         nr::OPENAT | nr::OPENAT2 => {
@@ -191,11 +193,11 @@ pub fn on_enter(call: &Enter) {
                 // struct open_how starts with the u64 flags.
                 _ => unsafe { bpf_probe_read_user(a[2] as *const u64) }.unwrap_or(0),
             };
-            if writes(flags) {
-                save(call, (a[0] as i32, a[1]), None, flags, false);
+            if !writes(flags) {
+                return;
             }
+            ((a[0] as i32, a[1]), None, flags, false)
         }
-        // (dfd, path, ...).
         // (dfd, path, ...); a NULL path (futimens) or an empty one names the dfd's file.
         nr::FCHMODAT
         | nr::FCHMODAT2
@@ -203,21 +205,16 @@ pub fn on_enter(call: &Enter) {
         | nr::UTIMENSAT
         | nr::FUTIMESAT
         | nr::SETXATTRAT
-        | nr::REMOVEXATTRAT => save(call, (a[0] as i32, a[1]), None, 0, a[1] == 0),
+        | nr::REMOVEXATTRAT => ((a[0] as i32, a[1]), None, 0, a[1] == 0),
         // link(old, new), rename(old, new).
-        nr::LINK | nr::RENAME => save(call, (AT_FDCWD, a[0]), Some((AT_FDCWD, a[1])), 0, false),
+        nr::LINK | nr::RENAME => ((AT_FDCWD, a[0]), Some((AT_FDCWD, a[1])), 0, false),
         // linkat, renameat, renameat2: (olddfd, old, newdfd, new, flags).
         nr::LINKAT | nr::RENAMEAT | nr::RENAMEAT2 => {
-            save(
-                call,
-                (a[0] as i32, a[1]),
-                Some((a[2] as i32, a[3])),
-                a[4],
-                false,
-            );
+            ((a[0] as i32, a[1]), Some((a[2] as i32, a[3])), a[4], false)
         }
-        _ => {}
-    }
+        _ => return,
+    };
+    save(call, p1, p2, flags, fd_only);
 }
 
 /// The call returns: the saved entry goes out with the result and the latency.

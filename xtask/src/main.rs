@@ -45,6 +45,10 @@ enum Cmd {
         /// 6.1, 6.12 or all.
         #[arg(long, default_value = "all")]
         kernel: String,
+        /// Only these test binaries (comma-separated names, e.g. `html,live`): for iterating
+        /// on a failure; CI runs them all.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Benchmarks: `bench overhead` (side-by-side ratios, exit storm), `bench seccomp`, `bench
     /// agent` (serve's latency, idle CPU and /metrics targets), and
@@ -86,9 +90,9 @@ fn run(cli: Cli) -> Result<()> {
             status(cargo().args(["fmt", "--all", "--", "--check"]))?;
             status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))
         }
-        Cmd::VmTest { kernel } => {
+        Cmd::VmTest { kernel, only } => {
             let bin = build(false)?;
-            vm::run(&kernel, &bin)
+            vm::run(&kernel, &bin, &only)
         }
         Cmd::Bench { args } if args.first().is_some_and(|a| a == "soak") => {
             let secs = match args.get(1..) {

@@ -63,12 +63,13 @@ pub fn of(ev: &OverlayEvent, viewer: u32) -> CallPaths {
         }
     };
     let p1 = path_str(&ev.path[..PATH_LEN]);
+    // One walk per call: `base` is the first path's base, or the second's when BASE2.
     let base1 = (ev.how & how::BASE != 0).then_some(&ev.base);
     let first = one(&p1, ev.dfd, base1);
     let p2 = path_str(&ev.path2);
     let second = (!p2.is_empty()).then(|| {
         let base2 = if ev.how & how::BASE2 != 0 {
-            Some(&ev.base2)
+            Some(&ev.base)
         } else if ev.dfd2 == ev.dfd {
             base1
         } else {

@@ -112,7 +112,16 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
 fn boot(kernel: &kernels::Kernel, initrd: &Path, out: &Path) -> Result<()> {
     let console = fs::File::create(out.join("console.log"))?;
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "1"])
+        .args([
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "max",
+            "-m",
+            "2048",
+            "-smp",
+            "2",
+        ])
         .args(["-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(kernel.vmlinuz())
@@ -160,7 +169,7 @@ fn boot(kernel: &kernels::Kernel, initrd: &Path, out: &Path) -> Result<()> {
 }
 
 /// Runs the matrix on `which` ("6.1", "6.12" or "all"); fails when any test failed.
-pub fn run(which: &str, ctrace: &Path) -> Result<()> {
+pub fn run(which: &str, ctrace: &Path, only: &[String]) -> Result<()> {
     setup::vm_packages()?;
     let names: Vec<&str> = match which {
         "all" => kernels::KNOWN.to_vec(),
@@ -170,7 +179,13 @@ pub fn run(which: &str, ctrace: &Path) -> Result<()> {
         .iter()
         .map(|n| kernels::fetch(n))
         .collect::<Result<Vec<_>>>()?;
-    let bins = test_binaries()?;
+    let mut bins = test_binaries()?;
+    if !only.is_empty() {
+        if let Some(o) = only.iter().find(|o| !bins.iter().any(|b| &&b.name == o)) {
+            bail!("--only {o}: no such test binary");
+        }
+        bins.retain(|b| only.contains(&b.name));
+    }
     let mut results = Vec::new();
     for k in &kernels {
         let out = setup::workspace_root().join("target/vm/run").join(&k.name);
