@@ -211,7 +211,10 @@ impl Tracer {
     /// `start` with extra environment variables.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Tracer {
         let tracefs = tracefs_in_use();
+        // CTRACE_TEST_VERBOSE=1: ctrace's debug log, printed with a failing test's output.
+        let verbose = std::env::var_os("CTRACE_TEST_VERBOSE").is_some();
         let mut child = Command::new(ctrace_bin())
+            .args(verbose.then_some("-vv"))
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -304,6 +307,9 @@ impl Tracer {
         let status = self.child.wait().unwrap();
         while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
             self.stderr.push(l);
+        }
+        if std::env::var_os("CTRACE_TEST_VERBOSE").is_some() {
+            println!("ctrace's stderr:\n{}", self.stderr.join("\n"));
         }
         assert!(
             status.success(),

@@ -126,11 +126,10 @@ pub fn read_self() -> BpfCost {
 }
 
 /// `/metrics` rows of `ctrace_bpf_map_bytes`: one per map (their sum is the total).
-pub fn metric_rows() -> Vec<Row> {
-    read_self()
-        .maps
-        .into_iter()
-        .map(|(m, cost)| (vec![("map", m)], cost.bytes))
+pub fn metric_rows(cost: &BpfCost) -> Vec<Row> {
+    cost.maps
+        .iter()
+        .map(|(m, c)| (vec![("map", m.clone())], c.bytes))
         .collect()
 }
 
@@ -138,8 +137,8 @@ pub fn metric_rows() -> Vec<Row> {
 type Row = (Vec<(&'static str, String)>, u64);
 
 /// `/metrics` rows of the programs' run time (ns) and runs, while `kernel.bpf_stats_enabled`.
-pub fn program_rows() -> (Vec<Row>, Vec<Row>) {
-    let progs = read_self().programs;
+pub fn program_rows(cost: &BpfCost) -> (Vec<Row>, Vec<Row>) {
+    let progs = &cost.programs;
     let label = |p: &ProgStats| vec![("program", p.name.clone())];
     (
         progs.iter().map(|p| (label(p), p.run_time_ns)).collect(),

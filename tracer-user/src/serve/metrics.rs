@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub findings: Vec<(String, String, Ctr, u64)>,
     /// (problem, attach type).
     pub probes: Vec<(String, String)>,
+    /// ctrace's own maps and programs, as of the snapshot: a scrape reads no fdinfo.
+    pub bpf: crate::bpf_cost::BpfCost,
 }
 
 fn buckets(h: &Hist) -> Vec<(f64, u64)> {
@@ -182,13 +184,13 @@ impl Collector for Exporter {
             "The probe tier each problem runs on.",
         )
         .gauge(e, &rows)?;
-        let rows = crate::bpf_cost::metric_rows();
+        let rows = crate::bpf_cost::metric_rows(&s.bpf);
         fam(
             "ctrace_bpf_map_bytes",
             "Kernel memory of ctrace's BPF maps, by map (their sum: the total).",
         )
         .gauge(e, &rows)?;
-        let (run_ns, runs) = crate::bpf_cost::program_rows();
+        let (run_ns, runs) = crate::bpf_cost::program_rows(&s.bpf);
         if !run_ns.is_empty() {
             fam(
                 "ctrace_bpf_program_run_ns",

@@ -247,6 +247,7 @@ impl Agent {
                 .iter()
                 .map(|p| (p.problem.clone(), p.attach_type.clone()))
                 .collect(),
+            bpf: report.bpf.clone().unwrap_or_default(),
             ..Default::default()
         };
         snap.drops = s
