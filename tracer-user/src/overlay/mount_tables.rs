@@ -35,15 +35,17 @@ fn ns_of(pid: u32) -> Option<u32> {
         .map(|m| m.ino() as u32)
 }
 
-/// The mount table of namespace `ns`, read from `pid` if it is still in it, else from any
-/// process that is.
+/// The mount table of namespace `ns`, read from `pid` if it is still in it, else from ctrace
+/// itself when it shares the namespace, else from any process that is in it. ctrace before
+/// the others: a process in the same namespace under another root (a chroot, the VM tests'
+/// init) sees the same mounts under other paths.
 fn read(ns: u32, pid: u32) -> Option<Vec<Mount>> {
     let from = |p: u32| {
         let text = fs::read_to_string(format!("/proc/{p}/mountinfo")).ok()?;
         // Read, then checked: the process may have left (or died) in between.
         (ns_of(p) == Some(ns)).then(|| parse_mountinfo(&text))
     };
-    if let Some(t) = from(pid) {
+    if let Some(t) = from(pid).or_else(|| from(std::process::id())) {
         return Some(t);
     }
     fs::read_dir("/proc")

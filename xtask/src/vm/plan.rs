@@ -126,7 +126,7 @@ pub const NOT_RUN: [(&str, &str, &str); 31] = [
     ),
 ];
 
-const CHROMIUM: &str = "renders pages in Chromium, too slow for a one-CPU emulated VM; the pages \
+const CHROMIUM: &str = "renders pages in Chromium, too slow for an emulated (TCG) VM; the pages \
                         don't depend on the kernel (the host run covers it)";
 
 const RUNTIMES: &str = "needs containerd and podman with their image stores; the VM has no \
