@@ -249,7 +249,7 @@ impl OverlayRun {
         }
         if let Some(st) = &self.stale {
             let lower_path = format!("{layer}/{rel}");
-            for h in st.holders(m.dev, lst.ino, ev.tgid, &lower_path) {
+            for h in st.holders(m.dev, lst.dev, lst.ino, ev.tgid, &lower_path) {
                 self.analyzer.stale.push(StaleMapping {
                     at: rec.at,
                     pid: rec.pid,

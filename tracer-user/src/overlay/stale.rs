@@ -41,7 +41,7 @@ fn release() -> String {
 
 /// Whether `pid` still has a shared mapping of (dev, ino): /proc/PID/maps prints the device in
 /// hex as MAJOR:MINOR and the inode in decimal.
-fn still_mapped(pid: u32, dev: (u32, u32), ino: u64) -> bool {
+fn still_mapped(pid: u32, devs: &[(u32, u32)], ino: u64) -> bool {
     let Ok(text) = fs::read_to_string(format!("/proc/{pid}/maps")) else {
         return false;
     };
@@ -54,7 +54,9 @@ fn still_mapped(pid: u32, dev: (u32, u32), ino: u64) -> bool {
                 u32::from_str_radix(b, 16).ok()?,
             ))
         });
-        shared && d == Some(dev) && f.get(4).and_then(|i| i.parse().ok()) == Some(ino)
+        shared
+            && d.is_some_and(|d| devs.contains(&d))
+            && f.get(4).and_then(|i| i.parse().ok()) == Some(ino)
     })
 }
 
@@ -79,14 +81,23 @@ impl Stale {
 
     /// Processes other than `copier` that hold the lower copy of the overlay file (`dev`, `ino`)
     /// whose lower path on the host is `lower_path`.
-    pub fn holders(&self, dev: (u32, u32), ino: u64, copier: u32, lower_path: &str) -> Vec<Holder> {
+    /// `dev`: the overlay's; `lower_dev`: the lower file's filesystem, which /proc/PID/maps
+    /// shows for an overlay mapping on kernels that print the backing file's inode (6.12).
+    pub fn holders(
+        &self,
+        dev: (u32, u32),
+        lower_dev: (u32, u32),
+        ino: u64,
+        copier: u32,
+        lower_path: &str,
+    ) -> Vec<Holder> {
         let kdev = dev.0 << 20 | dev.1;
         let mut out: Vec<Holder> = self
             .maps
             .iter()
             .filter_map(|r| r.ok())
             .filter(|(k, _)| k.dev == kdev && k.ino == ino && k.tgid != copier)
-            .filter(|(k, _)| still_mapped(k.tgid, dev, ino))
+            .filter(|(k, _)| still_mapped(k.tgid, &[dev, lower_dev], ino))
             .map(|(k, v)| Holder {
                 pid: k.tgid,
                 comm: comm_str(&v.comm),
@@ -144,6 +155,6 @@ mod tests {
     #[test]
     fn a_shared_mapping_is_found_in_proc_maps() {
         // This test's own maps: no shared mapping of inode 1 on device 0:1.
-        assert!(!still_mapped(std::process::id(), (0, 1), 1));
+        assert!(!still_mapped(std::process::id(), &[(0, 1)], 1));
     }
 }

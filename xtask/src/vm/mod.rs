@@ -19,7 +19,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::{cargo, setup};
 
 /// TCG is slow: one kernel's whole run must still end within this (a full 6.12 run takes
-/// about half of it on two vCPUs; CI allows 90 minutes for everything).
+/// well under it; CI allows 90 minutes for everything).
 const VM_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 
 /// Writable scratch in the VM: the host's /tmp stays visible (read-only, like the rest of the
