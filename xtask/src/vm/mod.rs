@@ -118,9 +118,11 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
 fn boot(kernel: &kernels::Kernel, initrd: &Path, out: &Path) -> Result<()> {
     let console = fs::File::create(out.join("console.log"))?;
     let mut child = Command::new("qemu-system-x86_64")
+        // Two vCPUs on one host thread: multi-threaded TCG runs faster but breaks the kernel's
+        // live text patching (an fentry attach oopsed in __secure_computing on int3).
         .args([
             "-accel",
-            "tcg,thread=multi",
+            "tcg,thread=single",
             "-cpu",
             "max",
             "-m",
