@@ -76,6 +76,15 @@ struct PidsCgroup(std::path::PathBuf);
 
 impl PidsCgroup {
     fn new(max: u32) -> PidsCgroup {
+        // A pure cgroup2 node (the VM kernels) may have the controller without enabling it for
+        // children: the root cgroup can always enable it.
+        let v2 = std::path::Path::new("/sys/fs/cgroup");
+        if std::fs::read_to_string(v2.join("cgroup.controllers")).is_ok_and(|c| c.contains("pids"))
+            && !std::fs::read_to_string(v2.join("cgroup.subtree_control"))
+                .is_ok_and(|c| c.contains("pids"))
+        {
+            let _ = std::fs::write(v2.join("cgroup.subtree_control"), "+pids");
+        }
         let root = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
             .iter()
             .map(std::path::PathBuf::from)
