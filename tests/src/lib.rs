@@ -12,6 +12,7 @@ pub mod podman;
 pub mod prometheus;
 pub mod rootfs;
 pub mod serve;
+pub mod threads;
 
 use std::{
     io::{BufRead, BufReader, Read, Write as _},
@@ -397,39 +398,4 @@ pub fn record(line: &str) {
         let tier = std::env::var("CTRACE_TIER").unwrap_or_else(|_| "auto".into());
         writeln!(f, "[{tier}] {line}").expect("write the measure log");
     }
-}
-
-/// Each thread of `pid`: name, state, what it waits in and its kernel stack, for a failure
-/// message when a process stops answering.
-pub fn threads_of(pid: u32) -> String {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return format!("(no /proc/{pid}: gone)");
-    };
-    let mut out = String::new();
-    for t in tasks.flatten() {
-        let dir = t.path();
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        let stat = read("stat");
-        // The fields after the name's closing parenthesis: state first, utime and stime 12th/13th.
-        let rest: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r.split_whitespace().collect())
-            .unwrap_or_default();
-        let field = |i: usize| rest.get(i).copied().unwrap_or("?");
-        out += &format!(
-            "{} {} state {} utime {} stime {} wchan {}\n{}",
-            t.file_name().to_string_lossy(),
-            read("comm").trim(),
-            field(0),
-            field(11),
-            field(12),
-            read("wchan"),
-            read("stack")
-                .lines()
-                .take(8)
-                .map(|l| format!("    {l}\n"))
-                .collect::<String>()
-        );
-    }
-    out
 }

@@ -56,7 +56,7 @@ impl Agent {
             Err(e) => panic!(
                 "GET {path} from {}: {e}\nthe agent's threads:\n{}",
                 self.addr,
-                crate::threads_of(self.tracer.pid())
+                crate::threads::of(self.tracer.pid())
             ),
         }
     }

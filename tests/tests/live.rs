@@ -182,7 +182,7 @@ fn full_screen_fits_80_columns_shows_a_finding_and_q_stops_with_the_report() {
     assert!(
         up,
         "no live view: {screen:#?}\nctrace's threads:\n{}",
-        tests::threads_of(pid)
+        tests::threads::of(pid)
     );
     let progs = held_ids(pid, "prog_id");
     let maps = held_ids(pid, "map_id");
@@ -384,7 +384,7 @@ fn ctrl_c_twice_in_the_full_screen_exits_at_once_with_the_terminal_restored() {
     assert!(
         up,
         "no live view: {screen:#?}\nctrace's threads:\n{}",
-        tests::threads_of(pid)
+        tests::threads::of(pid)
     );
     let progs = held_ids(pid, "prog_id");
     // In raw mode Ctrl-C is a key, not a signal: the first stops cleanly, the second at once.
