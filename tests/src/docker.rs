@@ -110,7 +110,16 @@ impl Docker {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    /// The container's overlay upper directory: the oracle of what it copied up.
+    /// The full id of container `name`.
+    pub fn id(&self, name: &str) -> String {
+        let out = Command::new("docker")
+            .args(["inspect", "-f", "{{.Id}}", name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The container's (or image's) overlay upper directory: the oracle of what it copied up.
     pub fn upper_dir(&self, name: &str) -> String {
         let out = Command::new("docker")
             .args(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", name])

@@ -1,10 +1,10 @@
-//! overlay on the real kernel: real overlay mounts, real copy-ups, a real EXDEV rename, and a
-//! real container.
+//! overlay on the real kernel: real overlay mounts, real copy-ups, a real EXDEV rename
+//! (containers: overlay_docker.rs).
 
 use std::{process::Command, time::Duration};
 
 use serde_json::Value;
-use tests::{Gated, Tracer, docker::Docker, overlay::Mount, root};
+use tests::{Gated, overlay::Mount, root};
 
 /// The tests' overlay: a 4 MiB file, small ones and a lower directory.
 fn overlay(name: &str, extra_opts: &str) -> Mount {
@@ -188,108 +188,4 @@ fn renaming_a_lower_directory_fails_with_exdev() {
             .contains("redirect_dir=on")
     );
     assert_eq!(f["subject"]["comm"], "mv");
-}
-
-#[test]
-fn container_copy_up_is_attributed() {
-    if !root() {
-        return;
-    }
-    const NAME: &str = "ctrace-test-overlay";
-    let docker = Docker::start();
-    let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
-    let id = docker.run(
-        NAME,
-        &[],
-        &["sh", "-c", "chmod 700 /bin/busybox; sleep 3600"],
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    let report = tracer.stop_json();
-    docker.rm(NAME);
-    let g = report["overlay"]["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["container_id"] == id.as_str())
-        .unwrap_or_else(|| panic!("no copy-up attributed to {NAME}: {report:#}"));
-    assert_eq!(g["container_name"], NAME);
-    let c = &g["largest"][0];
-    assert_eq!(
-        c["path"], "/bin/busybox",
-        "the path as the container sees it"
-    );
-    assert_eq!(c["trigger"], "chmod");
-    assert!(c["size"].as_u64().unwrap() > 100_000);
-}
-
-/// One-shot `docker exec`s, gone before ctrace drains them: resolved against the container's
-/// mount namespace (from the kernel's origin header), attributed by name, sized by the upperdir.
-#[test]
-fn one_shot_docker_exec_copy_up_and_exdev_are_reported() {
-    if !root() {
-        return;
-    }
-    const NAME: &str = "ctrace-test-overlay-exec";
-    let docker = Docker::start();
-    let id = docker.run(NAME, &[], &["sleep", "3600"]);
-    let tracer = Tracer::start(&[
-        "trace",
-        "overlay",
-        "--json",
-        "--interval",
-        "500ms",
-        "--container",
-        NAME,
-    ]);
-    // mv's own fallback (copy and delete) may fail here; its rename(2) is what counts. The
-    // chmod comes last: it leaves busybox, every applet, not executable.
-    for (cmd, must) in [
-        (&["mv", "/tmp", "/tmp2"][..], false),
-        (&["chmod", "600", "/bin/busybox"], true),
-    ] {
-        let out = Command::new("docker")
-            .args(["exec", NAME])
-            .args(cmd)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() || !must, "docker exec {cmd:?}: {err}");
-    }
-    std::thread::sleep(Duration::from_millis(1200));
-    let report = tracer.stop_json();
-    let upper = docker.upper_dir(NAME);
-    let copied = std::fs::metadata(format!("{upper}/bin/busybox"));
-    docker.rm(NAME);
-    let g = report["overlay"]["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["container_id"] == id.as_str())
-        .unwrap_or_else(|| panic!("nothing attributed to {NAME}: {report:#}"));
-    assert_eq!(g["container_name"], NAME);
-    let c = g["largest"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["path"] == "/bin/busybox")
-        .unwrap_or_else(|| panic!("{g:#}"));
-    assert_eq!(c["trigger"], "chmod");
-    // The oracle: the copy in the container's upperdir.
-    assert_eq!(c["size"].as_u64().unwrap(), copied.unwrap().len());
-    let e = report["overlay"]["exdev"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["source"] == "/tmp")
-        .unwrap_or_else(|| panic!("{report:#}"));
-    assert_eq!(e["target"], "/tmp2");
-    assert_eq!(e["same_mount"], true);
-    assert_eq!(e["source_is_lower_dir"], true);
-    let f = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["kind"] == "overlay_exdev_rename")
-        .unwrap_or_else(|| panic!("{report:#}"));
-    assert_eq!(f["subject"]["container_name"], NAME);
 }

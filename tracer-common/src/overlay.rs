@@ -51,9 +51,10 @@ pub mod off {
     pub const MOUNT_MNT: usize = 21;
     pub const MOUNT_PARENT: usize = 22;
     pub const MOUNT_MOUNTPOINT: usize = 23;
+    pub const VFSMOUNT_SB: usize = 24;
     /// Non-zero when user space filled the others: the probes walk nothing otherwise.
-    pub const VALID: usize = 24;
-    pub const COUNT: usize = 25;
+    pub const VALID: usize = 25;
+    pub const COUNT: usize = 26;
 }
 
 /// `OverlayEvent::how` bits.
@@ -101,12 +102,9 @@ pub struct OverlayEvent {
     pub copy_up_ns: u64,
     /// Kernel tier: copy-ups during this call (the file, and ancestors not yet copied up).
     pub copy_ups: u32,
-    pub pid: u32,
-    pub tgid: u32,
     pub nr: i32,
     pub dfd: i32,
     pub dfd2: i32,
-    pub comm: [u8; crate::COMM_LEN],
     pub path: [u8; PATH_LEN],
     /// The second path of link and rename.
     pub path2: [u8; PATH_LEN],
@@ -120,7 +118,9 @@ pub struct OverlayEvent {
     pub ino: u64,
     pub size: i64,
     pub nlink: u32,
-    pub _pad: u32,
+    /// The device of the filesystem at the task's root (a container's: its overlay). With it a
+    /// call is resolved after the container's mount namespace is gone (`mount_tables.rs`).
+    pub root_dev: u32,
     /// Where the first path starts (its dfd or the cwd), walked; under `how::BASE2` where the
     /// second path starts (the first being absolute).
     pub base: [u8; WALK_LEN],
@@ -135,12 +135,9 @@ impl OverlayEvent {
         flags: 0,
         copy_up_ns: 0,
         copy_ups: 0,
-        pid: 0,
-        tgid: 0,
         nr: 0,
         dfd: 0,
         dfd2: 0,
-        comm: [0; crate::COMM_LEN],
         path: [0; PATH_LEN],
         path2: [0; PATH_LEN],
         how: 0,
@@ -149,7 +146,7 @@ impl OverlayEvent {
         ino: 0,
         size: 0,
         nlink: 0,
-        _pad: 0,
+        root_dev: 0,
         base: [0; WALK_LEN],
     };
 }

@@ -23,7 +23,9 @@ use tracer_common::{
 
 use crate::{
     filter::{count_drop, traced},
-    overlay_walk::{file_facts, file_id, file_of, file_path, root_and_cwd, usable, walk},
+    overlay_walk::{
+        file_facts, file_id, file_of, file_path, mount_dev, root_and_cwd, usable, walk,
+    },
     syscall::{Enter, Exit},
 };
 
@@ -86,14 +88,11 @@ fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64, fd_onl
     };
     let ev = unsafe { &mut *ev };
     ev.enter_ns = unsafe { bpf_ktime_get_ns() };
-    ev.pid = pid_tgid as u32;
-    ev.tgid = (pid_tgid >> 32) as u32;
     ev.nr = call.nr as i32;
     ev.flags = flags;
     ev.copy_up_ns = 0;
     ev.copy_ups = 0;
     ev.dfd = p1.0;
-    ev.comm = bpf_get_current_comm().unwrap_or_default();
     crate::origin::fill(&mut ev.origin);
     if unsafe { bpf_probe_read_user_str_bytes(p1.1 as *const u8, &mut ev.path) }.is_err() {
         ev.path[0] = 0;
@@ -108,6 +107,7 @@ fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64, fd_onl
     }
     ev.how = 0;
     ev.magic = 0;
+    ev.root_dev = 0;
     if usable() {
         where_from(ev, p2.is_some());
     }
@@ -132,6 +132,7 @@ fn where_from(ev: &mut OverlayEvent, two: bool) {
     let Some((root, cwd)) = root_and_cwd() else {
         return;
     };
+    ev.root_dev = mount_dev(root);
     if ev.path[0] == 0
         && let Some(file) = file_of(ev.dfd)
     {

@@ -61,6 +61,14 @@ pub fn root_and_cwd() -> Option<(Path, Path)> {
     ))
 }
 
+/// The device of the filesystem mounted at `p`.
+#[inline(always)]
+pub fn mount_dev(p: Path) -> u32 {
+    rd::<u64>(p.mnt, o(off::VFSMOUNT_SB))
+        .and_then(|sb| rd(sb, o(off::SB_DEV)))
+        .unwrap_or(0)
+}
+
 /// The `struct file` of descriptor `fd` of the current task.
 #[inline(always)]
 pub fn file_of(fd: i32) -> Option<u64> {

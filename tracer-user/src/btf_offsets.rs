@@ -34,6 +34,7 @@ const WANTED: [(usize, &str, &str); off::VALID] = [
     (off::MOUNT_MNT, "mount", "mnt"),
     (off::MOUNT_PARENT, "mount", "mnt_parent"),
     (off::MOUNT_MOUNTPOINT, "mount", "mnt_mountpoint"),
+    (off::VFSMOUNT_SB, "vfsmount", "mnt_sb"),
 ];
 
 /// All zero (the probes then read nothing and user space falls back to /proc) when any is

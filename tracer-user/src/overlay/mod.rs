@@ -7,6 +7,7 @@ pub mod analyzer;
 pub mod doctor;
 pub mod entry;
 pub mod explain;
+pub mod host_overlays;
 pub mod kernel_tier;
 pub mod layers;
 pub mod mount_tables;

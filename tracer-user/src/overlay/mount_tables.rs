@@ -1,11 +1,16 @@
 //! Mount tables per mount namespace, keyed by the namespace's inode that the kernel put in the
 //! event's origin. Read from a living process of that namespace (the caller itself, or any
 //! other) and kept, so a process gone by the drain (a one-shot `docker exec`) is resolved against
-//! its own namespace's mounts, not its host-side ancestor's.
+//! its own namespace's mounts, not its host-side ancestor's. A namespace gone before it was
+//! ever read (a container that copied up and exited at once) is resolved against the overlay at
+//! its root, known by device from the host's table (`host_overlays.rs`).
 
 use std::{collections::HashMap, fs, os::unix::fs::MetadataExt};
 
-use super::mounts::{Mount, mounts_of, parse_mountinfo};
+use super::{
+    host_overlays::{HostOverlays, split_dev},
+    mounts::{Mount, mounts_of, parse_mountinfo},
+};
 
 /// A table older than this is read again (mounts change: volumes, new layers).
 const FRESH_NS: u64 = 2_000_000_000;
@@ -16,6 +21,7 @@ const CAP: usize = 4096;
 pub struct MountTables {
     /// namespace -> (when read, in the kernel's monotonic ns, the table).
     by_ns: HashMap<u32, (u64, Vec<Mount>)>,
+    host: HostOverlays,
 }
 
 /// CLOCK_MONOTONIC in ns: the clock of the events' timestamps.
@@ -57,10 +63,24 @@ fn read(ns: u32, pid: u32) -> Option<Vec<Mount>> {
 }
 
 impl MountTables {
+    /// Learns the host's overlays when its mount table changed: call it every tick, so that a
+    /// container's overlay is seen between its mount and its unmount.
+    pub fn watch(&mut self) {
+        self.host.refresh();
+    }
+
     /// The mounts `tgid` saw at `event_ns` (its namespace `ns` from the kernel; 0 without BTF
     /// offsets, then those of `viewer`, its nearest living ancestor). A table read before the
     /// event is read again: a container's namespace is set up (pivot_root) after its first calls.
-    pub fn of(&mut self, ns: u32, tgid: u32, viewer: u32, event_ns: u64) -> Vec<Mount> {
+    /// `root_dev` is the device at the task's root, from the kernel (0 when unknown).
+    pub fn of(
+        &mut self,
+        ns: u32,
+        tgid: u32,
+        viewer: u32,
+        event_ns: u64,
+        root_dev: u32,
+    ) -> Vec<Mount> {
         if ns == 0 {
             return mounts_of(viewer);
         }
@@ -79,11 +99,21 @@ impl MountTables {
                 self.by_ns.insert(ns, (now, t.clone()));
                 t
             }
-            // The namespace is gone: the last table read of it, else the ancestor's.
-            None => self
-                .by_ns
-                .get(&ns)
-                .map_or_else(|| mounts_of(viewer), |(_, t)| t.clone()),
+            // The namespace is gone: the last table read of it if its root was already the
+            // call's (read before pivot_root, it was not), else the overlay at the call's root,
+            // else the ancestor's.
+            None => {
+                let kept = self.by_ns.get(&ns).map(|(_, t)| t).filter(|t| {
+                    root_dev == 0
+                        || t.iter()
+                            .any(|m| m.mount_point == "/" && m.dev == split_dev(root_dev))
+                });
+                match (kept, self.host.root(root_dev)) {
+                    (Some(t), _) => t.clone(),
+                    (None, Some(root)) => vec![root],
+                    (None, None) => mounts_of(viewer),
+                }
+            }
         }
     }
 }
@@ -98,15 +128,35 @@ mod tests {
         let ns = ns_of(me).unwrap();
         let mut t = MountTables::default();
         // Pid 0 is no process: the table comes from another member of the namespace (us).
-        let mounts = t.of(ns, 0, 0, mono_ns());
+        let mounts = t.of(ns, 0, 0, mono_ns(), 0);
         assert!(mounts.iter().any(|m| m.mount_point == "/"));
         let read = t.by_ns[&ns].0;
         // An earlier event uses the kept table; a later one reads it again.
-        t.of(ns, 0, 0, read - 1);
+        t.of(ns, 0, 0, read - 1, 0);
         assert_eq!(t.by_ns[&ns].0, read);
-        t.of(ns, 0, 0, mono_ns());
+        t.of(ns, 0, 0, mono_ns(), 0);
         assert!(t.by_ns[&ns].0 > read);
         // A namespace nobody is in, never seen: the viewer's table.
-        assert_eq!(t.of(1, 0, me, 0).len(), mounts_of(me).len());
+        assert_eq!(t.of(1, 0, me, 0, 0).len(), mounts_of(me).len());
+    }
+
+    #[test]
+    fn a_namespace_gone_unread_is_resolved_by_the_overlay_at_its_root() {
+        let me = std::process::id();
+        let mut t = MountTables::default();
+        let info = "310 22 0:52 / /var/lib/docker/overlay2/abc/merged rw - overlay overlay \
+                    rw,lowerdir=/l,upperdir=/u/diff,workdir=/u/work\n";
+        t.host
+            .learn(&parse_mountinfo(info), std::time::Instant::now());
+        // Namespace 1 has no member and was never read; its task's root was overlay 0:52.
+        let m = t.of(1, 0, me, 0, 52);
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].mount_point.as_str(), m[0].inferred), ("/", true));
+        assert_eq!(m[0].upper.as_deref(), Some("/u/diff"));
+        // A table kept from before its pivot_root (another root) is not used.
+        t.by_ns.insert(2, (0, mounts_of(me)));
+        assert!(t.of(2, 0, me, 1, 52)[0].inferred);
+        // A root the host never had mounted: the viewer's table, as without the device.
+        assert_eq!(t.of(1, 0, me, 0, 53).len(), mounts_of(me).len());
     }
 }

@@ -8,6 +8,8 @@ use tracer_common::overlay::AT_FDCWD;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mount {
     pub mount_point: String,
+    /// The directory of the filesystem that is mounted there ("/" for a whole overlay).
+    pub root: String,
     /// The superblock's device (major, minor).
     pub dev: (u32, u32),
     pub fstype: String,
@@ -17,6 +19,9 @@ pub struct Mount {
     pub redirect_dir: Option<String>,
     pub index: Option<String>,
     pub metacopy: Option<String>,
+    /// Taken for the namespace's root from the host's table (the namespace was gone): what
+    /// else the namespace had mounted is unknown.
+    pub inferred: bool,
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -43,6 +48,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
+            let root = unescape(left.split_whitespace().nth(3)?);
             let mount_point = unescape(left.split_whitespace().nth(4)?);
             let dev = left
                 .split_whitespace()
@@ -55,6 +61,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
             let opts = r.next().unwrap_or("");
             let mut m = Mount {
                 mount_point,
+                root,
                 dev: dev.unwrap_or_default(),
                 fstype,
                 ..Default::default()
@@ -194,6 +201,7 @@ mod tests {
         assert_eq!(m[1].index, None);
         assert_eq!(m[1].fstype, "overlay");
         assert_eq!(m[1].dev, (0, 52));
+        assert_eq!(m[1].root, "/");
         assert_eq!(m[1].lower, vec!["/l/2", "/l/1"]);
         assert_eq!(m[1].upper.as_deref(), Some("/u/diff"));
         assert_eq!(m[1].redirect_dir.as_deref(), Some("on"));

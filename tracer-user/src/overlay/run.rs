@@ -99,10 +99,11 @@ impl OverlayRun {
     /// in a container have by the time their call is drained): its mounts are those of the
     /// nearest living ancestor, in the same mount namespace for any process ctrace can attribute.
     pub fn poll(&mut self, attrib: &mut Attributor, parent_of: &dyn Fn(u32) -> Option<u32>) {
+        self.tables.watch();
         for ev in events::drain::<OverlayEvent>(&mut self.ring) {
             self.analyzer.checked += 1;
             self.check.kernel_copy_ups += u64::from(ev.copy_ups);
-            let viewer = events::living_ancestor(ev.tgid, parent_of);
+            let viewer = events::living_ancestor(ev.origin.tgid, parent_of);
             self.handle(&ev, viewer, attrib);
         }
     }
@@ -114,7 +115,7 @@ impl OverlayRun {
             "overlay: {syscall}({:?}) = {} by {} ({:?}, mntns {}, seen as {viewer})",
             paths.first,
             ev.ret,
-            ev.tgid,
+            ev.origin.tgid,
             paths.source,
             ev.origin.mntns
         );
@@ -125,9 +126,13 @@ impl OverlayRun {
         let Some(abs) = paths.first.clone() else {
             return;
         };
-        let mounts = self
-            .tables
-            .of(ev.origin.mntns, ev.tgid, viewer, ev.enter_ns);
+        let mounts = self.tables.of(
+            ev.origin.mntns,
+            ev.origin.tgid,
+            viewer,
+            ev.enter_ns,
+            ev.root_dev,
+        );
         let Some(m) = mounts::mount_of(&mounts, &abs).filter(|m| m.fstype == "overlay") else {
             return;
         };
@@ -135,8 +140,8 @@ impl OverlayRun {
         let lower = layers::in_lower(m, &rel);
         let mut rec = CopyUp {
             at: self.clock.unix(ev.enter_ns),
-            pid: ev.tgid,
-            comm: comm_str(&ev.comm),
+            pid: ev.origin.tgid,
+            comm: comm_str(&ev.origin.comm),
             container: attrib.container_of_origin(&ev.origin, viewer),
             path: abs.clone(),
             latency_ns: ev.exit_ns.saturating_sub(ev.enter_ns),
@@ -159,7 +164,8 @@ impl OverlayRun {
                 container: rec.container,
                 source: abs,
                 source_is_lower_dir: lower.as_ref().is_some_and(|(_, s)| s.is_dir),
-                same_mount: tm.is_some_and(|t| t.mount_point == m.mount_point),
+                // Whether the target is on a volume is unknown once the namespace is gone.
+                same_mount: !m.inferred && tm.is_some_and(|t| t.mount_point == m.mount_point),
                 target_mount: tm.map(|t| t.mount_point.clone()),
                 target,
                 redirect_dir_param: module_param("redirect_dir"),
@@ -249,7 +255,7 @@ impl OverlayRun {
         }
         if let Some(st) = &self.stale {
             let lower_path = format!("{layer}/{rel}");
-            for h in st.holders(m.dev, lst.dev, lst.ino, ev.tgid, &lower_path) {
+            for h in st.holders(m.dev, lst.dev, lst.ino, ev.origin.tgid, &lower_path) {
                 self.analyzer.stale.push(StaleMapping {
                     at: rec.at,
                     pid: rec.pid,
