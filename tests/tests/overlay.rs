@@ -4,7 +4,7 @@
 use std::{process::Command, time::Duration};
 
 use serde_json::Value;
-use tests::{Gated, overlay::Mount, root};
+use tests::{Gated, Tracer, overlay::Mount, root};
 
 /// The tests' overlay: a 4 MiB file, small ones and a lower directory.
 fn overlay(name: &str, extra_opts: &str) -> Mount {
@@ -188,4 +188,38 @@ fn renaming_a_lower_directory_fails_with_exdev() {
             .contains("redirect_dir=on")
     );
     assert_eq!(f["subject"]["comm"], "mv");
+}
+
+/// A process rooted in an overlay in a mount namespace of its own (as a container's first
+/// process is) copies up and exits while ctrace is stopped: by the drain its namespace is gone,
+/// never read. The call is resolved against the overlay at its root, by the device the kernel
+/// read at the call; the upper directory is the oracle.
+#[test]
+fn a_namespace_gone_before_the_drain_is_resolved_by_its_root_overlay() {
+    if !root() {
+        return;
+    }
+    tests::apt_install_unless("test -x /bin/busybox", &["busybox-static"]);
+    let o = Mount::new("gone-ns", "", tests::rootfs::busybox);
+    let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
+    // A few ticks: ctrace has looked at the host's mounts since the overlay was mounted.
+    std::thread::sleep(Duration::from_millis(300));
+    let ctrace = tracer.pid() as i32;
+    unsafe { libc::kill(ctrace, libc::SIGSTOP) };
+    let st = Command::new("unshare")
+        .args(["--mount", "--root", &o.merged("")])
+        .args(["/bin/chmod", "700", "/bin/busybox"])
+        .status();
+    unsafe { libc::kill(ctrace, libc::SIGCONT) };
+    assert!(st.unwrap().success());
+    std::thread::sleep(Duration::from_millis(800));
+    let report = tracer.stop_json();
+    let c = copy_ups(&report)
+        .into_iter()
+        .find(|c| c["path"] == "/bin/busybox")
+        .unwrap_or_else(|| panic!("no copy-up of /bin/busybox: {report:#}"));
+    assert_eq!(c["trigger"], "chmod");
+    let copied = std::fs::metadata(o.upper("bin/busybox")).unwrap().len();
+    assert_eq!(c["size"].as_u64(), Some(copied));
+    assert_eq!(c["comm"], "chmod", "{c:#}");
 }

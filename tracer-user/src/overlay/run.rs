@@ -112,12 +112,13 @@ impl OverlayRun {
         let syscall = syscall_name(ev.nr as u32);
         let paths = paths::of(ev, viewer);
         log::debug!(
-            "overlay: {syscall}({:?}) = {} by {} ({:?}, mntns {}, seen as {viewer})",
+            "overlay: {syscall}({:?}) = {} by {} ({:?}, mntns {}, root dev {:?}, seen as {viewer})",
             paths.first,
             ev.ret,
             ev.origin.tgid,
             paths.source,
-            ev.origin.mntns
+            ev.origin.mntns,
+            super::host_overlays::split_dev(ev.root_dev),
         );
         // An fd on another filesystem (the kernel read its superblock).
         if paths.fd_based && ev.magic != OVERLAYFS_MAGIC {
