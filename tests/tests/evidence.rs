@@ -1,7 +1,7 @@
 //! Evidence taken in the kernel at the event: a process that is gone by the time ctrace reads
 //! its events is still attributed to its container, by name, from the cgroup id and mount
 //! namespace the kernel put in the event; `--container` filters in the kernel from a process's
-//! first syscall in the container.
+//! first syscall in the container. (One-shot `docker exec` copy-ups: overlay_docker.rs.)
 
 use std::{process::Command, time::Duration};
 
@@ -14,41 +14,6 @@ fn docker_exec(name: &str, cmd: &[&str]) {
         .status()
         .unwrap();
     assert!(st.success(), "docker exec {name} {cmd:?}");
-}
-
-/// `docker exec C chmod` is gone long before the next drain, and its parent (the shim) lives
-/// in the host's mount namespace: the copy-up is found in the container's mount table and
-/// named from the container's cgroup.
-#[test]
-fn one_shot_exec_chmod_is_attributed_by_name() {
-    if !root() {
-        return;
-    }
-    const NAME: &str = "ctrace-test-evidence-exec";
-    let docker = Docker::start();
-    let id = docker.run(NAME, &[], &["sleep", "3600"]);
-    let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
-    docker_exec(NAME, &["chmod", "700", "/bin/busybox"]);
-    // Negative control: a second chmod of the file, already copied up, is no copy-up.
-    docker_exec(NAME, &["chmod", "755", "/bin/busybox"]);
-    std::thread::sleep(Duration::from_millis(1500));
-    let report = tracer.stop_json();
-    // The oracle: the upper layer holds the copy, at the lower file's size.
-    let upper = docker.upper_dir(NAME);
-    let copied = std::fs::metadata(format!("{upper}/bin/busybox")).map(|m| m.len());
-    docker.rm(NAME);
-    let g = report["overlay"]["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["container_id"] == id.as_str())
-        .unwrap_or_else(|| panic!("no copy-up attributed to {NAME}: {report:#}"));
-    assert_eq!(g["container_name"], NAME);
-    let c = &g["largest"][0];
-    assert_eq!(c["path"], "/bin/busybox");
-    assert_eq!(c["trigger"], "chmod");
-    assert_eq!(c["size"].as_u64(), copied.ok(), "{c:#}");
-    assert_eq!(g["largest"].as_array().unwrap().len(), 1, "{g:#}");
 }
 
 /// A process exec'd into the container joins no traced process's fork tree, and a refresh of

@@ -75,9 +75,11 @@ fn one_shot_docker_exec_copy_up_and_exdev_are_reported() {
         NAME,
     ]);
     // mv's own fallback (copy and delete) may fail here; its rename(2) is what counts. The
-    // chmod comes last: it leaves busybox, every applet, not executable.
+    // second chmod, of a file already copied up, is the negative control; the last chmod
+    // leaves busybox, every applet, not executable.
     for (cmd, must) in [
         (&["mv", "/tmp", "/tmp2"][..], false),
+        (&["chmod", "700", "/bin/busybox"], true),
         (&["chmod", "600", "/bin/busybox"], true),
     ] {
         let out = Command::new("docker")
@@ -95,6 +97,14 @@ fn one_shot_docker_exec_copy_up_and_exdev_are_reported() {
     docker.rm(NAME);
     let c = copy_up_of(&report, &id, "/bin/busybox");
     assert_eq!(c["trigger"], "chmod");
+    let ups = report["overlay"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["largest"].as_array().unwrap())
+        .filter(|c| c["path"] == "/bin/busybox")
+        .count();
+    assert_eq!(ups, 1, "a second chmod is no copy-up: {report:#}");
     // The oracle: the copy in the container's upperdir.
     assert_eq!(c["size"].as_u64().unwrap(), copied.unwrap().len());
     let e = report["overlay"]["exdev"]

@@ -26,14 +26,11 @@ pub struct SemEvent {
     pub ts_ns: u64,
     pub ret: i64,
     pub kind: u32,
-    pub pid: u32,
-    pub tgid: u32,
     pub semid: i32,
     pub key: i32,
     pub nsems: i32,
     pub flags: i32,
     pub cmd: i32,
-    pub comm: [u8; crate::COMM_LEN],
 }
 
 /// Arguments saved at a semget/semctl entry, consumed at its exit.

@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
-    helpers::{bpf_get_current_comm, bpf_ktime_get_ns},
+    helpers::bpf_ktime_get_ns,
     macros::map,
     maps::{HashMap, LruHashMap, RingBuf},
 };
@@ -28,7 +28,7 @@ static SEM_ARGS: HashMap<u32, SemArgs> = HashMap::with_max_entries(4096, BPF_F_N
 static SEM_USE_SEEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16384, 0);
 
 #[inline(always)]
-fn emit(pid_tgid: u64, args: &SemArgs, semid: i32, ret: i64) {
+fn emit(args: &SemArgs, semid: i32, ret: i64) {
     let Some(mut slot) = SEM_EVENTS.reserve::<SemEvent>(0) else {
         count_drop(Drop::SemRingFull);
         return;
@@ -38,14 +38,11 @@ fn emit(pid_tgid: u64, args: &SemArgs, semid: i32, ret: i64) {
         ts_ns: unsafe { bpf_ktime_get_ns() },
         ret,
         kind: args.kind,
-        pid: pid_tgid as u32,
-        tgid: (pid_tgid >> 32) as u32,
         semid,
         key: args.key,
         nsems: args.nsems,
         flags: args.flags,
         cmd: args.cmd,
-        comm: bpf_get_current_comm().unwrap_or_default(),
     };
     slot.write(ev);
     slot.submit(0);
@@ -74,7 +71,7 @@ fn on_use(call: &Enter, semid: i32) {
         kind: kind::USE,
         ..Default::default()
     };
-    emit(call.pid_tgid, &args, semid, 0);
+    emit(&args, semid, 0);
 }
 
 /// A traced task enters semget, semctl, semop or semtimedop.
@@ -128,5 +125,5 @@ pub fn on_exit(call: &Exit) {
     } else {
         args.semid
     };
-    emit(call.pid_tgid, &args, semid, call.ret);
+    emit(&args, semid, call.ret);
 }

@@ -59,7 +59,7 @@ impl SemRun {
     /// Drains the ring buffer into the analyzer.
     pub fn poll(&mut self, attrib: &mut Attributor, parent_of: &dyn Fn(u32) -> Option<u32>) {
         for ev in events::drain::<SemEvent>(&mut self.ring) {
-            let viewer = events::living_ancestor(ev.tgid, parent_of);
+            let viewer = events::living_ancestor(ev.origin.tgid, parent_of);
             self.handle(&ev, viewer, attrib);
         }
     }
@@ -74,8 +74,8 @@ impl SemRun {
         match ev.kind {
             kind::GET if ev.ret >= 0 => {
                 let creator = Creator {
-                    pid: ev.tgid,
-                    comm: comm_str(&ev.comm),
+                    pid: ev.origin.tgid,
+                    comm: comm_str(&ev.origin.comm),
                     container: attrib.container_of_origin(&ev.origin, viewer),
                 };
                 self.analyzer
@@ -83,7 +83,7 @@ impl SemRun {
             }
             kind::GET => self.analyzer.on_get_failed(ns, -ev.ret),
             kind::RMID if ev.ret == 0 => self.analyzer.on_rmid(ns, ev.semid),
-            kind::USE => self.analyzer.on_use(ns, ev.semid, ev.tgid, at),
+            kind::USE => self.analyzer.on_use(ns, ev.semid, ev.origin.tgid, at),
             _ => {}
         }
     }

@@ -2,7 +2,7 @@
 //! cannot run there (each with its reason), grouped by problem.
 
 /// Tests that are not run in the VM, and why. Listed in the table, never skipped silently.
-pub const NOT_RUN: [(&str, &str, &str); 34] = [
+pub const NOT_RUN: [(&str, &str, &str); 33] = [
     (
         "docker",
         "attributes_containers_with_their_seccomp_mode",
@@ -94,11 +94,6 @@ pub const NOT_RUN: [(&str, &str, &str); 34] = [
     (
         "docker",
         "doctor_says_why_docker_names_are_unavailable",
-        DOCKER,
-    ),
-    (
-        "evidence",
-        "one_shot_exec_chmod_is_attributed_by_name",
         DOCKER,
     ),
     (
