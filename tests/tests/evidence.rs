@@ -64,6 +64,48 @@ fn container_filter_takes_an_exec_from_its_first_syscall() {
     }
 }
 
+/// runc's order, made slow: a process lives unfiltered past a drain (named then, mode
+/// `disabled`), installs a filter and execs. It is reported by its new name and mode, as a
+/// container's command is, not as the `runc:[2:INIT]` it was at first sight.
+#[test]
+fn a_process_named_before_its_execve_is_named_again() {
+    if !root() {
+        return;
+    }
+    let tracer = Tracer::start(&[
+        "trace",
+        "seccomp",
+        "--json",
+        "--duration",
+        "4s",
+        "--top",
+        "1000",
+    ]);
+    std::thread::sleep(Duration::from_millis(1000));
+    // 600 ms: two drains (every 250 ms) see it before the execve.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seccomp-helper"))
+        .args(["exec", "600", "/bin/cat", "/proc/self/status"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let report = tracer.stop_json();
+    let procs = report["seccomp"]["processes"].as_array().unwrap();
+    let p = procs
+        .iter()
+        .find(|p| p["pid"] == pid)
+        .unwrap_or_else(|| panic!("pid {pid} is missing: {procs:#?}"));
+    assert_eq!(p["comm"], "cat", "{p:#}");
+    assert_eq!(p["seccomp_mode"], "filter", "{p:#}");
+    assert_eq!(p["seccomp_filters"], 1, "{p:#}");
+    let me = procs.iter().find(|p| p["comm"] == "seccomp-helper");
+    assert!(
+        me.is_none(),
+        "the helper's name outlived its execve: {me:?}"
+    );
+}
+
 /// `serve` drains the same events: a one-shot exec's copy-up is filed under the container's
 /// name, not `pidns:` or the host.
 #[test]

@@ -80,10 +80,12 @@ pub enum Drop {
     OverlayQueueFull = 17,
     /// Userspace: cgroup births (attribution's feed) past the queue's bound.
     CgroupQueueFull = 18,
+    /// Too many exec'd processes awaiting their re-attribution: one keeps its name from before.
+    ExecMapFull = 19,
 }
 
 impl Drop {
-    pub const COUNT: u32 = 19;
+    pub const COUNT: u32 = 20;
     pub const ALL: [Drop; Self::COUNT as usize] = [
         Drop::TidOutOfRange,
         Drop::HistMapFull,
@@ -104,6 +106,7 @@ impl Drop {
         Drop::SigpipeQueueFull,
         Drop::OverlayQueueFull,
         Drop::CgroupQueueFull,
+        Drop::ExecMapFull,
     ];
     pub const fn name(self) -> &'static str {
         match self {
@@ -126,6 +129,7 @@ impl Drop {
             Drop::SigpipeQueueFull => "sigpipe_queue_full",
             Drop::OverlayQueueFull => "overlay_queue_full",
             Drop::CgroupQueueFull => "cgroup_queue_full",
+            Drop::ExecMapFull => "exec_map_full",
         }
     }
 
@@ -135,7 +139,8 @@ impl Drop {
             Drop::TidOutOfRange
             | Drop::HistMapFull
             | Drop::CountMapFull
-            | Drop::SeccompSlotTaken => "seccomp",
+            | Drop::SeccompSlotTaken
+            | Drop::ExecMapFull => "seccomp",
             Drop::FilterMapFull | Drop::CgroupQueueFull => "filter",
             Drop::SemRingFull | Drop::SemArgsFull | Drop::SemQueueFull => "sem",
             Drop::ZombieRingFull | Drop::ZombieWatchFull | Drop::ZombieQueueFull => "zombie",

@@ -11,6 +11,11 @@ pub const EPOCH: &str = "SYS_EPOCH";
 /// tgid -> `Seen`, written when a process first shows up and again at each execve, so exited
 /// processes keep a name, a container and their seccomp state.
 pub const COMMS: &str = "SYS_COMMS";
+/// tgids that exec'd since the last drain: user space names them again (a process first seen
+/// as `runc:[2:INIT]` is the container's command after its execve).
+pub const EXECS: &str = "SYS_EXECS";
+/// Room for the execs of one drain interval (250 ms) on a busy node.
+pub const MAX_EXECS: u32 = 8192;
 /// `Seen::mode` when the kernel's offsets were unknown (no BTF).
 pub const MODE_UNKNOWN: u32 = u32::MAX;
 

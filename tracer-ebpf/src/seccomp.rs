@@ -11,7 +11,9 @@ use aya_ebpf::{
 };
 use tracer_common::{
     Drop,
-    seccomp::{HIST_SLOTS, MAX_KEYS, MODE_UNKNOWN, Seen, Start, SysHist, SysKey, log2_slot},
+    seccomp::{
+        HIST_SLOTS, MAX_EXECS, MAX_KEYS, MODE_UNKNOWN, Seen, Start, SysHist, SysKey, log2_slot,
+    },
 };
 
 use aya_log_ebpf::warn;
@@ -38,6 +40,8 @@ static SYS_COUNTS: PerCpuHashMap<SysKey, u64> =
 static SYS_EPOCH: Array<u64> = Array::with_max_entries(2, 0);
 #[map]
 static SYS_COMMS: HashMap<u32, Seen> = HashMap::with_max_entries(MAX_KEYS, BPF_F_NO_PREALLOC);
+#[map]
+static SYS_EXECS: HashMap<u32, u8> = HashMap::with_max_entries(MAX_EXECS, BPF_F_NO_PREALLOC);
 
 /// On the (rare) first sight of a (process, syscall) pair, and after each execve: keep the
 /// process's origin and seccomp state, so that a process that exits before user space reads
@@ -169,6 +173,10 @@ pub fn on_count<C: EbpfContext>(ctx: &C, call: &Enter) {
 pub fn seccomp_exec(_ctx: TracePointContext) -> u32 {
     if let Some(tgid) = traced(bpf_get_current_pid_tgid()) {
         remember(tgid);
+        // After `remember`: user space that takes the tgid from here reads the new state.
+        if SYS_EXECS.insert(&tgid, &1, 0).is_err() {
+            count_drop(Drop::ExecMapFull);
+        }
     }
     0
 }

@@ -142,6 +142,14 @@ pub fn plan(g: &Globals, cpus: u32) -> Vec<Spec> {
             n(seccomp, keys),
         ),
         spec(
+            "SYS_EXECS",
+            "seccomp",
+            HashNoPrealloc,
+            4,
+            1,
+            n(seccomp, tracer_common::seccomp::MAX_EXECS),
+        ),
+        spec(
             "FILTER_START",
             "seccomp",
             HashNoPrealloc,

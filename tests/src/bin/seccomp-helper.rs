@@ -1,7 +1,19 @@
 //! A process under a seccomp filter that reads a syscall argument (so the kernel's action cache
 //! cannot skip it) and runs 200 comparisons before allowing: bursts of getppid until killed.
+//! `seccomp-helper exec MS CMD ARGS...` lives MS ms unfiltered, then installs the filter and
+//! execs CMD, as runc does before a container's command.
+
+use std::os::unix::process::CommandExt;
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let exec = (args.get(1).map(String::as_str) == Some("exec")).then(|| {
+        let ms: u64 = args[2].parse().expect("exec MS CMD...");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let mut cmd = std::process::Command::new(&args[3]);
+        cmd.args(&args[4..]);
+        cmd
+    });
     #[repr(C)]
     struct Insn {
         code: u16,
@@ -54,6 +66,9 @@ fn main() {
             "installing the filter: {}",
             std::io::Error::last_os_error()
         );
+    }
+    if let Some(mut cmd) = exec {
+        panic!("exec {:?}: {}", args[3], cmd.exec());
     }
     println!("filtered");
     loop {

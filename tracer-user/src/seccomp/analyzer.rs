@@ -111,6 +111,14 @@ impl Analyzer {
         self.meta.insert(tgid, meta);
     }
 
+    /// The process exec'd: it is named again, unless its figures were already retired (then
+    /// it is gone, and the kernel's record of it with it).
+    pub fn unset_meta(&mut self, tgid: u32) {
+        if !self.is_retired(tgid) {
+            self.meta.remove(&tgid);
+        }
+    }
+
     pub fn process_count(&self) -> usize {
         let mut t: Vec<u32> = self.stats.keys().map(|k| k.tgid).collect();
         t.sort_unstable();

@@ -33,6 +33,7 @@ pub const ENTRY: Entry = Entry {
         Drop::HistMapFull,
         Drop::CountMapFull,
         Drop::SeccompSlotTaken,
+        Drop::ExecMapFull,
     ],
 };
 

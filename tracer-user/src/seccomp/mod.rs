@@ -27,7 +27,7 @@ use aya::{
     Ebpf,
     maps::{HashMap as BpfHashMap, MapData, PerCpuHashMap},
 };
-use tracer_common::seccomp::{COMMS, COUNTS, HISTS, SysHist, SysKey};
+use tracer_common::seccomp::{COMMS, COUNTS, EXECS, HISTS, SysHist, SysKey};
 
 use crate::hist::Log2Hist;
 
@@ -133,6 +133,22 @@ pub fn forget_keys(ebpf: &mut Ebpf, keys: &[SysKey], tgids: &[u32]) {
             let _ = m.remove(t);
         }
     }
+}
+
+/// Takes the tgids that exec'd since the last call out of the kernel's set: their name and
+/// seccomp state are to be read again.
+pub fn take_execs(ebpf: &mut Ebpf) -> Vec<u32> {
+    let Some(Ok(mut map)) = ebpf
+        .map_mut(EXECS)
+        .map(BpfHashMap::<&mut MapData, u32, u8>::try_from)
+    else {
+        return Vec::new();
+    };
+    let tgids: Vec<u32> = map.keys().filter_map(Result::ok).collect();
+    for t in &tgids {
+        let _ = map.remove(t);
+    }
+    tgids
 }
 
 /// What the kernel saw of the process at its first syscall or last execve (for processes

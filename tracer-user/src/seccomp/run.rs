@@ -164,6 +164,11 @@ impl SeccompRun {
             return Ok(());
         }
         self.analyzer.update(snapshot(ebpf, self.mode)?);
+        // Named before an execve (runc's `runc:[2:INIT]` before the container's command, with
+        // no filter yet): named again from what the exec left.
+        for tgid in super::take_execs(ebpf) {
+            self.analyzer.unset_meta(tgid);
+        }
         for tgid in self.analyzer.unknown_tgids() {
             let meta = proc_meta(tgid, None, attrib, ebpf, |p| self.analyzer.meta(p).cloned());
             self.analyzer.set_meta(tgid, meta);
