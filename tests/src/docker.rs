@@ -25,6 +25,17 @@ pub(crate) fn sh(cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Runs an engine's command and returns its output; it must succeed.
+pub(crate) fn output_ok(cmd: &mut Command, what: &str) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn answers() -> bool {
     sh("docker version --format '{{.Server.Version}}'")
 }
@@ -95,37 +106,25 @@ impl Docker {
     /// `docker run -d` and the full container id.
     pub fn run(&self, name: &str, extra: &[&str], cmd: &[&str]) -> String {
         let _ = sh(&format!("docker rm -f {name}"));
-        let out = Command::new("docker")
-            .args(["run", "-d", "--network", "none", "--name", name])
-            .args(extra)
-            .arg(IMAGE)
-            .args(cmd)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "docker run {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut args = vec!["-d"];
+        args.extend_from_slice(extra);
+        let out = docker_run(name, &args, cmd);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `docker run` in the foreground: returns once the container's command has exited.
+    pub fn run_attached(&self, name: &str, extra: &[&str], cmd: &[&str]) {
+        docker_run(name, extra, cmd);
     }
 
     /// The full id of container `name`.
     pub fn id(&self, name: &str) -> String {
-        let out = Command::new("docker")
-            .args(["inspect", "-f", "{{.Id}}", name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        inspect(name, "{{.Id}}")
     }
 
     /// The container's (or image's) overlay upper directory: the oracle of what it copied up.
     pub fn upper_dir(&self, name: &str) -> String {
-        let out = Command::new("docker")
-            .args(["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        inspect(name, "{{.GraphDriver.Data.UpperDir}}")
     }
 
     pub fn rm(&self, name: &str) {
@@ -147,4 +146,25 @@ impl Drop for Docker {
             let _ = sh(&format!("umount {}", work_dir().join("data").display()));
         }
     }
+}
+
+/// `docker run` of the test image without a network; the run must succeed.
+fn docker_run(name: &str, extra: &[&str], cmd: &[&str]) -> std::process::Output {
+    output_ok(
+        Command::new("docker")
+            .args(["run", "--network", "none", "--name", name])
+            .args(extra)
+            .arg(IMAGE)
+            .args(cmd),
+        &format!("docker run {name}"),
+    )
+}
+
+/// `docker inspect -f FORMAT name`, trimmed.
+fn inspect(name: &str, format: &str) -> String {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", format, name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

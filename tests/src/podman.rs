@@ -50,17 +50,13 @@ impl Podman {
     /// `podman run -d --name NAME` and the full container id.
     pub fn run(&mut self, name: &str, cmd: &[&str]) -> String {
         self.rm(name);
-        let out = Command::new("podman")
-            .args(["run", "-d", "--network", "none", "--name", name])
-            .args(ULIMITS)
-            .arg(IMAGE)
-            .args(cmd)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "podman run {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = crate::docker::output_ok(
+            Command::new("podman")
+                .args(["run", "-d", "--network", "none", "--name", name])
+                .args(ULIMITS)
+                .arg(IMAGE)
+                .args(cmd),
+            &format!("podman run {name}"),
         );
         self.names.push(name.to_string());
         String::from_utf8_lossy(&out.stdout).trim().to_string()

@@ -178,23 +178,10 @@ fn a_container_that_exits_at_once_is_named() {
         "--interval",
         "500ms",
     ]);
-    let out = Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--name",
-            AT_ONCE,
-            tests::docker::IMAGE,
-        ])
-        .args(["sh", "-c", "yes | head -c 1 >/dev/null"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    docker.run_attached(
+        AT_ONCE,
+        &["--rm"],
+        &["sh", "-c", "yes | head -c 1 >/dev/null"],
     );
     std::thread::sleep(Duration::from_millis(1500));
     let report = tracer.stop_json();

@@ -137,23 +137,7 @@ fn a_container_that_copies_up_and_exits_at_once_is_reported_by_name() {
     let docker = Docker::start();
     docker.rm(NAME);
     let tracer = Tracer::start(&["trace", "overlay", "--json", "--interval", "500ms"]);
-    let out = Command::new("docker")
-        .args([
-            "run",
-            "--network",
-            "none",
-            "--name",
-            NAME,
-            tests::docker::IMAGE,
-        ])
-        .args(["chmod", "700", "/bin/busybox"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    docker.run_attached(NAME, &[], &["chmod", "700", "/bin/busybox"]);
     let id = docker.id(NAME);
     std::thread::sleep(Duration::from_millis(1200));
     let report = tracer.stop_json();
