@@ -5,6 +5,8 @@ mod agents;
 mod children;
 pub mod other_tracers;
 mod overhead;
+mod overhead_table;
+mod prog_stats;
 mod sampled;
 mod stats;
 mod storm;

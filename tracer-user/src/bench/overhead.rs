@@ -7,18 +7,18 @@
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
-    sync::atomic::AtomicBool,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result, bail};
 use aya::Ebpf;
-use serde::Serialize;
 
 use super::{
     agents::Agent,
     children::{die_with_parent, pin_self_to_first_cpu, stop_flag, stopped, unpin_self},
     other_tracers,
+    overhead_table::{Row, print_programs, print_table, print_targets},
+    prog_stats::stats_pass,
     stats::{median, ratio_ci, shuffle},
     storm::exit_storm,
 };
@@ -61,7 +61,7 @@ pub fn pin_to_last_cpu() {
 }
 
 /// One run of the loop: ns per syscall.
-fn measure(iterations: u64) -> Result<f64> {
+pub(super) fn measure(iterations: u64) -> Result<f64> {
     let exe = std::env::current_exe()?;
     let out = die_with_parent(&mut Command::new(&exe))
         .args(["__loop", "getpgid", &iterations.to_string()])
@@ -107,7 +107,7 @@ fn start_bpftrace() -> Result<Child> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Case {
+pub(super) enum Case {
     Bare,
     Floor,
     FloorClassic,
@@ -121,7 +121,7 @@ enum Case {
 }
 
 impl Case {
-    fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Case::Bare => "bare (no probes)",
             Case::Floor => "empty raw_tp enter/exit pair (floor)",
@@ -138,7 +138,7 @@ impl Case {
 }
 
 /// What a case keeps attached while the loop runs.
-enum Setup {
+pub(super) enum Setup {
     None,
     /// Held for its drop, which detaches and unloads.
     Object {
@@ -150,7 +150,7 @@ enum Setup {
 
 impl Setup {
     /// The process whose BPF programs the case runs (for the stats pass).
-    fn cost(&self) -> Option<BpfCost> {
+    pub(super) fn cost(&self) -> Option<BpfCost> {
         match self {
             Setup::Object { .. } => Some(bpf_cost::read_self()),
             Setup::Agent(a) => Some(bpf_cost::read(&a.pid().to_string())),
@@ -158,7 +158,7 @@ impl Setup {
         }
     }
 
-    fn stop(self) -> Result<()> {
+    pub(super) fn stop(self) -> Result<()> {
         match self {
             Setup::Agent(a) => a.stop().map(|_| ()),
             Setup::Bpftrace(mut c) => {
@@ -219,7 +219,7 @@ const SERVE_ARGS: [&str; 5] = [
     "/dev/null",
 ];
 
-fn setup(case: Case) -> Result<Setup> {
+pub(super) fn setup(case: Case) -> Result<Setup> {
     Ok(match case {
         Case::Bare => Setup::None,
         Case::Floor => Setup::Object {
@@ -248,88 +248,6 @@ fn setup(case: Case) -> Result<Setup> {
             "1s",
         ])?),
     })
-}
-
-#[derive(Serialize)]
-struct Row {
-    case: &'static str,
-    median_ns: f64,
-    added_ns: f64,
-    vs_floor: f64,
-    vs_floor_ci95: (f64, f64),
-    vs_bpftrace: Option<f64>,
-    vs_bpftrace_ci95: Option<(f64, f64)>,
-    /// Added time as a share of the bare loop (what the sampled mode is judged by).
-    vs_bare: f64,
-    vs_bare_ci95: (f64, f64),
-    samples_ns: Vec<f64>,
-}
-
-#[derive(Serialize)]
-struct ProgRow {
-    case: &'static str,
-    program: String,
-    run_cnt: u64,
-    run_time_ns: u64,
-    ns_per_run: f64,
-}
-
-/// Enables kernel.bpf_stats_enabled for the pass and restores it after.
-struct StatsOn(Option<String>);
-
-impl StatsOn {
-    fn new() -> StatsOn {
-        const PATH: &str = "/proc/sys/kernel/bpf_stats_enabled";
-        let before = std::fs::read_to_string(PATH).ok();
-        if let Err(e) = std::fs::write(PATH, "1") {
-            log::warn!("bench: cannot enable bpf stats: {e}");
-        }
-        StatsOn(before)
-    }
-}
-
-impl std::ops::Drop for StatsOn {
-    fn drop(&mut self) {
-        if let Some(b) = &self.0 {
-            let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", b.trim());
-        }
-    }
-}
-
-/// Each case once more with bpf stats on (never during the timing rounds: stats add about
-/// 20 ns a run): every program's own run time, without the dispatch around it.
-fn stats_pass(cases: &[Case], iterations: u64, stop: &AtomicBool) -> Result<Vec<ProgRow>> {
-    let _on = StatsOn::new();
-    let mut rows = Vec::new();
-    for &case in cases
-        .iter()
-        .filter(|c| !matches!(c, Case::Bare | Case::Bpftrace))
-    {
-        if stopped(stop) {
-            break;
-        }
-        let s = setup(case)?;
-        let before = s.cost().unwrap_or_default();
-        let run = measure(iterations);
-        let after = s.cost().unwrap_or_default();
-        s.stop()?;
-        run?;
-        for p in after.programs {
-            let b = before.programs.iter().find(|q| q.id == p.id);
-            let cnt = p.run_cnt - b.map_or(0, |b| b.run_cnt);
-            let ns = p.run_time_ns - b.map_or(0, |b| b.run_time_ns);
-            if cnt > 0 {
-                rows.push(ProgRow {
-                    case: case.label(),
-                    program: p.name,
-                    run_cnt: cnt,
-                    run_time_ns: ns,
-                    ns_per_run: ns as f64 / cnt as f64,
-                });
-            }
-        }
-    }
-    Ok(rows)
 }
 
 pub fn overhead(
@@ -451,92 +369,4 @@ pub fn overhead(
         );
     }
     Ok(())
-}
-
-fn print_table(iterations: u64, rounds: usize, rows: &[Row]) {
-    println!(
-        "getpgid loop, {iterations} calls per measurement, {rounds} interleaved rounds (medians), kernel {}",
-        node::kernel_release()
-    );
-    println!(
-        "{:<52} {:>8} {:>8} {:>22} {:>22}",
-        "case", "ns/call", "added", "/floor [95% CI]", "/bpftrace [95% CI]"
-    );
-    let ci = |p: f64, (lo, hi): (f64, f64)| format!("{p:.2}x [{lo:.2}-{hi:.2}]");
-    for r in rows {
-        println!(
-            "{:<52} {:>8.1} {:>8.1} {:>22} {:>22}",
-            r.case,
-            r.median_ns,
-            r.added_ns,
-            ci(r.vs_floor, r.vs_floor_ci95),
-            r.vs_bpftrace
-                .zip(r.vs_bpftrace_ci95)
-                .map_or("-".into(), |(p, c)| ci(p, c)),
-        );
-    }
-}
-
-fn print_programs(progs: &[ProgRow]) {
-    println!("\nprogram bodies (kernel.bpf_stats_enabled, a separate pass):");
-    println!(
-        "{:<52} {:<16} {:>12} {:>10}",
-        "case", "program", "runs", "ns/run"
-    );
-    for p in progs {
-        println!(
-            "{:<52} {:<16} {:>12} {:>10.1}",
-            p.case, p.program, p.run_cnt, p.ns_per_run
-        );
-    }
-}
-
-fn print_targets(rows: &[Row], map_bytes: u64, formula: u64) {
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-    let row = |label: &str| rows.iter().find(|r| r.case == label);
-    println!("\ntargets:");
-    for c in [Case::Trace, Case::Serve] {
-        let Some(r) = row(c.label()) else { continue };
-        let hi = r.vs_floor_ci95.1;
-        println!(
-            "  {}: <= 1.3x floor (upper end): {hi:.2}x -> {}",
-            r.case,
-            verdict(hi <= 1.3)
-        );
-        match r.vs_bpftrace {
-            Some(v) => println!(
-                "  {}: <= 0.35x bpftrace: {v:.2}x -> {}",
-                r.case,
-                verdict(v <= 0.35)
-            ),
-            None => println!("  {}: <= 0.35x bpftrace: bpftrace not installed", r.case),
-        }
-    }
-    if let Some(r) = row(Case::Latency.label()) {
-        let hi = r.vs_floor_ci95.1;
-        println!(
-            "  seccomp latency alone <= 1.6x floor (upper end): {hi:.2}x -> {}",
-            verdict(hi <= 1.6)
-        );
-    }
-    if let Some(r) = row(Case::Sampled.label()) {
-        let (lo, hi) = r.vs_bare_ci95;
-        println!(
-            "  seccomp sampled <= 3% added to bare (upper end): {:.1}% [{:.1}%-{:.1}%] -> {}",
-            r.vs_bare * 100.0,
-            lo * 100.0,
-            hi * 100.0,
-            verdict(hi <= 0.03)
-        );
-    }
-    println!(
-        "  map memory, every problem, this node <= 16 MiB: {} -> {}",
-        bpf_cost::mib(map_bytes),
-        verdict(map_bytes <= 16 << 20)
-    );
-    println!(
-        "  map memory by formula, 64 CPUs, pid_max 4194304 <= 64 MiB: {} -> {}",
-        bpf_cost::mib(formula),
-        verdict(formula <= 64 << 20)
-    );
 }
