@@ -1,6 +1,7 @@
 //! sigpipe analyzer fed with recorded events.
 
 use super::*;
+use crate::shared::Severity;
 use tracer_common::sigpipe::{SIGPIPE, result};
 
 const T0: f64 = 1_700_000_000.0;
