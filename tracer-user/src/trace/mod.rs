@@ -1,6 +1,7 @@
 //! `ctrace trace`: resolve filters, load and attach the chosen problems, feed the live view each
 //! interval, and on q, Ctrl-C, SIGTERM or the end of --duration detach and print the report.
 
+mod fill;
 pub mod meta;
 mod select;
 mod session;

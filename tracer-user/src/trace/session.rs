@@ -10,7 +10,10 @@ use anyhow::{Result, anyhow};
 use aya::Ebpf;
 use tracer_common::Drop;
 
-use super::select::{Selection, read_drops};
+use super::{
+    fill::{dropped, fill},
+    select::{Selection, read_drops},
+};
 use crate::{
     attach::{self, AttachType, Attachment, Globals, Target},
     attrib::Attributor,
@@ -19,7 +22,7 @@ use crate::{
     problem::Problem,
     registry,
     report::Report,
-    shared::{Cx, Entry, Part, ProbeInfo, ProblemRun, Start},
+    shared::{Cx, Entry, ProbeInfo, ProblemRun, Start},
     syscalls::{self, Dispatcher},
     tier::{self, Features, Tier},
 };
@@ -365,42 +368,4 @@ impl Session {
             )),
         }
     }
-}
-
-/// Each problem's part into the report: its section and events keyed by its name, its findings
-/// in registry order and then those that need every part (`settle`: with `detached`, on a node
-/// without probes), then the drops.
-fn fill(
-    report: &mut Report,
-    runs: &mut [(&'static Entry, Box<dyn ProblemRun>)],
-    parts: Vec<Part>,
-    drops: &BTreeMap<Drop, u64>,
-    detached: bool,
-) {
-    let mut later = Vec::new();
-    for ((e, r), mut part) in runs.iter_mut().zip(parts) {
-        later.extend(r.settle(&mut part, detached));
-        report.events.insert(e.name().into(), part.events);
-        report.findings.extend(part.findings);
-        report
-            .drops
-            .insert(e.name().into(), dropped(drops, e.drops));
-        report.sections.push((e.name(), part.section));
-    }
-    report.findings.extend(later);
-    report.drop_reasons = drops
-        .iter()
-        .map(|(d, n)| (d.name().to_string(), *n))
-        .collect();
-    // "filter" (forks the pid filter could not take, cgroup births attribution could not
-    // queue) only when it happened.
-    let n = dropped(drops, &[Drop::FilterMapFull, Drop::CgroupQueueFull]);
-    if n > 0 {
-        report.drops.insert("filter".into(), n);
-    }
-}
-
-/// The drops of these reasons.
-fn dropped(drops: &BTreeMap<Drop, u64>, reasons: &[Drop]) -> u64 {
-    reasons.iter().filter_map(|d| drops.get(d)).sum()
 }
