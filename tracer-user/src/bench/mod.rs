@@ -2,6 +2,7 @@
 
 mod agent;
 mod agents;
+mod cases;
 mod children;
 pub mod other_tracers;
 mod overhead;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::overhead::Case;
+use super::cases::Case;
 use crate::{bpf_cost, node};
 
 #[derive(Serialize)]

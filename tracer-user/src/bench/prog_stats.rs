@@ -5,8 +5,8 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Result;
 
 use super::{
+    cases::{Case, measure, setup},
     children::stopped,
-    overhead::{Case, measure, setup},
     overhead_table::ProgRow,
 };
 
