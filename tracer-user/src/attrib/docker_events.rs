@@ -14,7 +14,7 @@ use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuild
 use futures_util::StreamExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::docker::{Link, Shared};
+use super::docker_names::{Link, Shared};
 
 /// Each API request's limit (bollard counts whole seconds): a hung daemon costs this, on this
 /// thread only.

@@ -8,6 +8,7 @@ pub mod cgroup_ids;
 mod containerd;
 pub mod docker;
 mod docker_events;
+mod docker_names;
 pub mod feed;
 mod k8s;
 pub mod name_sources;
