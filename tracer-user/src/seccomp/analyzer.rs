@@ -151,7 +151,7 @@ impl Analyzer {
             stats: self
                 .stats
                 .iter()
-                .map(|(k, s)| (*k, super::serve::delta(s, base.get(k))))
+                .map(|(k, s)| (*k, s.since(base.get(k))))
                 .filter(|(_, d)| d.count > 0)
                 .collect(),
             meta: self.meta.clone(),

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Result, anyhow};
 
-use super::{estimate::Calibration, slowdown::Calibrator};
+use super::{calibrator::Calibrator, estimate::Calibration};
 
 /// A calibration longer than this is given up on (the worker finishes it for the cache).
 const DEADLINE: Duration = Duration::from_secs(120);

@@ -4,6 +4,7 @@
 pub mod analyzer;
 pub mod bench;
 pub mod calibration;
+mod calibrator;
 pub mod class;
 pub mod doctor;
 pub mod entry;
@@ -55,6 +56,27 @@ pub struct SysStats {
     pub count: u64,
     pub total_ns: u64,
     pub hist: Log2Hist,
+}
+
+impl SysStats {
+    /// What grew since `last`, an earlier snapshot of the same key; a key whose figures shrank
+    /// was deleted and recreated (pid reuse), so all of it is new.
+    pub fn since(&self, last: Option<&SysStats>) -> SysStats {
+        match last {
+            Some(l) if l.count <= self.count => {
+                let mut d = SysStats {
+                    count: self.count - l.count,
+                    total_ns: self.total_ns.saturating_sub(l.total_ns),
+                    ..Default::default()
+                };
+                for (i, s) in d.hist.slots.iter_mut().enumerate() {
+                    *s = self.hist.slots[i].saturating_sub(l.hist.slots[i]);
+                }
+                d
+            }
+            _ => self.clone(),
+        }
+    }
 }
 
 /// Reads the in-kernel aggregates of `mode`.

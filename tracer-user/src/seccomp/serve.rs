@@ -16,25 +16,6 @@ use crate::{
     },
 };
 
-/// What grew between two snapshots of one key; a key whose figures shrank was deleted and
-/// recreated (pid reuse), so all of it is new.
-pub(super) fn delta(now: &SysStats, last: Option<&SysStats>) -> SysStats {
-    match last {
-        Some(l) if l.count <= now.count => {
-            let mut d = SysStats {
-                count: now.count - l.count,
-                total_ns: now.total_ns.saturating_sub(l.total_ns),
-                ..Default::default()
-            };
-            for (i, s) in d.hist.slots.iter_mut().enumerate() {
-                *s = now.hist.slots[i].saturating_sub(l.hist.slots[i]);
-            }
-            d
-        }
-        _ => now.clone(),
-    }
-}
-
 #[derive(Default)]
 pub struct Serve {
     syscalls: BTreeMap<(Ctr, &'static str), Hist>,
@@ -58,7 +39,7 @@ impl Serve {
         ctr_of: impl Fn(u32) -> Ctr,
     ) {
         for (k, s) in stats {
-            let d = delta(s, self.last_sys.get(k));
+            let d = s.since(self.last_sys.get(k));
             if d.count > 0 {
                 let c = ctr_of(k.tgid);
                 touched.touch(&c);
