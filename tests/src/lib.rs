@@ -8,6 +8,7 @@ pub mod containerd;
 pub mod docker;
 pub mod links;
 pub mod overlay;
+pub mod page;
 pub mod podman;
 pub mod prometheus;
 pub mod rootfs;
