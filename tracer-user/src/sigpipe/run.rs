@@ -35,6 +35,9 @@ pub struct SigpipeRun {
     probe: ProbeInfo,
     analyzer: Analyzer,
     fd_cache: HashMap<(u32, i32), FdInfo>,
+    /// Every process's stdout and stderr as last described: a socket that is still the same
+    /// inode is not described again (its net table read) at the next scan.
+    std_fds: HashMap<(u32, i32), FdInfo>,
     watched: HashMap<u32, String>,
     extra: Vec<String>,
     clock: Clock,
@@ -70,6 +73,7 @@ impl SigpipeRun {
             probe,
             analyzer: Analyzer::default(),
             fd_cache: HashMap::new(),
+            std_fds: HashMap::new(),
             watched: HashMap::new(),
             extra,
             clock: Clock::new(),
@@ -88,6 +92,7 @@ impl SigpipeRun {
     pub fn scan(&mut self) {
         self.watched.clear();
         let known = std::mem::take(&mut self.fd_cache);
+        let std_known = std::mem::take(&mut self.std_fds);
         for pid in node::pids() {
             let Some(comm) = node::proc_comm(pid) else {
                 continue;
@@ -102,11 +107,14 @@ impl SigpipeRun {
                 continue;
             }
             for fd in [1, 2] {
-                let info = fds::describe_known(pid, fd, known.get(&(pid, fd)));
-                if let Some(info) = info.filter(is_journald_stream) {
+                let Some(info) = fds::describe_known(pid, fd, std_known.get(&(pid, fd))) else {
+                    continue;
+                };
+                if is_journald_stream(&info) {
                     self.watched.insert(pid, "journald client".into());
-                    self.fd_cache.insert((pid, fd), info);
+                    self.fd_cache.insert((pid, fd), info.clone());
                 }
+                self.std_fds.insert((pid, fd), info);
             }
         }
     }

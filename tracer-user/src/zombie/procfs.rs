@@ -59,10 +59,12 @@ pub fn pidns_of(pid: u32) -> Option<u64> {
         .map(|m| m.ino())
 }
 
-/// Every zombie now, with its status.
+/// Every zombie now, with its status. The short stat read decides; only zombies' status
+/// (which the kernel formats at length, memory figures included) is read.
 pub fn zombies_now() -> Vec<(u32, ProcStatus)> {
     crate::node::pids()
         .into_iter()
+        .filter(|p| is_zombie(*p))
         .filter_map(|p| Some((p, read_status(p)?)))
         .filter(|(_, s)| s.state == 'Z')
         .collect()
