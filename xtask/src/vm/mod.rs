@@ -4,6 +4,7 @@
 
 mod initramfs;
 mod kernels;
+mod libtest;
 mod plan;
 mod report;
 

@@ -174,27 +174,9 @@ pub fn skips(binary: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// A test result line of libtest: `test NAME ... ok|FAILED|ignored`.
-pub fn parse_line(line: &str) -> Option<(&str, bool)> {
-    let rest = line.strip_prefix("test ")?;
-    let (name, verdict) = rest.split_once(" ... ")?;
-    match verdict.trim() {
-        "ok" => Some((name, true)),
-        "FAILED" => Some((name, false)),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_libtest_lines() {
-        assert_eq!(parse_line("test a::b ... ok"), Some(("a::b", true)));
-        assert_eq!(parse_line("test x ... FAILED"), Some(("x", false)));
-        assert_eq!(parse_line("test result: ok. 1 passed"), None);
-    }
 
     #[test]
     fn docker_tests_are_skipped_by_name() {

@@ -2,7 +2,7 @@
 
 use std::{fmt::Write as _, fs, path::Path};
 
-use super::{TestBinary, kernels::Kernel, plan};
+use super::{TestBinary, kernels::Kernel, libtest, plan};
 
 pub struct TestResult {
     pub tier: &'static str,
@@ -70,7 +70,7 @@ pub fn collect(
             let log = read(&format!("{tier}.{}.log", b.name));
             let rc = read(&format!("{tier}.{}.rc", b.name));
             let before = r.tests.len();
-            for (name, passed) in log.lines().filter_map(plan::parse_line) {
+            for (name, passed) in libtest::results(&log) {
                 r.tests.push(TestResult {
                     tier,
                     problem,
