@@ -157,16 +157,17 @@ impl SeccompRun {
 
     /// Reads the maps and attributes processes not seen before, while they are alive.
     pub fn attribute(&mut self, ebpf: &mut Ebpf, attrib: &mut Attributor) -> Result<()> {
+        // Named before an execve (runc's `runc:[2:INIT]` before the container's command, with
+        // no filter yet): named again from what the exec left.
+        let execd = super::take_execs(ebpf);
         if let Some(s) = self.sampler.as_mut() {
-            s.drain(ebpf, attrib)?;
+            s.drain(ebpf, attrib, &execd)?;
         }
         if self.syscalls.is_none() {
             return Ok(());
         }
         self.analyzer.update(snapshot(ebpf, self.mode)?);
-        // Named before an execve (runc's `runc:[2:INIT]` before the container's command, with
-        // no filter yet): named again from what the exec left.
-        for tgid in super::take_execs(ebpf) {
+        for tgid in execd {
             self.analyzer.unset_meta(tgid);
         }
         for tgid in self.analyzer.unknown_tgids() {

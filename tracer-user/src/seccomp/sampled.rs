@@ -158,7 +158,8 @@ impl Sampler {
     }
 
     /// Moves the kernel's counts here, classifies their stacks and attributes new processes.
-    pub fn drain(&mut self, ebpf: &mut Ebpf, attrib: &mut Attributor) -> Result<()> {
+    /// `execd`: processes that exec'd since the last drain, named again if named before.
+    pub fn drain(&mut self, ebpf: &mut Ebpf, attrib: &mut Attributor, execd: &[u32]) -> Result<()> {
         let mut raw: Vec<(SampleKey, u64)> = Vec::new();
         {
             let mut map: PerCpuHashMap<&mut MapData, SampleKey, u64> = PerCpuHashMap::try_from(
@@ -218,9 +219,11 @@ impl Sampler {
                 .ok_or_else(|| anyhow!("map {SAMPLE_DROPS} missing"))?,
         )?;
         self.drops = drops.get(&0, 0).map_or(0, |v| v.iter().sum());
+        let renamed = execd.iter().filter(|t| self.meta.contains_key(t));
         for t in now
             .keys()
             .filter(|t| !self.meta.contains_key(t))
+            .chain(renamed)
             .copied()
             .collect::<Vec<_>>()
         {
