@@ -54,7 +54,14 @@ pub struct Session {
     _links: Vec<Attachment>,
     /// The origin header's offsets the probes were loaded with (zero: the /proc fallback).
     origin_offsets: tracer_common::origin::Offsets,
+    /// ctrace's own BPF figures and when they were read: reading them walks every fd's fdinfo,
+    /// a tenth of an idle agent's CPU when done each interval.
+    bpf: std::cell::RefCell<Option<(Instant, crate::bpf_cost::BpfCost)>>,
 }
+
+/// How long ctrace's own BPF figures are reused (map sizes are fixed at load; program run
+/// times move only with kernel.bpf_stats_enabled).
+const BPF_COST_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Session {
     /// Checks the node, resolves the filters and attaches every asked problem.
@@ -201,6 +208,7 @@ impl Session {
             _syscalls: shared,
             _links: links,
             origin_offsets: globals.origin_offsets,
+            bpf: Default::default(),
         })
     }
 
@@ -267,9 +275,22 @@ impl Session {
 
     /// What ctrace's own maps and programs cost the kernel so far, for the live view.
     pub fn kernel_cost(&self) -> String {
-        crate::bpf_cost::read_self()
-            .over(self.started.elapsed().as_secs_f64())
-            .live()
+        self.bpf_cost(false).live()
+    }
+
+    /// ctrace's own BPF figures, read again after `BPF_COST_EVERY` or when `fresh`; a program's
+    /// CPU share is over the time up to the read.
+    fn bpf_cost(&self, fresh: bool) -> crate::bpf_cost::BpfCost {
+        let mut cache = self.bpf.borrow_mut();
+        let stale = cache
+            .as_ref()
+            .is_none_or(|(at, _)| fresh || at.elapsed() >= BPF_COST_EVERY);
+        if stale {
+            *cache = Some((Instant::now(), crate::bpf_cost::read_self()));
+        }
+        let (at, cost) = cache.as_ref().expect("just read");
+        cost.clone()
+            .over(at.duration_since(self.started).as_secs_f64())
     }
 
     /// The kernel's drops and the drain stage's (records past a full queue), by reason.
@@ -313,7 +334,7 @@ impl Session {
 
     /// The report of everything so far, with the probes still attached (serve).
     pub fn snapshot(&mut self, top: usize) -> Result<Report> {
-        let mut report = self.empty_report();
+        let mut report = self.empty_report(false);
         let mut cx = Cx {
             ebpf: &mut self.ebpf,
             attrib: &mut self.attrib,
@@ -330,7 +351,7 @@ impl Session {
 
     /// Drains everything, detaches every probe and returns the final report.
     pub fn finish(mut self, top: usize) -> Result<Report> {
-        let mut report = self.empty_report();
+        let mut report = self.empty_report(true);
         let mut cx = Cx {
             ebpf: &mut self.ebpf,
             attrib: &mut self.attrib,
@@ -349,7 +370,8 @@ impl Session {
         Ok(report)
     }
 
-    fn empty_report(&self) -> Report {
+    /// `fresh`: the final report reads ctrace's own BPF figures anew.
+    fn empty_report(&self, fresh: bool) -> Report {
         Report {
             version: env!("CARGO_PKG_VERSION"),
             kernel: node::kernel_release(),
@@ -361,7 +383,7 @@ impl Session {
             findings: Vec::new(),
             duty_cycle_pct: self.duty_cycle,
             sections: Vec::new(),
-            bpf: Some(crate::bpf_cost::read_self().over(self.started.elapsed().as_secs_f64())),
+            bpf: Some(self.bpf_cost(fresh)),
             evidence: Some(crate::evidence::Evidence::new(
                 self.origin_offsets.namespaces(),
                 self.attrib.cgroup2_mount(),
