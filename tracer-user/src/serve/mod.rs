@@ -9,6 +9,7 @@ mod exposition;
 mod http;
 mod metrics;
 mod ndjson;
+mod quick;
 mod tls;
 
 use std::{
@@ -33,10 +34,6 @@ use crate::{
 use bounds::Bounds;
 use http::{Documents, Health, Http};
 use metrics::Snapshot;
-
-/// Records streamed as findings at most this often: the first records after a quiet spell go
-/// out at once, and a busy node's stream costs at most ten rounds a second.
-const QUICK_GAP: Duration = Duration::from_millis(100);
 
 /// Why the loop went round.
 enum Woke {
@@ -125,7 +122,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         let mut publish = ticker(t.interval);
         // Findings streamed as their records arrive: at most this often, bursts in one round.
         let mut quick_at: Option<tokio::time::Instant> = None;
-        let mut last_quick = tokio::time::Instant::now();
+        let mut budget = quick::QuickBudget::new(Instant::now());
         while !stop.load(Ordering::Relaxed) {
             let woke = tokio::select! {
                 _ = stage.wake.notified() => Woke::Data,
@@ -139,20 +136,23 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
             session.tick(Instant::now())?;
             match woke {
                 Woke::Publish => {
+                    // Before the publish: records queued while it runs mark their problems
+                    // again and are streamed at once, not an interval later.
+                    stage.take_dirty();
                     session.refresh(false)?;
                     if log::log_enabled!(log::Level::Info) {
                         log::info!("{}", session.live());
                     }
                     agent.publish(&mut session, &shared, &docs, &mut stream)?;
-                    stage.take_dirty();
                     quick_at = None;
                 }
                 Woke::Data if quick_at.is_none() => {
-                    quick_at = Some(last_quick + QUICK_GAP);
+                    let at = budget.ready_at(Instant::now());
+                    quick_at = Some(tokio::time::Instant::from_std(at));
                 }
                 Woke::Quick => {
                     quick_at = None;
-                    last_quick = tokio::time::Instant::now();
+                    budget.take(Instant::now());
                     let dirty = stage.take_dirty();
                     if !dirty.is_empty() {
                         let found = session.findings_of(&dirty, t.top)?;
