@@ -138,7 +138,7 @@ fn sigpipe_latency(n: usize, stop: &std::sync::atomic::AtomicBool) -> Result<Vec
             Some(at) => out.push((at - t0).as_secs_f64() * 1e3),
             None => bail!("no finding line within 5 s for pid {pid}"),
         }
-        // Samples apart, as on an idle node (serve streams at most ten rounds a second).
+        // Samples apart, as on an idle node (serve streams ten rounds a second in the long run).
         std::thread::sleep(Duration::from_millis(150));
     }
     agent.stop()?;
