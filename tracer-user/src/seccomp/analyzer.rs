@@ -111,12 +111,10 @@ impl Analyzer {
         self.meta.insert(tgid, meta);
     }
 
-    /// The process exec'd: it is named again, unless its figures were already retired (then
-    /// it is gone, and the kernel's record of it with it).
+    /// The process exec'd: it is named again, from /proc or, once it is gone (its figures
+    /// perhaps retired meanwhile), from the kernel's record of it after the exec.
     pub fn unset_meta(&mut self, tgid: u32) {
-        if !self.is_retired(tgid) {
-            self.meta.remove(&tgid);
-        }
+        self.meta.remove(&tgid);
     }
 
     pub fn process_count(&self) -> usize {

@@ -216,6 +216,18 @@ fn retired_processes_keep_their_figures_once_gone_from_the_kernel() {
     );
 }
 
+/// Named before its execve, retired once dead, and only then seen to have exec'd: it is named
+/// again all the same (from the kernel's record after the exec).
+#[test]
+fn a_retired_process_that_had_exec_d_is_named_again() {
+    let mut a = recorded();
+    a.retire(&[10]);
+    a.update(vec![(SysKey { tgid: 11, nr: 110 }, stats(505, 300))]);
+    assert!(a.unknown_tgids().is_empty());
+    a.unset_meta(10);
+    assert_eq!(a.unknown_tgids(), [10]);
+}
+
 #[test]
 fn a_window_counts_what_grew_since_its_base_and_leaves_the_quiet_out() {
     let mut a = recorded();
