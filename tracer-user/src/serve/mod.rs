@@ -120,7 +120,8 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     crate::trace::loop_rt()?.block_on(async {
         let mut tick = ticker(TICK);
         let mut publish = ticker(t.interval);
-        // Findings streamed as their records arrive: at most this often, bursts in one round.
+        // Findings streamed as their records arrive, at the pace `quick` allows; records that
+        // arrive while a round waits go out in that round.
         let mut quick_at: Option<tokio::time::Instant> = None;
         let mut budget = quick::QuickBudget::new(Instant::now());
         while !stop.load(Ordering::Relaxed) {

@@ -56,7 +56,7 @@ pub struct Session {
     origin_offsets: tracer_common::origin::Offsets,
     /// ctrace's own BPF figures and when they were read: reading them walks every fd's fdinfo,
     /// a tenth of an idle agent's CPU when done each interval.
-    bpf: std::cell::RefCell<Option<(Instant, crate::bpf_cost::BpfCost)>>,
+    bpf: Option<(Instant, crate::bpf_cost::BpfCost)>,
 }
 
 /// How long ctrace's own BPF figures are reused (map sizes are fixed at load; program run
@@ -208,7 +208,7 @@ impl Session {
             _syscalls: shared,
             _links: links,
             origin_offsets: globals.origin_offsets,
-            bpf: Default::default(),
+            bpf: None,
         })
     }
 
@@ -274,21 +274,21 @@ impl Session {
     }
 
     /// What ctrace's own maps and programs cost the kernel so far, for the live view.
-    pub fn kernel_cost(&self) -> String {
+    pub fn kernel_cost(&mut self) -> String {
         self.bpf_cost(false).live()
     }
 
     /// ctrace's own BPF figures, read again after `BPF_COST_EVERY` or when `fresh`; a program's
     /// CPU share is over the time up to the read.
-    fn bpf_cost(&self, fresh: bool) -> crate::bpf_cost::BpfCost {
-        let mut cache = self.bpf.borrow_mut();
-        let stale = cache
+    fn bpf_cost(&mut self, fresh: bool) -> crate::bpf_cost::BpfCost {
+        let stale = self
+            .bpf
             .as_ref()
             .is_none_or(|(at, _)| fresh || at.elapsed() >= BPF_COST_EVERY);
         if stale {
-            *cache = Some((Instant::now(), crate::bpf_cost::read_self()));
+            self.bpf = Some((Instant::now(), crate::bpf_cost::read_self()));
         }
-        let (at, cost) = cache.as_ref().expect("just read");
+        let (at, cost) = self.bpf.as_ref().expect("just read");
         cost.clone()
             .over(at.duration_since(self.started).as_secs_f64())
     }
@@ -371,7 +371,7 @@ impl Session {
     }
 
     /// `fresh`: the final report reads ctrace's own BPF figures anew.
-    fn empty_report(&self, fresh: bool) -> Report {
+    fn empty_report(&mut self, fresh: bool) -> Report {
         Report {
             version: env!("CARGO_PKG_VERSION"),
             kernel: node::kernel_release(),
