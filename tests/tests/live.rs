@@ -13,7 +13,8 @@ use std::{
 use tests::{
     Tracer,
     bpf::{BPF_MAP_GET_NEXT_ID, BPF_PROG_GET_NEXT_ID, assert_ids_gone, held_ids},
-    ctrace_bin, root, scratch_dir, skip_or_fail, spawn_ready,
+    ctrace_bin, root, scratch_dir, spawn_ready,
+    tmux::Pane,
 };
 
 /// A pid namespace whose PID 1 never reaps: `n` children and `n` orphaned grandchildren turn
@@ -34,87 +35,6 @@ fn noreap_tree(n: u32) -> (Child, u32) {
 fn stop_tree(mut helper: Child, init: u32) {
     unsafe { libc::kill(init as i32, libc::SIGKILL) };
     let _ = helper.wait();
-}
-
-/// tmux, with its server's socket under the scratch folder: /tmp may be read-only (the VM).
-fn tmux() -> Command {
-    let dir = scratch_dir().join("tmux");
-    let _ = std::fs::create_dir_all(&dir);
-    let mut c = Command::new("tmux");
-    c.env("TMUX_TMPDIR", dir);
-    c
-}
-
-/// A detached tmux session of 80 columns by 30 lines running `cmd` under sh; killed on drop.
-struct Pane {
-    name: String,
-}
-
-impl Pane {
-    /// None (after saying so, or failing under CI) where tmux is missing.
-    fn start(tag: &str, cmd: &str) -> Option<Pane> {
-        if tmux().arg("-V").output().is_err() {
-            skip_or_fail("tmux is not installed");
-            return None;
-        }
-        let name = format!("ctrace-live-{tag}-{}", std::process::id());
-        let ok = tmux()
-            .args(["new-session", "-d", "-x", "80", "-y", "30", "-s", &name])
-            .args(["sh", "-c", cmd])
-            .status()
-            .expect("run tmux")
-            .success();
-        assert!(ok, "tmux new-session failed");
-        Some(Pane { name })
-    }
-
-    /// The screen, wrapped lines joined: a line wider than the pane shows as such.
-    fn capture(&self) -> Vec<String> {
-        let out = tmux()
-            .args(["capture-pane", "-p", "-J", "-t", &self.name])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(String::from)
-            .collect()
-    }
-
-    fn alternate_screen(&self) -> bool {
-        let out = tmux()
-            .args(["display-message", "-p", "-t", &self.name, "#{alternate_on}"])
-            .output()
-            .expect("tmux display-message");
-        String::from_utf8_lossy(&out.stdout).trim() == "1"
-    }
-
-    fn keys(&self, keys: &str) {
-        tmux()
-            .args(["send-keys", "-t", &self.name, keys])
-            .status()
-            .expect("tmux send-keys");
-    }
-
-    /// Polls the screen until `pred` holds; the last screen either way.
-    fn wait(&self, timeout: Duration, pred: impl Fn(&[String]) -> bool) -> (bool, Vec<String>) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.capture();
-            if pred(&screen) {
-                return (true, screen);
-            }
-            if Instant::now() > deadline {
-                return (false, screen);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Pane {
-    fn drop(&mut self) {
-        let _ = tmux().args(["kill-session", "-t", &self.name]).status();
-    }
 }
 
 fn too_wide(screen: &[String], width: usize) -> Vec<&String> {
