@@ -171,7 +171,7 @@ impl SeccompRun {
             self.analyzer.unset_meta(tgid);
         }
         for tgid in self.analyzer.unknown_tgids() {
-            let meta = proc_meta(tgid, None, attrib, ebpf, |p| self.analyzer.meta(p).cloned());
+            let meta = proc_meta(tgid, attrib, ebpf, |p| self.analyzer.meta(p).cloned());
             self.analyzer.set_meta(tgid, meta);
         }
         Ok(())

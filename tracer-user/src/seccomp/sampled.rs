@@ -227,7 +227,7 @@ impl Sampler {
             .copied()
             .collect::<Vec<_>>()
         {
-            let mut m = proc_meta(t, None, attrib, ebpf, |p| self.meta.get(&p).cloned());
+            let mut m = proc_meta(t, attrib, ebpf, |p| self.meta.get(&p).cloned());
             // The cgroup the kernel saw at the sample names the container, even once the
             // process is gone; /proc (in proc_meta) where the id is not a container's.
             let origin = tracer_common::Origin {

@@ -11,15 +11,24 @@ use crate::{
     node, seccomp,
 };
 
-fn live_meta(tgid: u32, attrib: &mut Attributor) -> ProcMeta {
-    ProcMeta {
-        comm: node::proc_comm(tgid).unwrap_or_default(),
-        container: attrib.container_of(tgid),
-        seccomp: SeccompStatus::from_status(
-            node::proc_status_field(tgid, "Seccomp").as_deref(),
-            node::proc_status_field(tgid, "Seccomp_filters").as_deref(),
-        ),
+/// From /proc, or None when the process is gone before the last read: a process that exits
+/// while it is read (a short `cat` after its execve) leaves an empty name or no seccomp line,
+/// and perhaps the host's cgroup; its kernel record says better.
+fn live_meta(tgid: u32, attrib: &mut Attributor) -> Option<ProcMeta> {
+    let comm = node::proc_comm(tgid).filter(|c| !c.is_empty())?;
+    // One read for both lines: two reads could straddle the exit.
+    let status = std::fs::read_to_string(format!("/proc/{tgid}/status")).unwrap_or_default();
+    let mode = node::status_field(&status, "Seccomp");
+    let filters = node::status_field(&status, "Seccomp_filters");
+    let container = attrib.container_of(tgid);
+    if !node::alive(tgid) {
+        return None;
     }
+    Some(ProcMeta {
+        comm,
+        container,
+        seccomp: SeccompStatus::from_status(mode.as_deref(), filters.as_deref()),
+    })
 }
 
 /// The seccomp state the kernel read, as /proc/PID/status would say it.
@@ -39,24 +48,19 @@ pub fn parent_of(ebpf: &Ebpf, pid: u32) -> Option<u32> {
 
 /// What is known of a process: from /proc while it lives; once gone, its container and seccomp
 /// state are its nearest known ancestor's (both are inherited across fork and exec). `known`
-/// gives metadata already collected for a pid; `comm` is the name the kernel recorded, if any.
+/// gives metadata already collected for a pid.
 pub fn proc_meta(
     tgid: u32,
-    comm: Option<String>,
     attrib: &mut Attributor,
     ebpf: &Ebpf,
     known: impl Fn(u32) -> Option<ProcMeta>,
 ) -> ProcMeta {
-    if node::alive(tgid) {
-        let mut m = live_meta(tgid, attrib);
-        if m.comm.is_empty() {
-            m.comm = comm.unwrap_or_default();
-        }
+    if let Some(m) = live_meta(tgid, attrib) {
         return m;
     }
     let seen = seccomp::kernel_seen(ebpf, tgid);
-    let comm = comm
-        .or_else(|| seen.map(|s| crate::events::comm_str(&s.origin.comm)))
+    let comm = seen
+        .map(|s| crate::events::comm_str(&s.origin.comm))
         .unwrap_or_default();
     // The container from the cgroup id and namespaces the kernel took at the first syscall, the
     // seccomp state from its task at the first syscall or the last execve.
@@ -81,8 +85,7 @@ pub fn proc_meta(
         if let Some(m) = known(parent).filter(|m| m.seccomp.mode != "unknown") {
             return with_origin(ProcMeta { comm, ..m });
         }
-        if node::alive(parent) {
-            let m = live_meta(parent, attrib);
+        if let Some(m) = live_meta(parent, attrib) {
             return with_origin(ProcMeta { comm, ..m });
         }
         pid = parent;
