@@ -5,11 +5,9 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracer_common::COMM_LEN;
 
-use crate::{
-    out::Usage,
-    problem::Problem,
-    seccomp::{section::Sort, workload::Workload},
-};
+use serde::{Deserialize, Serialize};
+
+use crate::{out::Usage, problem::Problem};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -336,6 +334,32 @@ fn comm(s: &str) -> Result<String, String> {
         ));
     }
     Ok(s.to_string())
+}
+
+/// How syscall tables are ranked (`--sort`). By count by default: a filter's cost is paid per
+/// call, and ranking by time fills the table with calls that block (futex, epoll_wait, sleeps).
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    #[default]
+    Count,
+    Time,
+}
+
+/// A syscall pattern `bench seccomp` times (what each runs: `seccomp::workload`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// getppid: the entry cost of one syscall.
+    Getppid,
+    /// write then read one byte through a pipe.
+    Pipe,
+    /// sendto then recvfrom one byte on a loopback UDP socket.
+    Sendto,
+    /// open then close /dev/null.
+    OpenClose,
+    /// fork a child that exits at once, and wait for it.
+    CloneWait,
 }
 
 fn at_least_one(s: &str) -> Result<usize, String> {

@@ -17,8 +17,8 @@ use tracer_common::{
 
 use crate::{
     attach::{self, AttachType, Attachment, Target},
+    probe_info::ProbeInfo,
     problem::Problem,
-    shared::ProbeInfo,
 };
 
 /// The dispatcher as the problems riding it hold it (seccomp's duty cycle detaches it).

@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask setup|build|run|test|lint|bench|vm-test`. Each one installs what it lacks.
 
+mod cycles;
 mod setup;
 mod vm;
 
@@ -37,7 +38,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// rustfmt --check and clippy -D warnings over the workspace.
+    /// rustfmt --check and clippy -D warnings over the workspace, and no import circles between
+    /// a crate's top-level modules.
     Lint,
     /// The integration tests inside Debian kernels under QEMU: a pass/fail table by kernel,
     /// tier and problem.
@@ -88,7 +90,11 @@ fn run(cli: Cli) -> Result<()> {
             setup::toolchain_if_missing()?;
             setup::build_packages()?;
             status(cargo().args(["fmt", "--all", "--", "--check"]))?;
-            status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))
+            status(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+            for krate in ["tracer-user", "tracer-ebpf", "tracer-common"] {
+                cycles::check(&setup::workspace_root().join(krate).join("src"))?;
+            }
+            Ok(())
         }
         Cmd::VmTest { kernel, only } => {
             let bin = build(false)?;

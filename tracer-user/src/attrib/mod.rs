@@ -20,7 +20,7 @@ mod storage;
 
 pub use k8s::K8sNames;
 pub use origin::Origin;
-pub use process::{ProcMeta, SeccompStatus};
+pub use process::{ProcMeta, SeccompStatus, parent_of};
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{containerd, docker, storage};
-use crate::shared::{Check, Status, check};
+use crate::check::{Check, Status, check};
 
 const CONTAINERD_SOCKET: &str = "/run/containerd/containerd.sock";
 const CRIO_SOCKET: &str = "/var/run/crio/crio.sock";

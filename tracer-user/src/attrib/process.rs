@@ -1,6 +1,11 @@
 //! What is known of a process besides its events: name, container and seccomp state.
 
+use aya::{
+    Ebpf,
+    maps::{HashMap as BpfHashMap, MapData},
+};
 use serde::Serialize;
+use tracer_common::names;
 
 use super::Container;
 
@@ -33,4 +38,10 @@ pub struct ProcMeta {
     pub comm: String,
     pub container: Option<Container>,
     pub seccomp: SeccompStatus,
+}
+
+/// The parent the kernel recorded at fork: it outlives a process gone before /proc was read.
+pub fn parent_of(ebpf: &Ebpf, pid: u32) -> Option<u32> {
+    let map = BpfHashMap::<&MapData, u32, u32>::try_from(ebpf.map(names::PARENTS)?).ok()?;
+    map.get(&pid, 0).ok()
 }

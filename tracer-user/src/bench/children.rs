@@ -38,24 +38,3 @@ pub fn stop_flag() -> Arc<AtomicBool> {
 pub fn stopped(flag: &AtomicBool) -> bool {
     flag.load(Ordering::Relaxed)
 }
-
-/// ctrace's own user space on the first CPU; the loop pins itself to the last one.
-pub fn pin_self_to_first_cpu() {
-    set_affinity(1);
-}
-
-/// Every online CPU again (the exit storm forks on all of them).
-pub fn unpin_self() {
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    set_affinity(n);
-}
-
-fn set_affinity(cpus: usize) {
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for c in 0..cpus {
-            libc::CPU_SET(c, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}

@@ -4,7 +4,6 @@ mod agent;
 mod agents;
 mod cases;
 mod children;
-pub mod other_tracers;
 mod overhead;
 mod overhead_table;
 mod prog_stats;
@@ -13,4 +12,4 @@ mod stats;
 mod storm;
 
 pub use agent::run as agent;
-pub use overhead::{overhead, pin_to_last_cpu, syscall_loop};
+pub use overhead::{overhead, syscall_loop};

@@ -10,8 +10,7 @@ use anyhow::{Result, bail};
 
 use super::{
     cases::{Case, bpftrace_installed, measure, setup},
-    children::{pin_self_to_first_cpu, stop_flag, stopped, unpin_self},
-    other_tracers,
+    children::{stop_flag, stopped},
     overhead_table::{Row, print_programs, print_table, print_targets},
     prog_stats::stats_pass,
     stats::{median, ratio_ci, shuffle},
@@ -19,7 +18,8 @@ use super::{
 };
 use crate::{
     cli::{LoopArgs, LoopSyscall},
-    map_sizes, node,
+    cpu_pin::{pin_self_to_first_cpu, pin_to_last_cpu, unpin_self},
+    map_sizes, node, other_tracers,
 };
 
 /// The child side: repeat one cheap syscall and print ns per call.
@@ -39,16 +39,6 @@ pub fn syscall_loop(args: &LoopArgs) -> Result<()> {
     let ns = t.elapsed().as_nanos() as f64 / args.iterations.max(1) as f64;
     println!("{ns:.2}");
     Ok(())
-}
-
-/// One CPU for every measurement, so that runs compare like with like.
-pub fn pin_to_last_cpu() {
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(n - 1, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
 }
 
 pub fn overhead(

@@ -1,10 +1,9 @@
 //! The live view of `ctrace trace`, on stderr (stdout stays the report). On a terminal: a
 //! full-screen view (`screen`, `terminal`); otherwise, or with --no-tui or -v (whose log lines
 //! share stderr), short plain lines (`plain`). The trace loop builds a `Model` each interval
-//! (`feed`) and hands it over; drawing, writing and reading keys happen on the view's own
+//! (`trace::live_feed`) and hands it over; drawing, writing and reading keys happen on the view's own
 //! thread, so a slow terminal never holds up the draining of the ring buffers.
 
-mod feed;
 mod held_log;
 mod model;
 mod plain;
@@ -23,9 +22,8 @@ use std::{
 
 use anyhow::Result;
 
-pub use feed::Feed;
 pub use held_log::Sink as LogSink;
-pub use model::Model;
+pub use model::{Model, Tracker};
 pub use terminal::restore as restore_terminal;
 
 use crate::say;

@@ -14,13 +14,13 @@ use super::{
     text,
 };
 use crate::{
+    attrib::parent_of,
     problem::Problem,
     shared::{
         Caps, Cx, Entry, Evictions, Part, ProbeInfo, ProblemRun, Section, Start,
         metric::Family,
         series::{Ctr, Touched},
     },
-    trace::meta::parent_of,
 };
 
 pub const ENTRY: Entry = Entry {

@@ -232,7 +232,7 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
     let setups = setups(args)?;
     // Another tracer's syscall probes slow every setup alike, hiding what a filter costs.
     // (After the input is checked: bad input stays one line.)
-    crate::bench::other_tracers::warn();
+    crate::other_tracers::warn();
     if !args.json {
         for s in &setups {
             outln!(

@@ -12,6 +12,7 @@ pub mod estimate;
 pub mod explain;
 pub mod filter;
 pub mod filter_time;
+mod proc_meta;
 pub mod profile;
 pub mod run;
 pub mod sampled;

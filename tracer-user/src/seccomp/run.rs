@@ -14,6 +14,7 @@ use super::{
     Mode, SysStats,
     analyzer::{Analyzer, SeccompReport},
     filter_time::{self, FilterProbe},
+    proc_meta::proc_meta,
     sampled::Sampler,
     snapshot,
 };
@@ -23,7 +24,6 @@ use crate::{
     shared::ProbeInfo,
     syscalls,
     tier::{Features, Tier},
-    trace::meta::proc_meta,
 };
 
 pub struct SeccompRun {

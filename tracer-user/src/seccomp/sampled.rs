@@ -22,11 +22,11 @@ use aya::{
 use serde::Serialize;
 use tracer_common::seccomp::{NO_STACK, SAMPLE_DROPS, SAMPLE_PROGRAM, SAMPLES, STACKS, SampleKey};
 
-use super::sampled_class::{Class, Counts, Kallsyms, Rate, classify, rate};
-use crate::{
-    attrib::{Attributor, ProcMeta},
-    trace::meta::proc_meta,
+use super::{
+    proc_meta::proc_meta,
+    sampled_class::{Class, Counts, Kallsyms, Rate, classify, rate},
 };
+use crate::attrib::{Attributor, ProcMeta};
 
 /// Samples per second on each CPU unless `CTRACE_SAMPLE_HZ` says otherwise.
 pub const DEFAULT_HZ: u64 = 999;

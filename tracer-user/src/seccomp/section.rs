@@ -3,17 +3,8 @@
 
 use serde::Serialize;
 
+pub use crate::cli::Sort;
 use crate::hist::Bucket;
-
-/// How syscall tables are ranked (`--sort`). By count by default: a filter's cost is paid per
-/// call, and ranking by time fills the table with calls that block (futex, epoll_wait, sleeps).
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Sort {
-    #[default]
-    Count,
-    Time,
-}
 
 /// Syscalls that wait (for time, a child, an event, a lock): their time inside the call is
 /// mostly waiting, not work, and says nothing of what seccomp costs them.

@@ -3,27 +3,14 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use clap::ValueEnum;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::filter;
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Workload {
-    /// getppid: the entry cost of one syscall.
-    Getppid,
-    /// write then read one byte through a pipe.
-    Pipe,
-    /// sendto then recvfrom one byte on a loopback UDP socket.
-    Sendto,
-    /// open then close /dev/null.
-    OpenClose,
-    /// fork a child that exits at once, and wait for it.
-    CloneWait,
-}
+pub use crate::cli::Workload;
 
+// The flag's values are the CLI's; what each one runs is here.
 impl Workload {
     pub const ALL: [Workload; 5] = [
         Workload::Getppid,
@@ -89,7 +76,7 @@ pub fn run(w: Workload, iterations: u64, filters: &[Vec<u8>]) -> Result<Timing> 
     unsafe { libc::pipe(pipe.as_mut_ptr()) };
     let udp = udp_pair()?;
     let null = c"/dev/null";
-    crate::bench::pin_to_last_cpu();
+    crate::cpu_pin::pin_to_last_cpu();
     for f in filters {
         filter::install(f).context("installing the filter under test")?;
     }

@@ -8,9 +8,9 @@ use std::any::Any;
 
 use super::{analyzer::SemReport, doctor::doctor_checks, run::SemRun, serve, text};
 use crate::{
+    attrib::parent_of,
     problem::Problem,
     shared::{Cx, Entry, Part, ProbeInfo, ProblemRun, Section, Start, metric::Family},
-    trace::meta::parent_of,
 };
 
 pub const ENTRY: Entry = Entry {

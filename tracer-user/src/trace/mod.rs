@@ -2,7 +2,7 @@
 //! interval, and on q, Ctrl-C, SIGTERM or the end of --duration detach and print the report.
 
 mod fill;
-pub mod meta;
+mod live_feed;
 mod select;
 mod session;
 
@@ -14,7 +14,12 @@ use std::{
 use anyhow::Result;
 
 pub use crate::stop::stop_flag;
-use crate::{cli::TraceArgs, live, outln, progress, report::text, say, seccomp::section::Sort};
+use crate::{
+    cli::{Sort, TraceArgs},
+    live, outln, progress,
+    report::text,
+    say,
+};
 pub use session::Session;
 
 /// Time-based work (the duty cycle, seccomp's attribution, zombie's look-ups) goes round this
@@ -54,7 +59,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
         Arc::clone(&stop),
         args.sort == Sort::Time,
     )?;
-    let mut feed = live::Feed::default();
+    let mut feed = live_feed::Feed::default();
     let started = session.started;
     let deadline = args
         .duration

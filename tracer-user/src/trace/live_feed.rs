@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::model::{Model, Tracker};
-use crate::trace::Session;
+use super::Session;
+use crate::live::{Model, Tracker};
 
 /// A snapshot may take at most this share of the time between two (1/4): a costlier one is
 /// taken less often than every interval, so that the loop keeps draining the ring buffers.

@@ -1,13 +1,10 @@
-//! Process metadata for attribution, including processes that are already gone.
+//! The name, container and seccomp state of the processes seccomp counts, including those
+//! already gone.
 
-use aya::{
-    Ebpf,
-    maps::{HashMap as BpfHashMap, MapData},
-};
-use tracer_common::names;
+use aya::Ebpf;
 
 use crate::{
-    attrib::{Attributor, ProcMeta, SeccompStatus},
+    attrib::{Attributor, ProcMeta, SeccompStatus, parent_of},
     node, seccomp,
 };
 
@@ -39,11 +36,6 @@ fn kernel_status(s: tracer_common::seccomp::Seen) -> Option<SeccompStatus> {
     let mode = s.mode.to_string();
     let filters = s.filters.to_string();
     Some(SeccompStatus::from_status(Some(&mode), Some(&filters)))
-}
-
-pub fn parent_of(ebpf: &Ebpf, pid: u32) -> Option<u32> {
-    let map = BpfHashMap::<&MapData, u32, u32>::try_from(ebpf.map(names::PARENTS)?).ok()?;
-    map.get(&pid, 0).ok()
 }
 
 /// What is known of a process: from /proc while it lives; once gone, its container and seccomp
