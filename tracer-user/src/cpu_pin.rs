@@ -1,7 +1,7 @@
 //! Where a benchmark runs: the measured loop alone on the last CPU, ctrace's own user space on
 //! the first, so that runs compare like with like.
 
-/// One CPU for every measurement, so that runs compare like with like.
+/// The measured loop's CPU, the same one every run.
 pub fn pin_to_last_cpu() {
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     unsafe {

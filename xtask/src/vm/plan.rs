@@ -2,7 +2,7 @@
 //! cannot run there (each with its reason), grouped by problem.
 
 /// Tests that are not run in the VM, and why. Listed in the table, never skipped silently.
-pub const NOT_RUN: [(&str, &str, &str); 33] = [
+pub const NOT_RUN: [(&str, &str, &str); 35] = [
     (
         "docker",
         "attributes_containers_with_their_seccomp_mode",
@@ -31,6 +31,16 @@ pub const NOT_RUN: [(&str, &str, &str); 33] = [
         "compares the live count with /proc at the same moments every 500 ms under a 500-zombie \
          churn; an emulated CPU's debug build prints no live line within seconds under that load \
          (the host run covers it; the zombie tests cover the kernel side here)",
+    ),
+    (
+        "bench_overhead",
+        "every_case_every_round_and_the_kernel_ran_the_programs_on_every_call",
+        BENCH,
+    ),
+    (
+        "bench_overhead",
+        "an_interrupted_bench_stops_its_children_and_detaches",
+        BENCH,
     ),
     (
         "soak",
@@ -146,6 +156,10 @@ const RUNTIMES: &str = "needs containerd and podman with their image stores; the
 
 const DOCKER: &str = "needs a Docker engine; the VM has no network and no image store \
                       (the host run covers it)";
+
+const BENCH: &str = "bench overhead loads the probes about a hundred times and starts bpftrace \
+                     every round, too slow for an emulated CPU; its probes are the ones the other \
+                     tests run (the host run covers it)";
 
 /// Problems in table order; `core` is the CLI, doctor, detach and tracefs tests.
 pub const PROBLEMS: [&str; 6] = ["core", "seccomp", "overlay", "sigpipe", "sem", "zombie"];
