@@ -164,16 +164,24 @@ fn an_interrupted_bench_stops_its_children_and_detaches() {
         if let Some(s) = bench.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "bench still running after SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "bench still running after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let mut err = String::new();
-    bench.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    bench
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(!status.success(), "{status}: {err}");
     assert!(err.contains("interrupted"), "{err}");
     for (child, name) in &children {
-        let still = std::fs::read_to_string(format!("/proc/{child}/comm"))
-            .is_ok_and(|c| c.trim() == name);
+        let still =
+            std::fs::read_to_string(format!("/proc/{child}/comm")).is_ok_and(|c| c.trim() == name);
         assert!(!still, "{name} ({child}) outlived the bench: {err}");
     }
     let left = left_behind(&before);
