@@ -12,10 +12,7 @@ pub fn results(log: &str) -> Vec<(String, bool)> {
     let mut in_failures = false;
     let mut summary = false;
     for line in log.lines() {
-        if let Some(rest) = line.strip_prefix("test ")
-            && let Some((name, verdict)) = rest.split_once(" ... ")
-            && !name.starts_with("result:")
-        {
+        if let Some((name, verdict)) = test_line(line) {
             match verdict.trim() {
                 "ok" => out.push((name.to_string(), true)),
                 "FAILED" => out.push((name.to_string(), false)),
@@ -53,6 +50,13 @@ pub fn results(log: &str) -> Vec<(String, bool)> {
     out
 }
 
+/// `test NAME ... VERDICT`, where a child's output without a newline may come before `test`.
+fn test_line(line: &str) -> Option<(&str, &str)> {
+    let (head, verdict) = line.split_once(" ... ")?;
+    let name = &head[head.rfind("test ")? + "test ".len()..];
+    (!name.is_empty() && !name.contains(' ')).then_some((name, verdict))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +83,12 @@ mod tests {
             r,
             [("loud".to_string(), false), ("quiet".to_string(), true)]
         );
+    }
+
+    #[test]
+    fn a_test_line_after_a_child_s_unfinished_line() {
+        let log = "ctrace: detachingtest after ... ok\ntest result: ok. 1 passed";
+        assert_eq!(results(log), [("after".to_string(), true)]);
     }
 
     #[test]
