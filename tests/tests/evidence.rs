@@ -106,6 +106,35 @@ fn a_process_named_before_its_execve_is_named_again() {
     );
 }
 
+/// The same in `--sampled` mode, which has no syscall probe: samples taken before the execve
+/// name the process unfiltered; the exec's record makes the sampler read it again, so its row
+/// says `filter`, as /proc does.
+#[test]
+fn a_sampled_process_is_read_again_after_its_execve() {
+    if !root() {
+        return;
+    }
+    let helper = env!("CARGO_BIN_EXE_seccomp-helper");
+    // 1.5 s on the CPU unfiltered (six drains), then a filter and a shell loop under it.
+    let script = format!(
+        "{helper} exec-spin 1500 /bin/sh -c 'i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done'"
+    );
+    let gated = tests::Gated::new(&script);
+    let tracer = gated.tracer(&["trace", "seccomp", "--sampled", "--json"]);
+    gated.run();
+    let report = tracer.stop_json();
+    let rows = report["seccomp"]["sampled"]["containers"]
+        .as_array()
+        .unwrap();
+    // Only the gated shell's tree is sampled, and the waiting shell takes no CPU.
+    let host = rows
+        .iter()
+        .find(|r| r["container_id"].is_null())
+        .unwrap_or_else(|| panic!("no host row: {rows:#?}"));
+    assert!(host["samples"]["total"].as_u64().unwrap() > 0, "{host:#}");
+    assert_eq!(host["seccomp_mode"], "filter", "{host:#}");
+}
+
 /// `serve` drains the same events: a one-shot exec's copy-up is filed under the container's
 /// name, not `pidns:` or the host.
 #[test]
