@@ -56,17 +56,6 @@ impl BpfCost {
     }
 }
 
-/// `key:\tvalue` lines of one fdinfo file.
-fn fdinfo(path: &std::path::Path) -> Option<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    Some(
-        text.lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect(),
-    )
-}
-
 fn num(info: &BTreeMap<String, String>, key: &str) -> Option<u64> {
     info.get(key)?.parse().ok()
 }
@@ -86,7 +75,7 @@ pub fn read(pid: &str) -> BpfCost {
     };
     let mut prog_ids = BTreeMap::new();
     for entry in dir.flatten() {
-        let Some(info) = fdinfo(&entry.path()) else {
+        let Some(info) = crate::node::fdinfo(&entry.path()) else {
             continue;
         };
         if let (Some(id), Some(bytes)) = (num(&info, "map_id"), num(&info, "memlock")) {

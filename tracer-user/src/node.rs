@@ -137,6 +137,17 @@ pub fn status_field(text: &str, key: &str) -> Option<String> {
     })
 }
 
+/// `key:\tvalue` lines of one fdinfo file.
+pub fn fdinfo(path: &Path) -> Option<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect(),
+    )
+}
+
 /// Every process in /proc now.
 pub fn pids() -> Vec<u32> {
     fs::read_dir("/proc")

@@ -2,21 +2,9 @@
 //! syscall, beside ctrace's, so a benchmark taken next to them measures them too: it says so
 //! before it starts, naming them.
 
-use std::collections::BTreeMap;
-
 /// Program types that hook tracepoints (`prog_type` in fdinfo): tracepoint, raw tracepoint,
 /// tracing (tp_btf, fentry).
 const TRACING_TYPES: [&str; 3] = ["5", "17", "26"];
-
-fn fdinfo_lines(path: &std::path::Path) -> Option<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    Some(
-        text.lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect(),
-    )
-}
 
 /// One line per other process that holds tracing programs: its name and pid, and the syscall
 /// tracepoints its raw tracepoint links name, where they say.
@@ -29,7 +17,7 @@ pub fn describe() -> Vec<String> {
         };
         let (mut programs, mut on_syscalls) = (0, Vec::new());
         for fd in fds.flatten() {
-            let Some(info) = fdinfo_lines(&fd.path()) else {
+            let Some(info) = crate::node::fdinfo(&fd.path()) else {
                 continue;
             };
             if info
