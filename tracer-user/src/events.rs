@@ -46,6 +46,13 @@ impl Clock {
     }
 }
 
+/// A syscall number of this architecture by name (`syscall_NR` where it has none).
+pub fn syscall_name(nr: u32) -> String {
+    syscalls::Sysno::new(nr as usize)
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| format!("syscall_{nr}"))
+}
+
 /// A kernel comm (NUL-padded) as a string.
 pub fn comm_str(c: &[u8; COMM_LEN]) -> String {
     let n = c.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);

@@ -24,8 +24,7 @@ use super::{
 use crate::{
     attach::Attachment,
     attrib::Attributor,
-    events::{self, Clock, comm_str},
-    seccomp::analyzer::syscall_name,
+    events::{self, Clock, comm_str, syscall_name},
     shared::{Finding, ProbeInfo},
     syscalls,
     tier::{Features, Tier},

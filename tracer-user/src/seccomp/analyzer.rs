@@ -26,11 +26,7 @@ pub struct Analyzer {
     pub sort: Sort,
 }
 
-pub fn syscall_name(nr: u32) -> String {
-    syscalls::Sysno::new(nr as usize)
-        .map(|s| s.name().to_string())
-        .unwrap_or_else(|| format!("syscall_{nr}"))
-}
+pub use crate::events::syscall_name;
 
 impl Analyzer {
     /// Replaces the cumulative figures with a newer snapshot of the kernel maps.

@@ -18,9 +18,8 @@ use super::{
 use crate::{
     attach::Attachment,
     attrib::Attributor,
-    events::{self, Clock, comm_str},
+    events::{self, Clock, comm_str, syscall_name},
     node,
-    seccomp::analyzer::syscall_name,
     shared::{Finding, ProbeInfo},
     syscalls,
 };
