@@ -13,8 +13,9 @@ use anyhow::{Result, bail};
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-/// Fails with each circle of `src`'s top-level modules, and one file behind each arrow.
-pub fn check(src: &Path) -> Result<()> {
+/// Fails with each circle of `src`'s top-level modules, and with each import of one problem's
+/// folder by another's (`problems`: a problem is one folder), naming one file behind each arrow.
+pub fn check(src: &Path, problems: &[&str]) -> Result<()> {
     let mut files = Vec::new();
     rust_files(src, &mut files)?;
     let mods: BTreeSet<String> = fs::read_dir(src)?
@@ -64,6 +65,17 @@ pub fn check(src: &Path) -> Result<()> {
             "import circles between modules of {}: {}",
             src.display(),
             circles.join("; ")
+        );
+    }
+    let sideways: Vec<String> = witness
+        .iter()
+        .filter(|((a, b), _)| problems.contains(&a.as_str()) && problems.contains(&b.as_str()))
+        .map(|((a, b), file)| format!("{a} imports {b} (in {file})"))
+        .collect();
+    if !sideways.is_empty() {
+        bail!(
+            "a problem imports another (move what they share below both): {}",
+            sideways.join("; ")
         );
     }
     Ok(())
@@ -201,5 +213,28 @@ mod tests {
         assert_eq!(circles(&g), [["a", "b", "c"]]);
         g.get_mut("c").unwrap().remove("a");
         assert!(circles(&g).is_empty());
+    }
+
+    #[test]
+    fn a_problem_that_imports_another_fails_and_a_shared_module_does_not() {
+        let src = std::env::temp_dir().join(format!("xtask-cycles-{}", std::process::id()));
+        fs::create_dir_all(src.join("overlay")).unwrap();
+        fs::write(src.join("shared.rs"), "").unwrap();
+        fs::write(src.join("seccomp.rs"), "use crate::shared::X;\n").unwrap();
+        fs::write(src.join("overlay/run.rs"), "use crate::shared::X;\n").unwrap();
+        assert!(check(&src, &["seccomp", "overlay"]).is_ok());
+        fs::write(
+            src.join("overlay/run.rs"),
+            "use crate::{seccomp::name, shared::X};\n",
+        )
+        .unwrap();
+        let e = check(&src, &["seccomp", "overlay"])
+            .unwrap_err()
+            .to_string();
+        fs::remove_dir_all(&src).unwrap();
+        assert!(
+            e.contains("overlay imports seccomp (in overlay/run.rs)"),
+            "{e}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 mod initramfs;
 mod kernels;
 mod libtest;
-mod plan;
+pub mod plan;
 mod report;
 
 use std::{
