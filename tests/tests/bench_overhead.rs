@@ -180,9 +180,18 @@ fn an_interrupted_bench_stops_its_children_and_detaches() {
     assert!(!status.success(), "{status}: {err}");
     assert!(err.contains("interrupted"), "{err}");
     for (child, name) in &children {
-        let still =
-            std::fs::read_to_string(format!("/proc/{child}/comm")).is_ok_and(|c| c.trim() == name);
-        assert!(!still, "{name} ({child}) outlived the bench: {err}");
+        // A zombie counts as gone: it runs nothing, and its reaping is init's business.
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|st| {
+                st.find(&format!("({name})"))
+                    .is_some_and(|i| !st[i + name.len() + 2..].trim_start().starts_with('Z'))
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!running(), "{name} ({child}) outlived the bench: {err}");
     }
     let left = left_behind(&before);
     assert!(left.is_empty(), "programs left in the kernel: {left:?}");

@@ -115,9 +115,10 @@ fn a_sampled_process_is_read_again_after_its_execve() {
         return;
     }
     let helper = env!("CARGO_BIN_EXE_seccomp-helper");
-    // 1.5 s on the CPU unfiltered (six drains), then a filter and a shell loop under it.
+    // 1.5 s on the CPU unfiltered (six drains), then a filter and a shell loop under it. The
+    // gated shell execs the helper: no other process of its tree takes a sample.
     let script = format!(
-        "{helper} exec-spin 1500 /bin/sh -c 'i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done'"
+        "exec {helper} exec-spin 1500 /bin/sh -c 'i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done'"
     );
     let gated = tests::Gated::new(&script);
     let tracer = gated.tracer(&["trace", "seccomp", "--sampled", "--json"]);
@@ -126,7 +127,7 @@ fn a_sampled_process_is_read_again_after_its_execve() {
     let rows = report["seccomp"]["sampled"]["containers"]
         .as_array()
         .unwrap();
-    // Only the gated shell's tree is sampled, and the waiting shell takes no CPU.
+    // Only the gated shell's pid is sampled: the helper, then the loop.
     let host = rows
         .iter()
         .find(|r| r["container_id"].is_null())

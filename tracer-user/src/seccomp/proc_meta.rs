@@ -9,12 +9,12 @@ use crate::{
 };
 
 /// From /proc, or None when the process is gone before the last read: a process that exits
-/// while it is read (a short `cat` after its execve) leaves an empty name or no seccomp line,
+/// while it is read (a short `cat` after its execve) leaves unreadable files or no seccomp line,
 /// and perhaps the host's cgroup; its kernel record says better.
 fn live_meta(tgid: u32, attrib: &mut Attributor) -> Option<ProcMeta> {
-    let comm = node::proc_comm(tgid).filter(|c| !c.is_empty())?;
+    let comm = node::proc_comm(tgid)?;
     // One read for both lines: two reads could straddle the exit.
-    let status = std::fs::read_to_string(format!("/proc/{tgid}/status")).unwrap_or_default();
+    let status = std::fs::read_to_string(format!("/proc/{tgid}/status")).ok()?;
     let mode = node::status_field(&status, "Seccomp");
     let filters = node::status_field(&status, "Seccomp_filters");
     let container = attrib.container_of(tgid);
