@@ -77,3 +77,63 @@ pub fn assert_ids_gone(ids: &BTreeSet<u32>, cmd: libc::c_long) {
         "{kind} {left:?} of ctrace still in the kernel after it ended"
     );
 }
+
+/// `pid` and every process below it, from the parent links in /proc/*/stat.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rfind(')')
+            .and_then(|close| stat[close + 1..].split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((child, ppid));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree
+}
+
+/// The BPF program ids that a process and its children hold at any time while it runs,
+/// sampled every 20 ms on a thread of its own: what a run must leave gone, whatever other
+/// tracers on the node load meanwhile.
+pub struct TreeWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<BTreeSet<u32>>,
+}
+
+impl TreeWatch {
+    pub fn start(pid: u32) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen = BTreeSet::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for p in process_tree(pid) {
+                    seen.extend(held_ids(p, "prog_id"));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        });
+        Self { stop, thread }
+    }
+
+    /// The ids seen; call once the process has ended.
+    pub fn finish(self) -> BTreeSet<u32> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the watch thread panicked")
+    }
+}

@@ -1,7 +1,8 @@
 //! `ctrace bench overhead` on the real kernel: every case measured in every round, the kernel's
 //! own run counts of the programs against the loop's known number of calls, and nothing left
-//! behind, after a whole run or an interrupted one. No figure is judged: timings belong to the
-//! benchmark, not to a test.
+//! behind, after a whole run or an interrupted one. "Left behind" follows the programs that the
+//! bench and its children held (`TreeWatch`), so another tracer on the node can't fail it. No
+//! figure is judged: timings belong to the benchmark, not to a test.
 
 use std::{
     collections::BTreeSet,
@@ -13,11 +14,11 @@ use std::{
 
 use serde_json::Value;
 use tests::{
-    bpf::{BPF_PROG_GET_NEXT_ID, loaded_ids},
-    ctrace_bin, root, run_ctrace,
+    bpf::{BPF_PROG_GET_NEXT_ID, TreeWatch, assert_ids_gone},
+    ctrace_bin, root, tracefs_in_use,
 };
 
-/// One bench at a time: each test compares the node's loaded programs before and after.
+/// One bench at a time: both pin their loops to the same CPUs.
 static ONE_BENCH: Mutex<()> = Mutex::new(());
 
 const ITERATIONS: u64 = 20_000;
@@ -32,19 +33,13 @@ const PER_SYSCALL: [&str; 5] = [
     "ctrace trace, all problems",
 ];
 
-/// Programs loaded since `before` and still in the kernel a few seconds on.
-fn left_behind(before: &BTreeSet<u32>) -> BTreeSet<u32> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left: BTreeSet<u32> = loaded_ids(BPF_PROG_GET_NEXT_ID)
-            .difference(before)
-            .copied()
-            .collect();
-        if left.is_empty() || Instant::now() > deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Every program the bench's tree held is gone from the kernel (and it held some).
+fn nothing_left(held: &BTreeSet<u32>) {
+    assert!(
+        !held.is_empty(),
+        "the bench and its children held no program"
+    );
+    assert_ids_gone(held, BPF_PROG_GET_NEXT_ID);
 }
 
 #[test]
@@ -53,19 +48,31 @@ fn every_case_every_round_and_the_kernel_ran_the_programs_on_every_call() {
         return;
     }
     let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
-    let before = loaded_ids(BPF_PROG_GET_NEXT_ID);
-    let (code, out, err) = run_ctrace(&[
-        "bench",
-        "overhead",
-        "--iterations",
-        &ITERATIONS.to_string(),
-        "--runs",
-        "10",
-        "--storm-secs",
-        "1",
-        "--json",
-    ]);
-    assert_eq!(code, 0, "bench overhead failed: {err}");
+    let _tracefs = tracefs_in_use();
+    let bench = Command::new(ctrace_bin())
+        .args([
+            "bench",
+            "overhead",
+            "--iterations",
+            &ITERATIONS.to_string(),
+            "--runs",
+            "10",
+            "--storm-secs",
+            "1",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let watch = TreeWatch::start(bench.id());
+    let done = bench.wait_with_output().unwrap();
+    let held = watch.finish();
+    let (out, err) = (
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr),
+    );
+    assert!(done.status.success(), "bench overhead failed: {err}");
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let rows = doc["cases"].as_array().unwrap();
     let row = |label: &str| {
@@ -98,8 +105,7 @@ fn every_case_every_round_and_the_kernel_ran_the_programs_on_every_call() {
     let storm = &doc["exit_storm"];
     assert!(storm["exits_generated"].as_u64().unwrap() > 0, "{storm:#}");
     assert!(storm["exits_seen"].as_u64().unwrap() > 0, "{storm:#}");
-    let left = left_behind(&before);
-    assert!(left.is_empty(), "programs left in the kernel: {left:?}");
+    nothing_left(&held);
 }
 
 /// The processes whose parent is `pid`, with their names.
@@ -130,7 +136,7 @@ fn an_interrupted_bench_stops_its_children_and_detaches() {
         return;
     }
     let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
-    let before = loaded_ids(BPF_PROG_GET_NEXT_ID);
+    let _tracefs = tracefs_in_use();
     let mut bench = Command::new(ctrace_bin())
         .args([
             "bench",
@@ -145,6 +151,7 @@ fn an_interrupted_bench_stops_its_children_and_detaches() {
         .spawn()
         .unwrap();
     let pid = bench.id();
+    let watch = TreeWatch::start(pid);
     // Until a case runs a tracer of its own beside the loop (`trace`, `serve` or bpftrace).
     let deadline = Instant::now() + Duration::from_secs(120);
     let children = loop {
@@ -193,6 +200,5 @@ fn an_interrupted_bench_stops_its_children_and_detaches() {
         }
         assert!(!running(), "{name} ({child}) outlived the bench: {err}");
     }
-    let left = left_behind(&before);
-    assert!(left.is_empty(), "programs left in the kernel: {left:?}");
+    nothing_left(&watch.finish());
 }

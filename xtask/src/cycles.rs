@@ -1,7 +1,9 @@
 //! `cargo xtask lint`'s check of the layering: no two top-level modules of a crate may import
 //! each other, directly or round a longer circle. Rust allows such circles; the architecture
-//! does not (shared types sit below the problems that use them). Imports are read as text
-//! (`crate::name` and the first names of `use crate::{...}`), tests left out.
+//! does not (shared types sit below the problems that use them). Imports are read from the code
+//! with comments and string literals blanked: `crate::name`, the first names of
+//! `use crate::{...}`, and calls of a `#[macro_export]` macro (which count as an import of the
+//! module that defines it). Tests are left out.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -13,11 +15,35 @@ use anyhow::{Result, bail};
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
+/// The problem a top-level module belongs to: its own name, or `seccomp` for `seccomp_filter`.
+fn problem_of<'a>(module: &str, problems: &[&'a str]) -> Option<&'a str> {
+    problems.iter().copied().find(|p| {
+        module == *p
+            || module
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('_'))
+    })
+}
+
 /// Fails with each circle of `src`'s top-level modules, and with each import of one problem's
-/// folder by another's (`problems`: a problem is one folder), naming one file behind each arrow.
+/// modules by another's (`problems`: a problem is one folder, or `name.rs` with `name_*.rs`
+/// files beside it), naming one file behind each arrow.
 pub fn check(src: &Path, problems: &[&str]) -> Result<()> {
     let mut files = Vec::new();
     rust_files(src, &mut files)?;
+    let mut code = Vec::new();
+    for f in files {
+        let text = code_only(&fs::read_to_string(&f)?);
+        let rel = f.strip_prefix(src)?.to_path_buf();
+        code.push((rel, text));
+    }
+    // `#[macro_export]` macros are used by bare name: each is an import of its defining module.
+    let mut macros = BTreeMap::new();
+    for (rel, text) in &code {
+        for name in exported_macros(text) {
+            macros.insert(name, top_module(rel));
+        }
+    }
     let mods: BTreeSet<String> = fs::read_dir(src)?
         .flatten()
         .filter_map(|e| {
@@ -30,16 +56,16 @@ pub fn check(src: &Path, problems: &[&str]) -> Result<()> {
         .collect();
     let mut graph = Graph::new();
     let mut witness = BTreeMap::new();
-    for f in files {
-        let rel = f.strip_prefix(src)?;
-        let top = rel
-            .components()
-            .next()
-            .unwrap()
-            .as_os_str()
-            .to_string_lossy();
-        let top = top.strip_suffix(".rs").unwrap_or(&top).to_string();
-        for to in imports(&fs::read_to_string(&f)?) {
+    for (rel, text) in &code {
+        let top = top_module(rel);
+        let mut uses = imports(text);
+        uses.extend(
+            macros
+                .iter()
+                .filter(|(name, _)| calls_macro(text, name))
+                .map(|(_, module)| module.clone()),
+        );
+        for to in uses {
             if to != top && mods.contains(&to) {
                 witness
                     .entry((top.clone(), to.clone()))
@@ -69,7 +95,10 @@ pub fn check(src: &Path, problems: &[&str]) -> Result<()> {
     }
     let sideways: Vec<String> = witness
         .iter()
-        .filter(|((a, b), _)| problems.contains(&a.as_str()) && problems.contains(&b.as_str()))
+        .filter(|((a, b), _)| {
+            let (pa, pb) = (problem_of(a, problems), problem_of(b, problems));
+            pa.is_some() && pb.is_some() && pa != pb
+        })
         .map(|((a, b), file)| format!("{a} imports {b} (in {file})"))
         .collect();
     if !sideways.is_empty() {
@@ -79,6 +108,130 @@ pub fn check(src: &Path, problems: &[&str]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The top-level module a file (relative to `src`) is part of.
+fn top_module(rel: &Path) -> String {
+    let top = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    top.strip_suffix(".rs").unwrap_or(&top).to_string()
+}
+
+/// Whether `name!` appears as a whole name.
+fn calls_macro(text: &str, name: &str) -> bool {
+    let call = format!("{name}!");
+    text.match_indices(&call).any(|(at, _)| {
+        !text[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+/// The names of the `#[macro_export]` macros a file defines.
+fn exported_macros(text: &str) -> Vec<String> {
+    text.split("#[macro_export]")
+        .skip(1)
+        .filter_map(|after| {
+            let rest = after.trim_start().strip_prefix("macro_rules!")?;
+            Some(ident(rest.trim_start()))
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// The text with every comment and the inside of every string and char literal blanked
+/// (newlines kept), so that neither can pass for an import.
+fn code_only(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let blank = |out: &mut Vec<u8>, c: u8| out.push(if c == b'\n' { c } else { b' ' });
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        if rest.starts_with(b"//") {
+            while i < b.len() && b[i] != b'\n' {
+                blank(&mut out, b[i]);
+                i += 1;
+            }
+        } else if rest.starts_with(b"/*") {
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i..].starts_with(b"/*") {
+                    depth += 1;
+                } else if b[i..].starts_with(b"*/") {
+                    depth -= 1;
+                    if depth == 0 {
+                        out.extend_from_slice(b"  ");
+                        i += 2;
+                        break;
+                    }
+                }
+                blank(&mut out, b[i]);
+                i += 1;
+            }
+        } else if let Some(hashes) = raw_string_start(rest) {
+            // r"..." or r#"..."#: ends at a quote followed by as many hashes.
+            let close: Vec<u8> = std::iter::once(b'"')
+                .chain(std::iter::repeat_n(b'#', hashes))
+                .collect();
+            let open = hashes + 2;
+            out.extend_from_slice(&rest[..open]);
+            i += open;
+            while i < b.len() && !b[i..].starts_with(&close) {
+                blank(&mut out, b[i]);
+                i += 1;
+            }
+        } else if b[i] == b'"' || (b[i] == b'\'' && is_char_literal(rest)) {
+            let quote = b[i];
+            out.push(quote);
+            i += 1;
+            while i < b.len() && b[i] != quote {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    blank(&mut out, b[i]);
+                    i += 1;
+                }
+                blank(&mut out, b[i]);
+                i += 1;
+            }
+            if i < b.len() {
+                out.push(quote);
+                i += 1;
+            }
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `r"` or `r#"` (not part of a longer name): the number of hashes.
+fn raw_string_start(rest: &[u8]) -> Option<usize> {
+    let after_r = rest.strip_prefix(b"r")?;
+    let hashes = after_r.iter().take_while(|c| **c == b'#').count();
+    (after_r.get(hashes) == Some(&b'"')).then_some(hashes)
+}
+
+/// A quote that opens a char literal (`'x'`, `'\n'`), not a lifetime (`'a`).
+fn is_char_literal(rest: &[u8]) -> bool {
+    match rest.get(1) {
+        Some(b'\\') => true,
+        Some(_) => {
+            // One UTF-8 character, then the closing quote.
+            let len = std::str::from_utf8(&rest[1..rest.len().min(5)])
+                .ok()
+                .or_else(|| std::str::from_utf8(&rest[1..2]).ok())
+                .and_then(|s| s.chars().next())
+                .map_or(1, char::len_utf8);
+            rest.get(1 + len) == Some(&b'\'')
+        }
+        None => false,
+    }
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
@@ -205,6 +358,22 @@ mod tests {
     }
 
     #[test]
+    fn comments_and_strings_are_not_imports() {
+        let text = "// crate::live\n/* crate::a /* crate::b */ */\nlet s = \"crate::c \\\" crate::d\";\n\
+                    let r = r#\"crate::e\"#; let q = '\"'; fn f<'a>(x: &'a u8) { crate::node::g(); }";
+        let got: Vec<String> = imports(&code_only(text)).into_iter().collect();
+        assert_eq!(got, ["node"]);
+    }
+
+    #[test]
+    fn an_exported_macro_is_an_import_of_its_module() {
+        let text = "#[macro_export]\nmacro_rules! outln {\n () => {};\n}";
+        assert_eq!(exported_macros(text), ["outln"]);
+        assert!(calls_macro("fn f() { outln!(\"x\"); }", "outln"));
+        assert!(!calls_macro("fn f() { shoutln!(\"x\"); }", "outln"));
+    }
+
+    #[test]
     fn a_circle_is_found_and_a_chain_is_not() {
         let mut g = Graph::new();
         for (a, b) in [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")] {
@@ -231,9 +400,25 @@ mod tests {
         let e = check(&src, &["seccomp", "overlay"])
             .unwrap_err()
             .to_string();
-        fs::remove_dir_all(&src).unwrap();
         assert!(
             e.contains("overlay imports seccomp (in overlay/run.rs)"),
+            "{e}"
+        );
+        // A problem's files beside it (`seccomp_filter.rs`) are the problem's own.
+        fs::write(src.join("overlay/run.rs"), "use crate::shared::X;\n").unwrap();
+        fs::write(src.join("seccomp_filter.rs"), "use crate::seccomp::Y;\n").unwrap();
+        assert!(check(&src, &["seccomp", "overlay"]).is_ok());
+        fs::write(
+            src.join("overlay_walk.rs"),
+            "use crate::seccomp_filter::Z;\n",
+        )
+        .unwrap();
+        let e = check(&src, &["seccomp", "overlay"])
+            .unwrap_err()
+            .to_string();
+        fs::remove_dir_all(&src).unwrap();
+        assert!(
+            e.contains("overlay_walk imports seccomp_filter (in overlay_walk.rs)"),
             "{e}"
         );
     }

@@ -50,11 +50,14 @@ pub fn results(log: &str) -> Vec<(String, bool)> {
     out
 }
 
-/// `test NAME ... VERDICT`, where a child's output without a newline may come before `test`.
+/// `test NAME ... VERDICT`, where a child's output without a newline (which may hold ` ... `
+/// itself) may come before `test`: the first ` ... ` that follows `test NAME` is the one.
 fn test_line(line: &str) -> Option<(&str, &str)> {
-    let (head, verdict) = line.split_once(" ... ")?;
-    let name = &head[head.rfind("test ")? + "test ".len()..];
-    (!name.is_empty() && !name.contains(' ')).then_some((name, verdict))
+    line.match_indices(" ... ").find_map(|(at, sep)| {
+        let head = &line[..at];
+        let name = &head[head.rfind("test ")? + "test ".len()..];
+        (!name.is_empty() && !name.contains(' ')).then_some((name, &line[at + sep.len()..]))
+    })
 }
 
 #[cfg(test)]
@@ -89,6 +92,8 @@ mod tests {
     fn a_test_line_after_a_child_s_unfinished_line() {
         let log = "ctrace: detachingtest after ... ok\ntest result: ok. 1 passed";
         assert_eq!(results(log), [("after".to_string(), true)]);
+        let dots = "ctrace: detaching ... waittest after ... ok\ntest result: ok. 1 passed";
+        assert_eq!(results(dots), [("after".to_string(), true)]);
     }
 
     #[test]
