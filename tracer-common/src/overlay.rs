@@ -69,6 +69,9 @@ pub mod how {
     pub const CUT: u32 = 8;
 }
 
+/// The program array holding the dentry walk program the dispatcher tail-calls.
+pub const WALK_PROGRAMS: &str = "OVERLAY_WALK";
+
 /// Shared mappings of overlay files: (file, process) -> since when.
 pub const SHARED_MAPS: &str = "OVERLAY_SHARED";
 

@@ -78,8 +78,9 @@ fn on_enter<C: EbpfContext>(ctx: &C, nr: i64, regs: Regs) {
     if on(bits, want::SIGPIPE) {
         sigpipe::on_enter(&call);
     }
+    // Last: overlay ends in a tail call.
     if on(bits, want::OVERLAY) {
-        overlay::on_enter(&call);
+        overlay::on_enter(ctx, &call);
     }
 }
 

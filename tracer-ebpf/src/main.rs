@@ -1,6 +1,8 @@
 //! ctrace's kernel side: one module per problem, plus the shared filter and the feature probes.
 #![no_std]
 #![no_main]
+// `asm!` on BPF: the one register barrier in overlay_walk.rs.
+#![feature(asm_experimental_arch)]
 
 mod cgroup;
 mod dispatch;

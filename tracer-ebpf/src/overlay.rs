@@ -6,14 +6,18 @@
 //! layer.
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::BPF_F_NO_PREALLOC,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
         bpf_probe_read_user_str_bytes,
     },
-    macros::{kprobe, kretprobe, map},
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
-    programs::{ProbeContext, RetProbeContext},
+    macros::{btf_tracepoint, kprobe, kretprobe, map, raw_tracepoint, tracepoint},
+    maps::{HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
+    programs::{
+        BtfTracePointContext, ProbeContext, RawTracePointContext, RetProbeContext,
+        TracePointContext,
+    },
 };
 use tracer_common::{
     Drop,
@@ -24,7 +28,7 @@ use tracer_common::{
 use crate::{
     filter::{count_drop, traced},
     overlay_walk::{
-        file_facts, file_id, file_of, file_path, mount_dev, root_and_cwd, usable, walk,
+        Path, Walk, file_facts, file_id, file_of, file_path, mount_dev, root_and_cwd, usable,
     },
     syscall::{Enter, Exit},
 };
@@ -35,6 +39,21 @@ static OVERLAY_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
 #[map]
 static OVERLAY_ARGS: HashMap<u32, OverlayEvent> =
     HashMap::with_max_entries(4096, BPF_F_NO_PREALLOC);
+/// The walk program of the dispatcher's own attach type (user space fills slot 0): the dentry
+/// walk is verified once, in a program of its own, not inside every path of the dispatcher,
+/// which made old verifiers (6.1, 5.10) exceed their limits.
+#[map]
+static OVERLAY_WALK: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// The walk in progress on this CPU, between the runs of the walk program.
+#[map]
+static OVERLAY_WALK_AT: PerCpuArray<Walk> = PerCpuArray::with_max_entries(1, 0);
+
+/// Transient `how` bits from the dispatcher to the walk program, cleared before the event is
+/// kept: a new call; it has a second path; only an fd names the file.
+const START: u32 = 1 << 29;
+const TWO: u32 = 1 << 30;
+const FD_ONLY: u32 = 1 << 31;
 #[map]
 static OVERLAY_SCRATCH: PerCpuArray<OverlayEvent> = PerCpuArray::with_max_entries(1, 0);
 
@@ -79,10 +98,17 @@ fn writes(flags: u64) -> bool {
     flags & O_ACCMODE != 0 || flags & O_TRUNC != 0
 }
 
-/// Saves the call: `paths` are (dfd, user pointer) pairs, the second optional.
+/// Saves the call: `paths` are (dfd, user pointer) pairs, the second optional. Ends in the
+/// walk program when it is there; without it, the call is kept without its kernel facts.
 #[inline(always)]
-fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64, fd_only: bool) {
-    let pid_tgid = call.pid_tgid;
+fn save<C: EbpfContext>(
+    ctx: &C,
+    call: &Enter,
+    p1: (i32, u64),
+    p2: Option<(i32, u64)>,
+    flags: u64,
+    fd_only: bool,
+) {
     let Some(ev) = OVERLAY_SCRATCH.get_ptr_mut(0) else {
         return;
     };
@@ -109,29 +135,100 @@ fn save(call: &Enter, p1: (i32, u64), p2: Option<(i32, u64)>, flags: u64, fd_onl
     ev.magic = 0;
     ev.root_dev = 0;
     if usable() {
-        where_from(ev, p2.is_some());
+        ev.how = START | if p2.is_some() { TWO } else { 0 } | if fd_only { FD_ONLY } else { 0 };
+        // SAFETY: slot 0 holds a program of this program's own type (user space checks it);
+        // on success control never returns, on failure it falls through to `keep`.
+        unsafe { OVERLAY_WALK.tail_call(ctx, 0) };
+        ev.how = 0;
     }
-    // An fd on another filesystem: nothing on overlay can be copied up by this call.
-    if fd_only && ev.how & how::FILE != 0 && ev.magic != OVERLAYFS_MAGIC {
-        return;
-    }
-    if OVERLAY_ARGS.insert(pid_tgid as u32, &*ev, 0).is_err() {
+    keep(ev, call.pid_tgid);
+}
+
+/// Keeps the call in flight until its exit.
+#[inline(always)]
+fn keep(ev: &OverlayEvent, pid_tgid: u64) {
+    if OVERLAY_ARGS.insert(pid_tgid as u32, ev, 0).is_err() {
         count_drop(Drop::OverlayArgsFull);
     }
 }
 
-/// Fills in, from kernel structs, what the paths are relative to, and the file of an fd-based
-/// call (an empty path on a dfd): the process may be gone when user space reads the event.
-///
-/// One dentry walk per call, from one call site: each walk site costs the verifier as much as
-/// the rest of the dispatcher. The first relative path's base is walked; the second's only
-/// when the first is absolute. Both relative on two different dfds (a rare renameat/linkat):
-/// user space reads the second base from /proc at drain.
+/// The walk program's body: the kernel facts of the call saved in SCRATCH, the dentry walk a
+/// few steps per run (resumed by tail call), then the call is kept.
 #[inline(always)]
-fn where_from(ev: &mut OverlayEvent, two: bool) {
-    let Some((root, cwd)) = root_and_cwd() else {
+fn walk_and_keep<C: EbpfContext>(ctx: &C) {
+    let (Some(ev), Some(w)) = (
+        OVERLAY_SCRATCH.get_ptr_mut(0),
+        OVERLAY_WALK_AT.get_ptr_mut(0),
+    ) else {
         return;
     };
+    // SAFETY: per-CPU slots; the dispatcher that filled SCRATCH tail-called us on this CPU,
+    // and the chain of runs stays on it.
+    let (ev, w) = unsafe { (&mut *ev, &mut *w) };
+    if ev.how & START != 0 {
+        let (two, fd_only) = (ev.how & TWO != 0, ev.how & FD_ONLY != 0);
+        ev.how = 0;
+        match where_from(ev, two) {
+            Some((root, at)) => w.start(root, at, fd_only),
+            None => return done(ev, fd_only),
+        }
+    }
+    let whole = match w.steps(&mut ev.base) {
+        Some(whole) => whole,
+        None => {
+            // SAFETY: slot 0 is this very program; on failure (the kernel's chain limit)
+            // control falls through and the walk ends cut.
+            unsafe { OVERLAY_WALK.tail_call(ctx, 0) };
+            w.finish(&mut ev.base);
+            false
+        }
+    };
+    if !whole {
+        ev.how |= how::CUT;
+    }
+    done(ev, w.fd_only != 0);
+}
+
+/// Keeps the call, unless it acts on an fd of another filesystem (nothing on overlay can be
+/// copied up by it).
+#[inline(always)]
+fn done(ev: &OverlayEvent, fd_only: bool) {
+    if fd_only && ev.how & how::FILE != 0 && ev.magic != OVERLAYFS_MAGIC {
+        return;
+    }
+    keep(ev, bpf_get_current_pid_tgid());
+}
+
+// The walk program, once per attach type of the dispatcher (a tail call stays in one type).
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn overlay_walk_btf(ctx: BtfTracePointContext) -> i32 {
+    walk_and_keep(&ctx);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn overlay_walk_raw(ctx: RawTracePointContext) -> i32 {
+    walk_and_keep(&ctx);
+    0
+}
+
+#[tracepoint(category = "raw_syscalls", name = "sys_enter")]
+pub fn overlay_walk_tp(ctx: TracePointContext) -> u32 {
+    walk_and_keep(&ctx);
+    0
+}
+
+/// Fills in, from kernel structs, the file of an fd-based call (an empty path on a dfd), and
+/// returns where the walk of what a relative path is relative to starts: the process may be
+/// gone when user space reads the event.
+///
+/// One walk per call: the first relative path's base is walked; the second's only when the
+/// first is absolute. Both relative on two different dfds (a rare renameat/linkat): user space
+/// reads the second base from /proc at drain.
+#[inline(always)]
+fn where_from(ev: &mut OverlayEvent, two: bool) -> Option<(Path, Path)> {
+    let (root, cwd) = root_and_cwd()?;
     ev.root_dev = mount_dev(root);
     if ev.path[0] == 0
         && let Some(file) = file_of(ev.dfd)
@@ -143,25 +240,21 @@ fn where_from(ev: &mut OverlayEvent, two: bool) {
     } else if two && ev.path2[0] != b'/' {
         (ev.dfd2, how::BASE2)
     } else {
-        return;
+        return None;
     };
     let at = match dfd {
         AT_FDCWD => Some(cwd),
         fd => file_of(fd).and_then(file_path),
-    };
-    let Some(at) = at else {
-        return;
-    };
+    }?;
     ev.how |= flag;
-    if !walk(root, at, &mut ev.base) {
-        ev.how |= how::CUT;
-    }
+    Some((root, at))
 }
 
-/// A traced task enters a call that can copy up or rename. `save` (with its dentry walks) has
-/// one call site: inlined once per call class, it made the dispatcher's verification 8× longer.
+/// A traced task enters a call that can copy up or rename. `save` has one call site: inlined
+/// once per call class, it made the dispatcher's verification 8× longer. It must stay the
+/// dispatcher's last handler: it ends in a tail call, which does not return.
 #[inline(always)]
-pub fn on_enter(call: &Enter) {
+pub fn on_enter<C: EbpfContext>(ctx: &C, call: &Enter) {
     let a = call.regs.args();
     // (first path, second path, flags, fd-only): the call's paths as (dfd, user pointer).
     let (p1, p2, flags, fd_only) = match call.nr as u32 {
@@ -215,7 +308,7 @@ pub fn on_enter(call: &Enter) {
         }
         _ => return,
     };
-    save(call, p1, p2, flags, fd_only);
+    save(ctx, call, p1, p2, flags, fd_only);
 }
 
 /// The call returns: the saved entry goes out with the result and the latency.

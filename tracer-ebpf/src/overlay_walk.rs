@@ -122,64 +122,124 @@ pub fn file_facts(file: u64, ev: &mut OverlayEvent) {
     ev.how |= how::FILE;
 }
 
-/// Writes the names from `at` up to `root` into `buf`, leaf first, each ending in NUL, and an
-/// empty name after the last. Returns false when it stopped before the root (too deep, too
-/// long, or a read failed).
+/// `x`, unknown to the compiler (a register move it cannot see through).
 #[inline(always)]
-pub fn walk(root: Path, at: Path, buf: &mut [u8; WALK_LEN]) -> bool {
-    let mut len: usize = 0;
-    let whole = names(root, at, buf, &mut len);
-    buf[len & (WALK_LEN - 1)] = 0;
-    whole
+fn opaque(mut x: usize) -> usize {
+    // SAFETY: `rX = rX` reads and writes one register, touches no memory.
+    unsafe { core::arch::asm!("{0} = {0}", inout(reg) x, options(pure, nomem, nostack)) };
+    x
 }
 
-#[inline(always)]
-fn names(root: Path, at: Path, buf: &mut [u8; WALK_LEN], len: &mut usize) -> bool {
-    let (mut mnt, mut d) = (at.mnt, at.dentry);
-    for _ in 0..WALK_DEPTH {
+/// Dentries walked per program run. A program that walks all `WALK_DEPTH` at once is too much
+/// for old verifiers (over 1M instructions on 6.1 and 5.10): the walk resumes, by tail call,
+/// from a state it keeps in a map, so each run starts from one state the verifier knows.
+pub const STEPS: usize = 4;
+
+/// A walk in progress, kept between the runs of the walk program (per CPU: a tail call chain
+/// stays on one CPU).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Walk {
+    root: Path,
+    mnt: u64,
+    dentry: u64,
+    len: u64,
+    left: u64,
+    /// The call's own flag, kept to its end (see overlay.rs).
+    pub fd_only: u64,
+}
+
+impl Walk {
+    /// A walk from `at` up to `root`, names written from the start of the buffer.
+    #[inline(always)]
+    pub fn start(&mut self, root: Path, at: Path, fd_only: bool) {
+        self.root = root;
+        (self.mnt, self.dentry) = (at.mnt, at.dentry);
+        self.len = 0;
+        self.left = WALK_DEPTH as u64;
+        self.fd_only = u64::from(fd_only);
+    }
+
+    /// Up to `STEPS` more steps, writing names leaf first, each ending in NUL. `Some(whole)`
+    /// when the walk ended (whole: it reached the root, else it was too deep, too long or a
+    /// read failed), the buffer then ending in an empty name; `None` when there is more.
+    #[inline(always)]
+    pub fn steps(&mut self, buf: &mut [u8; WALK_LEN]) -> Option<bool> {
+        for _ in 0..STEPS {
+            let end = match self.left {
+                0 => Some(false),
+                _ => {
+                    self.left -= 1;
+                    self.step(buf)
+                }
+            };
+            if let Some(whole) = end {
+                self.finish(buf);
+                return Some(whole);
+            }
+        }
+        None
+    }
+
+    /// Ends the names with an empty one, after a walk cut short too.
+    #[inline(always)]
+    pub fn finish(&mut self, buf: &mut [u8; WALK_LEN]) {
+        buf[opaque(self.len as usize) & (WALK_LEN - 1)] = 0;
+        self.left = 0;
+    }
+
+    /// One dentry up (or one mount out): `Some(whole)` when the walk ends here.
+    #[inline(always)]
+    fn step(&mut self, buf: &mut [u8; WALK_LEN]) -> Option<bool> {
+        let (mnt, d, root) = (self.mnt, self.dentry, self.root);
         if d == root.dentry && mnt == root.mnt {
-            return true;
+            return Some(true);
         }
         let Some(mnt_root) = rd::<u64>(mnt, o(off::VFSMOUNT_ROOT)) else {
-            return false;
+            return Some(false);
         };
         if d == mnt_root {
             // The top of a mount: continue from where it is mounted.
             let mount = mnt - o(off::MOUNT_MNT);
             let Some(parent) = rd::<u64>(mount, o(off::MOUNT_PARENT)) else {
-                return false;
+                return Some(false);
             };
             if parent == mount {
-                return true; // the namespace's first mount
+                return Some(true); // the namespace's first mount
             }
             let Some(point) = rd::<u64>(mount, o(off::MOUNT_MOUNTPOINT)) else {
-                return false;
+                return Some(false);
             };
-            (mnt, d) = (parent + o(off::MOUNT_MNT), point);
-            continue;
+            (self.mnt, self.dentry) = (parent + o(off::MOUNT_MNT), point);
+            return None;
         }
         let Some(parent) = rd::<u64>(d, o(off::DENTRY_PARENT)) else {
-            return false;
+            return Some(false);
         };
         if parent == d {
-            return true;
+            return Some(true);
         }
         let Some(name) = rd::<u64>(d, o(off::DENTRY_NAME) + o(off::QSTR_NAME)) else {
-            return false;
+            return Some(false);
         };
-        if *len >= WALK_LEN - WALK_NAME {
-            return false;
+        let len = self.len as usize;
+        if len >= WALK_LEN - WALK_NAME {
+            return Some(false);
         }
+        // The mask is what old verifiers bound the write by: kept, though the check above
+        // makes it a no-op the compiler would drop.
         let dst = buf
             .as_mut_ptr()
-            .wrapping_add(*len & (WALK_LEN - WALK_NAME - 1));
+            .wrapping_add(opaque(len) & (WALK_LEN - WALK_NAME - 1));
+        // SAFETY: `dst` is within `buf` with WALK_NAME bytes after it (the mask), and the
+        // helper writes at most WALK_NAME bytes; `name` is read by the kernel's checked copy.
         let n =
             unsafe { bpf_probe_read_kernel_str(dst as *mut _, WALK_NAME as u32, name as *const _) };
         if n <= 0 {
-            return false;
+            return Some(false);
         }
-        *len += n as usize;
-        d = parent;
+        self.len += n as u64;
+        self.dentry = parent;
+        None
     }
-    false
 }

@@ -17,6 +17,11 @@ use serde::Serialize;
 /// The probe object, built from `tracer-ebpf` by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
+#[cfg(test)]
+pub fn object() -> &'static [u8] {
+    OBJECT
+}
+
 /// How a program hooks into the kernel, cheapest per hit first among the tracepoint kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum AttachType {
@@ -115,7 +120,34 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
         .override_global(tracer_common::overlay::OFFSETS, &ovl_offsets, true)
         .override_global(tracer_common::origin::OFFSETS, &g.origin_offsets, true);
     crate::map_sizes::apply(&mut loader, g);
-    loader.load(OBJECT).context("loading the eBPF object")
+    let (obj, preallocated) =
+        crate::prealloc::object_for(OBJECT, crate::prealloc::runtime_alloc_is_safe())?;
+    if !preallocated.is_empty() {
+        log::debug!("maps preallocated (no run-time allocation here): {preallocated:?}");
+    }
+    // aya reads the object in place: an owned copy must keep the alignment of the original.
+    let aligned: Vec<u64>;
+    let bytes: &[u8] = match obj {
+        std::borrow::Cow::Borrowed(b) => b,
+        std::borrow::Cow::Owned(v) => {
+            aligned = aligned_copy(&v);
+            // SAFETY: `aligned` holds at least `v.len()` initialised bytes and lives to the end
+            // of this function; u64 has no invalid bit patterns as bytes.
+            unsafe { std::slice::from_raw_parts(aligned.as_ptr().cast::<u8>(), v.len()) }
+        }
+    };
+    loader.load(bytes).context("loading the eBPF object")
+}
+
+/// `b` in 8-byte aligned storage.
+fn aligned_copy(b: &[u8]) -> Vec<u64> {
+    let mut v = vec![0u64; b.len().div_ceil(8)];
+    for (w, chunk) in v.iter_mut().zip(b.chunks(8)) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        *w = u64::from_ne_bytes(word);
+    }
+    v
 }
 
 fn prog<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T>
@@ -131,6 +163,20 @@ where
 
 fn loaded(p: &Program) -> bool {
     p.fd().is_ok()
+}
+
+/// Loads (once) `program` of a tracepoint kind, for `target`, without attaching it: a tail
+/// call's destination.
+pub fn load_only(ebpf: &mut Ebpf, program: &str, at: AttachType, target: &str) -> Result<()> {
+    if ebpf.program(program).is_some_and(loaded) {
+        return Ok(());
+    }
+    match at {
+        AttachType::TpBtf => prog::<BtfTracePoint>(ebpf, program)?.load(target, kernel_btf()?)?,
+        AttachType::RawTp => prog::<RawTracePoint>(ebpf, program)?.load()?,
+        _ => prog::<TracePoint>(ebpf, program)?.load()?,
+    }
+    Ok(())
 }
 
 /// Loads (once) and attaches `program` as `at` to `target`.

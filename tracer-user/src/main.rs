@@ -22,6 +22,7 @@ mod node;
 mod other_tracers;
 mod out;
 mod overlay;
+mod prealloc;
 mod probe_info;
 mod problem;
 mod progress;

@@ -5,10 +5,10 @@
 
 use std::{cell::RefCell, rc::Rc};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Ebpf,
-    maps::{Array, MapData},
+    maps::{Array, MapData, ProgramArray},
 };
 use tracer_common::{
     seccomp::EPOCH,
@@ -85,12 +85,37 @@ fn programs(at: AttachType, exit: bool) -> Vec<(&'static str, &'static str)> {
     v
 }
 
+/// Loads overlay's walk program of the dispatcher's type and puts it where the dispatcher's
+/// tail call finds it. A tail call stays within one program type, hence one per tier.
+fn overlay_walk(ebpf: &mut Ebpf, tier: AttachType) -> Result<()> {
+    let program = match tier {
+        AttachType::TpBtf => "overlay_walk_btf",
+        AttachType::RawTp => "overlay_walk_raw",
+        _ => "overlay_walk_tp",
+    };
+    attach::load_only(ebpf, program, tier, "sys_enter")
+        .with_context(|| format!("loading overlay's dentry walk ({program})"))?;
+    let fd = ebpf
+        .program(program)
+        .ok_or_else(|| anyhow!("{program} is missing"))?
+        .fd()?
+        .try_clone()?;
+    let map = ebpf
+        .map_mut(tracer_common::overlay::WALK_PROGRAMS)
+        .ok_or_else(|| anyhow!("the overlay walk's program array is missing"))?;
+    let mut slots: ProgramArray<&mut MapData> = ProgramArray::try_from(map)?;
+    slots.set(0, &fd, 0)?;
+    Ok(())
+}
+
 /// The attached dispatcher; detachable for the duty cycle.
 pub struct Dispatcher {
     pub tier: AttachType,
     /// Problems other than seccomp ride on it: the duty cycle pauses seccomp instead of
     /// detaching.
     pub shared: bool,
+    /// overlay's dentry walk is a program of its own, reached by a tail call.
+    overlay: bool,
     exit: bool,
     links: Vec<Attachment>,
 }
@@ -103,6 +128,7 @@ impl Dispatcher {
             let mut d = Dispatcher {
                 tier,
                 shared: want_bits as u8 & !want::SECCOMP != 0,
+                overlay: want_bits as u8 & want::OVERLAY != 0,
                 exit: needs_exit(want_bits, mode),
                 links: Vec::new(),
             };
@@ -122,6 +148,9 @@ impl Dispatcher {
     }
 
     fn attach_links(&mut self, ebpf: &mut Ebpf) -> Result<()> {
+        if self.overlay {
+            overlay_walk(ebpf, self.tier)?;
+        }
         for (program, tp) in programs(self.tier, self.exit) {
             let target = Target {
                 category: "raw_syscalls",

@@ -1,4 +1,4 @@
-//! Developer tasks: `cargo xtask setup|build|run|test|lint|bench|vm-test`. Each one installs what it lacks.
+//! Developer tasks: `cargo xtask setup|build|run|test|lint|bench|vm-test|vm-run`. Each one installs what it lacks.
 
 mod cycles;
 mod setup;
@@ -44,13 +44,23 @@ enum Cmd {
     /// The integration tests inside Debian kernels under QEMU: a pass/fail table by kernel,
     /// tier and problem.
     VmTest {
-        /// 6.1, 6.12 or all.
+        /// 5.10, 6.1, 6.12 or all.
         #[arg(long, default_value = "all")]
         kernel: String,
         /// Only these test binaries (comma-separated names, e.g. `html,live`): for iterating
         /// on a failure; CI runs them all.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+    },
+    /// One command in a Debian kernel under QEMU, as root, from the checkout's root, with the
+    /// host-built `ctrace` first on PATH and a tmpfs on /tmp: its output and exit status. Fails
+    /// when the kernel warned or was tainted meanwhile.
+    VmRun {
+        /// 5.10, 6.1 or 6.12.
+        #[arg(long)]
+        kernel: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
     },
     /// Benchmarks: `bench overhead` (side-by-side ratios, exit storm), `bench seccomp`, `bench
     /// agent` (serve's latency, idle CPU and /metrics targets), and
@@ -101,6 +111,14 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::VmTest { kernel, only } => {
             let bin = build(false)?;
             vm::run(&kernel, &bin, &only)
+        }
+        Cmd::VmRun { kernel, cmd } => {
+            let bin = build(false)?;
+            let rc = vm::run_command(&kernel, &bin, &cmd)?;
+            if rc != 0 {
+                std::process::exit(rc);
+            }
+            Ok(())
         }
         Cmd::Bench { args } if args.first().is_some_and(|a| a == "soak") => {
             let secs = match args.get(1..) {

@@ -16,7 +16,14 @@ use crate::{
 };
 
 /// The kernels `vm-test` knows, by the name used on its command line.
-pub const KNOWN: [&str; 2] = ["6.1", "6.12"];
+pub const KNOWN: [&str; 3] = ["5.10", "6.1", "6.12"];
+
+/// Debian 11's suites, where 5.10 lives: read through apt state of the project's own (under
+/// target/), never the system's sources. The archive's address is the system's own.
+const OLD_SUITES: [(&str, &str); 2] = [
+    ("debian", "bullseye"),
+    ("debian-security", "bullseye-security"),
+];
 
 /// Modules the init loads, with their dependencies first: the 9p transport for the host's
 /// root, overlay for the overlay tests, sock_diag for sigpipe's socket peers. Built-in ones
@@ -50,8 +57,78 @@ impl Kernel {
     }
 }
 
+/// apt's options for the old suites: their own source list, lists and no shared cache.
+fn old_apt() -> Result<Vec<String>> {
+    let dir = workspace_root().join("target/vm/apt");
+    let lists = dir.join("lists");
+    fs::create_dir_all(lists.join("partial"))?;
+    let base = system_archive()?;
+    let list: String = OLD_SUITES
+        .iter()
+        .map(|(archive, suite)| {
+            format!(
+                "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {base}/{archive} {suite} main\n"
+            )
+        })
+        .collect();
+    let sources = dir.join("sources.list");
+    fs::write(&sources, list)?;
+    Ok(vec![
+        format!("-oDir::Etc::sourcelist={}", sources.display()),
+        "-oDir::Etc::sourceparts=/nonexistent".into(),
+        format!("-oDir::State::Lists={}", lists.display()),
+        "-oDir::Cache::pkgcache=".into(),
+        "-oDir::Cache::srcpkgcache=".into(),
+    ])
+}
+
+/// The Debian mirror the system's own apt sources use (`http://host` of `http://host/debian`).
+fn system_archive() -> Result<String> {
+    let mut text = String::new();
+    for f in [
+        "/etc/apt/sources.list",
+        "/etc/apt/sources.list.d/debian.sources",
+    ] {
+        text += &fs::read_to_string(f).unwrap_or_default();
+        text.push('\n');
+    }
+    text.split_whitespace()
+        .filter_map(|w| w.strip_suffix("/debian"))
+        .find(|w| w.starts_with("http"))
+        .map(str::to_string)
+        .context("no Debian archive in the system's apt sources")
+}
+
+/// The newest 5.10 image package of Debian 11 (`linux-image-5.10.0-NN-amd64-unsigned`).
+fn old_package(apt: &[String]) -> Result<Option<String>> {
+    let found = output(Command::new("apt-cache").args(apt).args([
+        "search",
+        "--names-only",
+        "^linux-image-5\\.10\\.0-[0-9]+-amd64-unsigned$",
+    ]))?;
+    let abi = |p: &str| -> u32 {
+        p.split('-')
+            .nth(3)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(found
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .max_by_key(|p| abi(p))
+        .map(str::to_string))
+}
+
 /// The newest unsigned amd64 image package of a series, from apt's lists.
 fn package_for(name: &str) -> Result<String> {
+    if name == "5.10" {
+        let apt = old_apt()?;
+        if let Some(p) = old_package(&apt)? {
+            return Ok(p);
+        }
+        status(Command::new("apt-get").args(&apt).args(["update", "-q"]))?;
+        return old_package(&apt)?.context("Debian 11's lists have no 5.10 image package");
+    }
     let find = || -> Result<Option<String>> {
         if name == "6.1" {
             // The series bookworm's linux-image-amd64 meta package points at.
@@ -120,7 +197,7 @@ fn load_order(deps: &HashMap<String, (String, Vec<String>)>) -> Vec<String> {
     order
 }
 
-/// Fetches (once) and returns the kernel `name` ("6.1" or "6.12").
+/// Fetches (once) and returns the kernel `name` (one of `KNOWN`).
 pub fn fetch(name: &str) -> Result<Kernel> {
     if !KNOWN.contains(&name) {
         bail!("unknown kernel {name}: vm-test knows {}", KNOWN.join(", "));
@@ -144,8 +221,14 @@ pub fn fetch(name: &str) -> Result<Kernel> {
     let _ = fs::remove_dir_all(&dir);
     let work = dir.join("unpacked");
     fs::create_dir_all(&work)?;
+    let apt = if name == "5.10" {
+        old_apt()?
+    } else {
+        Vec::new()
+    };
     status(
         Command::new("apt-get")
+            .args(&apt)
             .args(["download", "-q", &package])
             .current_dir(&dir),
     )?;

@@ -7,6 +7,7 @@ mod kernels;
 mod libtest;
 pub mod plan;
 mod report;
+mod taint;
 
 use std::{
     fs,
@@ -85,9 +86,10 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
          export CTRACE_MEASURE_LOG={o}/measured.txt\n{verbose}\
          export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          uname -r > {o}/uname\n\
-         $CTRACE_BIN doctor > {o}/doctor.txt 2>&1\n",
+         {before}$CTRACE_BIN doctor > {o}/doctor.txt 2>&1\n",
         sh_quote(&root.display().to_string()),
         sh_quote(&ctrace.display().to_string()),
+        before = taint::snapshot(out, "before"),
         // The tests' switch for ctrace's debug log (tests/src/lib.rs), passed through.
         verbose = match std::env::var_os("CTRACE_TEST_VERBOSE") {
             Some(_) => "export CTRACE_TEST_VERBOSE=1\n",
@@ -112,6 +114,7 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
             );
         }
     }
+    s += &taint::snapshot(out, "after");
     s += &format!("echo done > {o}/done\n");
     s
 }
@@ -176,6 +179,67 @@ fn boot(kernel: &kernels::Kernel, initrd: &Path, out: &Path) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Mounts a writable tmpfs on /tmp in the VM; a checkout under /tmp is bound back over it.
+fn tmp_tmpfs(root: &Path) -> String {
+    let r = sh_quote(&root.display().to_string());
+    format!(
+        "mkdir -p /run/ctrace-ckout && mount --rbind {r} /run/ctrace-ckout\n\
+         mount -t tmpfs tmp /tmp\n\
+         case {r} in /tmp/*) mkdir -p {r} && mount --rbind /run/ctrace-ckout {r};; esac\n"
+    )
+}
+
+/// `cargo xtask vm-run --kernel K -- CMD...`: one command in the VM as root, from the
+/// checkout's root, with the host-built `ctrace` first on PATH; its output and exit status.
+pub fn run_command(which: &str, ctrace: &Path, cmd: &[String]) -> Result<i32> {
+    setup::vm_packages()?;
+    let k = kernels::fetch(which)?;
+    let out = setup::workspace_root().join("target/vm/cmd").join(&k.name);
+    let _ = fs::remove_dir_all(&out);
+    fs::create_dir_all(&out)?;
+    let root = setup::workspace_root();
+    let o = sh_quote(&out.display().to_string());
+    let bin_dir = ctrace.parent().context("ctrace has no folder")?;
+    let line: Vec<String> = cmd.iter().map(|a| sh_quote(a)).collect();
+    let script = format!(
+        "{tmp}{before}cd {root}\nexport HOME=/tmp PATH={bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
+         {line} > {o}/stdout 2> {o}/stderr\necho $? > {o}/rc\n{after}echo done > {o}/done\n",
+        tmp = tmp_tmpfs(&root),
+        before = taint::snapshot(&out, "before"),
+        after = taint::snapshot(&out, "after"),
+        root = sh_quote(&root.display().to_string()),
+        bin = sh_quote(&bin_dir.display().to_string()),
+        line = line.join(" "),
+    );
+    let initrd = k.dir.join("initramfs.cpio");
+    initramfs::build(&k, &initrd)?;
+    fs::write(out.join("script.sh"), script)?;
+    eprintln!("vm-run: booting {} ({})", k.name, k.package);
+    boot(&k, &initrd, &out)?;
+    let read = |f: &str| fs::read(out.join(f)).unwrap_or_default();
+    use std::io::Write as _;
+    std::io::stdout().write_all(&read("stdout"))?;
+    std::io::stderr().write_all(&read("stderr"))?;
+    if read("done").is_empty() {
+        bail!(
+            "the VM did not finish the command (console: {})",
+            out.join("console.log").display()
+        );
+    }
+    let news = taint::news(&out);
+    if !news.is_empty() {
+        bail!(
+            "the kernel warned or was tainted during the command:\n{}",
+            news.join("\n")
+        );
+    }
+    let rc = String::from_utf8_lossy(&read("rc"))
+        .trim()
+        .parse()
+        .unwrap_or(1);
+    Ok(rc)
 }
 
 /// Runs the matrix on `which` ("6.1", "6.12" or "all"); fails when any test failed.

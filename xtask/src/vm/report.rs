@@ -60,6 +60,8 @@ pub fn collect(
             "the VM script did not finish (see {})",
             out.join("console.log").display()
         ));
+    } else {
+        r.errors.extend(super::taint::news(out));
     }
     for tier in ["auto", "tracepoint"] {
         for b in bins {
