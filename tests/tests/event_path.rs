@@ -60,9 +60,14 @@ fn every_problem_rides_one_sys_enter_and_one_sys_exit_program() {
     for p in ["seccomp", "sem", "sigpipe", "overlay"] {
         assert!(report[p].is_object(), "{p} section missing");
     }
-    // The kernel's own figure, on this node, with every problem: within 16 MiB.
+    // The kernel's own figure, on this node, with every problem: within 16 MiB where maps
+    // allocate as they fill; where they must be preallocated (kernels before 6.1, prealloc.rs)
+    // it is their full size, within 40 MiB.
     let bytes = report["bpf"]["map_bytes"].as_u64().unwrap();
-    assert!(bytes > 0 && bytes <= 16 << 20, "map bytes {bytes}");
+    let preallocated = report["bpf"]["preallocated"].as_bool().unwrap_or(false);
+    let cap: u64 = if preallocated { 40 << 20 } else { 16 << 20 };
+    tests::record(&format!("map bytes with every problem: {bytes} (preallocated: {preallocated})"));
+    assert!(bytes > 0 && bytes <= cap, "map bytes {bytes}, preallocated {preallocated}");
 }
 
 #[test]

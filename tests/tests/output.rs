@@ -121,8 +121,10 @@ fn a_second_ctrl_c_exits_at_once() {
     let status = tracer.wait();
     let took = second.elapsed();
     assert_eq!(status.code(), Some(130), "{status}");
+    // Within 3 s: 1 s on hardware, but CI runs three emulated (TCG) VMs side by side on two
+    // CPUs, where the exit path alone took 1.1 s; a full detach waits out grace periods.
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_secs(3),
         "the second Ctrl-C took {took:?}"
     );
     bpf::assert_ids_gone(&progs, bpf::BPF_PROG_GET_NEXT_ID);

@@ -125,3 +125,51 @@ fn forcing_a_tier() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("fentry tier was asked for"), "{err}");
 }
+
+/// doctor loads what trace loads: under each forced tier its `load` verdict is trace's own
+/// outcome (the oracle), and a refusal names the same cause. On a kernel that refuses fentry or
+/// kprobes (this development host), the forced kernel tiers are the refusals.
+#[test]
+fn doctor_load_agrees_with_trace_under_every_forced_tier() {
+    if !root() {
+        return;
+    }
+    let mut refusals = 0;
+    for tier in ["auto", "tracepoint", "kprobe", "fentry"] {
+        let _tracefs = tests::tracefs_in_use();
+        let o = Command::new(tests::ctrace_bin())
+            .args(["doctor", "--json"])
+            .env("CTRACE_TIER", tier)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let load = doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "load")
+            .unwrap_or_else(|| panic!("no load check in {out}"))
+            .clone();
+        let t = Command::new(tests::ctrace_bin())
+            .args(["trace", "--duration", "1s", "--no-tui", "--json"])
+            .env("CTRACE_TIER", tier)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&t.stderr);
+        let detail = load["detail"].as_str().unwrap();
+        if t.status.success() {
+            assert_eq!(load["status"], "ok", "{tier}: trace ran, doctor said {load}");
+        } else {
+            refusals += 1;
+            assert_eq!(load["status"], "fail", "{tier}: trace failed ({err}), doctor said {load}");
+            let cause = err
+                .lines()
+                .find_map(|l| l.strip_prefix("ctrace: error: "))
+                .unwrap_or_else(|| panic!("{tier}: no error line in {err}"));
+            let head: String = cause.chars().take(60).collect();
+            assert!(detail.contains(&head), "{tier}: doctor {detail:?} against trace {cause:?}");
+        }
+    }
+    tests::record(&format!("doctor load against trace: {refusals} of 4 forced tiers refused"));
+}

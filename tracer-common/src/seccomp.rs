@@ -133,6 +133,34 @@ pub const WORK_SECCOMP: u32 = 1 << 0;
 /// dispatch).
 pub const WORK_OTHERS: u32 = 0b11_1110;
 
+/// The load-time global saying where a task's slow-path bits are: `[offset in task_struct,
+/// layout]`, from the kernel's BTF.
+pub const WORK_AT: &str = "SECCOMP_WORK_AT";
+/// `thread_info.syscall_work` (from 5.11): the bits are `WORK_*` already.
+pub const LAYOUT_SYSCALL_WORK: u32 = 0;
+/// `thread_info.flags` (before 5.11): x86_64's TIF bits, translated to `WORK_*`.
+pub const LAYOUT_TIF: u32 = 1;
+/// x86_64's TIF bits of the syscall slow path (arch/x86/include/asm/thread_info.h), in the
+/// order of the `WORK_*` bits: TIF_SECCOMP, TIF_SYSCALL_TRACEPOINT, TIF_SYSCALL_TRACE,
+/// TIF_SYSCALL_EMU, TIF_SYSCALL_AUDIT.
+pub const TIF_WORK: [u32; 5] = [8, 28, 0, 6, 7];
+/// Where the bits are when BTF says nothing: `syscall_work` right after the `flags` word.
+pub const WORK_AT_DEFAULT: [u32; 2] = [8, LAYOUT_SYSCALL_WORK];
+
+/// `WORK_*` bits of a TIF flags word.
+#[inline(always)]
+pub fn work_of_tif(flags: u64) -> u32 {
+    let mut work = 0;
+    let mut i = 0;
+    while i < TIF_WORK.len() {
+        if flags >> TIF_WORK[i] & 1 != 0 {
+            work |= 1 << i;
+        }
+        i += 1;
+    }
+    work
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SampleKey {
@@ -152,4 +180,19 @@ pub struct SampleKey {
 #[cfg(feature = "user")]
 mod sample_pod {
     unsafe impl aya::Pod for super::SampleKey {}
+}
+
+#[cfg(test)]
+mod work_tests {
+    use super::*;
+
+    #[test]
+    fn tif_seccomp_alone_is_the_seccomp_bit_and_tracepoint_is_another_reason() {
+        assert_eq!(work_of_tif(1 << 8), WORK_SECCOMP);
+        assert_eq!(work_of_tif(1 << 8 | 1 << 28), WORK_SECCOMP | 1 << 1);
+        assert_eq!(work_of_tif(1 << 28) & WORK_SECCOMP, 0);
+        // TIF_SIGPENDING, TIF_NEED_RESCHED: not slow-path reasons.
+        assert_eq!(work_of_tif(1 << 2 | 1 << 3), 0);
+        assert_eq!(work_of_tif(1 << 7) & !WORK_OTHERS, 0);
+    }
 }

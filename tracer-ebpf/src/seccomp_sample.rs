@@ -14,7 +14,10 @@ use aya_ebpf::{
     maps::{PerCpuArray, PerCpuHashMap, StackTrace},
     programs::{PerfEventContext, tracing::StackIdContext},
 };
-use tracer_common::seccomp::{NO_STACK, SAMPLE_KEYS, STACK_SLOTS, SampleKey, WORK_SECCOMP};
+use tracer_common::seccomp::{
+    LAYOUT_TIF, NO_STACK, SAMPLE_KEYS, STACK_SLOTS, SampleKey, WORK_AT_DEFAULT, WORK_SECCOMP,
+    work_of_tif,
+};
 
 use crate::filter::traced;
 
@@ -26,12 +29,29 @@ static SECCOMP_SAMPLES: PerCpuHashMap<SampleKey, u64> =
 #[map]
 static SECCOMP_SAMPLE_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-/// `current->thread_info.syscall_work`: on x86_64 thread_info is the first member of
-/// task_struct, and syscall_work follows its `flags` word.
+/// Where the slow-path bits are (`tracer_common::seccomp::WORK_AT`), set from BTF at load.
+#[unsafe(no_mangle)]
+static SECCOMP_WORK_AT: [u32; 2] = WORK_AT_DEFAULT;
+
+/// The current task's slow-path reasons as `WORK_*` bits: `thread_info.syscall_work` (5.11+)
+/// or the TIF bits of `thread_info.flags` (before), whichever the kernel's BTF showed.
 #[inline(always)]
 fn syscall_work() -> u32 {
-    let task = unsafe { bpf_get_current_task() } as *const u64;
-    unsafe { bpf_probe_read_kernel(task.wrapping_add(1)) }.unwrap_or(0) as u32
+    // SAFETY: volatile reads of a static the loader rewrites (the compiler must not fold it).
+    let (at, layout) = unsafe {
+        (
+            core::ptr::read_volatile(&SECCOMP_WORK_AT[0]),
+            core::ptr::read_volatile(&SECCOMP_WORK_AT[1]),
+        )
+    };
+    let task = unsafe { bpf_get_current_task() };
+    // SAFETY: a checked kernel read (bpf_probe_read_kernel) of the current task's word.
+    let word: u64 = unsafe { bpf_probe_read_kernel((task + u64::from(at)) as *const u64) }
+        .unwrap_or(0);
+    match layout {
+        LAYOUT_TIF => work_of_tif(word),
+        _ => word as u32,
+    }
 }
 
 #[perf_event]

@@ -30,6 +30,10 @@ pub struct BpfCost {
     pub maps: BTreeMap<String, MapCost>,
     /// `kernel.bpf_stats_enabled`: programs' run time is only counted while it is 1.
     pub stats_enabled: bool,
+    /// ctrace's maps are all preallocated here (a kernel without run-time map allocation for
+    /// tracing programs: see prealloc.rs), so `map_bytes` is their size when full.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub preallocated: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub programs: Vec<ProgStats>,
     /// With stats on: the programs' run time over the run's length, as a share of one CPU (%).
@@ -111,7 +115,10 @@ pub fn read(pid: &str) -> BpfCost {
 
 /// ctrace's own maps and programs.
 pub fn read_self() -> BpfCost {
-    read("self")
+    BpfCost {
+        preallocated: !crate::prealloc::runtime_alloc_is_safe(),
+        ..read("self")
+    }
 }
 
 /// `/metrics` rows of `ctrace_bpf_map_bytes`: one per map (their sum is the total).

@@ -53,6 +53,27 @@ pub fn overlay() -> [u32; off::COUNT] {
     })
 }
 
+/// Where the sampled seccomp probe reads a task's slow-path bits: `thread_info.syscall_work`
+/// where the kernel's BTF has it (5.11+), else the TIF bits of `thread_info.flags`.
+pub fn seccomp_work_at() -> [u32; 2] {
+    use tracer_common::seccomp::{LAYOUT_SYSCALL_WORK, LAYOUT_TIF, WORK_AT_DEFAULT};
+    static AT: OnceLock<[u32; 2]> = OnceLock::new();
+    *AT.get_or_init(|| {
+        let Ok(btf) = Btf::from_sys_fs() else {
+            return WORK_AT_DEFAULT;
+        };
+        let ti = btf.offset("task_struct", "thread_info").unwrap_or(0);
+        match (
+            btf.offset("thread_info", "syscall_work"),
+            btf.offset("thread_info", "flags"),
+        ) {
+            (Some(w), _) => [ti + w, LAYOUT_SYSCALL_WORK],
+            (None, Some(f)) => [ti + f, LAYOUT_TIF],
+            _ => WORK_AT_DEFAULT,
+        }
+    })
+}
+
 /// Whether the overlay probes capture paths and fd facts in the kernel.
 pub fn overlay_in_kernel() -> bool {
     overlay()[off::VALID] != 0

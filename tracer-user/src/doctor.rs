@@ -48,9 +48,11 @@ pub fn checks(root: bool) -> Vec<Check> {
     });
     if root {
         out.extend(attach_checks());
+        out.push(load_check());
         out.extend(crate::bpf_cost::doctor_checks());
     } else {
         out.push(skip("attach"));
+        out.push(skip("load"));
         out.push(skip("tier"));
         out.push(skip("bpf:maps"));
     }
@@ -106,6 +108,33 @@ fn attach_checks() -> Vec<Check> {
         .collect()
 }
 
+/// What `ctrace trace` would load, loaded and attached for real (every problem, the tiers it
+/// would choose), then detached: a kernel that refuses a real program, not only a stand-in,
+/// fails here with the program and the verifier's last lines.
+fn load_check() -> Check {
+    use clap::Parser as _;
+    let cli = crate::cli::Cli::parse_from(["ctrace", "trace"]);
+    let crate::cli::Cmd::Trace(args) = cli.cmd else {
+        return check("load", Status::Fail, "internal: no trace arguments");
+    };
+    match crate::trace::Session::open(&args, 0) {
+        Ok(s) => check("load", Status::Ok, format!("what trace loads: {}", s.attached())),
+        Err(e) => check("load", Status::Fail, verifier_tail(&format!("{e:#}"), 6)),
+    }
+}
+
+/// An error with its verifier log cut to the log's last `n` lines: where the refusal is.
+pub fn verifier_tail(err: &str, n: usize) -> String {
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.len() <= n + 1 {
+        return lines.join(" | ");
+    }
+    let mut out = vec![lines[0]];
+    out.push("...");
+    out.extend(&lines[lines.len() - n..]);
+    out.join(" | ")
+}
+
 /// The tier each problem would use, found by attaching its kernel-tier programs for real.
 fn tier_checks(ebpf: &mut aya::Ebpf, f: Features) -> Vec<Check> {
     let wish = match tier::wished() {
@@ -152,4 +181,20 @@ pub fn run(json: bool) -> Result<bool> {
         }
     }
     Ok(checks.iter().all(|c| c.status != Status::Fail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verifier_tail;
+
+    #[test]
+    fn a_refusal_keeps_its_first_line_and_the_verifiers_last_lines() {
+        let log: String = (0..500).map(|i| format!("{i}: (b7) r1 = 0\n")).collect();
+        let err = format!("loading overlay_walk_btf: Argument list too long\n{log}processed 1000001 insns (limit 1000000)\n");
+        let t = verifier_tail(&err, 3);
+        assert!(t.starts_with("loading overlay_walk_btf"), "{t}");
+        assert!(t.ends_with("processed 1000001 insns (limit 1000000)"), "{t}");
+        assert_eq!(t.matches(" | ").count(), 4, "{t}");
+        assert_eq!(verifier_tail("short", 3), "short");
+    }
 }
