@@ -66,8 +66,13 @@ fn every_problem_rides_one_sys_enter_and_one_sys_exit_program() {
     let bytes = report["bpf"]["map_bytes"].as_u64().unwrap();
     let preallocated = report["bpf"]["preallocated"].as_bool().unwrap_or(false);
     let cap: u64 = if preallocated { 40 << 20 } else { 16 << 20 };
-    tests::record(&format!("map bytes with every problem: {bytes} (preallocated: {preallocated})"));
-    assert!(bytes > 0 && bytes <= cap, "map bytes {bytes}, preallocated {preallocated}");
+    tests::record(&format!(
+        "map bytes with every problem: {bytes} (preallocated: {preallocated})"
+    ));
+    assert!(
+        bytes > 0 && bytes <= cap,
+        "map bytes {bytes}, preallocated {preallocated}"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 #![no_std]
 #![no_main]
 // `asm!` on BPF: the one register barrier in overlay_walk.rs.
-#![feature(asm_experimental_arch)]
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 mod cgroup;
 mod dispatch;

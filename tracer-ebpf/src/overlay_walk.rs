@@ -123,6 +123,7 @@ pub fn file_facts(file: u64, ev: &mut OverlayEvent) {
 }
 
 /// `x`, unknown to the compiler (a register move it cannot see through).
+#[cfg(target_arch = "bpf")]
 #[inline(always)]
 fn opaque(mut x: usize) -> usize {
     // SAFETY: `rX = rX` reads and writes one register, touches no memory.
@@ -130,10 +131,19 @@ fn opaque(mut x: usize) -> usize {
     x
 }
 
-/// Dentries walked per program run. A program that walks all `WALK_DEPTH` at once is too much
-/// for old verifiers (over 1M instructions on 6.1 and 5.10): the walk resumes, by tail call,
-/// from a state it keeps in a map, so each run starts from one state the verifier knows.
-pub const STEPS: usize = 4;
+/// The host build (clippy, unit tests) never runs the walk.
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+fn opaque(x: usize) -> usize {
+    core::hint::black_box(x)
+}
+
+/// Dentries walked per program run (`tracer_common::overlay::WALK_STEPS`, default 4), a
+/// load-time constant the verifier sees. A program that walks all `WALK_DEPTH` at once is too
+/// much for old verifiers (over 1M instructions on 6.1 and 5.10): the walk resumes, by tail
+/// call, from a state it keeps in a map, so each run starts from one state the verifier knows.
+#[unsafe(no_mangle)]
+static OVERLAY_WALK_STEPS: u32 = tracer_common::overlay::WALK_STEPS_DEFAULT;
 
 /// A walk in progress, kept between the runs of the walk program (per CPU: a tail call chain
 /// stays on one CPU).
@@ -160,12 +170,18 @@ impl Walk {
         self.fd_only = u64::from(fd_only);
     }
 
-    /// Up to `STEPS` more steps, writing names leaf first, each ending in NUL. `Some(whole)`
-    /// when the walk ended (whole: it reached the root, else it was too deep, too long or a
-    /// read failed), the buffer then ending in an empty name; `None` when there is more.
+    /// Up to `OVERLAY_WALK_STEPS` more steps, writing names leaf first, each ending in NUL.
+    /// `Some(whole)` when the walk ended (whole: it reached the root, else it was too deep,
+    /// too long or a read failed), the buffer then ending in an empty name; `None` when there
+    /// is more.
     #[inline(always)]
     pub fn steps(&mut self, buf: &mut [u8; WALK_LEN]) -> Option<bool> {
-        for _ in 0..STEPS {
+        // SAFETY: a volatile read of a static the loader rewrites.
+        let per_run = unsafe { core::ptr::read_volatile(&OVERLAY_WALK_STEPS) } as usize;
+        for i in 0..WALK_DEPTH {
+            if i >= per_run {
+                return None;
+            }
             let end = match self.left {
                 0 => Some(false),
                 _ => {

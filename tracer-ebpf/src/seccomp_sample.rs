@@ -46,8 +46,8 @@ fn syscall_work() -> u32 {
     };
     let task = unsafe { bpf_get_current_task() };
     // SAFETY: a checked kernel read (bpf_probe_read_kernel) of the current task's word.
-    let word: u64 = unsafe { bpf_probe_read_kernel((task + u64::from(at)) as *const u64) }
-        .unwrap_or(0);
+    let word: u64 =
+        unsafe { bpf_probe_read_kernel((task + u64::from(at)) as *const u64) }.unwrap_or(0);
     match layout {
         LAYOUT_TIF => work_of_tif(word),
         _ => word as u32,

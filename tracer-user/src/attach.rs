@@ -98,6 +98,7 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
     let inflight_mask = crate::map_sizes::inflight_slots(g.pid_max) - 1;
     let ovl_offsets = crate::btf_offsets::overlay();
     let work_at = crate::btf_offsets::seccomp_work_at();
+    let walk_steps = crate::btf_offsets::overlay_walk_steps()?;
     let mut loader = EbpfLoader::new();
     loader
         .btf(btf)
@@ -120,6 +121,7 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
         .override_global(syscalls::INFLIGHT_MASK, &inflight_mask, true)
         .override_global(tracer_common::overlay::OFFSETS, &ovl_offsets, true)
         .override_global(tracer_common::seccomp::WORK_AT, &work_at, true)
+        .override_global(tracer_common::overlay::WALK_STEPS, &walk_steps, true)
         .override_global(tracer_common::origin::OFFSETS, &g.origin_offsets, true);
     crate::map_sizes::apply(&mut loader, g);
     let (obj, preallocated) =

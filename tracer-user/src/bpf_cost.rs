@@ -181,11 +181,16 @@ pub fn doctor_checks() -> Vec<crate::shared::Check> {
                 .filter(|s| s.problem == p.name() || s.problem == "filter")
                 .map(|s| map_sizes::worst_bytes(s, cpus))
                 .sum();
+            let prealloc = match crate::prealloc::runtime_alloc_is_safe() {
+                true => "",
+                // Before 6.1 (and so before 5.11's accounting too): taken, and shown, whole.
+                false => "; preallocated on this kernel, so taken in full at load",
+            };
             Check {
                 name,
                 status: Status::Ok,
                 detail: format!(
-                    "{} after load, at most {} when full ({cpus} CPUs, pid_max {pid_max})",
+                    "{} after load, at most {} when full ({cpus} CPUs, pid_max {pid_max}){prealloc}",
                     mib(now),
                     mib(worst)
                 ),

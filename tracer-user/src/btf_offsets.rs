@@ -53,6 +53,22 @@ pub fn overlay() -> [u32; off::COUNT] {
     })
 }
 
+/// Dentries overlay's walk program walks per run: `CTRACE_OVERLAY_WALK_STEPS` (1 to the walk's
+/// depth; a way to show what an old verifier refuses), else the default.
+pub fn overlay_walk_steps() -> anyhow::Result<u32> {
+    use tracer_common::overlay::{WALK_DEPTH, WALK_STEPS_DEFAULT};
+    match std::env::var("CTRACE_OVERLAY_WALK_STEPS") {
+        Err(_) => Ok(WALK_STEPS_DEFAULT),
+        Ok(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=WALK_DEPTH as u32).contains(n))
+            .ok_or_else(|| {
+                anyhow::anyhow!("CTRACE_OVERLAY_WALK_STEPS={v} is not 1 to {WALK_DEPTH}")
+            }),
+    }
+}
+
 /// Where the sampled seccomp probe reads a task's slow-path bits: `thread_info.syscall_work`
 /// where the kernel's BTF has it (5.11+), else the TIF bits of `thread_info.flags`.
 pub fn seccomp_work_at() -> [u32; 2] {

@@ -118,7 +118,11 @@ fn load_check() -> Check {
         return check("load", Status::Fail, "internal: no trace arguments");
     };
     match crate::trace::Session::open(&args, 0) {
-        Ok(s) => check("load", Status::Ok, format!("what trace loads: {}", s.attached())),
+        Ok(s) => check(
+            "load",
+            Status::Ok,
+            format!("what trace loads: {}", s.attached()),
+        ),
         Err(e) => check("load", Status::Fail, verifier_tail(&format!("{e:#}"), 6)),
     }
 }
@@ -190,10 +194,15 @@ mod tests {
     #[test]
     fn a_refusal_keeps_its_first_line_and_the_verifiers_last_lines() {
         let log: String = (0..500).map(|i| format!("{i}: (b7) r1 = 0\n")).collect();
-        let err = format!("loading overlay_walk_btf: Argument list too long\n{log}processed 1000001 insns (limit 1000000)\n");
+        let err = format!(
+            "loading overlay_walk_btf: Argument list too long\n{log}processed 1000001 insns (limit 1000000)\n"
+        );
         let t = verifier_tail(&err, 3);
         assert!(t.starts_with("loading overlay_walk_btf"), "{t}");
-        assert!(t.ends_with("processed 1000001 insns (limit 1000000)"), "{t}");
+        assert!(
+            t.ends_with("processed 1000001 insns (limit 1000000)"),
+            "{t}"
+        );
         assert_eq!(t.matches(" | ").count(), 4, "{t}");
         assert_eq!(verifier_tail("short", 3), "short");
     }

@@ -201,6 +201,12 @@ pub fn bench_packages() -> Result<()> {
 pub fn vm_packages() -> Result<()> {
     apt_install(
         "VM test dependencies",
-        &["qemu-system-x86", "busybox-static", "xz-utils", "kmod"],
+        &[
+            "qemu-system-x86",
+            "busybox-static",
+            "xz-utils",
+            "kmod",
+            "e2fsprogs",
+        ],
     )
 }

@@ -221,8 +221,14 @@ impl OverlayRun {
         // Proof: the upper copy was born during this call, the file exists in a lower layer, and
         // this copy was not counted for an earlier call.
         let during = born + BIRTH_SLACK_S >= rec.at && born <= done + BIRTH_SLACK_S;
+        // Without a birth time (tmpfs on 5.10, for one) the change time stands in, and any
+        // write just after the call moves it: where the kernel tier timed the call, its count
+        // of copy-ups decides.
+        let kernel_saw_none =
+            copy.btime.is_none() && self.tier != Tier::Tracepoint && ev.copy_ups == 0;
         if copy.is_dir
             || !during
+            || kernel_saw_none
             || !self
                 .counted
                 .insert((format!("{upper}/{now_at}"), born.to_bits()))

@@ -35,6 +35,10 @@ mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts devpts $r/dev/pts
 mount -t tmpfs shm $r/dev/shm
 mount -t tmpfs run $r/run
+# Scratch on ext4, as overlay's upper layer is on real nodes: its files have a birth time
+# (tmpfs has none before 6.x), which is what proves a copy-up in the tracepoint tier.
+mkdir -p $r/run/ctrace-tmp
+if ! mount -t ext4 /dev/vda $r/run/ctrace-tmp; then echo "vm: no ext4 scratch disk"; fi
 mount -t tracefs tracefs $r/sys/kernel/tracing
 mount -t debugfs debugfs $r/sys/kernel/debug
 mount -t bpf bpf $r/sys/fs/bpf
