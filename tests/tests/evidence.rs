@@ -136,6 +136,59 @@ fn a_sampled_process_is_read_again_after_its_execve() {
     assert_eq!(host["seccomp_mode"], "filter", "{host:#}");
 }
 
+/// `--sampled` sees a filter's cost where the kernel keeps the slow-path flag: in
+/// `thread_info.syscall_work` from 5.11, in its TIF flags before (5.10 reported 0.00 ms/s for a
+/// filtered process). A getppid loop under a filter costs samples in the seccomp path; the
+/// same helper spinning unfiltered (the negative control) costs none.
+#[test]
+fn a_filtered_loop_costs_sampled_seccomp_time_and_an_unfiltered_one_none() {
+    if !root() {
+        return;
+    }
+    let helper = env!("CARGO_BIN_EXE_seccomp-helper");
+    let sampled = |args: &[&str]| {
+        let mut child = Command::new(helper).args(args).spawn().unwrap();
+        let pid = child.id().to_string();
+        let tracer = Tracer::start(&["trace", "seccomp", "--sampled", "--pid", &pid, "--json"]);
+        std::thread::sleep(Duration::from_secs(3));
+        let report = tracer.stop_json();
+        let _ = child.kill();
+        let _ = child.wait();
+        let rows = report["seccomp"]["sampled"]["containers"]
+            .as_array()
+            .unwrap()
+            .clone();
+        rows.into_iter()
+            .find(|r| r["container_id"].is_null())
+            .unwrap_or_else(|| panic!("no host row: {report:#}"))
+    };
+    let filtered = sampled(&[]);
+    let spinning = sampled(&["exec-spin", "60000", "/bin/true"]);
+    tests::record(&format!(
+        "sampled: filtered loop {} of {} samples in the filter, {} ms/s; unfiltered spin {} of {}",
+        filtered["samples"]["filter"],
+        filtered["samples"]["total"],
+        filtered["seccomp"]["ms_per_s"],
+        spinning["samples"]["filter"],
+        spinning["samples"]["total"],
+    ));
+    assert_eq!(filtered["seccomp_mode"], "filter", "{filtered:#}");
+    assert!(
+        filtered["samples"]["filter"].as_u64().unwrap() > 0,
+        "{filtered:#}"
+    );
+    assert!(
+        filtered["seccomp"]["ms_per_s"].as_f64().unwrap() > 0.0,
+        "{filtered:#}"
+    );
+    assert!(
+        spinning["samples"]["total"].as_u64().unwrap() > 0,
+        "{spinning:#}"
+    );
+    assert_eq!(spinning["samples"]["filter"], 0, "{spinning:#}");
+    assert_eq!(spinning["samples"]["slow_path"], 0, "{spinning:#}");
+}
+
 /// `serve` drains the same events: a one-shot exec's copy-up is filed under the container's
 /// name, not `pidns:` or the host.
 #[test]

@@ -78,7 +78,7 @@ fn sh_quote(s: &str) -> String {
 
 /// The script the VM runs in the chroot: doctor, then each test binary once with the best tier
 /// and, for the problems that have a kernel tier, once more forced to tracepoints.
-fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
+fn script(out: &Path, ctrace: &Path, bins: &[&TestBinary]) -> String {
     let root = setup::workspace_root();
     let o = sh_quote(&out.display().to_string());
     let mut s = format!(
@@ -102,7 +102,7 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary]) -> String {
             if tier == "tracepoint" && !plan::TIERED.contains(&problem) {
                 continue;
             }
-            let skips: String = plan::skips(&b.name)
+            let skips: String = plan::skips(&b.name, tier)
                 .iter()
                 .map(|t| format!(" --skip {t}"))
                 .collect();
@@ -297,15 +297,19 @@ pub fn run(which: &str, ctrace: &Path, only: &[String]) -> Result<()> {
         fs::create_dir_all(&out)?;
         let initrd = k.dir.join("initramfs.cpio");
         initramfs::build(k, &initrd)?;
-        fs::write(out.join("script.sh"), script(&out, ctrace, &bins))?;
+        let here: Vec<&TestBinary> = bins
+            .iter()
+            .filter(|b| plan::runs_on(&b.name, &k.name))
+            .collect();
+        fs::write(out.join("script.sh"), script(&out, ctrace, &here))?;
         println!("vm-test: booting {} ({})", k.name, k.package);
-        runs.push((out, initrd));
+        runs.push((out, initrd, here));
     }
     let booted: Vec<(Result<()>, f64)> = std::thread::scope(|s| {
         let handles: Vec<_> = kernels
             .iter()
             .zip(&runs)
-            .map(|(k, (out, initrd))| {
+            .map(|(k, (out, initrd, _))| {
                 s.spawn(move || {
                     let started = Instant::now();
                     let r = boot(k, initrd, out);
@@ -326,7 +330,7 @@ pub fn run(which: &str, ctrace: &Path, only: &[String]) -> Result<()> {
     let results: Vec<_> = kernels
         .iter()
         .zip(runs.iter().zip(booted))
-        .map(|(k, ((out, _), (r, secs)))| report::collect(k, out, &bins, r.err(), secs))
+        .map(|(k, ((out, _, here), (r, secs)))| report::collect(k, out, here, r.err(), secs))
         .collect();
     let table = report::render(&results);
     print!("{table}");

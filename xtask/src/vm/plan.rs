@@ -161,6 +161,36 @@ const BENCH: &str = "bench overhead loads the probes about a hundred times and s
                      every round, too slow for an emulated CPU; its probes are the ones the other \
                      tests run (the host run covers it)";
 
+/// The kernel that runs every test binary; the others skip `KERNEL_INDEPENDENT` ones, so that
+/// CI's three VMs, side by side on two CPUs, stay within its time.
+pub const FULL_KERNEL: &str = "6.12";
+
+/// Test binaries that exercise ctrace's own output and HTTP, not the kernel: run on
+/// `FULL_KERNEL` and on the host only. Every problem, tier and attach type still runs on every
+/// kernel (the problems' binaries, tiers, event_path, evidence, detach, cli, serve, tracefs).
+pub const KERNEL_INDEPENDENT: [(&str, &str); 8] = [
+    ("output", "exit codes, signals and output files of the CLI"),
+    ("live", "the live view's text and screen"),
+    ("serve_http", "serve's HTTP limits and authentication"),
+    ("serve_tls", "serve's TLS"),
+    ("serve_drain", "serve's shutdown and stream draining"),
+    ("grafana", "the dashboard's queries against Prometheus"),
+    ("prometheus", "Prometheus scraping /metrics"),
+    ("html", "the HTML page"),
+];
+
+/// Whether `binary` runs on kernel `kernel`.
+pub fn runs_on(binary: &str, kernel: &str) -> bool {
+    kernel == FULL_KERNEL || !KERNEL_INDEPENDENT.iter().any(|(b, _)| *b == binary)
+}
+
+/// Tests that force their own tiers: run once, in the automatic pass, not again under
+/// CTRACE_TIER=tracepoint.
+pub const ONCE: [(&str, &str); 1] = [(
+    "tiers",
+    "doctor_load_agrees_with_trace_under_every_forced_tier",
+)];
+
 /// Problems in table order; `core` is the CLI, doctor, detach and tracefs tests.
 pub const PROBLEMS: [&str; 6] = ["core", "seccomp", "overlay", "sigpipe", "sem", "zombie"];
 
@@ -179,12 +209,16 @@ pub fn problem(binary: &str) -> &'static str {
     }
 }
 
-/// `--skip` arguments of a binary (libtest matches them as substrings of the test's name).
-pub fn skips(binary: &str) -> Vec<&'static str> {
+/// `--skip` arguments of a binary in a tier's pass (libtest matches them as substrings of the
+/// test's name).
+pub fn skips(binary: &str, tier: &str) -> Vec<&'static str> {
+    let once = ONCE.iter().filter(|_| tier == "tracepoint");
     NOT_RUN
         .iter()
-        .filter(|(b, _, _)| *b == binary)
-        .map(|(_, t, _)| *t)
+        .map(|(b, t, _)| (b, t))
+        .chain(once.map(|(b, t)| (b, t)))
+        .filter(|(b, _)| **b == binary)
+        .map(|(_, t)| *t)
         .collect()
 }
 
@@ -195,9 +229,12 @@ mod tests {
     #[test]
     fn docker_tests_are_skipped_by_name() {
         assert_eq!(
-            skips("zombie"),
+            skips("zombie", "auto"),
             ["docker_container_without_init_is_reported"]
         );
+        assert!(skips("tiers", "auto").is_empty());
+        assert_eq!(skips("tiers", "tracepoint").len(), 1);
+        assert!(runs_on("html", "6.12") && !runs_on("html", "5.10") && runs_on("sem", "5.10"));
         assert_eq!(problem("seccomp_bench"), "seccomp");
     }
 }

@@ -33,7 +33,7 @@ impl KernelResult {
 pub fn collect(
     k: &Kernel,
     out: &Path,
-    bins: &[TestBinary],
+    bins: &[&TestBinary],
     boot_error: Option<anyhow::Error>,
     secs: f64,
 ) -> KernelResult {
@@ -144,6 +144,21 @@ pub fn render(results: &[KernelResult]) -> String {
     let _ = writeln!(s, "\nnot run in the VM:");
     for (bin, test, why) in plan::NOT_RUN {
         let _ = writeln!(s, "  {bin}::{test}: {why}");
+    }
+    let _ = writeln!(
+        s,
+        "\nrun on {} only (and the host): kernel-independent, so CI's three VMs stay within its time:",
+        plan::FULL_KERNEL
+    );
+    for (bin, what) in plan::KERNEL_INDEPENDENT {
+        let _ = writeln!(s, "  {bin}: {what}");
+    }
+    let _ = writeln!(
+        s,
+        "run in the automatic pass only (they force their own tiers):"
+    );
+    for (bin, test) in plan::ONCE {
+        let _ = writeln!(s, "  {bin}::{test}");
     }
     let passed: usize = results
         .iter()
