@@ -269,7 +269,7 @@ pub fn run_command(which: &str, ctrace: &Path, cmd: &[String]) -> Result<i32> {
 
 /// Runs the matrix on `which` (one of `kernels::KNOWN`, a comma-separated list of them, or
 /// "all"); fails when any test failed.
-pub fn run(which: &str, ctrace: &Path, only: &[String]) -> Result<()> {
+pub fn run(which: &str, ctrace: &Path, only: &[String], ci: bool) -> Result<()> {
     setup::vm_packages()?;
     // The VM runs the host's root: what the tests install (prometheus...) must be there.
     setup::test_packages()?;
@@ -299,7 +299,7 @@ pub fn run(which: &str, ctrace: &Path, only: &[String]) -> Result<()> {
         initramfs::build(k, &initrd)?;
         let here: Vec<&TestBinary> = bins
             .iter()
-            .filter(|b| plan::runs_on(&b.name, &k.name))
+            .filter(|b| plan::runs_on(&b.name, &k.name, ci))
             .collect();
         fs::write(out.join("script.sh"), script(&out, ctrace, &here))?;
         println!("vm-test: booting {} ({})", k.name, k.package);
@@ -332,7 +332,7 @@ pub fn run(which: &str, ctrace: &Path, only: &[String]) -> Result<()> {
         .zip(runs.iter().zip(booted))
         .map(|(k, ((out, _, here), (r, secs)))| report::collect(k, out, here, r.err(), secs))
         .collect();
-    let table = report::render(&results);
+    let table = report::render(&results, ci);
     print!("{table}");
     fs::write(setup::workspace_root().join("target/vm/matrix.md"), &table)?;
     let failed: usize = results.iter().map(report::KernelResult::failures).sum();

@@ -95,7 +95,7 @@ pub fn collect(
     r
 }
 
-pub fn render(results: &[KernelResult]) -> String {
+pub fn render(results: &[KernelResult], ci: bool) -> String {
     let mut s = String::new();
     for r in results {
         let _ = writeln!(
@@ -145,13 +145,15 @@ pub fn render(results: &[KernelResult]) -> String {
     for (bin, test, why) in plan::NOT_RUN {
         let _ = writeln!(s, "  {bin}::{test}: {why}");
     }
-    let _ = writeln!(
-        s,
-        "\nrun on {} only (and the host): kernel-independent, so CI's three VMs stay within its time:",
-        plan::FULL_KERNEL
-    );
-    for (bin, what) in plan::KERNEL_INDEPENDENT {
-        let _ = writeln!(s, "  {bin}: {what}");
+    if ci {
+        let _ = writeln!(
+            s,
+            "\nrun on {} only (and the host): kernel-independent, so CI's three VMs stay within its time:",
+            plan::FULL_KERNEL
+        );
+        for (bin, what) in plan::KERNEL_INDEPENDENT {
+            let _ = writeln!(s, "  {bin}: {what}");
+        }
     }
     let _ = writeln!(
         s,
