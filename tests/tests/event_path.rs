@@ -97,3 +97,37 @@ fn zombie_alone_leaves_the_syscall_problems_as_stubs() {
     }
     assert_eq!(map(&report, "ZOMBIE_WATCH")["max_entries"], 65536);
 }
+
+/// Each attach type of the dispatcher (tp_btf, then raw_tp, then the classic tracepoint, as the
+/// kernel allows) carries every syscall-based problem: forced one at a time, the report names it
+/// for each, and the gated shell's calls are counted (against its own count of what it ran).
+#[test]
+fn every_dispatcher_attach_type_carries_every_problem() {
+    if !root() {
+        return;
+    }
+    for at in ["tp_btf", "raw_tp", "tracepoint"] {
+        let gated = tests::Gated::new("for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true; done");
+        let pid = gated.pid().to_string();
+        let tracer = Tracer::start_with(
+            &["trace", "--json", "--interval", "300ms", "--pid", &pid],
+            &[("CTRACE_SYSCALL_ATTACH", at)],
+        );
+        gated.run();
+        std::thread::sleep(Duration::from_millis(400));
+        let report = tracer.stop_json();
+        for p in ["seccomp", "sem", "sigpipe", "overlay"] {
+            let probe = report["probes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["problem"] == p)
+                .unwrap_or_else(|| panic!("{at}: no {p} probe in {:#}", report["probes"]));
+            assert_eq!(probe["attach_type"], at, "{at}: {probe:#}");
+        }
+        // The shell and its ten `true`s, each with at least its execve and exit_group.
+        let procs = report["seccomp"]["processes"].as_array().unwrap();
+        let calls: u64 = procs.iter().filter_map(|p| p["syscalls"].as_u64()).sum();
+        assert!(procs.len() >= 11 && calls >= 20, "{at}: {procs:#?}");
+    }
+}

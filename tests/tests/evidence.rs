@@ -189,6 +189,31 @@ fn a_filtered_loop_costs_sampled_seccomp_time_and_an_unfiltered_one_none() {
     assert_eq!(spinning["samples"]["slow_path"], 0, "{spinning:#}");
 }
 
+/// `--sampled` keeps every exec record (its exec map was one entry: 10 to 230 drops a run).
+#[test]
+fn sampled_mode_keeps_every_exec_record() {
+    if !root() {
+        return;
+    }
+    let gated = tests::Gated::new("for i in $(seq 200); do /bin/true; done");
+    let tracer = gated.tracer(&[
+        "trace",
+        "seccomp",
+        "--sampled",
+        "--json",
+        "--interval",
+        "500ms",
+    ]);
+    gated.run();
+    std::thread::sleep(Duration::from_millis(600));
+    let report = tracer.stop_json();
+    assert_eq!(
+        report["drops"]["seccomp"], 0,
+        "{:#}",
+        report["drop_reasons"]
+    );
+}
+
 /// `serve` drains the same events: a one-shot exec's copy-up is filed under the container's
 /// name, not `pidns:` or the host.
 #[test]

@@ -139,7 +139,6 @@ fn doctor_load_agrees_with_trace_under_every_forced_tier() {
     let mut refused = Vec::new();
     for (var, tier) in [
         ("CTRACE_TIER", "auto"),
-        ("CTRACE_TIER", "kprobe"),
         ("CTRACE_TIER", "fentry"),
         ("CTRACE_OVERLAY_WALK_STEPS", "24"),
     ] {

@@ -17,6 +17,8 @@ pub struct Globals {
     pub seccomp_mode: u32,
     /// zombie is asked: its maps get their caps (else 1-entry stubs, as for the others).
     pub zombie: bool,
+    /// seccomp is asked with `--sampled`: no dispatcher, but the exec records still matter.
+    pub seccomp_sampled: bool,
     /// Cap of the per-(process, syscall) maps; 0: the default for this node's CPUs.
     pub max_keys: u32,
     /// Kernel struct offsets for the events' origin header (namespaces, seccomp state); all

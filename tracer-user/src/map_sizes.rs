@@ -147,7 +147,11 @@ pub fn plan(g: &Globals, cpus: u32) -> Vec<Spec> {
             HashNoPrealloc,
             4,
             1,
-            n(seccomp, tracer_common::seccomp::MAX_EXECS),
+            // --sampled reads a process again after its execve: as many as the default mode.
+            n(
+                seccomp || g.seccomp_sampled,
+                tracer_common::seccomp::MAX_EXECS,
+            ),
         ),
         spec(
             "FILTER_START",

@@ -110,6 +110,7 @@ impl Session {
             ),
             seccomp_mode: syscalls::seccomp_mode(args.count_only),
             zombie: asked.contains(&Problem::Zombie),
+            seccomp_sampled: args.sampled && asked.contains(&Problem::Seccomp),
             max_keys: args.max_syscall_keys,
             origin_offsets: crate::btf::kernel_origin_offsets(),
         };

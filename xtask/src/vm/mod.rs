@@ -78,7 +78,23 @@ fn sh_quote(s: &str) -> String {
 
 /// The script the VM runs in the chroot: doctor, then each test binary once with the best tier
 /// and, for the problems that have a kernel tier, once more forced to tracepoints.
-fn script(out: &Path, ctrace: &Path, bins: &[&TestBinary]) -> String {
+/// Which binaries a kernel's VM runs in each tier's pass.
+#[derive(Clone, Copy)]
+pub struct Plan<'a> {
+    pub kernel: &'a str,
+    pub ci: bool,
+}
+
+impl Plan<'_> {
+    /// Whether `binary` runs in `tier`'s pass (`auto`, or `tracepoint` for tiered problems).
+    pub fn runs(&self, binary: &str, tier: &str) -> bool {
+        let problem = plan::problem(binary);
+        (tier == "auto" || plan::TIERED.contains(&problem))
+            && plan::runs_on(binary, self.kernel, tier, self.ci)
+    }
+}
+
+fn script(out: &Path, ctrace: &Path, bins: &[TestBinary], here: Plan) -> String {
     let root = setup::workspace_root();
     let o = sh_quote(&out.display().to_string());
     let mut s = format!(
@@ -98,8 +114,7 @@ fn script(out: &Path, ctrace: &Path, bins: &[&TestBinary]) -> String {
     );
     for tier in ["auto", "tracepoint"] {
         for b in bins {
-            let problem = plan::problem(&b.name);
-            if tier == "tracepoint" && !plan::TIERED.contains(&problem) {
+            if !here.runs(&b.name, tier) {
                 continue;
             }
             let skips: String = plan::skips(&b.name, tier)
@@ -297,19 +312,19 @@ pub fn run(which: &str, ctrace: &Path, only: &[String], ci: bool) -> Result<()> 
         fs::create_dir_all(&out)?;
         let initrd = k.dir.join("initramfs.cpio");
         initramfs::build(k, &initrd)?;
-        let here: Vec<&TestBinary> = bins
-            .iter()
-            .filter(|b| plan::runs_on(&b.name, &k.name, ci))
-            .collect();
-        fs::write(out.join("script.sh"), script(&out, ctrace, &here))?;
+        let here = Plan {
+            kernel: &k.name,
+            ci,
+        };
+        fs::write(out.join("script.sh"), script(&out, ctrace, &bins, here))?;
         println!("vm-test: booting {} ({})", k.name, k.package);
-        runs.push((out, initrd, here));
+        runs.push((out, initrd));
     }
     let booted: Vec<(Result<()>, f64)> = std::thread::scope(|s| {
         let handles: Vec<_> = kernels
             .iter()
             .zip(&runs)
-            .map(|(k, (out, initrd, _))| {
+            .map(|(k, (out, initrd))| {
                 s.spawn(move || {
                     let started = Instant::now();
                     let r = boot(k, initrd, out);
@@ -330,7 +345,13 @@ pub fn run(which: &str, ctrace: &Path, only: &[String], ci: bool) -> Result<()> 
     let results: Vec<_> = kernels
         .iter()
         .zip(runs.iter().zip(booted))
-        .map(|(k, ((out, _, here), (r, secs)))| report::collect(k, out, here, r.err(), secs))
+        .map(|(k, ((out, _), (r, secs)))| {
+            let here = Plan {
+                kernel: &k.name,
+                ci,
+            };
+            report::collect(k, out, &bins, here, r.err(), secs)
+        })
         .collect();
     let table = report::render(&results, ci);
     print!("{table}");

@@ -161,28 +161,40 @@ const BENCH: &str = "bench overhead loads the probes about a hundred times and s
                      every round, too slow for an emulated CPU; its probes are the ones the other \
                      tests run (the host run covers it)";
 
-/// In CI's matrix (`vm-test --ci`), the kernel that runs every test binary; the others skip
-/// `KERNEL_INDEPENDENT` ones, so that three VMs side by side on two CPUs stay within CI's time.
+/// In CI's matrix (`vm-test --ci`), the kernel that runs every test binary; the others run
+/// `CI_OTHER_KERNELS`, so that three VMs side by side on two CPUs stay within CI's time.
 /// Without `--ci` every kernel runs every binary.
 pub const FULL_KERNEL: &str = "6.12";
 
-/// Test binaries that exercise ctrace's own output and HTTP, not the kernel: run on
-/// `FULL_KERNEL` and on the host only. Every problem, tier and attach type still runs on every
-/// kernel (the problems' binaries, tiers, event_path, evidence, detach, cli, serve, tracefs).
-pub const KERNEL_INDEPENDENT: [(&str, &str); 8] = [
-    ("output", "exit codes, signals and output files of the CLI"),
-    ("live", "the live view's text and screen"),
-    ("serve_http", "serve's HTTP limits and authentication"),
-    ("serve_tls", "serve's TLS"),
-    ("serve_drain", "serve's shutdown and stream draining"),
-    ("grafana", "the dashboard's queries against Prometheus"),
-    ("prometheus", "Prometheus scraping /metrics"),
-    ("html", "the HTML page"),
+/// In CI's matrix, what the other kernels run: every problem, both tiers of seccomp and
+/// overlay, every attach type (the dispatcher's three, fentry, kprobe, tracepoints), doctor's
+/// load check and the tiers' checks. The rest (the CLI's output, HTTP, pages, the Go runtime,
+/// the seccomp bench) does not depend on the kernel beyond what these cover.
+pub const CI_OTHER_KERNELS: [&str; 11] = [
+    "seccomp",
+    "tiers",
+    "overlay",
+    "overlay_proof",
+    "sigpipe",
+    "sigpipe_kernel",
+    "sem",
+    "zombie",
+    "event_path",
+    "evidence",
+    "detach",
 ];
+/// ... and the binaries of those whose tracepoint pass they run.
+pub const CI_OTHER_KERNELS_TRACEPOINT: [&str; 2] = ["seccomp", "overlay"];
 
-/// Whether `binary` runs on kernel `kernel` (in CI's matrix when `ci`).
-pub fn runs_on(binary: &str, kernel: &str, ci: bool) -> bool {
-    !ci || kernel == FULL_KERNEL || !KERNEL_INDEPENDENT.iter().any(|(b, _)| *b == binary)
+/// Whether `binary` runs on kernel `kernel` in a tier's pass (in CI's matrix when `ci`).
+pub fn runs_on(binary: &str, kernel: &str, tier: &str, ci: bool) -> bool {
+    if !ci || kernel == FULL_KERNEL {
+        return true;
+    }
+    match tier {
+        "tracepoint" => CI_OTHER_KERNELS_TRACEPOINT.contains(&binary),
+        _ => CI_OTHER_KERNELS.contains(&binary),
+    }
 }
 
 /// Tests that force their own tiers: run once, in the automatic pass, not again under
@@ -235,8 +247,12 @@ mod tests {
         );
         assert!(skips("tiers", "auto").is_empty());
         assert_eq!(skips("tiers", "tracepoint").len(), 1);
-        assert!(runs_on("html", "6.12", true) && !runs_on("html", "5.10", true));
-        assert!(runs_on("sem", "5.10", true) && runs_on("html", "5.10", false));
+        assert!(runs_on("html", "6.12", "auto", true) && !runs_on("html", "5.10", "auto", true));
+        assert!(runs_on("sem", "5.10", "auto", true) && runs_on("html", "5.10", "auto", false));
+        assert!(runs_on("seccomp", "6.1", "tracepoint", true));
+        assert!(
+            !runs_on("tiers", "6.1", "tracepoint", true) && runs_on("tiers", "6.1", "auto", true)
+        );
         assert_eq!(problem("seccomp_bench"), "seccomp");
     }
 }
