@@ -323,6 +323,46 @@ mod tests {
     }
 
     #[test]
+    fn an_engines_start_up_probe_is_counted_never_raised() {
+        let mut a = Analyzer::default();
+        for (comm, path) in [
+            (
+                "dockerd",
+                "/var/lib/docker/overlay2/opaque-bug-check2816/merged/d",
+            ),
+            (
+                "podman",
+                "/var/lib/containers/storage/overlay/opaque-bug-check77/merged/d",
+            ),
+            (
+                "crio",
+                "/var/lib/containers/storage/overlay/metacopy-check1/merged/f",
+            ),
+        ] {
+            a.exdev.push(ExdevRename {
+                pid: 9,
+                comm: comm.into(),
+                source: path.into(),
+                target: format!("{path}2"),
+                source_is_lower_dir: true,
+                same_mount: true,
+                engine_probe: crate::overlay::section::is_engine_probe(path),
+                ..Default::default()
+            });
+        }
+        let (r, f) = a.report();
+        assert_eq!(r.exdev.len(), 3);
+        assert!(f.is_empty(), "{f:?}");
+        // An application's directory of the same name elsewhere is no probe.
+        for app in [
+            "/app/opaque-bug-check/merged/d",
+            "/var/lib/docker/overlay2/abc123/merged/opaque-bug-check",
+        ] {
+            assert!(!crate::overlay::section::is_engine_probe(app), "{app}");
+        }
+    }
+
+    #[test]
     fn a_copy_up_that_failed_for_space_is_critical() {
         let mut a = Analyzer::default();
         let mut c = copy("/data/big.db", 2 << 20, 1_000);
