@@ -51,8 +51,18 @@ pub fn render(r: &Report, top: usize) -> String {
             .collect();
         let _ = writeln!(out, "  DROPPED EVENTS: {}", reasons.join(" "));
     }
-    let _ = writeln!(out, "\nfindings: {}", r.findings.len());
-    for f in &r.findings {
+    let resolved = r.resolved();
+    let _ = writeln!(
+        out,
+        "\nfindings: {}{}",
+        r.findings.len(),
+        if resolved > 0 {
+            format!(" ({resolved} resolved before the end)")
+        } else {
+            String::new()
+        }
+    );
+    for (i, f) in r.findings.iter().enumerate() {
         let s = &f.subject;
         let who: Vec<String> = [
             s.pid.map(|p| format!("pid {p}")),
@@ -76,6 +86,9 @@ pub fn render(r: &Report, top: usize) -> String {
                 format!(" ({})", who.join(", "))
             }
         );
+        if let Some(w) = r.windows.get(i) {
+            let _ = writeln!(out, "  seen:  {}", seen(w));
+        }
         let _ = writeln!(
             out,
             "{}",
@@ -91,6 +104,18 @@ pub fn render(r: &Report, top: usize) -> String {
         section.render(&mut out, top);
     }
     out
+}
+
+/// "7.0s to 26.5s, resolved" or "from 7.0s, still active".
+fn seen(w: &crate::shared::Window) -> String {
+    if w.active {
+        format!("from {:.1}s, still active at the end", w.first_seen_s)
+    } else {
+        format!(
+            "{:.1}s to {:.1}s, resolved before the end",
+            w.first_seen_s, w.last_seen_s
+        )
+    }
 }
 
 pub fn short_id(id: &str) -> &str {

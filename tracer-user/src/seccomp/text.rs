@@ -274,6 +274,7 @@ mod tests {
                 explanation: "x".into(),
                 remediation: "y".into(),
             }],
+            windows: Vec::new(),
             duty_cycle_pct: 100,
             bpf: None,
             sections: seccomp

@@ -6,6 +6,7 @@ mod fit;
 pub mod metric;
 pub mod run;
 pub mod section;
+pub mod seen;
 pub mod series;
 
 // Below attribution (its own doctor lines) and the dispatcher (its probes): no circle.
@@ -17,3 +18,4 @@ pub use finding::{Finding, Severity, Subject};
 pub use fit::{fit, wrap};
 pub use run::{Caps, Cx, Entry, Evictions, ProblemRun, Start};
 pub use section::{Part, Section};
+pub use seen::{Seen, Window};

@@ -381,6 +381,7 @@ impl Session {
             drops: BTreeMap::new(),
             drop_reasons: BTreeMap::new(),
             findings: Vec::new(),
+            windows: Vec::new(),
             duty_cycle_pct: self.duty_cycle,
             sections: Vec::new(),
             bpf: Some(self.bpf_cost(fresh)),
