@@ -41,7 +41,7 @@ fn unknown_pid() {
         return;
     }
     let (code, _, err) = run_ctrace(&["trace", "--pid", "999999999", "--duration", "1s"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "what the user typed: {err}");
     assert!(one_line(&err).contains("unknown pid: 999999999"), "{err}");
 }
 
@@ -57,7 +57,7 @@ fn unknown_container() {
         "--duration",
         "1s",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "what the user typed: {err}");
     assert!(
         one_line(&err).contains("unknown container: no-such-container-xyz"),
         "{err}"
