@@ -91,8 +91,9 @@ fn a_closed_stderr_does_not_panic_the_live_line() {
 #[test]
 fn bad_values_are_refused_with_exit_2() {
     for (args, why) in [
-        (&["trace", "--interval", "0"][..], "more than zero"),
-        (&["serve", "--interval", "0"][..], "more than zero"),
+        (&["trace", "--interval", "0"][..], "at least 100ms"),
+        (&["serve", "--interval", "0"][..], "at least 100ms"),
+        (&["trace", "--interval", "1ns"][..], "at least 100ms"),
         (&["trace", "--pid", "-5"][..], "a pid is a positive number"),
         (&["bench", "seccomp", "--runs", "0"][..], "at least 1"),
     ] {

@@ -113,9 +113,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         top: t.top,
     };
     let started = session.started;
-    let deadline = t
-        .duration
-        .map(|d| tokio::time::Instant::from_std(started + d));
+    let deadline = crate::trace::deadline(started, t.duration);
     let stage = crate::drain::stage();
     crate::trace::loop_rt()?.block_on(async {
         let mut tick = ticker(TICK);
