@@ -210,6 +210,10 @@ fn flag_values_that_are_empty_huge_or_binary_are_one_line() {
         "--duty-cycle",
     ] {
         for (what, v) in [("empty", ""), ("huge", huge.as_str()), ("binary", binary)] {
+            // A command name is any bytes the kernel keeps: a binary one is a valid name.
+            if flag == "--comm" && what == "binary" {
+                continue;
+            }
             let (code, err, took, _) = run(&args(&["trace", flag, v, "--duration", "1ms"]));
             let case = format!("trace {flag} <{what}>");
             assert!(!err.contains("panicked"), "{case}: {err}");

@@ -204,3 +204,64 @@ fn serve_rejects_json_and_bad_addresses() {
     assert_eq!(code, 2);
     one_line(&err);
 }
+
+#[test]
+fn a_duration_past_the_clock_runs_until_stopped() {
+    if !root() {
+        return;
+    }
+    // It once panicked right after the probes attached: overflow adding it to an Instant.
+    let forever = "18446744073709551615s";
+    let tracer = tests::Tracer::start(&["trace", "sem", "--json", "--duration", forever]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let report = tracer.stop_json();
+    assert!(report["duration_s"].as_f64().unwrap() > 0.0, "{report:#}");
+    let agent = tests::Tracer::start(&[
+        "serve",
+        "sem",
+        "--listen",
+        "127.0.0.1:0",
+        "--duration",
+        forever,
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = agent.terminate();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_page_that_cannot_be_written_at_the_end_still_leaves_the_report_on_stdout() {
+    use std::io::BufRead as _;
+    if !root() {
+        return;
+    }
+    let dir = tests::scratch_dir().join(format!("ctrace-html-gone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("out.html");
+    let _tracefs = tests::tracefs_in_use();
+    let mut child = Command::new(ctrace_bin())
+        .args(["trace", "sem", "--json", "--duration", "2s", "--html"])
+        .arg(&page)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.contains("attached"), "{first}");
+    // The path was good at the start; its directory goes away during the trace.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{rest}");
+    // Live lines first, then the error, last.
+    let last = rest.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("ctrace: error:") && last.contains("out.html"),
+        "{rest}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["sem"].is_object(), "{report:#}");
+}
