@@ -128,3 +128,24 @@ fn a_second_ctrl_c_exits_at_once() {
     );
     bpf::assert_ids_gone(&progs, bpf::BPF_PROG_GET_NEXT_ID);
 }
+
+#[test]
+fn the_text_report_in_a_file_keeps_its_lines_whole() {
+    if !root() {
+        return;
+    }
+    let _tracefs = tests::tracefs_in_use();
+    // All problems: the probes line lists every program, longer than a terminal's 100 columns.
+    let out = Command::new(ctrace_bin())
+        .args(["trace", "--duration", "1s"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('…'), "a line was cut in a pipe: {text}");
+    assert!(
+        text.lines().any(|l| l.chars().count() > 100),
+        "no line longer than 100 columns to check: {text}"
+    );
+}

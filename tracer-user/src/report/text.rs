@@ -20,10 +20,10 @@ pub fn render(r: &Report, top: usize) -> String {
             p.tier,
             p.programs.join(", ")
         );
-        let _ = writeln!(out, "{}", crate::shared::fit(&line, 100));
+        let _ = writeln!(out, "{}", crate::shared::fit_report(&line, 100));
     }
     if let Some(e) = &r.evidence {
-        let _ = writeln!(out, "{}", crate::shared::fit(&e.line(), 100));
+        let _ = writeln!(out, "{}", crate::shared::fit_report(&e.line(), 100));
         for m in &e.misses {
             let _ = writeln!(out, "{}", crate::shared::wrap("    misses: ", m, 100));
         }

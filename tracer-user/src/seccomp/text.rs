@@ -22,7 +22,7 @@ fn ns(v: Option<u64>) -> String {
 const WIDTH: usize = 100;
 
 fn fit(line: String) -> String {
-    crate::shared::fit(&line, WIDTH)
+    crate::shared::fit_report(&line, WIDTH)
 }
 
 fn top_line(top: &[SyscallStat]) -> String {

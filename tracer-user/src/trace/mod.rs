@@ -108,6 +108,8 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     if args.json {
         outln!("{}", report.to_json())?;
     } else {
+        // Cut to the width on a terminal only: a file or a pipe gets every line whole.
+        crate::shared::cut_report_lines(std::io::IsTerminal::is_terminal(&std::io::stdout()));
         crate::out::stdout(&text::render(&report, args.top))?;
     }
     page
