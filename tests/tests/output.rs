@@ -149,3 +149,24 @@ fn the_text_report_in_a_file_keeps_its_lines_whole() {
         "no line longer than 100 columns to check: {text}"
     );
 }
+
+#[test]
+fn every_plain_live_line_fits_100_columns_the_first_too() {
+    if !root() {
+        return;
+    }
+    let (code, err) = run(
+        &["trace", "--duration", "1500ms", "--interval", "500ms"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.starts_with("ctrace: attached "), "{err}");
+    for l in err.lines() {
+        assert!(
+            l.chars().count() <= 100,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
+}

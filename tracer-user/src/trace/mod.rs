@@ -1,6 +1,7 @@
 //! `ctrace trace`: resolve filters, load and attach the chosen problems, feed the live view each
 //! interval, and on q, Ctrl-C, SIGTERM or the end of --duration detach and print the report.
 
+mod attached_line;
 mod fill;
 mod live_feed;
 mod select;
@@ -65,7 +66,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     let mut session = Session::open(&args, verbose)?;
     // Before the "attached" line: whoever waits for it may signal at once.
     let stop = stop_flag()?;
-    say!("ctrace: attached {}; Ctrl-C to stop", session.attached());
+    say!("{}", session.attached_line());
     let view = live::View::start(
         live::kind(args.no_tui, verbose),
         Arc::clone(&stop),
