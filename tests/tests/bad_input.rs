@@ -79,6 +79,10 @@ impl Drop for Files {
 /// peak RSS (KiB), from wait4 on this very child.
 fn run(args: &[String]) -> (Option<i32>, String, Duration, i64) {
     let t = Instant::now();
+    #[allow(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, which also gives its rusage"
+    )]
     let child = Command::new(ctrace_bin())
         .args(args)
         .stdin(Stdio::null())
@@ -93,6 +97,7 @@ fn run(args: &[String]) -> (Option<i32>, String, Duration, i64) {
         let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
         s
     });
+    // SAFETY: rusage is plain integers, for which all zeroes is a valid value.
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     loop {
         // SAFETY: wait4 on our own child, with pointers to locals that outlive the call.

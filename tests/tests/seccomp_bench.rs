@@ -425,6 +425,7 @@ fn interrupted_bench_leaves_nothing(args: &[&str], comm: &str, sig: i32) {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    // SAFETY: kill(2) on the bench this test started; no memory is passed.
     unsafe { libc::kill(pid as i32, sig) };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while running(child) && std::time::Instant::now() < deadline {
@@ -432,6 +433,7 @@ fn interrupted_bench_leaves_nothing(args: &[&str], comm: &str, sig: i32) {
     }
     let alive = running(child);
     if alive {
+        // SAFETY: as above, on the child that outlived it.
         unsafe { libc::kill(child as i32, libc::SIGKILL) };
     }
     let status = bench.wait().unwrap();

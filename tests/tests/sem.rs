@@ -385,6 +385,7 @@ fn a_leak_removed_during_the_trace_stays_in_the_report_as_resolved() {
     let report = tracer.stop_json();
     let ns = std::fs::metadata(format!("/proc/{member}/ns/ipc")).unwrap();
     let ns = std::os::unix::fs::MetadataExt::ino(&ns);
+    // SAFETY: kill(2) on the namespace's holder this test started.
     unsafe { libc::kill(member as i32, libc::SIGKILL) };
     holder.wait().unwrap();
 
