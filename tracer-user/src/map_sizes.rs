@@ -54,9 +54,14 @@ pub fn cpus() -> u32 {
     aya::util::nr_cpus().map_or(1, |n| n as u32)
 }
 
+/// Kernel memory one (process, syscall) pair takes: a histogram per CPU, and its hash entry.
+pub fn bytes_per_key(cpus: u32) -> u64 {
+    u64::from(cpus.max(1)) * std::mem::size_of::<SysHist>() as u64 + 64
+}
+
 /// Default `--max-syscall-keys`: a power of two between 1,024 and 65,536.
 pub fn default_keys(cpus: u32) -> u32 {
-    let per_key = u64::from(cpus.max(1)) * std::mem::size_of::<SysHist>() as u64 + 64;
+    let per_key = bytes_per_key(cpus);
     let fit = (KEYS_BUDGET / per_key).clamp(u64::from(MIN_KEYS), u64::from(MAX_KEYS)) as u32;
     1 << (31 - fit.leading_zeros())
 }

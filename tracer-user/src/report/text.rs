@@ -50,6 +50,11 @@ pub fn render(r: &Report, top: usize) -> String {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let _ = writeln!(out, "  DROPPED EVENTS: {}", reasons.join(" "));
+        for reason in r.drop_reasons.keys() {
+            if let Some(a) = drop_advice(reason) {
+                let _ = writeln!(out, "{}", crate::shared::wrap("    ", &a, 100));
+            }
+        }
     }
     let resolved = r.resolved();
     let _ = writeln!(
@@ -106,6 +111,27 @@ pub fn render(r: &Report, top: usize) -> String {
     out
 }
 
+/// What to do about a drop reason, for those the user can act on.
+fn drop_advice(reason: &str) -> Option<String> {
+    let kib = crate::map_sizes::bytes_per_key(crate::map_sizes::cpus()).div_ceil(1024);
+    match reason {
+        "hist_map_full" | "count_map_full" => Some(format!(
+            "{reason}: more (process, syscall) pairs than --max-syscall-keys holds; raise it (each \
+             pair costs about {kib} KiB of kernel memory on this node, a histogram per CPU), or \
+             narrow the trace with --pid, --comm or --container"
+        )),
+        "filter_map_full" => Some(format!(
+            "{reason}: more processes than the pid filter holds (children of selected ones join \
+             it); select by --container or --comm instead"
+        )),
+        r if r.ends_with("_ring_full") || r.ends_with("_queue_full") => Some(format!(
+            "{reason}: events came faster than ctrace drained them; narrow the trace (--pid, \
+             --container, --comm) or lower --duty-cycle"
+        )),
+        _ => None,
+    }
+}
+
 /// "7.0s to 26.5s, resolved" or "from 7.0s, still active".
 fn seen(w: &crate::shared::Window) -> String {
     if w.active {
@@ -120,4 +146,17 @@ fn seen(w: &crate::shared::Window) -> String {
 
 pub fn short_id(id: &str) -> &str {
     if id.len() == 64 { &id[..12] } else { id }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_histogram_map_names_the_flag_and_its_cost() {
+        let a = drop_advice("hist_map_full").unwrap();
+        assert!(a.contains("--max-syscall-keys") && a.contains("KiB"), "{a}");
+        assert!(drop_advice("zombie_ring_full").unwrap().contains("--pid"));
+        assert!(drop_advice("tid_out_of_range").is_none());
+    }
 }
