@@ -171,6 +171,23 @@ fn doctor_json_reports_attach_types() {
         std::os::unix::fs::MetadataExt::ino(&own_ns)
     );
     assert!(["ok", "fail"].contains(&status(&sem).as_str()));
+    // Each problem's maps after load are within the maximum doctor states for them.
+    let mib = |s: &str| s.trim_end_matches(" MiB").parse::<f64>().unwrap();
+    for c in checks
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("bpf:maps:") && c["status"] == "ok")
+    {
+        let d = c["detail"].as_str().unwrap();
+        let after = mib(d.split(" after load").next().unwrap());
+        let most = mib(d
+            .split("at most ")
+            .nth(1)
+            .unwrap()
+            .split(" when")
+            .next()
+            .unwrap());
+        assert!(after <= most, "{d}");
+    }
     assert!(["ok", "warn"].contains(&status("zombie:pid1").as_str()));
     assert!(["ok", "warn"].contains(&status("zombie:now").as_str()));
     assert!(

@@ -269,6 +269,17 @@ pub fn worst_bytes(s: &Spec, cpus: u32) -> u64 {
     }
 }
 
+/// What a map can still grow by after its load: a preallocated map is charged whole at load,
+/// one without preallocation only its buckets.
+pub fn growth_bytes(s: &Spec, cpus: u32) -> u64 {
+    match s.kind {
+        Kind::HashNoPrealloc | Kind::PerCpuHashNoPrealloc => {
+            worst_bytes(s, cpus) - u64::from(s.entries).next_power_of_two() * BUCKET
+        }
+        _ => 0,
+    }
+}
+
 /// Worst-case bytes of every map of a whole `ctrace trace` (every problem, latency mode, no
 /// pid filter) for `cpus` CPUs and `pid_max`, with the default caps.
 pub fn formula_all_problems(cpus: u32, pid_max: u32) -> u64 {
@@ -290,6 +301,25 @@ mod tests {
         assert_eq!(default_keys(2), 8192);
         assert_eq!(default_keys(64), 1024);
         assert_eq!(default_keys(1024), 1024);
+    }
+
+    #[test]
+    fn only_maps_without_preallocation_grow_after_the_load() {
+        let g = Globals {
+            pid_max: 32768,
+            syscall_want: u32::from(want::ALL),
+            zombie: true,
+            ..Default::default()
+        };
+        for s in plan(&g, 4) {
+            let grows = growth_bytes(&s, 4);
+            match s.kind {
+                Kind::HashNoPrealloc | Kind::PerCpuHashNoPrealloc => {
+                    assert!(grows > 0 && grows < worst_bytes(&s, 4), "{}", s.name)
+                }
+                _ => assert_eq!(grows, 0, "{}", s.name),
+            }
+        }
     }
 
     #[test]
