@@ -282,3 +282,31 @@ fn a_page_that_cannot_be_written_at_the_end_still_leaves_the_report_on_stdout() 
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["sem"].is_object(), "{report:#}");
 }
+
+#[test]
+fn serve_logs_a_deleted_token_file_with_the_token_in_force() {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !root() {
+        return;
+    }
+    let token = tests::scratch_dir().join(format!("ctrace-token-{}", std::process::id()));
+    std::fs::write(&token, "0123456789abcdef-token\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut agent = tests::Tracer::start(&[
+        "serve",
+        "sem",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "200ms",
+        "--auth-token-file",
+        token.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&token).unwrap();
+    // No request comes: the agent notices by itself, within intervals.
+    agent.wait_for(
+        "(22 characters) stays in force",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(agent.terminate().success());
+}

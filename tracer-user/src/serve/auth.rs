@@ -83,17 +83,24 @@ impl Auth {
         })
     }
 
+    /// Re-reads the file if it changed, logging what changed and the token in force.
+    pub fn check(&self) {
+        if let Ok(mut cur) = self.current.lock()
+            && let Some(msg) = reload(&self.path, &mut cur)
+        {
+            log::warn!("{msg}");
+        }
+    }
+
     /// Whether an `Authorization` header value carries the token.
     pub fn allows(&self, header: Option<&str>) -> bool {
         let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
             return false;
         };
-        let Ok(mut cur) = self.current.lock() else {
+        self.check();
+        let Ok(cur) = self.current.lock() else {
             return false;
         };
-        if let Some(msg) = reload(&self.path, &mut cur) {
-            log::warn!("{msg}");
-        }
         same(given.trim().as_bytes(), cur.1.as_bytes())
     }
 }
