@@ -41,7 +41,7 @@ fn unknown_pid() {
         return;
     }
     let (code, _, err) = run_ctrace(&["trace", "--pid", "999999999", "--duration", "1s"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "what the user typed: {err}");
     assert!(one_line(&err).contains("unknown pid: 999999999"), "{err}");
 }
 
@@ -57,7 +57,7 @@ fn unknown_container() {
         "--duration",
         "1s",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "what the user typed: {err}");
     assert!(
         one_line(&err).contains("unknown container: no-such-container-xyz"),
         "{err}"
@@ -171,6 +171,23 @@ fn doctor_json_reports_attach_types() {
         std::os::unix::fs::MetadataExt::ino(&own_ns)
     );
     assert!(["ok", "fail"].contains(&status(&sem).as_str()));
+    // Each problem's maps after load are within the maximum doctor states for them.
+    let mib = |s: &str| s.trim_end_matches(" MiB").parse::<f64>().unwrap();
+    for c in checks
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("bpf:maps:") && c["status"] == "ok")
+    {
+        let d = c["detail"].as_str().unwrap();
+        let after = mib(d.split(" after load").next().unwrap());
+        let most = mib(d
+            .split("at most ")
+            .nth(1)
+            .unwrap()
+            .split(" when")
+            .next()
+            .unwrap());
+        assert!(after <= most, "{d}");
+    }
     assert!(["ok", "warn"].contains(&status("zombie:pid1").as_str()));
     assert!(["ok", "warn"].contains(&status("zombie:now").as_str()));
     assert!(
@@ -203,4 +220,93 @@ fn serve_rejects_json_and_bad_addresses() {
     let (code, _, err) = run_ctrace(&["serve", "--problems", "sem,bogus"]);
     assert_eq!(code, 2);
     one_line(&err);
+}
+
+#[test]
+fn a_duration_past_the_clock_runs_until_stopped() {
+    if !root() {
+        return;
+    }
+    // It once panicked right after the probes attached: overflow adding it to an Instant.
+    let forever = "18446744073709551615s";
+    let tracer = tests::Tracer::start(&["trace", "sem", "--json", "--duration", forever]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let report = tracer.stop_json();
+    assert!(report["duration_s"].as_f64().unwrap() > 0.0, "{report:#}");
+    let agent = tests::Tracer::start(&[
+        "serve",
+        "sem",
+        "--listen",
+        "127.0.0.1:0",
+        "--duration",
+        forever,
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = agent.terminate();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_page_that_cannot_be_written_at_the_end_still_leaves_the_report_on_stdout() {
+    use std::io::BufRead as _;
+    if !root() {
+        return;
+    }
+    let dir = tests::scratch_dir().join(format!("ctrace-html-gone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("out.html");
+    let _tracefs = tests::tracefs_in_use();
+    let mut child = Command::new(ctrace_bin())
+        .args(["trace", "sem", "--json", "--duration", "2s", "--html"])
+        .arg(&page)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.contains("attached"), "{first}");
+    // The path was good at the start; its directory goes away during the trace.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{rest}");
+    // Live lines first, then the error, last.
+    let last = rest.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("ctrace: error:") && last.contains("out.html"),
+        "{rest}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["sem"].is_object(), "{report:#}");
+}
+
+#[test]
+fn serve_logs_a_deleted_token_file_with_the_token_in_force() {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !root() {
+        return;
+    }
+    let token = tests::scratch_dir().join(format!("ctrace-token-{}", std::process::id()));
+    std::fs::write(&token, "0123456789abcdef-token\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut agent = tests::Tracer::start(&[
+        "serve",
+        "sem",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "200ms",
+        "--auth-token-file",
+        token.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&token).unwrap();
+    // No request comes: the agent notices by itself, within intervals.
+    agent.wait_for(
+        "(22 characters) stays in force",
+        std::time::Duration::from_secs(10),
+    );
+    assert!(agent.terminate().success());
 }

@@ -91,8 +91,9 @@ fn a_closed_stderr_does_not_panic_the_live_line() {
 #[test]
 fn bad_values_are_refused_with_exit_2() {
     for (args, why) in [
-        (&["trace", "--interval", "0"][..], "more than zero"),
-        (&["serve", "--interval", "0"][..], "more than zero"),
+        (&["trace", "--interval", "0"][..], "at least 100ms"),
+        (&["serve", "--interval", "0"][..], "at least 100ms"),
+        (&["trace", "--interval", "1ns"][..], "at least 100ms"),
         (&["trace", "--pid", "-5"][..], "a pid is a positive number"),
         (&["bench", "seccomp", "--runs", "0"][..], "at least 1"),
     ] {
@@ -128,4 +129,52 @@ fn a_second_ctrl_c_exits_at_once() {
         "the second Ctrl-C took {took:?}"
     );
     bpf::assert_ids_gone(&progs, bpf::BPF_PROG_GET_NEXT_ID);
+}
+
+#[test]
+fn the_text_report_in_a_file_keeps_its_lines_whole() {
+    if !root() {
+        return;
+    }
+    let _tracefs = tests::tracefs_in_use();
+    // All problems: the probes line lists every program, longer than a terminal's 100 columns.
+    let out = Command::new(ctrace_bin())
+        .args(["trace", "--duration", "1s"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('…'), "a line was cut in a pipe: {text}");
+    assert!(
+        text.lines().any(|l| l.chars().count() > 100),
+        "no line longer than 100 columns to check: {text}"
+    );
+}
+
+#[test]
+fn every_plain_live_line_fits_100_columns_the_first_too() {
+    if !root() {
+        return;
+    }
+    let (code, err) = run(
+        &["trace", "--duration", "1500ms", "--interval", "500ms"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.starts_with("ctrace: attached "), "{err}");
+    // The first line and the live lines (warnings the node gives rise to are not live lines).
+    let live = err
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.starts_with('['))
+        .map(|(_, l)| l);
+    for l in live {
+        assert!(
+            l.chars().count() <= 100,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
 }

@@ -223,3 +223,50 @@ fn a_namespace_gone_before_the_drain_is_resolved_by_its_root_overlay() {
     assert_eq!(c["size"].as_u64(), Some(copied));
     assert_eq!(c["comm"], "chmod", "{c:#}");
 }
+
+/// dockerd's overlay2 start-up check, as it runs it: a scratch overlay under
+/// `<home>/overlay2/opaque-bug-check*/merged` whose lower directory is renamed, EXDEV expected.
+#[test]
+fn an_engines_start_up_probe_is_no_finding() {
+    if !root() {
+        return;
+    }
+    let home = tests::scratch_dir().join(format!("ctrace-engine-probe-{}", std::process::id()));
+    let td = home.join("overlay2/opaque-bug-check4242");
+    for d in ["lower/d", "upper", "work", "merged"] {
+        std::fs::create_dir_all(td.join(d)).unwrap();
+    }
+    let td = td.canonicalize().unwrap();
+    let p = |s: &str| td.join(s).display().to_string();
+    sh(&format!(
+        "mount -t overlay overlay -o lowerdir={},upperdir={},workdir={},redirect_dir=off {}",
+        p("lower"),
+        p("upper"),
+        p("work"),
+        p("merged")
+    ));
+    let work = Gated::new(&format!("mv {} {}", p("merged/d"), p("merged/d2")));
+    let tracer = work.tracer(&["trace", "overlay", "--json", "--interval", "500ms"]);
+    work.run();
+    std::thread::sleep(Duration::from_millis(400));
+    let report = tracer.stop_json();
+    let _ = Command::new("umount").arg(p("merged")).status();
+    let _ = std::fs::remove_dir_all(&home);
+
+    let source = p("merged/d");
+    let e = report["overlay"]["exdev"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == source.as_str())
+        .unwrap_or_else(|| panic!("the probe's rename was not seen: {report:#}"));
+    assert_eq!(e["source_is_lower_dir"], true, "{e:#}");
+    assert_eq!(e["engine_probe"], true, "{e:#}");
+    let raised = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "overlay_exdev_rename")
+        .any(|f| f.to_string().contains("opaque-bug-check4242"));
+    assert!(!raised, "{report:#}");
+}

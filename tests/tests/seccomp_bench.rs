@@ -171,7 +171,7 @@ fn bad_input_is_one_clear_line() {
         ];
         args.extend_from_slice(extra);
         let (code, _, err) = run_ctrace(&args);
-        assert_eq!(code, 1, "{args:?}: {err}");
+        assert_eq!(code, 2, "what the user gave: {args:?}: {err}");
         let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{err}");
         assert!(lines[0].contains(want), "{args:?}: {err}");
@@ -376,4 +376,106 @@ fn another_tracer_is_named_and_a_failing_command_is_yours() {
     let last = err.lines().last().unwrap_or("");
     assert!(last.contains("your command `false` failed under"), "{err}");
     assert!(!err.contains("__seccomp-exec"), "{err}");
+}
+
+/// Children of `pid` with their comm, from /proc.
+fn children_of(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        if rest.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) && rest[0] != "Z" {
+            let child = stat[..open].trim().parse().unwrap();
+            out.push((child, stat[open + 1..close].to_string()));
+        }
+    }
+    out
+}
+
+/// Whether `pid` still runs (a zombie runs nothing: its reaping is its parent's business).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|st| st.rfind(')').is_some_and(|i| !st[i + 2..].starts_with('Z')))
+}
+
+/// Starts `bench seccomp` with `args`, waits for a child whose comm is `comm`, sends `sig`;
+/// the child must be gone within seconds, and the bench too.
+fn interrupted_bench_leaves_nothing(args: &[&str], comm: &str, sig: i32) {
+    let mut bench = Command::new(tests::ctrace_bin())
+        .args(["bench", "seccomp"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = bench.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let child = loop {
+        if let Some((c, _)) = children_of(pid).into_iter().find(|(_, n)| n == comm) {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && bench.try_wait().unwrap().is_none(),
+            "no {comm} child of the bench"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // SAFETY: kill(2) on the bench this test started; no memory is passed.
+    unsafe { libc::kill(pid as i32, sig) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while running(child) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alive = running(child);
+    if alive {
+        // SAFETY: as above, on the child that outlived it.
+        unsafe { libc::kill(child as i32, libc::SIGKILL) };
+    }
+    let status = bench.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut bench.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        !alive,
+        "{comm} ({child}) outlived the bench after signal {sig}: {err}"
+    );
+    assert!(!status.success(), "{status}: {err}");
+    if sig != libc::SIGKILL {
+        assert!(err.contains("interrupted"), "{err}");
+    }
+}
+
+#[test]
+fn an_interrupted_bench_stops_its_workload_and_your_command() {
+    if !root() {
+        return;
+    }
+    // The workload child, endless for this test's purpose.
+    let spin = [
+        "--workload",
+        "getppid",
+        "--iterations",
+        "10000000000",
+        "--runs",
+        "1",
+    ];
+    interrupted_bench_leaves_nothing(&spin, "ctrace", libc::SIGINT);
+    // The user's command, after a short workload.
+    let cmd = [
+        "--workload",
+        "getppid",
+        "--iterations",
+        "1000",
+        "--runs",
+        "1",
+        "--",
+        "sleep",
+        "1000",
+    ];
+    interrupted_bench_leaves_nothing(&cmd, "sleep", libc::SIGTERM);
+    interrupted_bench_leaves_nothing(&cmd, "sleep", libc::SIGKILL);
 }

@@ -353,3 +353,57 @@ fn orphaned_sets_in_another_ipc_namespace_are_info_and_removed_there() {
     assert!(removed, "{cmd} failed");
     assert!(after.is_empty(), "left after `{cmd}`: {after:?}");
 }
+
+#[test]
+fn a_leak_removed_during_the_trace_stays_in_the_report_as_resolved() {
+    if !root() {
+        return;
+    }
+    let _keys = keys_lock();
+    let mut tracer = sem_tracer();
+    // A private IPC namespace whose set's creator is killed: a leak, info severity.
+    let script = format!(
+        "{} create 1 0x5e5e7100 & c=$!; sleep 0.3; kill -9 $c; wait $c 2>/dev/null; echo ready; exec sleep 60",
+        env!("CARGO_BIN_EXE_sem-helper")
+    );
+    let (mut holder, line) = spawn_ready("unshare", &["--ipc", "sh", "-c", &script]);
+    assert_eq!(line, "ready");
+    let member = holder.id();
+    tracer.wait_for("sem_leak", Duration::from_secs(20));
+    // Older than the leak age and seen by a few snapshots.
+    std::thread::sleep(Duration::from_millis(2500));
+    let during = ipcs_in(member);
+    let removed = std::process::Command::new("nsenter")
+        .args(["--ipc", "--target", &member.to_string()])
+        .args(["ipcrm", "-S", "0x5e5e7100"])
+        .status()
+        .unwrap()
+        .success();
+    let after = ipcs_in(member);
+    // Snapshots after the removal: the finding is gone from them.
+    std::thread::sleep(Duration::from_millis(2000));
+    let report = tracer.stop_json();
+    let ns = std::fs::metadata(format!("/proc/{member}/ns/ipc")).unwrap();
+    let ns = std::os::unix::fs::MetadataExt::ino(&ns);
+    // SAFETY: kill(2) on the namespace's holder this test started.
+    unsafe { libc::kill(member as i32, libc::SIGKILL) };
+    holder.wait().unwrap();
+
+    assert_eq!(during, ["0x5e5e7100"], "ipcs while the set leaked");
+    assert!(removed && after.is_empty(), "ipcs after ipcrm: {after:?}");
+    let f = sem_findings(&report)
+        .into_iter()
+        .find(|f| f["evidence"]["ipc_ns"] == ns)
+        .unwrap_or_else(|| panic!("the resolved leak of {ns} is not in the report: {report:#}"));
+    assert_eq!(f["active"], false, "{f:#}");
+    let (first, last) = (
+        f["first_seen_s"].as_f64().unwrap(),
+        f["last_seen_s"].as_f64().unwrap(),
+    );
+    let end = report["duration_s"].as_f64().unwrap();
+    assert!(first <= last && last + 1.0 < end, "{first} {last} {end}");
+    // What is still true at the end says so.
+    for f in report["findings"].as_array().unwrap() {
+        assert!(f["active"].is_boolean(), "{f:#}");
+    }
+}

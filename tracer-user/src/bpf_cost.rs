@@ -175,15 +175,20 @@ pub fn doctor_checks() -> Vec<crate::shared::Check> {
             };
             let now = read_self().map_bytes;
             drop(ebpf);
-            // Its own maps and the shared ones; the other problems' are stubs.
-            let worst: u64 = map_sizes::plan(&g, cpus)
+            // The kernel's figure after the load, plus what the maps without preallocation can
+            // still take: every other map was charged whole at its load, whether the formula
+            // knows it or not (seccomp's sampling maps are made even when sampling is off).
+            // The other problems' maps are one-entry stubs: they cannot grow. Where the kernel
+            // needs every map preallocated (prealloc.rs), nothing can grow after the load.
+            let runtime_alloc = crate::prealloc::runtime_alloc_is_safe();
+            let growth: u64 = map_sizes::plan(&g, cpus)
                 .iter()
-                .filter(|s| s.problem == p.name() || s.problem == "filter")
-                .map(|s| map_sizes::worst_bytes(s, cpus))
+                .filter(|s| runtime_alloc && (s.problem == p.name() || s.problem == "filter"))
+                .map(|s| map_sizes::growth_bytes(s, cpus))
                 .sum();
-            let prealloc = match crate::prealloc::runtime_alloc_is_safe() {
+            let worst = now + growth;
+            let prealloc = match runtime_alloc {
                 true => "",
-                // Before 6.1 (and so before 5.11's accounting too): taken, and shown, whole.
                 false => "; preallocated on this kernel, so taken in full at load",
             };
             Check {

@@ -113,7 +113,7 @@ pub struct TraceArgs {
     #[arg(long = "container", value_name = "ID_OR_NAME")]
     pub containers: Vec<String>,
     /// Refresh the live view (or print the live lines) this often.
-    #[arg(long, default_value = "1s", value_parser = positive_duration, allow_hyphen_values = true)]
+    #[arg(long, default_value = "1s", value_parser = interval, allow_hyphen_values = true)]
     pub interval: Duration,
     /// Plain live lines on stderr even on a terminal, instead of the full-screen view.
     #[arg(long)]
@@ -315,6 +315,18 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("must be more than zero (e.g. 500ms, 2s)".into());
+    }
+    Ok(d)
+}
+
+/// The shortest `--interval`: each one redraws the view or prints a line per problem and takes
+/// a snapshot of the report; faster than this is a flood, not a view.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+fn interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < MIN_INTERVAL {
+        return Err("must be at least 100ms".into());
     }
     Ok(d)
 }

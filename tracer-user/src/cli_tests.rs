@@ -8,9 +8,11 @@ fn parse(args: &[&str]) -> Result<Cli, String> {
 #[test]
 fn zero_and_negative_values_are_refused_with_their_reason() {
     for (args, why) in [
-        (&["trace", "--interval", "0"][..], "more than zero"),
+        (&["trace", "--interval", "0"][..], "at least 100ms"),
         (&["trace", "--interval", "-1s"][..], "--interval"),
-        (&["serve", "--interval", "0s"][..], "more than zero"),
+        (&["serve", "--interval", "0s"][..], "at least 100ms"),
+        (&["trace", "--interval", "1ns"][..], "at least 100ms"),
+        (&["serve", "--interval", "99ms"][..], "at least 100ms"),
         (&["trace", "--pid", "-5"][..], "a pid is a positive number"),
         (&["trace", "--pid", "0"][..], "a pid is a positive number"),
         (&["bench", "seccomp", "--iterations", "0"][..], "1.."),

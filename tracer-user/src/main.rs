@@ -16,6 +16,7 @@ mod evidence;
 mod globals;
 mod hist;
 mod html;
+mod input;
 mod live;
 mod map_sizes;
 mod node;
@@ -52,13 +53,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One line: clap's first line, without its usage block.
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("bad arguments");
-            say!(
-                "ctrace: {} (see ctrace --help)",
-                first.trim_start_matches("error: ").trim()
-            );
+            say!("ctrace: {} (see ctrace --help)", one_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -125,4 +120,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's error as one line, without its usage block. A first line ending in ':' ("the following
+/// required arguments were not provided:") is followed by what it names, indented: kept.
+fn one_line(msg: &str) -> String {
+    let mut lines = msg.lines();
+    let first = lines
+        .next()
+        .unwrap_or("bad arguments")
+        .trim_start_matches("error: ")
+        .trim();
+    if !first.ends_with(':') {
+        return first.to_string();
+    }
+    let named: Vec<&str> = lines
+        .take_while(|l| l.starts_with(' '))
+        .map(str::trim)
+        .collect();
+    format!("{first} {}", named.join(", "))
 }

@@ -54,9 +54,14 @@ pub fn cpus() -> u32 {
     aya::util::nr_cpus().map_or(1, |n| n as u32)
 }
 
+/// Kernel memory one (process, syscall) pair takes: a histogram per CPU, and its hash entry.
+pub fn bytes_per_key(cpus: u32) -> u64 {
+    u64::from(cpus.max(1)) * std::mem::size_of::<SysHist>() as u64 + 64
+}
+
 /// Default `--max-syscall-keys`: a power of two between 1,024 and 65,536.
 pub fn default_keys(cpus: u32) -> u32 {
-    let per_key = u64::from(cpus.max(1)) * std::mem::size_of::<SysHist>() as u64 + 64;
+    let per_key = bytes_per_key(cpus);
     let fit = (KEYS_BUDGET / per_key).clamp(u64::from(MIN_KEYS), u64::from(MAX_KEYS)) as u32;
     1 << (31 - fit.leading_zeros())
 }
@@ -268,6 +273,17 @@ pub fn worst_bytes(s: &Spec, cpus: u32) -> u64 {
     }
 }
 
+/// What a map can still grow by after its load: a preallocated map is charged whole at load,
+/// one without preallocation only its buckets.
+pub fn growth_bytes(s: &Spec, cpus: u32) -> u64 {
+    match s.kind {
+        Kind::HashNoPrealloc | Kind::PerCpuHashNoPrealloc => {
+            worst_bytes(s, cpus) - u64::from(s.entries).next_power_of_two() * BUCKET
+        }
+        _ => 0,
+    }
+}
+
 /// Worst-case bytes of every map of a whole `ctrace trace` (every problem, latency mode, no
 /// pid filter) for `cpus` CPUs and `pid_max`, with the default caps.
 pub fn formula_all_problems(cpus: u32, pid_max: u32) -> u64 {
@@ -289,6 +305,25 @@ mod tests {
         assert_eq!(default_keys(2), 8192);
         assert_eq!(default_keys(64), 1024);
         assert_eq!(default_keys(1024), 1024);
+    }
+
+    #[test]
+    fn only_maps_without_preallocation_grow_after_the_load() {
+        let g = Globals {
+            pid_max: 32768,
+            syscall_want: u32::from(want::ALL),
+            zombie: true,
+            ..Default::default()
+        };
+        for s in plan(&g, 4) {
+            let grows = growth_bytes(&s, 4);
+            match s.kind {
+                Kind::HashNoPrealloc | Kind::PerCpuHashNoPrealloc => {
+                    assert!(grows > 0 && grows < worst_bytes(&s, 4), "{}", s.name)
+                }
+                _ => assert_eq!(grows, 0, "{}", s.name),
+            }
+        }
     }
 
     #[test]

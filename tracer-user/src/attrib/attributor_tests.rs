@@ -128,6 +128,7 @@ fn resolve_without_docker() {
     for arg in ["web", "pidns:1", "", "deadbeef"] {
         let err = attrib.resolve_container(arg).unwrap_err();
         assert_eq!(err.to_string(), format!("unknown container: {arg}"));
+        assert!(err.is::<crate::out::Usage>(), "{arg}: exit 2");
     }
     let err = attrib.resolve_container("3f5").unwrap_err();
     assert!(err.is::<crate::out::Usage>(), "{err}");

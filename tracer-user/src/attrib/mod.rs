@@ -28,8 +28,6 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
-
 use docker::DockerNames;
 use runtimes::RuntimeNames;
 
@@ -289,7 +287,7 @@ impl Attributor {
         }
         match &named[..] {
             [id] => return Ok(id.clone()),
-            [_, _, ..] => bail!("ambiguous container name: {id_or_name}"),
+            [_, _, ..] => return Err(usage(format!("ambiguous container name: {id_or_name}"))),
             [] => {}
         }
         if id_or_name.len() >= 4 && id_or_name.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -297,7 +295,11 @@ impl Attributor {
             let hits: Vec<&String> = ids.iter().filter(|id| id.starts_with(&prefix)).collect();
             match hits[..] {
                 [id] => return Ok(id.clone()),
-                [_, _, ..] => bail!("ambiguous container id prefix: {id_or_name}"),
+                [_, _, ..] => {
+                    return Err(usage(format!(
+                        "ambiguous container id prefix: {id_or_name}"
+                    )));
+                }
                 [] => {}
             }
         }
@@ -307,7 +309,7 @@ impl Attributor {
             ))
             .into());
         }
-        bail!("unknown container: {id_or_name}")
+        Err(usage(format!("unknown container: {id_or_name}")))
     }
 
     /// Tgids of the running processes in container `id` (a full id or `pidns:<inode>`).
@@ -383,3 +385,8 @@ mod origin_tests;
 #[cfg(test)]
 #[path = "attributor_tests.rs"]
 mod tests;
+
+/// A `--container` the user typed that names no single container: exit 2.
+fn usage(msg: String) -> anyhow::Error {
+    crate::out::Usage(msg).into()
+}

@@ -46,6 +46,21 @@ fn one(f: &Value) -> String {
         esc(kind),
         esc(&subject(f.get("subject").unwrap_or(&Value::Null)))
     );
+    if let Some(active) = f.get("active").and_then(Value::as_bool) {
+        let at = |k| f.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        out.push_str(&if active {
+            format!(
+                "<p class=\"seen\">Seen from {:.1} s, still active at the end.</p>",
+                at("first_seen_s")
+            )
+        } else {
+            format!(
+                "<p class=\"seen resolved\">Resolved: seen from {:.1} s to {:.1} s, not at the end.</p>",
+                at("first_seen_s"),
+                at("last_seen_s")
+            )
+        });
+    }
     if let Some(ev) = f.get("evidence").filter(|v| !v.is_null()) {
         out.push_str("<dl class=\"evidence\">");
         match ev.as_object() {
@@ -120,5 +135,21 @@ mod tests {
         );
         let html = section(&json!({"findings": [1, {"severity": 3}]})).unwrap();
         assert!(html.contains("sev-unknown"), "{html}");
+    }
+
+    #[test]
+    fn a_resolved_finding_says_so_with_when_it_was_seen() {
+        let doc = json!({"findings": [
+            {"kind": "sem_leak", "severity": "warning", "subject": {},
+             "first_seen_s": 7.0, "last_seen_s": 26.5, "active": false},
+            {"kind": "zombie_accumulation", "severity": "warning", "subject": {},
+             "first_seen_s": 3.0, "last_seen_s": 30.0, "active": true},
+        ]});
+        let html = section(&doc).unwrap();
+        assert!(
+            html.contains("Resolved: seen from 7.0 s to 26.5 s"),
+            "{html}"
+        );
+        assert!(html.contains("Seen from 3.0 s, still active"), "{html}");
     }
 }

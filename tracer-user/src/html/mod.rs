@@ -145,12 +145,26 @@ fn trace_page(doc: &Value, top: usize) -> Page {
 /// Reads a saved report (a file, or `-` for standard input) as JSON.
 fn read(input: &Path) -> Result<Value> {
     let name = input.display();
+    let max = crate::input::REPORT_MAX;
     let text = if input == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin(), max + 1),
+            &mut buf,
+        )
+        .context("reading standard input")?;
+        if buf.len() as u64 > max {
+            return Err(Usage(format!(
+                "standard input: larger than the {} ctrace reads",
+                crate::input::size_name(max)
+            ))
+            .into());
+        }
+        buf
     } else {
-        std::fs::read_to_string(input).map_err(|e| Usage(format!("cannot read {name}: {e}")))?
+        crate::input::read_bounded(input, max, "report")?
     };
-    serde_json::from_str(&text)
+    serde_json::from_slice(&text)
         .map_err(|e| Usage(format!("{name} is not a ctrace report: not JSON ({e})")).into())
 }
 
@@ -160,6 +174,7 @@ fn write(out: &Path, html: &str) -> Result<()> {
 
 /// `ctrace report --html OUT REPORT.json`.
 pub fn run(input: &Path, out: &Path, top: usize) -> Result<()> {
+    crate::input::check_writable(out, "--html")?;
     let doc = read(input)?;
     let html = render(&doc, top).map_err(|e| match e.downcast::<Usage>() {
         Ok(u) => Usage(format!("{}: {u}", input.display())).into(),

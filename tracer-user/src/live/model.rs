@@ -213,6 +213,7 @@ mod tests {
             drops: Default::default(),
             drop_reasons: Default::default(),
             findings,
+            windows: Vec::new(),
             duty_cycle_pct: 100,
             sections: Vec::new(),
             bpf: None,

@@ -35,6 +35,18 @@ fn hist_of<'a>(it: impl Iterator<Item = &'a CopyUp>) -> Log2Hist {
     h
 }
 
+/// The exact nearest-rank percentile of the copy-ups' latencies (each is kept whole): the log2
+/// histogram's bucket can be off by up to twice the real figure.
+fn percentile<'a>(it: impl Iterator<Item = &'a CopyUp>, p: f64) -> u64 {
+    let mut v: Vec<u64> = it.map(|c| c.latency_ns).collect();
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    let rank = (p.clamp(0.0, 1.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v[rank.min(v.len()) - 1]
+}
+
 fn group_key(c: &Option<Container>) -> String {
     c.as_ref().map_or(String::new(), |c| c.id.clone())
 }
@@ -97,8 +109,8 @@ impl Analyzer {
                 origin: Origin::of(container.as_ref()),
                 copy_ups: cs.len(),
                 bytes: cs.iter().map(|c| c.size).sum(),
-                p50_latency_ns: h.percentile(0.5),
-                p99_latency_ns: h.percentile(0.99),
+                p50_latency_ns: percentile(cs.iter().copied(), 0.5),
+                p99_latency_ns: percentile(cs.iter().copied(), 0.99),
                 latency_hist_ns: h.buckets(),
                 largest,
                 upper_free: cs.iter().filter_map(|c| c.upper_free).min(),
@@ -177,7 +189,7 @@ impl Analyzer {
             checked: self.checked,
             copy_ups: self.copy_ups.len(),
             bytes: self.copy_ups.iter().map(|c| c.size).sum(),
-            p99_latency_ns: all.percentile(0.99),
+            p99_latency_ns: percentile(self.copy_ups.iter(), 0.99),
             latency_hist_ns: all.buckets(),
             groups,
             exdev: self.exdev.clone(),
@@ -320,6 +332,59 @@ mod tests {
         assert_eq!(f[0].kind, "overlay_exdev_rename");
         assert!(f[0].explanation.contains("/app/cache"));
         assert!(f[0].remediation.contains("redirect_dir=on"));
+    }
+
+    #[test]
+    fn copy_up_percentiles_are_the_exact_latencies() {
+        let mut a = Analyzer::default();
+        // 13 ms, 15 ms and 18 ms: one log2 bucket (8.4 to 16.8 ms) holds two of them.
+        for (i, ns) in [13_000_000, 15_000_000, 18_000_000].into_iter().enumerate() {
+            a.copy_ups.push(copy(&format!("/data/f{i}"), 20 << 20, ns));
+        }
+        let (r, _) = a.report();
+        assert_eq!(r.p99_latency_ns, 18_000_000);
+        assert_eq!(r.groups[0].p50_latency_ns, 15_000_000);
+        assert_eq!(r.groups[0].p99_latency_ns, 18_000_000);
+    }
+
+    #[test]
+    fn an_engines_start_up_probe_is_counted_never_raised() {
+        let mut a = Analyzer::default();
+        for (comm, path) in [
+            (
+                "dockerd",
+                "/var/lib/docker/overlay2/opaque-bug-check2816/merged/d",
+            ),
+            (
+                "podman",
+                "/var/lib/containers/storage/overlay/opaque-bug-check77/merged/d",
+            ),
+            (
+                "crio",
+                "/var/lib/containers/storage/overlay/metacopy-check1/merged/f",
+            ),
+        ] {
+            a.exdev.push(ExdevRename {
+                pid: 9,
+                comm: comm.into(),
+                source: path.into(),
+                target: format!("{path}2"),
+                source_is_lower_dir: true,
+                same_mount: true,
+                engine_probe: crate::overlay::section::is_engine_probe(path),
+                ..Default::default()
+            });
+        }
+        let (r, f) = a.report();
+        assert_eq!(r.exdev.len(), 3);
+        assert!(f.is_empty(), "{f:?}");
+        // An application's directory of the same name elsewhere is no probe.
+        for app in [
+            "/app/opaque-bug-check/merged/d",
+            "/var/lib/docker/overlay2/abc123/merged/opaque-bug-check",
+        ] {
+            assert!(!crate::overlay::section::is_engine_probe(app), "{app}");
+        }
     }
 
     #[test]

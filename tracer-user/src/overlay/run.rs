@@ -158,6 +158,7 @@ impl OverlayRun {
             let target = paths.second.clone().unwrap_or_default();
             let tm = mounts::mount_of(&mounts, &target);
             self.analyzer.exdev.push(ExdevRename {
+                engine_probe: super::section::is_engine_probe(&abs),
                 at: rec.at,
                 pid: rec.pid,
                 comm: rec.comm,

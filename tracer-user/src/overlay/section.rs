@@ -53,13 +53,33 @@ pub struct ExdevRename {
     pub redirect_dir_param: Option<String>,
     /// The mount's own redirect_dir option.
     pub mount_redirect_dir: Option<String>,
+    /// On a container engine's start-up probe overlay (`is_engine_probe`): never a finding.
+    pub engine_probe: bool,
+}
+
+/// Scratch directories that container engines make under their overlay home at start-up, to
+/// probe the kernel's overlay features: dockerd's overlay2 and containers/storage (podman,
+/// CRI-O, buildah) both rename a lower directory on `<home>/opaque-bug-check*/merged` and
+/// expect EXDEV when redirect_dir is off.
+const ENGINE_PROBE_DIRS: [&str; 3] = ["opaque-bug-check", "metacopy-check", "multiple-lowers"];
+
+/// Whether `path` lies on an engine's start-up probe overlay
+/// (`.../overlay2/opaque-bug-check123/merged/...`, `.../overlay/metacopy-check9/merged/...`).
+pub fn is_engine_probe(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    parts.windows(3).any(|w| {
+        matches!(w[0], "overlay2" | "overlay")
+            && ENGINE_PROBE_DIRS.iter().any(|p| w[1].starts_with(p))
+            && w[2] == "merged"
+    })
 }
 
 impl ExdevRename {
     /// A rename that fails only because of overlay: a lower directory moved within one mount.
-    /// A move to another mount fails with EXDEV anywhere, by design, and is only counted.
+    /// A move to another mount fails with EXDEV anywhere, by design, and is only counted; so
+    /// is an engine's probe of the kernel, which expects the EXDEV (no application lost it).
     pub fn is_finding(&self) -> bool {
-        self.same_mount && self.source_is_lower_dir
+        self.same_mount && self.source_is_lower_dir && !self.engine_probe
     }
 }
 

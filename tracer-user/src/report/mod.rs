@@ -12,7 +12,7 @@ use serde::{
 };
 use serde_json::value::RawValue;
 
-use crate::shared::{Finding, ProbeInfo, Section};
+use crate::shared::{Finding, ProbeInfo, Section, Window};
 
 /// The version of the JSON shape: changes that are not additions bump it.
 pub const SCHEMA: u32 = 1;
@@ -28,6 +28,9 @@ pub struct Report {
     /// Why events were dropped, by reason, when any were.
     pub drop_reasons: BTreeMap<String, u64>,
     pub findings: Vec<Finding>,
+    /// When each finding was seen, one per finding, where the trace kept them (`trace`'s final
+    /// report, whose findings include those resolved before the end); else empty.
+    pub windows: Vec<Window>,
     /// Percentage of each interval the syscall probes were attached.
     pub duty_cycle_pct: u8,
     /// Each attached problem's section, in registry order, keyed by the problem's name.
@@ -36,6 +39,15 @@ pub struct Report {
     pub bpf: Option<crate::bpf_cost::BpfCost>,
     /// Whether events' namespaces came from the kernel or /proc, and what that misses.
     pub evidence: Option<crate::evidence::Evidence>,
+}
+
+/// A finding with `first_seen_s`, `last_seen_s` and `active` beside its own keys.
+#[derive(Serialize)]
+struct Windowed<'a> {
+    #[serde(flatten)]
+    finding: &'a Finding,
+    #[serde(flatten)]
+    window: &'a Window,
 }
 
 impl Serialize for Report {
@@ -49,7 +61,17 @@ impl Serialize for Report {
         m.serialize_entry("events", &self.events)?;
         m.serialize_entry("drops", &self.drops)?;
         m.serialize_entry("drop_reasons", &self.drop_reasons)?;
-        m.serialize_entry("findings", &self.findings)?;
+        if self.windows.len() == self.findings.len() && !self.windows.is_empty() {
+            let list: Vec<Windowed> = self
+                .findings
+                .iter()
+                .zip(&self.windows)
+                .map(|(finding, window)| Windowed { finding, window })
+                .collect();
+            m.serialize_entry("findings", &list)?;
+        } else {
+            m.serialize_entry("findings", &self.findings)?;
+        }
         m.serialize_entry("duty_cycle_pct", &self.duty_cycle_pct)?;
         if let Some(b) = &self.bpf {
             m.serialize_entry("bpf", b)?;
@@ -66,6 +88,16 @@ impl Serialize for Report {
 }
 
 impl Report {
+    /// The findings of the whole window (`close` of what the trace saw): resolved ones too.
+    pub fn keep_window(&mut self, seen: crate::shared::Seen) {
+        let all = seen.close(std::mem::take(&mut self.findings), self.duration_s);
+        (self.findings, self.windows) = all.into_iter().unzip();
+    }
+
+    /// How many findings no longer held at the end.
+    pub fn resolved(&self) -> usize {
+        self.windows.iter().filter(|w| !w.active).count()
+    }
     pub fn to_json(&self) -> String {
         // Every key is a string and every value serializable: this cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()

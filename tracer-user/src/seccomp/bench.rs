@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
 mod commands;
+mod leash;
 pub mod stats;
 
 use stats::Spread;
@@ -56,13 +57,16 @@ pub fn setups(args: &BenchSeccompArgs) -> Result<Vec<Setup>> {
         Err(e) => crate::say!("ctrace: warning: {e:#}"),
     }
     for path in &args.profiles {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = crate::input::read_text(path, crate::input::PROFILE_MAX, "--profile")?;
         out.push(Setup {
             name: path
                 .file_name()
                 .map_or("profile".into(), |n| n.to_string_lossy().into_owned()),
-            filters: vec![compiled(&text, &path.display().to_string(), &node)?],
+            // A profile that does not compile is the user's to fix: exit 2.
+            filters: vec![
+                compiled(&text, &path.display().to_string(), &node)
+                    .map_err(|e| crate::out::Usage(format!("{e:#}")))?,
+            ],
         });
     }
     for &pid in &args.pids {
@@ -131,17 +135,19 @@ pub fn measure(
     filters: &[Vec<u8>],
 ) -> Result<(Timing, Option<String>)> {
     let file = FilterFile::new(filters)?;
-    let out = Command::new(std::env::current_exe()?)
-        .args([
-            "__seccomp-child",
-            "--workload",
-            w.name(),
-            "--iterations",
-            &iterations.to_string(),
-            "--filters",
-        ])
-        .arg(&file.0)
-        .output()?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args([
+        "__seccomp-child",
+        "--workload",
+        w.name(),
+        "--iterations",
+        &iterations.to_string(),
+        "--filters",
+    ])
+    .arg(&file.0)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let out = leash::run(&mut cmd, |c| Ok(c.wait_with_output()?))?;
     if !out.status.success() {
         bail!(
             "{} under a filter failed: {}",
@@ -221,6 +227,14 @@ fn bench_bar(args: &BenchSeccompArgs, workloads: usize, setups: usize) -> Progre
 }
 
 pub fn run(args: &BenchSeccompArgs) -> Result<()> {
+    // What the user gave is checked first: bad input is one line and exit 2, root or not.
+    if let Some(out) = &args.html {
+        crate::input::check_writable(out, "--html")?;
+    }
+    for path in &args.profiles {
+        let text = crate::input::read_text(path, crate::input::PROFILE_MAX, "--profile")?;
+        profile::parse(&text, &format!("--profile {}", path.display()))?;
+    }
     node::require_root()?;
     let facts = node_facts();
     // The node first: in the text on stdout, or on stderr beside the JSON.
@@ -293,11 +307,12 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
         None => vec![Vec::new(); setups.len()],
     };
     bar.finish_and_clear();
-    crate::html::hook(args.html.as_deref(), 0, || {
+    // The results reach stdout even if the page cannot be written (a disk filled meanwhile).
+    let page = crate::html::hook(args.html.as_deref(), 0, || {
         Ok(
             serde_json::json!({"node": facts, "setups": setups.iter().map(|s| serde_json::json!({"name": s.name, "instructions": s.instructions()})).collect::<Vec<_>>(), "results": rows, "command": commands}),
         )
-    })?;
+    });
     if args.json {
         let setups_json: Vec<serde_json::Value> = setups
             .iter()
@@ -306,7 +321,7 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
             .collect();
         let doc = serde_json::json!({"node": facts, "setups": setups_json, "results": rows, "command": commands});
         println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
+        return page;
     }
     println!(
         "\n{:<11} {:<28} {:>7} {:>7} {:>9} {:>7} {:>22}  SSB under filter",
@@ -353,7 +368,7 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
             );
         }
     }
-    Ok(())
+    page
 }
 
 /// The child: install the filters from `path`, run the workload, print JSON.

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::node;
+use crate::{node, out::Usage};
 
 const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
 /// Size of one `struct sock_filter` instruction.
@@ -100,10 +100,10 @@ fn release(p: libc::pid_t) {
 /// The filters of `pid`, oldest first (the order to install them in), each as BPF bytes.
 pub fn filters_of(pid: u32) -> Result<Vec<Vec<u8>>> {
     let Some(mode) = node::proc_status_field(pid, "Seccomp") else {
-        bail!("unknown pid: {pid} (no such process)");
+        return Err(Usage(format!("unknown pid: {pid} (no such process)")).into());
     };
     if mode != "2" {
-        bail!("pid {pid} has no seccomp filter (Seccomp: {mode})");
+        return Err(Usage(format!("pid {pid} has no seccomp filter (Seccomp: {mode})")).into());
     }
     let p = pid as libc::pid_t;
     seize_stopped(p, STOP_DEADLINE).map_err(|e| anyhow::anyhow!("pid {pid}: {e}"))?;

@@ -99,5 +99,7 @@ pub struct Conditions {
 
 /// Parses a profile; serde's message names the field and the line.
 pub fn parse(text: &str, origin: &str) -> Result<Profile> {
-    serde_json::from_str(text).map_err(|e| anyhow!("{origin}: invalid seccomp profile: {e}"))
+    // What the user gave (exit 2), unless Docker's own default is broken on this node.
+    serde_json::from_str(text)
+        .map_err(|e| crate::out::Usage(format!("{origin}: invalid seccomp profile: {e}")).into())
 }

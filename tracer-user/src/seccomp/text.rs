@@ -22,7 +22,7 @@ fn ns(v: Option<u64>) -> String {
 const WIDTH: usize = 100;
 
 fn fit(line: String) -> String {
-    crate::shared::fit(&line, WIDTH)
+    crate::shared::fit_report(&line, WIDTH)
 }
 
 fn top_line(top: &[SyscallStat]) -> String {
@@ -54,6 +54,28 @@ pub fn render(out: &mut String, s: &SeccompReport, top: usize) {
         "\n== seccomp ({} mode): {} syscalls in {:.1}s observed ==",
         s.mode, s.syscalls, s.observed_s
     );
+    if s.processes.is_empty() && s.containers.is_empty() {
+        // No table headers over no rows: --sampled attaches no syscall probe at all.
+        let _ = writeln!(
+            out,
+            "No syscalls were counted{}.",
+            if s.sampled.is_some() {
+                " (--sampled attaches no syscall probe; the sampled cost is below)"
+            } else {
+                ""
+            }
+        );
+    } else {
+        tables(out, s, top);
+    }
+    if let Some(sm) = &s.sampled {
+        sampled(out, sm, top);
+    }
+    let _ = writeln!(out, "\n{}", explain::CAVEATS);
+}
+
+/// The ranking, the containers' and processes' tables, their histograms and filter times.
+fn tables(out: &mut String, s: &SeccompReport, top: usize) {
     let _ = writeln!(
         out,
         "Ranked by {}. CALLS: syscalls seen. TIME: time inside them,\n\
@@ -186,10 +208,6 @@ pub fn render(out: &mut String, s: &SeccompReport, top: usize) {
             );
         }
     }
-    if let Some(sm) = &s.sampled {
-        sampled(out, sm, top);
-    }
-    let _ = writeln!(out, "\n{}", explain::CAVEATS);
 }
 
 /// The sampled cost per container: the filter, the slow path it forces, and the slow path
@@ -274,6 +292,7 @@ mod tests {
                 explanation: "x".into(),
                 remediation: "y".into(),
             }],
+            windows: Vec::new(),
             duty_cycle_pct: 100,
             bpf: None,
             sections: seccomp
@@ -306,6 +325,16 @@ mod tests {
             assert!(f["subject"].get(key).is_some(), "subject lacks {key}");
         }
         assert!(v.get("seccomp").is_none());
+    }
+
+    #[test]
+    fn no_processes_no_empty_tables() {
+        use crate::seccomp::{Mode, analyzer::Analyzer};
+        let r = report(Some(Analyzer::default().report(Mode::Latency, 2.0, 5)));
+        let text = text::render(&r, 5);
+        assert!(text.contains("No syscalls were counted."), "{text}");
+        assert!(!text.contains("PID "), "{text}");
+        assert!(!text.contains("Ranked by"), "{text}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub fn render(out: &mut String, s: &SemReport, top: usize) {
                 .or(x.container_id.as_deref())
                 .unwrap_or("-")
         );
-        let _ = writeln!(out, "{}", crate::shared::fit(&row, 100));
+        let _ = writeln!(out, "{}", crate::shared::fit_report(&row, 100));
     }
     if s.sets.len() > top.max(10) {
         let _ = writeln!(

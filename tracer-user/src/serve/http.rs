@@ -70,7 +70,7 @@ impl Health {
 
 pub struct Options {
     pub addr: SocketAddr,
-    pub auth: Option<Auth>,
+    pub auth: Option<Arc<Auth>>,
     pub max_connections: usize,
     pub tls: Option<Tls>,
 }
@@ -79,7 +79,7 @@ struct State {
     registry: Registry,
     docs: Arc<Mutex<Documents>>,
     health: Arc<Health>,
-    auth: Option<Auth>,
+    auth: Option<Arc<Auth>>,
     max_connections: usize,
     tls: Option<Tls>,
     conns: Mutex<VecDeque<Conn>>,

@@ -66,7 +66,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     // with a token or client certificates, or when the user says in so many words that nobody
     // needs either. TLS without client certificates hides the traffic but lets anyone in.
     let auth = match &args.auth_token_file {
-        Some(f) => Some(auth::Auth::from_file(f.clone())?),
+        Some(f) => Some(Arc::new(auth::Auth::from_file(f.clone())?)),
         None if !args.listen.ip().is_loopback() && !mutual && !args.allow_unauthenticated => {
             return Err(crate::out::Usage(format!(
                 "--listen {} is reachable from other hosts: give --auth-token-file FILE, or --tls-client-ca FILE (with --tls-cert and --tls-key) for client certificates, or --allow-unauthenticated to serve everyone",
@@ -85,7 +85,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
     let http = Http::start(
         http::Options {
             addr: args.listen,
-            auth,
+            auth: auth.clone(),
             max_connections: args.max_connections,
             tls,
         },
@@ -113,9 +113,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         top: t.top,
     };
     let started = session.started;
-    let deadline = t
-        .duration
-        .map(|d| tokio::time::Instant::from_std(started + d));
+    let deadline = crate::trace::deadline(started, t.duration);
     let stage = crate::drain::stage();
     crate::trace::loop_rt()?.block_on(async {
         let mut tick = ticker(TICK);
@@ -137,6 +135,11 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
             session.tick(Instant::now())?;
             match woke {
                 Woke::Publish => {
+                    // A token file changed or gone is logged within an interval, not only at
+                    // the next request.
+                    if let Some(a) = &auth {
+                        a.check();
+                    }
                     // Before the publish: records queued while it runs mark their problems
                     // again and are streamed at once, not an interval later.
                     stage.take_dirty();

@@ -5,9 +5,10 @@ use std::{
     collections::BTreeMap,
     fs::OpenOptions,
     io::{LineWriter, Write},
+    os::unix::fs::OpenOptionsExt as _,
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use crate::shared::Finding;
@@ -26,11 +27,18 @@ pub struct Stream {
 }
 
 fn open_file(path: &str) -> Result<Box<dyn Write + Send>> {
+    // O_NONBLOCK: a fifo nobody reads fails at once (ENXIO) instead of hanging the start.
     let f = OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .with_context(|| format!("--findings-out {path}: cannot open for appending"))?;
+        .map_err(|e| {
+            crate::out::Usage(format!(
+                "--findings-out {path}: cannot open it for appending: {e}"
+            ))
+        })?;
+    crate::input::blocking(&f)?;
     Ok(Box::new(LineWriter::new(f)))
 }
 

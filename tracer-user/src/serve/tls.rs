@@ -5,10 +5,12 @@
 
 use std::{path::Path, sync::Arc};
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use rustls::{RootCertStore, ServerConfig, server::WebPkiClientVerifier};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio_rustls::TlsAcceptor;
+
+use crate::out::Usage;
 
 pub struct Tls {
     pub acceptor: TlsAcceptor,
@@ -17,11 +19,16 @@ pub struct Tls {
 }
 
 fn certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow!("{flag} {}: {e}", path.display()))?;
+    let pem = crate::input::read_bounded(path, crate::input::PEM_MAX, flag)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Usage(format!("{flag} {}: {e}", path.display())))?;
     if certs.is_empty() {
-        bail!("{flag} {}: no PEM certificate in it", path.display());
+        return Err(Usage(format!(
+            "{flag} {}: no PEM certificate in it",
+            path.display()
+        ))
+        .into());
     }
     Ok(certs)
 }
@@ -29,8 +36,9 @@ fn certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 impl Tls {
     pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Tls> {
         let chain = certs("--tls-cert", cert)?;
-        let key = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| anyhow!("--tls-key {}: {e}", key.display()))?;
+        let pem = crate::input::read_bounded(key, crate::input::PEM_MAX, "--tls-key")?;
+        let key = PrivateKeyDer::from_pem_slice(&pem)
+            .map_err(|e| Usage(format!("--tls-key {}: {e}", key.display())))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -41,7 +49,7 @@ impl Tls {
                 for c in certs("--tls-client-ca", ca)? {
                     roots
                         .add(c)
-                        .map_err(|e| anyhow!("--tls-client-ca {}: {e}", ca.display()))?;
+                        .map_err(|e| Usage(format!("--tls-client-ca {}: {e}", ca.display())))?;
                 }
                 let verifier =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
@@ -53,7 +61,7 @@ impl Tls {
         };
         let mut config = builder
             .with_single_cert(chain, key)
-            .map_err(|e| anyhow!("--tls-cert/--tls-key: {e}"))?;
+            .map_err(|e| Usage(format!("--tls-cert/--tls-key: {e}")))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls {
             acceptor: TlsAcceptor::from(Arc::new(config)),

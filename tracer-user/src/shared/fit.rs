@@ -1,5 +1,29 @@
 //! Lines that fit a width: the live view and the text report cut theirs alike.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the text report's lines are cut to its width: on a terminal, where a wrapped table is
+/// unreadable; not in a file or a pipe, whose reader (grep, an incident ticket) wants every path.
+static CUT_REPORT: AtomicBool = AtomicBool::new(true);
+
+/// Set once, before the report is rendered (`trace`: whether stdout is a terminal).
+pub fn cut_report_lines(on: bool) {
+    CUT_REPORT.store(on, Ordering::Relaxed);
+}
+
+/// A line of the text report: `fit` on a terminal, whole elsewhere.
+pub fn fit_report(line: &str, max: usize) -> String {
+    fit_if(line, max, CUT_REPORT.load(Ordering::Relaxed))
+}
+
+fn fit_if(line: &str, max: usize, cut: bool) -> String {
+    if cut {
+        fit(line, max)
+    } else {
+        line.to_string()
+    }
+}
+
 /// `line` cut to at most `max` characters, ending in "…" when cut.
 pub fn fit(line: &str, max: usize) -> String {
     if line.chars().count() <= max {
@@ -54,6 +78,13 @@ mod tests {
             w.split_whitespace().skip(1).collect::<Vec<_>>().join(" "),
             text
         );
+    }
+
+    #[test]
+    fn the_report_is_cut_only_when_asked() {
+        let long = "x".repeat(150);
+        assert_eq!(fit_if(&long, 100, true).chars().count(), 100);
+        assert_eq!(fit_if(&long, 100, false), long);
     }
 
     #[test]

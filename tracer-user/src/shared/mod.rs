@@ -6,6 +6,7 @@ mod fit;
 pub mod metric;
 pub mod run;
 pub mod section;
+pub mod seen;
 pub mod series;
 
 // Below attribution (its own doctor lines) and the dispatcher (its probes): no circle.
@@ -14,6 +15,7 @@ pub use crate::{
     probe_info::ProbeInfo,
 };
 pub use finding::{Finding, Severity, Subject};
-pub use fit::{fit, wrap};
+pub use fit::{cut_report_lines, fit, fit_report, wrap};
 pub use run::{Caps, Cx, Entry, Evictions, ProblemRun, Start};
 pub use section::{Part, Section};
+pub use seen::{Seen, Window};

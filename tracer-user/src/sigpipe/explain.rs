@@ -35,6 +35,12 @@ fn what_happened(s: &Signal, died: bool, epipes: u64) -> String {
         "blocked" | "already_pending" => {
             "SIGPIPE is blocked by the writing thread, so it stays pending and the process goes on"
         }
+        // The Go runtime's handler survives a broken fd other than 1 and 2 only: on fd 1 or 2
+        // a handler that let the process live is the program's own.
+        "handled" if matches!(s.fd, Some(1 | 2)) => {
+            "SIGPIPE is caught by a handler the program installed (a Go program that asked for \
+             SIGPIPE with signal.Notify, or another runtime's handler), which let it go on"
+        }
         "handled" => {
             "SIGPIPE is caught by a handler (the Go runtime ignores one from a write to a fd other \
              than 1 or 2)"
@@ -132,4 +138,24 @@ pub fn remediation(s: &Signal, died: bool) -> String {
         );
     }
     steps.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handled_sigpipe_on_fd_2_is_not_explained_with_the_go_runtime_rule() {
+        let on = |fd| Signal {
+            fd: Some(fd),
+            handler: Some(0x4000),
+            ..Default::default()
+        };
+        assert_eq!(on(2).outcome(), "handled");
+        let fd2 = what_happened(&on(2), false, 1);
+        assert!(fd2.contains("a handler the program installed"), "{fd2}");
+        assert!(!fd2.contains("other than 1 or 2"), "{fd2}");
+        let fd7 = what_happened(&on(7), false, 1);
+        assert!(fd7.contains("other than 1 or 2"), "{fd7}");
+    }
 }

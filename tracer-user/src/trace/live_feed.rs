@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::Session;
-use crate::live::{Model, Tracker};
+use crate::{
+    live::{Model, Tracker},
+    shared::Seen,
+};
 
 /// A snapshot may take at most this share of the time between two (1/4): a costlier one is
 /// taken less often than every interval, so that the loop keeps draining the ring buffers.
@@ -16,6 +19,8 @@ const COST_SHARE: u32 = 4;
 pub struct Feed {
     tracker: Tracker,
     next_snapshot: Option<Instant>,
+    /// Every snapshot's findings: the final report keeps those resolved meanwhile.
+    pub seen: Seen,
 }
 
 impl Feed {
@@ -35,6 +40,8 @@ impl Feed {
                 log::debug!("live view: a snapshot took {cost:?}");
             }
             self.next_snapshot = Some(now + cost * COST_SHARE);
+            let at = now.duration_since(session.started).as_secs_f64();
+            self.seen.observe(&report.findings, at);
             Some(report)
         } else {
             None

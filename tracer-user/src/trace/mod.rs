@@ -1,6 +1,7 @@
 //! `ctrace trace`: resolve filters, load and attach the chosen problems, feed the live view each
 //! interval, and on q, Ctrl-C, SIGTERM or the end of --duration detach and print the report.
 
+mod attached_line;
 mod fill;
 mod live_feed;
 mod select;
@@ -41,6 +42,15 @@ pub fn ticker(period: Duration) -> tokio::time::Interval {
     t
 }
 
+/// When `--duration` ends, from `started`; none for a duration past what the clock holds
+/// (`--duration 18446744073709551615s` runs until stopped, as no duration does).
+pub fn deadline(started: Instant, duration: Option<Duration>) -> Option<tokio::time::Instant> {
+    // A century: tokio's timer wheel and Instant both hold it; beyond it nobody waits anyway.
+    const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+    let d = duration.filter(|d| *d < FOREVER)?;
+    started.checked_add(d).map(tokio::time::Instant::from_std)
+}
+
 /// Resolves at `deadline`, or never.
 pub async fn until(deadline: Option<tokio::time::Instant>) {
     match deadline {
@@ -50,10 +60,13 @@ pub async fn until(deadline: Option<tokio::time::Instant>) {
 }
 
 pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
+    if let Some(out) = &args.html {
+        crate::input::check_writable(out, "--html")?;
+    }
     let mut session = Session::open(&args, verbose)?;
     // Before the "attached" line: whoever waits for it may signal at once.
     let stop = stop_flag()?;
-    say!("ctrace: attached {}; Ctrl-C to stop", session.attached());
+    say!("{}", session.attached_line());
     let view = live::View::start(
         live::kind(args.no_tui, verbose),
         Arc::clone(&stop),
@@ -61,9 +74,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     )?;
     let mut feed = live_feed::Feed::default();
     let started = session.started;
-    let deadline = args
-        .duration
-        .map(|d| tokio::time::Instant::from_std(started + d));
+    let deadline = deadline(started, args.duration);
     loop_rt()?.block_on(async {
         let wake = std::sync::Arc::clone(&crate::drain::stage().wake);
         let mut tick = ticker(TICK);
@@ -89,13 +100,33 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     }
     // What follows the detach (seccomp's calibration) may take seconds: shown as it goes.
     progress::enable();
-    let report = session.finish(args.top)?;
-    crate::html::hook(args.html.as_deref(), args.top, || {
+    let mut report = session.finish(args.top)?;
+    report.keep_window(feed.seen);
+    // The page may fail (a disk filled during the trace): the report on stdout comes first.
+    let page = crate::html::hook(args.html.as_deref(), args.top, || {
         Ok(serde_json::from_str(&report.to_json())?)
-    })?;
+    });
     if args.json {
-        outln!("{}", report.to_json())
+        outln!("{}", report.to_json())?;
     } else {
-        crate::out::stdout(&text::render(&report, args.top))
+        // Cut to the width on a terminal only: a file or a pipe gets every line whole.
+        crate::shared::cut_report_lines(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        crate::out::stdout(&text::render(&report, args.top))?;
+    }
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duration_past_the_clock_means_no_deadline() {
+        let now = Instant::now();
+        assert!(deadline(now, Some(Duration::from_secs(u64::MAX))).is_none());
+        assert!(deadline(now, Some(Duration::MAX)).is_none());
+        assert!(deadline(now, None).is_none());
+        let d = deadline(now, Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(d.into_std(), now + Duration::from_secs(10));
     }
 }

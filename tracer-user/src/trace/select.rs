@@ -11,7 +11,7 @@ use aya::{
 };
 use tracer_common::{COMM_LEN, Drop, filter, names};
 
-use crate::{attrib::Attributor, cli::TraceArgs, node};
+use crate::{attrib::Attributor, cli::TraceArgs, node, out::Usage};
 
 pub struct Selection {
     pub pids: BTreeSet<u32>,
@@ -29,7 +29,7 @@ impl Selection {
         for &pid in &args.pids {
             let tgid = node::proc_status_field(pid, "Tgid")
                 .and_then(|t| t.parse().ok())
-                .with_context(|| format!("unknown pid: {pid} (no such process)"))?;
+                .ok_or_else(|| Usage(format!("unknown pid: {pid} (no such process)")))?;
             pids.insert(tgid);
         }
         args.check()?;

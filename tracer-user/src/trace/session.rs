@@ -214,17 +214,23 @@ impl Session {
     }
 
     /// "seccomp via tp_btf, sem via tracepoint, ..." for the start-up line.
+    /// What is attached, by attach type: `sem,sigpipe via tp_btf, zombie via tracepoint`.
     pub fn attached(&self) -> String {
-        let v: Vec<String> = self
-            .probes
+        super::attached_line::grouped(&self.attached_probes(), true)
+    }
+
+    /// `trace`'s first line, within the live view's 100 columns.
+    pub fn attached_line(&self) -> String {
+        super::attached_line::attached(&self.attached_probes())
+    }
+
+    /// (problem, attach type, tier) of each attached problem, in attach order.
+    fn attached_probes(&self) -> Vec<(&str, &str, &str)> {
+        self.probes
             .iter()
             .filter(|p| p.problem != "attribution")
-            .map(|p| match p.tier.as_str() {
-                "tracepoint" => format!("{} via {}", p.problem, p.attach_type),
-                t => format!("{} via {}+{t}", p.problem, p.attach_type),
-            })
-            .collect();
-        v.join(", ")
+            .map(|p| (p.problem.as_str(), p.attach_type.as_str(), p.tier.as_str()))
+            .collect()
     }
 
     /// Every tick: the duty cycle, the ring buffers (so bursts don't overflow them), attribution.
@@ -382,6 +388,7 @@ impl Session {
             drops: BTreeMap::new(),
             drop_reasons: BTreeMap::new(),
             findings: Vec::new(),
+            windows: Vec::new(),
             duty_cycle_pct: self.duty_cycle,
             sections: Vec::new(),
             bpf: Some(self.bpf_cost(fresh)),

@@ -26,7 +26,7 @@ pub fn render(out: &mut String, z: &ZombieReport, top: usize) {
             s.killed_after_s
                 .map_or(String::new(), |w| format!("; SIGKILL {w:.1}s later")),
         );
-        let _ = writeln!(out, "{}", crate::shared::fit(&row, 100));
+        let _ = writeln!(out, "{}", crate::shared::fit_report(&row, 100));
     }
     if z.groups.is_empty() {
         let _ = writeln!(out, "no zombies now");
@@ -69,7 +69,7 @@ pub fn render(out: &mut String, z: &ZombieReport, top: usize) {
             g.headroom,
             g.headroom_limit,
         );
-        let _ = writeln!(out, "{}", crate::shared::fit(&row, 100));
+        let _ = writeln!(out, "{}", crate::shared::fit_report(&row, 100));
         if let Some(t) = g.time_to_limit_s {
             let _ = writeln!(
                 out,

@@ -105,7 +105,8 @@ struct Timed<'a> {
 
 fn time_command(cmd: &mut Command, what: &Timed) -> Result<f64> {
     let t = Instant::now();
-    let st = cmd.stdout(std::process::Stdio::null()).status()?;
+    cmd.stdout(std::process::Stdio::null());
+    let st = super::leash::run(cmd, |mut c| Ok(c.wait()?))?;
     if !st.success() {
         bail!(
             "your command `{}` failed under {} ({st}); bench seccomp times commands that succeed",
