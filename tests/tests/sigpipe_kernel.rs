@@ -114,8 +114,12 @@ fn storm_totals_are_exact_against_bpftrace() {
     let pid = gate.pid();
     // First: the tracer holds the tracefs lock that bpftrace needs too.
     let tracer = gate.tracer(&["trace", "sigpipe", "--json", "--interval", "500ms"]);
+    // sys/types.h: bookworm's bpftrace parses 5.10's tracepoint formats with headers, not
+    // BTF, and finds no pid_t there (`unknown type name 'pid_t'`); where BTF is used, the
+    // same typedef twice is allowed.
     let script = format!(
-        "BEGIN {{ printf(\"ready\\n\"); }}
+        "#include <sys/types.h>
+         BEGIN {{ printf(\"ready\\n\"); }}
          tracepoint:signal:signal_generate /args->sig == 13 && args->pid == {pid}/ {{ @gen[args->result] = count(); }}
          tracepoint:signal:signal_deliver /args->sig == 13 && pid == {pid}/ {{ @del = count(); }}"
     );

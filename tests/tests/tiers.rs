@@ -127,7 +127,7 @@ fn forcing_a_tier() {
 }
 
 /// doctor loads what trace loads: under each forced tier, and with overlay's dentry walk in one
-/// program (`CTRACE_OVERLAY_WALK_STEPS=24`, the walk 6.1's and 5.10's verifiers refuse), its
+/// run (`CTRACE_OVERLAY_WALK_WHOLE=1`, the walk 6.1's and 5.10's verifiers refuse), its
 /// `load` verdict is trace's own outcome (the oracle), and a refusal names the same cause. On a
 /// kernel that refuses fentry or kprobes (this development host), the forced kernel tiers are
 /// refusals; in the 6.1 and 5.10 VMs, the one-program walk is, with the verifier's last lines.
@@ -140,7 +140,7 @@ fn doctor_load_agrees_with_trace_under_every_forced_tier() {
     for (var, tier) in [
         ("CTRACE_TIER", "auto"),
         ("CTRACE_TIER", "fentry"),
-        ("CTRACE_OVERLAY_WALK_STEPS", "24"),
+        ("CTRACE_OVERLAY_WALK_WHOLE", "1"),
     ] {
         let _tracefs = tests::tracefs_in_use();
         let o = Command::new(tests::ctrace_bin())
@@ -177,7 +177,7 @@ fn doctor_load_agrees_with_trace_under_every_forced_tier() {
                 load["status"], "fail",
                 "{tier}: trace failed ({err}), doctor said {load}"
             );
-            if var == "CTRACE_OVERLAY_WALK_STEPS" {
+            if var == "CTRACE_OVERLAY_WALK_WHOLE" {
                 // A verifier's refusal: the program, and where the log ends.
                 assert!(detail.contains("overlay_walk_"), "{detail}");
                 assert!(

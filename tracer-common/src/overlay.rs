@@ -69,11 +69,12 @@ pub mod how {
     pub const CUT: u32 = 8;
 }
 
-/// The load-time global of dentries the walk program walks per run, and its default. Forcing
-/// `WALK_DEPTH` (`CTRACE_OVERLAY_WALK_STEPS=24`) is the walk in one program that 6.1's and
-/// 5.10's verifiers refuse: how doctor's refusal is shown on those kernels.
+/// The load-time global of dentries the walk program walks per run, and its default.
 pub const WALK_STEPS: &str = "OVERLAY_WALK_STEPS";
 pub const WALK_STEPS_DEFAULT: u32 = 4;
+/// The load-time switch to the walk in one run with its state in registers, which 6.1's and
+/// 5.10's verifiers refuse (`CTRACE_OVERLAY_WALK_WHOLE=1`): how doctor's refusal is shown.
+pub const WALK_WHOLE: &str = "OVERLAY_WALK_WHOLE";
 
 /// The program array holding the dentry walk program the dispatcher tail-calls.
 pub const WALK_PROGRAMS: &str = "OVERLAY_WALK";

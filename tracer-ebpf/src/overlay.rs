@@ -28,7 +28,8 @@ use tracer_common::{
 use crate::{
     filter::{count_drop, traced},
     overlay_walk::{
-        Path, Walk, file_facts, file_id, file_of, file_path, mount_dev, root_and_cwd, usable,
+        self as overlay_walk, Path, Walk, file_facts, file_id, file_of, file_path, mount_dev,
+        root_and_cwd, usable,
     },
     syscall::{Enter, Exit},
 };
@@ -169,6 +170,12 @@ fn walk_and_keep<C: EbpfContext>(ctx: &C) {
         let (two, fd_only) = (ev.how & TWO != 0, ev.how & FD_ONLY != 0);
         ev.how = 0;
         match where_from(ev, two) {
+            Some((root, at)) if overlay_walk::whole_asked() => {
+                if !overlay_walk::whole(root, at, &mut ev.base) {
+                    ev.how |= how::CUT;
+                }
+                return done(ev, fd_only);
+            }
             Some((root, at)) => w.start(root, at, fd_only),
             None => return done(ev, fd_only),
         }

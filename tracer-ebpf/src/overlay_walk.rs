@@ -259,3 +259,76 @@ impl Walk {
         None
     }
 }
+
+/// The walk as one run, its state in registers: what ctrace did before 6.1's and 5.10's
+/// verifiers were found to refuse it (1M processed instructions). Kept, off unless
+/// `CTRACE_OVERLAY_WALK_WHOLE` sets `OVERLAY_WALK_WHOLE` (the verifier drops it otherwise), so
+/// that a test can show doctor failing on a program the kernel refuses.
+#[inline(always)]
+pub fn whole(root: Path, at: Path, buf: &mut [u8; WALK_LEN]) -> bool {
+    let mut len: usize = 0;
+    let reached = whole_names(root, at, buf, &mut len);
+    buf[opaque(len) & (WALK_LEN - 1)] = 0;
+    reached
+}
+
+#[inline(always)]
+fn whole_names(root: Path, at: Path, buf: &mut [u8; WALK_LEN], len: &mut usize) -> bool {
+    let (mut mnt, mut d) = (at.mnt, at.dentry);
+    for _ in 0..WALK_DEPTH {
+        if d == root.dentry && mnt == root.mnt {
+            return true;
+        }
+        let Some(mnt_root) = rd::<u64>(mnt, o(off::VFSMOUNT_ROOT)) else {
+            return false;
+        };
+        if d == mnt_root {
+            let mount = mnt - o(off::MOUNT_MNT);
+            let Some(parent) = rd::<u64>(mount, o(off::MOUNT_PARENT)) else {
+                return false;
+            };
+            if parent == mount {
+                return true;
+            }
+            let Some(point) = rd::<u64>(mount, o(off::MOUNT_MOUNTPOINT)) else {
+                return false;
+            };
+            (mnt, d) = (parent + o(off::MOUNT_MNT), point);
+            continue;
+        }
+        let Some(parent) = rd::<u64>(d, o(off::DENTRY_PARENT)) else {
+            return false;
+        };
+        if parent == d {
+            return true;
+        }
+        let Some(name) = rd::<u64>(d, o(off::DENTRY_NAME) + o(off::QSTR_NAME)) else {
+            return false;
+        };
+        if *len >= WALK_LEN - WALK_NAME {
+            return false;
+        }
+        let dst = buf
+            .as_mut_ptr()
+            .wrapping_add(opaque(*len) & (WALK_LEN - WALK_NAME - 1));
+        // SAFETY: as in `Walk::step`: the mask keeps WALK_NAME bytes of `buf` after `dst`.
+        let n =
+            unsafe { bpf_probe_read_kernel_str(dst as *mut _, WALK_NAME as u32, name as *const _) };
+        if n <= 0 {
+            return false;
+        }
+        *len += n as usize;
+        d = parent;
+    }
+    false
+}
+
+/// Set from `CTRACE_OVERLAY_WALK_WHOLE` (see `whole`).
+#[unsafe(no_mangle)]
+static OVERLAY_WALK_WHOLE: u32 = 0;
+
+#[inline(always)]
+pub fn whole_asked() -> bool {
+    // SAFETY: a volatile read of a static the loader rewrites.
+    unsafe { core::ptr::read_volatile(&OVERLAY_WALK_WHOLE) != 0 }
+}

@@ -99,6 +99,7 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
     let ovl_offsets = crate::btf_offsets::overlay();
     let work_at = crate::btf_offsets::seccomp_work_at();
     let walk_steps = crate::btf_offsets::overlay_walk_steps()?;
+    let walk_whole = crate::btf_offsets::overlay_walk_whole();
     let mut loader = EbpfLoader::new();
     loader
         .btf(btf)
@@ -122,6 +123,7 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
         .override_global(tracer_common::overlay::OFFSETS, &ovl_offsets, true)
         .override_global(tracer_common::seccomp::WORK_AT, &work_at, true)
         .override_global(tracer_common::overlay::WALK_STEPS, &walk_steps, true)
+        .override_global(tracer_common::overlay::WALK_WHOLE, &walk_whole, true)
         .override_global(tracer_common::origin::OFFSETS, &g.origin_offsets, true);
     crate::map_sizes::apply(&mut loader, g);
     let (obj, preallocated) =

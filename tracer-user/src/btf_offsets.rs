@@ -69,6 +69,12 @@ pub fn overlay_walk_steps() -> anyhow::Result<u32> {
     }
 }
 
+/// `CTRACE_OVERLAY_WALK_WHOLE=1`: overlay's walk in one run, as before old verifiers were
+/// found to refuse it (docs/kernels.md); 0 otherwise.
+pub fn overlay_walk_whole() -> u32 {
+    u32::from(std::env::var("CTRACE_OVERLAY_WALK_WHOLE").is_ok_and(|v| v == "1"))
+}
+
 /// Where the sampled seccomp probe reads a task's slow-path bits: `thread_info.syscall_work`
 /// where the kernel's BTF has it (5.11+), else the TIF bits of `thread_info.flags`.
 pub fn seccomp_work_at() -> [u32; 2] {
