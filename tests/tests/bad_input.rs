@@ -30,7 +30,10 @@ struct Files(PathBuf);
 
 impl Files {
     fn new() -> Files {
-        let d = scratch_dir().join(format!("ctrace-bad-input-{}", std::process::id()));
+        // One folder per test: the binary's tests run side by side, and each removes its own.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d = scratch_dir().join(format!("ctrace-bad-input-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(d.join("dir")).unwrap();
         std::fs::write(d.join("empty"), "").unwrap();
