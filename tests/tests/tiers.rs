@@ -7,33 +7,43 @@ use std::process::Command;
 use serde_json::Value;
 use tests::{root, run_ctrace, spawn_ready};
 
+/// The tiers doctor finds, by problem (CTRACE_TIER unset): one doctor run, read once per test
+/// binary (a doctor run is seconds of verification under an emulated CPU).
+fn doctor_tiers() -> &'static std::collections::HashMap<String, String> {
+    static TIERS: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    TIERS.get_or_init(|| {
+        let _tracefs = tests::tracefs_in_use();
+        let o = Command::new(tests::ctrace_bin())
+            .args(["doctor", "--json"])
+            .env_remove("CTRACE_TIER")
+            .output()
+            .unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| {
+                let p = c["name"].as_str()?.strip_prefix("tier:")?;
+                assert_eq!(c["status"], "ok", "{c}");
+                let t = c["detail"].as_str()?.split_whitespace().next()?;
+                Some((p.to_string(), t.to_string()))
+            })
+            .collect()
+    })
+}
+
 /// The tier doctor finds for `problem` on its own (CTRACE_TIER unset).
 fn doctor_tier(problem: &str) -> String {
-    let _tracefs = tests::tracefs_in_use();
-    let o = Command::new(tests::ctrace_bin())
-        .args(["doctor", "--json"])
-        .env_remove("CTRACE_TIER")
-        .output()
-        .unwrap();
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr),
-    );
-    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
-    let c = doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == format!("tier:{problem}").as_str())
-        .unwrap_or_else(|| panic!("no tier:{problem} in {out}"));
-    assert_eq!(c["status"], "ok", "{c}");
-    c["detail"]
-        .as_str()
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    doctor_tiers()
+        .get(problem)
+        .unwrap_or_else(|| panic!("no tier:{problem} in {:?}", doctor_tiers()))
+        .clone()
 }
 
 #[test]
@@ -143,9 +153,12 @@ fn doctor_load_agrees_with_trace_under_every_forced_tier() {
         ("CTRACE_OVERLAY_WALK_WHOLE", "1"),
     ] {
         let _tracefs = tests::tracefs_in_use();
+        // One dispatcher attach type: a refused walk costs the verifier 1M instructions per
+        // type tried, which an emulated CPU takes most of a minute for.
         let o = Command::new(tests::ctrace_bin())
             .args(["doctor", "--json"])
             .env("CTRACE_TIER", "auto")
+            .env("CTRACE_SYSCALL_ATTACH", "tp_btf")
             .env(var, tier)
             .output()
             .unwrap();
@@ -161,6 +174,7 @@ fn doctor_load_agrees_with_trace_under_every_forced_tier() {
         let t = Command::new(tests::ctrace_bin())
             .args(["trace", "--duration", "1s", "--no-tui", "--json"])
             .env("CTRACE_TIER", "auto")
+            .env("CTRACE_SYSCALL_ATTACH", "tp_btf")
             .env(var, tier)
             .output()
             .unwrap();

@@ -30,7 +30,7 @@ const VM_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 const SCRATCH: &str = "/run/ctrace-tmp";
 
 /// One test binary's limit inside the VM: a hang becomes a failure, not a stalled VM.
-const BINARY_TIMEOUT_S: u32 = 600;
+const BINARY_TIMEOUT_S: u32 = 900;
 
 /// A test binary of the `tests` crate: its target name and executable.
 pub struct TestBinary {
