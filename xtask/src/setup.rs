@@ -201,12 +201,6 @@ pub fn bench_packages() -> Result<()> {
 pub fn vm_packages() -> Result<()> {
     apt_install(
         "VM test dependencies",
-        &[
-            "qemu-system-x86",
-            "busybox-static",
-            "xz-utils",
-            "kmod",
-            "e2fsprogs",
-        ],
+        &["qemu-system-x86", "busybox-static", "xz-utils", "kmod"],
     )
 }

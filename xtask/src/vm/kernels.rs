@@ -26,17 +26,15 @@ const OLD_SUITES: [(&str, &str); 2] = [
 ];
 
 /// Modules the init loads, with their dependencies first: the 9p transport for the host's
-/// root, overlay for the overlay tests, sock_diag for sigpipe's socket peers, virtio_blk and
-/// ext4 for the scratch disk. Built-in ones (virtio_pci on 6.12) are skipped.
-const MODULES: [&str; 8] = [
+/// root, overlay for the overlay tests, sock_diag for sigpipe's socket peers. Built-in ones
+/// (virtio_pci on 6.12) are skipped.
+const MODULES: [&str; 6] = [
     "virtio_pci",
     "9pnet_virtio",
     "9p",
     "overlay",
     "unix_diag",
     "tcp_diag",
-    "virtio_blk",
-    "ext4",
 ];
 
 /// A cached, pruned kernel: its image and its modules in load order.

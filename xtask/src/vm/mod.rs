@@ -135,27 +135,7 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary], here: Plan) -> String 
 }
 
 /// Boots `kernel` with `initrd` and waits for the script to finish (or the timeout).
-/// A fresh, sparse ext4 image for the VM's scratch (`/run/ctrace-tmp`), next to its results.
-fn scratch_disk(out: &Path) -> Result<PathBuf> {
-    let img = out.join("scratch.img");
-    let _ = fs::remove_file(&img);
-    fs::File::create(&img)?.set_len(4 << 30)?;
-    crate::status(
-        Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-E", "nodiscard"])
-            .arg(&img),
-    )?;
-    Ok(img)
-}
-
 fn boot(kernel: &kernels::Kernel, initrd: &Path, out: &Path) -> Result<()> {
-    let disk = scratch_disk(out)?;
-    let r = boot_with(kernel, initrd, out, &disk);
-    let _ = fs::remove_file(&disk);
-    r
-}
-
-fn boot_with(kernel: &kernels::Kernel, initrd: &Path, out: &Path, disk: &Path) -> Result<()> {
     let console = fs::File::create(out.join("console.log"))?;
     let mut child = Command::new("qemu-system-x86_64")
         // Two vCPUs on one host thread: multi-threaded TCG runs faster but breaks the kernel's
@@ -171,11 +151,6 @@ fn boot_with(kernel: &kernels::Kernel, initrd: &Path, out: &Path, disk: &Path) -
             "2",
         ])
         .args(["-nographic", "-no-reboot"])
-        .arg("-drive")
-        .arg(format!(
-            "file={},if=virtio,format=raw,cache=unsafe",
-            disk.display()
-        ))
         .arg("-kernel")
         .arg(kernel.vmlinuz())
         .arg("-initrd")
