@@ -60,6 +60,16 @@ impl Btf {
         Btf::parse(&std::fs::read("/sys/kernel/btf/vmlinux")?)
     }
 
+    /// The running kernel's BTF, read and parsed once for every user (offsets, layouts, the
+    /// preallocation choice): several megabytes each time otherwise, at every start.
+    pub fn kernel() -> Result<&'static Btf> {
+        static KERNEL: std::sync::OnceLock<Result<Btf, String>> = std::sync::OnceLock::new();
+        KERNEL
+            .get_or_init(|| Btf::from_sys_fs().map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
     pub fn parse(b: &[u8]) -> Result<Btf> {
         let Some(MAGIC) = u16_at(b, 0) else {
             bail!("not little-endian BTF");
@@ -276,9 +286,9 @@ pub fn kernel_origin_offsets() -> Offsets {
         if std::env::var_os("CTRACE_NO_BTF_OFFSETS").is_some() {
             return Offsets::ZERO;
         }
-        Btf::from_sys_fs()
+        Btf::kernel()
             .ok()
-            .and_then(|b| origin_offsets(&b))
+            .and_then(origin_offsets)
             .unwrap_or(Offsets::ZERO)
     })
 }

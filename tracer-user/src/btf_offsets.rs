@@ -45,7 +45,7 @@ pub fn overlay() -> [u32; off::COUNT] {
         if std::env::var_os("CTRACE_NO_BTF_OFFSETS").is_some() {
             return [0; off::COUNT];
         }
-        let found = Btf::from_sys_fs().ok().and_then(|b| overlay_from(&b));
+        let found = Btf::kernel().ok().and_then(overlay_from);
         found.unwrap_or_else(|| {
             log::info!("overlay: kernel struct offsets unavailable: paths from /proc");
             [0; off::COUNT]
@@ -81,7 +81,7 @@ pub fn seccomp_work_at() -> [u32; 2] {
     use tracer_common::seccomp::{LAYOUT_SYSCALL_WORK, LAYOUT_TIF, WORK_AT_DEFAULT};
     static AT: OnceLock<[u32; 2]> = OnceLock::new();
     *AT.get_or_init(|| {
-        let Ok(btf) = Btf::from_sys_fs() else {
+        let Ok(btf) = Btf::kernel() else {
             return WORK_AT_DEFAULT;
         };
         let ti = btf.offset("task_struct", "thread_info").unwrap_or(0);

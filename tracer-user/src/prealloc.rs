@@ -17,9 +17,7 @@ const FLAGS_AT: usize = 16;
 /// Whether this kernel allocates map elements at run time without warning.
 pub fn runtime_alloc_is_safe() -> bool {
     static SAFE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SAFE.get_or_init(|| {
-        crate::btf::Btf::from_sys_fs().is_ok_and(|b| b.size("bpf_mem_alloc").is_some())
-    })
+    *SAFE.get_or_init(|| crate::btf::Btf::kernel().is_ok_and(|b| b.size("bpf_mem_alloc").is_some()))
 }
 
 /// The object to load: as built, or with every map preallocated (and the names of those maps).

@@ -48,13 +48,13 @@ pub fn btf_check() -> Result<()> {
     if std::env::var_os("CTRACE_NO_BTF_OFFSETS").is_some() {
         anyhow::bail!("CTRACE_NO_BTF_OFFSETS is set");
     }
-    offsets_from(&Btf::from_sys_fs()?).map(|_| ())
+    offsets_from(Btf::kernel()?).map(|_| ())
 }
 
 /// Gives the probes their offsets; Err (and the /proc fallback) on a kernel without BTF.
 pub fn set_offsets(ebpf: &mut Ebpf) -> Result<()> {
     btf_check()?;
-    let offsets = offsets_from(&Btf::from_sys_fs()?)?;
+    let offsets = offsets_from(Btf::kernel()?)?;
     let mut m: Array<&mut MapData, Offsets> = ebpf
         .map_mut(OFFSETS)
         .context("the sigpipe offsets map is missing")?
