@@ -99,67 +99,67 @@ fn system_archive() -> Result<String> {
         .context("no Debian archive in the system's apt sources")
 }
 
-/// The newest 5.10 image package of Debian 11 (`linux-image-5.10.0-NN-amd64-unsigned`).
-fn old_package(apt: &[String]) -> Result<Option<String>> {
-    let found = output(Command::new("apt-cache").args(apt).args([
-        "search",
-        "--names-only",
-        "^linux-image-5\\.10\\.0-[0-9]+-amd64-unsigned$",
-    ]))?;
-    let abi = |p: &str| -> u32 {
-        p.split('-')
-            .nth(3)
+/// The newest package `apt-cache search` finds for `pattern`, by the number at `at` among the
+/// name's parts split at `seps` (the ABI of 5.10.0-NN, the patch of 6.12.NN+debN).
+fn newest(apt: &[String], pattern: &str, seps: &[char], at: usize) -> Result<Option<String>> {
+    let found =
+        output(
+            Command::new("apt-cache")
+                .args(apt)
+                .args(["search", "--names-only", pattern]),
+        )?;
+    let number = |p: &str| -> u32 {
+        p.split(seps)
+            .nth(at)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0)
     };
     Ok(found
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .max_by_key(|p| abi(p))
+        .max_by_key(|p| number(p))
         .map(str::to_string))
 }
 
-/// The newest unsigned amd64 image package of a series, from apt's lists.
+/// The newest unsigned amd64 image package of a series, from apt's lists (5.10: Debian 11's,
+/// through the project's own apt state).
 fn package_for(name: &str) -> Result<String> {
-    if name == "5.10" {
-        let apt = old_apt()?;
-        if let Some(p) = old_package(&apt)? {
-            return Ok(p);
-        }
-        status(Command::new("apt-get").args(&apt).args(["update", "-q"]))?;
-        return old_package(&apt)?.context("Debian 11's lists have no 5.10 image package");
-    }
+    let apt = if name == "5.10" {
+        old_apt()?
+    } else {
+        Vec::new()
+    };
     let find = || -> Result<Option<String>> {
-        if name == "6.1" {
-            // The series bookworm's linux-image-amd64 meta package points at.
-            let deps = output(Command::new("apt-cache").args(["depends", "linux-image-amd64"]))?;
-            return Ok(deps
-                .lines()
-                .filter_map(|l| l.trim().strip_prefix("Depends: "))
-                .find(|p| p.starts_with("linux-image-6.1."))
-                .map(|p| format!("{p}-unsigned")));
+        match name {
+            "5.10" => newest(
+                &apt,
+                "^linux-image-5\\.10\\.0-[0-9]+-amd64-unsigned$",
+                &['-'],
+                3,
+            ),
+            "6.1" => {
+                // The series bookworm's linux-image-amd64 meta package points at.
+                let deps =
+                    output(Command::new("apt-cache").args(["depends", "linux-image-amd64"]))?;
+                Ok(deps
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("Depends: "))
+                    .find(|p| p.starts_with("linux-image-6.1."))
+                    .map(|p| format!("{p}-unsigned")))
+            }
+            _ => {
+                let pattern = format!(
+                    "^linux-image-{}\\.[0-9]+\\+deb[0-9]+-amd64-unsigned$",
+                    name.replace('.', "\\.")
+                );
+                newest(&apt, &pattern, &['.', '+'], 2)
+            }
         }
-        let pattern = format!(
-            "^linux-image-{}\\.[0-9]+\\+deb[0-9]+-amd64-unsigned$",
-            name.replace('.', "\\.")
-        );
-        let found = output(Command::new("apt-cache").args(["search", "--names-only", &pattern]))?;
-        let patch = |p: &str| -> u32 {
-            p.split(['.', '+'])
-                .nth(2)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0)
-        };
-        Ok(found
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .max_by_key(|p| patch(p))
-            .map(str::to_string))
     };
     if let Some(p) = find()? {
         return Ok(p);
     }
-    status(Command::new("apt-get").args(["update", "-q"]))?;
+    status(Command::new("apt-get").args(&apt).args(["update", "-q"]))?;
     find()?.with_context(|| format!("apt has no amd64 kernel package for {name}"))
 }
 
