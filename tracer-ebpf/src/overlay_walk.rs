@@ -266,60 +266,22 @@ impl Walk {
 /// that a test can show doctor failing on a program the kernel refuses.
 #[inline(always)]
 pub fn whole(root: Path, at: Path, buf: &mut [u8; WALK_LEN]) -> bool {
-    let mut len: usize = 0;
-    let reached = whole_names(root, at, buf, &mut len);
-    buf[opaque(len) & (WALK_LEN - 1)] = 0;
-    reached
-}
-
-#[inline(always)]
-fn whole_names(root: Path, at: Path, buf: &mut [u8; WALK_LEN], len: &mut usize) -> bool {
-    let (mut mnt, mut d) = (at.mnt, at.dentry);
+    // On the stack, not in the map: the verifier follows every value of every step.
+    let mut w = Walk {
+        root,
+        mnt: at.mnt,
+        dentry: at.dentry,
+        len: 0,
+        left: WALK_DEPTH as u64,
+        fd_only: 0,
+    };
     for _ in 0..WALK_DEPTH {
-        if d == root.dentry && mnt == root.mnt {
-            return true;
+        if let Some(reached) = w.step(buf) {
+            w.finish(buf);
+            return reached;
         }
-        let Some(mnt_root) = rd::<u64>(mnt, o(off::VFSMOUNT_ROOT)) else {
-            return false;
-        };
-        if d == mnt_root {
-            let mount = mnt - o(off::MOUNT_MNT);
-            let Some(parent) = rd::<u64>(mount, o(off::MOUNT_PARENT)) else {
-                return false;
-            };
-            if parent == mount {
-                return true;
-            }
-            let Some(point) = rd::<u64>(mount, o(off::MOUNT_MOUNTPOINT)) else {
-                return false;
-            };
-            (mnt, d) = (parent + o(off::MOUNT_MNT), point);
-            continue;
-        }
-        let Some(parent) = rd::<u64>(d, o(off::DENTRY_PARENT)) else {
-            return false;
-        };
-        if parent == d {
-            return true;
-        }
-        let Some(name) = rd::<u64>(d, o(off::DENTRY_NAME) + o(off::QSTR_NAME)) else {
-            return false;
-        };
-        if *len >= WALK_LEN - WALK_NAME {
-            return false;
-        }
-        let dst = buf
-            .as_mut_ptr()
-            .wrapping_add(opaque(*len) & (WALK_LEN - WALK_NAME - 1));
-        // SAFETY: as in `Walk::step`: the mask keeps WALK_NAME bytes of `buf` after `dst`.
-        let n =
-            unsafe { bpf_probe_read_kernel_str(dst as *mut _, WALK_NAME as u32, name as *const _) };
-        if n <= 0 {
-            return false;
-        }
-        *len += n as usize;
-        d = parent;
     }
+    w.finish(buf);
     false
 }
 
