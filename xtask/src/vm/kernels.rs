@@ -26,15 +26,19 @@ const OLD_SUITES: [(&str, &str); 2] = [
 ];
 
 /// Modules the init loads, with their dependencies first: the 9p transport for the host's
-/// root, overlay for the overlay tests, sock_diag for sigpipe's socket peers. Built-in ones
+/// root, overlay for the overlay tests, sock_diag for sigpipe's socket peers, and loop and
+/// ext4 (and crc32c, its soft dependency) for the scratch layer. Built-in ones
 /// (virtio_pci on 6.12) are skipped.
-const MODULES: [&str; 6] = [
+const MODULES: [&str; 9] = [
     "virtio_pci",
     "9pnet_virtio",
     "9p",
     "overlay",
     "unix_diag",
     "tcp_diag",
+    "loop",
+    "crc32c_generic",
+    "ext4",
 ];
 
 /// A cached, pruned kernel: its image and its modules in load order.

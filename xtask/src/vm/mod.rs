@@ -29,6 +29,21 @@ const VM_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// root, since the checkout may live there), and /run is a tmpfs.
 const SCRATCH: &str = "/run/ctrace-tmp";
 
+/// Mounts the scratch at `at`: ext4 on a loop device, from a sparse file in /run, since
+/// overlay's tests need an upper layer with a birth time, which tmpfs lacks on 5.10 (and
+/// container hosts' layers sit on a disk filesystem). 256-byte inodes hold the birth time;
+/// without metadata_csum a missing crc32c driver cannot stop it; `discard` gives deleted
+/// blocks back to /run. Falls back to tmpfs, saying so.
+fn scratch_fs(at: &str) -> String {
+    let img = "/run/ctrace-scratch.img";
+    format!(
+        "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nmkdir -p {at}\n\
+         if ! (truncate -s 768M {img} && mkfs.ext4 -q -F -I 256 -O ^metadata_csum {img} && \\\n\
+         mount -o loop,discard {img} {at}); then\n\
+         echo \"vm: no ext4 scratch, tmpfs on {at} instead\"; mount -t tmpfs scratch {at}\nfi\n"
+    )
+}
+
 /// One test binary's limit inside the VM: a hang becomes a failure, not a stalled VM.
 const BINARY_TIMEOUT_S: u32 = 900;
 
@@ -97,8 +112,9 @@ impl Plan<'_> {
 fn script(out: &Path, ctrace: &Path, bins: &[TestBinary], here: Plan) -> String {
     let root = setup::workspace_root();
     let o = sh_quote(&out.display().to_string());
-    let mut s = format!(
-        "cd {}\nmkdir -p {SCRATCH}\nexport CI=true CTRACE_BIN={} TMPDIR={SCRATCH} CTRACE_SCRATCH={SCRATCH} HOME={SCRATCH} RUST_BACKTRACE=1\n\
+    let mut s = scratch_fs(SCRATCH);
+    s += &format!(
+        "cd {}\nexport CI=true CTRACE_BIN={} TMPDIR={SCRATCH} CTRACE_SCRATCH={SCRATCH} HOME={SCRATCH} RUST_BACKTRACE=1\n\
          export CTRACE_MEASURE_LOG={o}/measured.txt\n{verbose}\
          export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          uname -r > {o}/uname\n\
@@ -196,13 +212,14 @@ fn boot(kernel: &kernels::Kernel, initrd: &Path, out: &Path) -> Result<()> {
     }
 }
 
-/// Mounts a writable tmpfs on /tmp in the VM; a checkout under /tmp is bound back over it.
-fn tmp_tmpfs(root: &Path) -> String {
+/// Mounts a writable scratch on /tmp in the VM; a checkout under /tmp is bound back over it.
+fn tmp_scratch(root: &Path) -> String {
     let r = sh_quote(&root.display().to_string());
     format!(
         "mkdir -p /run/ctrace-ckout && mount --rbind {r} /run/ctrace-ckout\n\
-         mount -t tmpfs tmp /tmp\n\
-         case {r} in /tmp/*) mkdir -p {r} && mount --rbind /run/ctrace-ckout {r};; esac\n"
+         {scratch}\
+         case {r} in /tmp/*) mkdir -p {r} && mount --rbind /run/ctrace-ckout {r};; esac\n",
+        scratch = scratch_fs("/tmp"),
     )
 }
 
@@ -221,7 +238,7 @@ pub fn run_command(which: &str, ctrace: &Path, cmd: &[String]) -> Result<i32> {
     let script = format!(
         "{tmp}{before}cd {root}\nexport HOME=/tmp PATH={bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          {line} > {o}/stdout 2> {o}/stderr\necho $? > {o}/rc\n{after}echo done > {o}/done\n",
-        tmp = tmp_tmpfs(&root),
+        tmp = tmp_scratch(&root),
         before = taint::snapshot(&out, "before"),
         after = taint::snapshot(&out, "after"),
         root = sh_quote(&root.display().to_string()),
