@@ -147,6 +147,10 @@ pub const TIF_WORK: [u32; 5] = [8, 28, 0, 6, 7];
 /// Where the bits are when BTF says nothing: `syscall_work` right after the `flags` word.
 pub const WORK_AT_DEFAULT: [u32; 2] = [8, LAYOUT_SYSCALL_WORK];
 
+/// The load-time global bounding `__seccomp_filter`'s text: `[start, end)`, from
+/// /proc/kallsyms; zeros (never matched) where it is hidden.
+pub const FILTER_TEXT: &str = "SECCOMP_FILTER_TEXT";
+
 /// `WORK_*` bits of a TIF flags word.
 #[inline(always)]
 pub fn work_of_tif(flags: u64) -> u32 {
@@ -171,7 +175,10 @@ pub struct SampleKey {
     pub stack_id: i32,
     /// The task's `syscall_work` bits at the sample (`WORK_*`).
     pub work: u32,
-    pub _pad: u32,
+    /// 1 when one of the two words at the interrupted stack pointer is a return address into
+    /// `__seccomp_filter` (`FILTER_TEXT`): a sample at the entry of a JIT'd filter, before
+    /// its frame exists, which the unwinder leaves as a one-frame stack.
+    pub in_filter: u32,
     /// The interrupted instruction: a stack whose first frame differs was replaced in the
     /// stack map by a colliding one before it was read.
     pub ip: u64,

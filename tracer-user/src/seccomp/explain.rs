@@ -54,13 +54,17 @@ pub fn sampled_explanation(
     e: &super::estimate::Estimate,
     syscall_probes: bool,
 ) -> String {
-    let who = r
-        .container_name
-        .as_deref()
-        .or(r.container_id.as_deref())
-        .unwrap_or("?");
+    let who = match (&r.container_name, &r.container_id, r.pid) {
+        (Some(name), _, _) => format!("Container {name}"),
+        (None, Some(id), _) => format!("Container {id}"),
+        (None, None, Some(pid)) => format!(
+            "Host process {} (pid {pid})",
+            r.comm.as_deref().unwrap_or("?")
+        ),
+        _ => "?".into(),
+    };
     let mut s = format!(
-        "Container {who} spent about {:.1} ms of CPU per second ({:.1}% of one CPU; 95% interval \
+        "{who} spent about {:.1} ms of CPU per second ({:.1}% of one CPU; 95% interval \
          {:.1} to {:.1} ms/s) in the seccomp path, as cpu-clock samples of its kernel stacks show: \
          {:.1} ms/s in the filter itself, {:.1} ms/s in the slow syscall entry it forces.",
         r.seccomp.ms_per_s,

@@ -12,6 +12,7 @@ pub mod estimate;
 pub mod explain;
 pub mod filter;
 pub mod filter_time;
+pub mod kallsyms;
 mod proc_meta;
 pub mod profile;
 pub mod run;

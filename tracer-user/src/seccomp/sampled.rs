@@ -23,8 +23,9 @@ use serde::Serialize;
 use tracer_common::seccomp::{NO_STACK, SAMPLE_DROPS, SAMPLE_PROGRAM, SAMPLES, STACKS, SampleKey};
 
 use super::{
+    kallsyms,
     proc_meta::proc_meta,
-    sampled_class::{Class, Counts, Kallsyms, Rate, classify, rate},
+    sampled_class::{Class, Counts, Kallsyms, Landings, Rate, class_of_sample, rate},
 };
 use crate::attrib::{Attributor, ProcMeta};
 
@@ -35,8 +36,9 @@ pub const DEFAULT_HZ: u64 = 999;
 pub fn method(hz: u64) -> String {
     format!(
         "sampled: cpu-clock at {hz} Hz on every CPU, kernel stacks in __secure_computing, \
-         __seccomp_filter, populate_seccomp_data, the JIT'd filter, and syscall_trace_enter \
-         when seccomp was the task's only reason for the slow path"
+         __seccomp_filter, populate_seccomp_data, the JIT'd filter and its entry, and \
+         syscall_trace_enter and its return into the syscall entry when seccomp was the \
+         task's only reason for the slow path"
     )
 }
 
@@ -45,7 +47,8 @@ pub struct Sampler {
     pub hz: u64,
     period_ns: u64,
     started: Instant,
-    syms: Kallsyms,
+    syms: &'static Kallsyms,
+    landings: Landings,
     /// Each drain's counts per process, newest last, for a sliding window.
     history: VecDeque<(Instant, HashMap<u32, Counts>)>,
     total: HashMap<u32, Counts>,
@@ -57,20 +60,24 @@ pub struct Sampler {
     ours: HashSet<u32>,
 }
 
-/// One container (or the host) as sampled.
+/// One container, one filtered host process, or the rest of the host, as sampled.
 #[derive(Serialize, Debug, Clone)]
 pub struct SampledRow {
     pub container_id: Option<String>,
     pub container_name: Option<String>,
     pub runtime: Option<String>,
+    /// A host process with a filter has a row of its own (the rest of the host shares one):
+    /// its pid and name.
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
     /// "filter", "disabled" or "mixed", from its processes.
     pub seccomp_mode: String,
     pub samples: Counts,
     /// The filter and (where seccomp was the only reason) the slow path, with a 95% interval.
     pub seccomp: Rate,
-    /// Of which the filter's own time.
+    /// Of which the filter's own time, its entry included.
     pub filter: Rate,
-    /// The slow path seccomp alone sent its tasks down.
+    /// The slow path seccomp alone sent its tasks down, its return included.
     pub slow_path: Rate,
     /// The slow path of tasks that took it for other reasons too (ctrace's own syscall
     /// probes among them): shown apart, not blamed on seccomp.
@@ -80,6 +87,14 @@ pub struct SampledRow {
     /// Its sampled processes, lowest pid first (a finding's subject stays the same one).
     #[serde(skip)]
     pub pids: Vec<u32>,
+}
+
+/// What a row stands for.
+#[derive(PartialEq, Eq, Hash)]
+enum RowKey {
+    Container(String),
+    HostProcess(u32),
+    Host,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -110,7 +125,7 @@ impl Sampler {
     /// `keep`: the longest window asked of `section`.
     pub fn attach(ebpf: &mut Ebpf, keep: Duration) -> Result<Sampler> {
         let hz = hz_wanted()?;
-        let syms = Kallsyms::read()?;
+        let syms = kallsyms::shared()?;
         let period_ns = 1_000_000_000 / hz;
         let prog: &mut PerfEvent = ebpf
             .program_mut(SAMPLE_PROGRAM)
@@ -137,6 +152,7 @@ impl Sampler {
             period_ns,
             started: Instant::now(),
             syms,
+            landings: Landings::default(),
             history: VecDeque::new(),
             total: HashMap::new(),
             meta: HashMap::new(),
@@ -190,10 +206,18 @@ impl Sampler {
                 Some((id, s.frames().iter().map(|f| f.ip).collect()))
             })
             .collect();
-        let class_of = |k: &SampleKey| match frames.get(&k.stack_id) {
-            Some(f) if f.first() == Some(&k.ip) => classify(f, &self.syms),
-            _ if k.stack_id == NO_STACK => Class::Other,
-            _ => classify(&[k.ip], &self.syms),
+        for f in frames.values() {
+            self.landings.learn(f, self.syms);
+        }
+        let class_of = |k: &SampleKey| {
+            let in_filter = k.in_filter != 0;
+            match frames.get(&k.stack_id) {
+                Some(f) if f.first() == Some(&k.ip) => {
+                    class_of_sample(f, in_filter, self.syms, &self.landings)
+                }
+                _ if k.stack_id == NO_STACK => Class::Other,
+                _ => class_of_sample(&[k.ip], in_filter, self.syms, &self.landings),
+            }
         };
         let mut now: HashMap<u32, Counts> = HashMap::new();
         let cgroups: HashMap<u32, u64> = raw.iter().map(|(k, _)| (k.tgid, k.cgroup_id)).collect();
@@ -281,26 +305,32 @@ impl Sampler {
                 (sum, w.min(elapsed).as_secs_f64())
             }
         };
-        let mut rows: HashMap<Option<String>, SampledRow> = HashMap::new();
+        let mut rows: HashMap<RowKey, SampledRow> = HashMap::new();
         for (t, c) in &counts {
             let m = self.meta.get(t);
             let ctr = m.and_then(|m| m.container.as_ref());
             let mode = m.map_or("unknown", |m| m.seccomp.mode.as_str());
-            let row = rows
-                .entry(ctr.map(|c| c.id.clone()))
-                .or_insert_with(|| SampledRow {
-                    container_id: ctr.map(|c| c.id.clone()),
-                    container_name: ctr.and_then(|c| c.name.clone()),
-                    runtime: ctr.map(|c| c.runtime.clone()),
-                    seccomp_mode: mode.to_string(),
-                    samples: Counts::default(),
-                    seccomp: rate(0, 1, 1.0),
-                    filter: rate(0, 1, 1.0),
-                    slow_path: rate(0, 1, 1.0),
-                    slow_path_shared: rate(0, 1, 1.0),
-                    cpu_share_pct: 0.0,
-                    pids: Vec::new(),
-                });
+            let key = match ctr {
+                Some(c) => RowKey::Container(c.id.clone()),
+                None if mode == "filter" => RowKey::HostProcess(*t),
+                None => RowKey::Host,
+            };
+            let own = matches!(key, RowKey::HostProcess(_));
+            let row = rows.entry(key).or_insert_with(|| SampledRow {
+                container_id: ctr.map(|c| c.id.clone()),
+                container_name: ctr.and_then(|c| c.name.clone()),
+                runtime: ctr.map(|c| c.runtime.clone()),
+                pid: own.then_some(*t),
+                comm: own.then(|| m.map(|m| m.comm.clone())).flatten(),
+                seccomp_mode: mode.to_string(),
+                samples: Counts::default(),
+                seccomp: rate(0, 1, 1.0),
+                filter: rate(0, 1, 1.0),
+                slow_path: rate(0, 1, 1.0),
+                slow_path_shared: rate(0, 1, 1.0),
+                cpu_share_pct: 0.0,
+                pids: Vec::new(),
+            });
             if row.seccomp_mode != mode && mode != "unknown" {
                 row.seccomp_mode = if row.seccomp_mode == "unknown" {
                     mode.to_string()
@@ -316,8 +346,8 @@ impl Sampler {
             .map(|mut r| {
                 let s = r.samples;
                 r.seccomp = rate(s.seccomp(), self.period_ns, secs);
-                r.filter = rate(s.filter, self.period_ns, secs);
-                r.slow_path = rate(s.slow_path, self.period_ns, secs);
+                r.filter = rate(s.filter_all(), self.period_ns, secs);
+                r.slow_path = rate(s.slow_path_all(), self.period_ns, secs);
                 r.slow_path_shared = rate(s.slow_path_shared, self.period_ns, secs);
                 r.cpu_share_pct = r.seccomp.ms_per_s / 10.0;
                 r.pids.sort_unstable();

@@ -4,6 +4,8 @@
 use serde::Serialize;
 use tracer_common::seccomp::{WORK_OTHERS, WORK_SECCOMP};
 
+pub use super::kallsyms::Kallsyms;
+
 /// Functions of the seccomp path at syscall entry. A JIT'd classic filter has no symbol; its
 /// samples are seccomp's because `__seccomp_filter` is their caller, further up the stack.
 const FILTER_FNS: &[&str] = &[
@@ -19,55 +21,76 @@ const FILTER_FNS: &[&str] = &[
 /// The slow syscall path, taken for every reason in `syscall_work` (seccomp among them).
 const SLOW_FNS: &[&str] = &["syscall_trace_enter"];
 
-/// The kernel's text symbols, sorted by address.
-#[derive(Default)]
-pub struct Kallsyms {
-    syms: Vec<(u64, String)>,
-}
-
-impl Kallsyms {
-    pub fn read() -> anyhow::Result<Kallsyms> {
-        let text = std::fs::read_to_string("/proc/kallsyms")
-            .map_err(|e| anyhow::anyhow!("reading /proc/kallsyms: {e}"))?;
-        let k = Kallsyms::parse(&text);
-        if k.syms.is_empty() {
-            anyhow::bail!("/proc/kallsyms shows no addresses (kernel.kptr_restrict?)");
-        }
-        Ok(k)
-    }
-
-    /// Text symbols only (t, T); addresses all zero (hidden from this user) are dropped.
-    pub fn parse(text: &str) -> Kallsyms {
-        let mut syms: Vec<(u64, String)> = text
-            .lines()
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-                let kind = f.next()?;
-                let name = f.next()?;
-                (addr != 0 && matches!(kind, "t" | "T")).then(|| (addr, name.to_string()))
-            })
-            .collect();
-        syms.sort_unstable();
-        Kallsyms { syms }
-    }
-
-    /// The function `ip` falls in, without the compiler's suffix (`.isra.0`, `.cold`).
-    pub fn name(&self, ip: u64) -> Option<&str> {
-        let i = self.syms.partition_point(|(a, _)| *a <= ip);
-        let name = &self.syms.get(i.checked_sub(1)?)?.1;
-        Some(name.split('.').next().unwrap_or(name))
-    }
-}
+/// How far past a return address a sample of the return lands (the instruction after it,
+/// where a mispredicted return is paid for).
+const LANDING_BYTES: u64 = 16;
+/// Return addresses kept: the syscall entry calls the slow path from one or two places.
+const LANDINGS_KEPT: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
     /// The filter itself: seccomp's functions and the JIT'd program they run.
     Filter,
+    /// The first instructions of a JIT'd filter, before its frame exists: the stack unwinds
+    /// to nothing, but the sampler saw `__seccomp_filter`'s return address at the stack
+    /// pointer. The mispredicted jump into the filter is paid for here.
+    FilterEntry,
     /// The slow syscall path outside the filter.
     SlowPath,
+    /// The syscall entry just after the slow path returned to it: the cost of that return
+    /// (a mispredicted return thunk under some mitigations) lands outside the slow path's
+    /// frames.
+    ReturnLanding,
     /// Anything else, user mode included.
     Other,
+}
+
+/// Where the slow path returns into the syscall entry: learned from the sampled stacks
+/// themselves (the caller frame of their outermost slow-path function), so no kernel's
+/// offsets are written down here.
+#[derive(Default, Debug)]
+pub struct Landings(Vec<u64>);
+
+impl Landings {
+    pub fn learn(&mut self, frames: &[u64], syms: &Kallsyms) {
+        let seccomp_or_slow = |ip: &u64| {
+            syms.name(*ip)
+                .is_some_and(|n| FILTER_FNS.contains(&n) || SLOW_FNS.contains(&n))
+        };
+        let Some(outer) = frames.iter().rposition(seccomp_or_slow) else {
+            return;
+        };
+        if let Some(&ret) = frames.get(outer + 1)
+            && !self.0.contains(&ret)
+            && self.0.len() < LANDINGS_KEPT
+        {
+            self.0.push(ret);
+        }
+    }
+
+    fn holds(&self, ip: u64) -> bool {
+        self.0
+            .iter()
+            .any(|r| (*r..*r + LANDING_BYTES).contains(&ip))
+    }
+}
+
+/// A sample's class: its stack's, refined by what the stack alone cannot show (the filter's
+/// entry, the return into the syscall entry). `in_filter`: the sampler's flag.
+pub fn class_of_sample(
+    frames: &[u64],
+    in_filter: bool,
+    syms: &Kallsyms,
+    landings: &Landings,
+) -> Class {
+    let unnamed_leaf = frames.len() <= 1 || syms.name(frames[0]).is_none();
+    match classify(frames, syms) {
+        Class::Other if in_filter && unnamed_leaf => Class::FilterEntry,
+        Class::Other if frames.first().is_some_and(|ip| landings.holds(*ip)) => {
+            Class::ReturnLanding
+        }
+        c => c,
+    }
 }
 
 /// A kernel stack, innermost frame first.
@@ -87,8 +110,13 @@ pub fn classify(frames: &[u64], syms: &Kallsyms) -> Class {
 pub struct Counts {
     pub total: u64,
     pub filter: u64,
+    /// The entry into a JIT'd filter (`Class::FilterEntry`).
+    pub filter_entry: u64,
     /// Slow path of tasks whose only reason for it was seccomp: seccomp's cost.
     pub slow_path: u64,
+    /// The slow path's return into the syscall entry (`Class::ReturnLanding`), of those
+    /// tasks.
+    pub return_landing: u64,
     /// Slow path of tasks that took it for other reasons too (a syscall tracepoint, ptrace,
     /// audit): not blamed on seccomp.
     pub slow_path_shared: u64,
@@ -97,12 +125,13 @@ pub struct Counts {
 impl Counts {
     pub fn add(&mut self, class: Class, work: u32, n: u64) {
         self.total += n;
+        let seccomp_alone = work & WORK_OTHERS == 0 && work & WORK_SECCOMP != 0;
         match class {
             Class::Filter => self.filter += n,
-            Class::SlowPath if work & WORK_OTHERS == 0 && work & WORK_SECCOMP != 0 => {
-                self.slow_path += n
-            }
-            Class::SlowPath => self.slow_path_shared += n,
+            Class::FilterEntry => self.filter_entry += n,
+            Class::SlowPath if seccomp_alone => self.slow_path += n,
+            Class::ReturnLanding if seccomp_alone => self.return_landing += n,
+            Class::SlowPath | Class::ReturnLanding => self.slow_path_shared += n,
             Class::Other => {}
         }
     }
@@ -110,12 +139,24 @@ impl Counts {
     pub fn merge(&mut self, o: &Counts) {
         self.total += o.total;
         self.filter += o.filter;
+        self.filter_entry += o.filter_entry;
         self.slow_path += o.slow_path;
+        self.return_landing += o.return_landing;
         self.slow_path_shared += o.slow_path_shared;
     }
 
+    /// The filter's samples, its entry included.
+    pub fn filter_all(&self) -> u64 {
+        self.filter + self.filter_entry
+    }
+
+    /// The slow path's samples that are seccomp's, its return included.
+    pub fn slow_path_all(&self) -> u64 {
+        self.slow_path + self.return_landing
+    }
+
     pub fn seccomp(&self) -> u64 {
-        self.filter + self.slow_path
+        self.filter_all() + self.slow_path_all()
     }
 }
 
@@ -157,14 +198,12 @@ ffffffff8148aab0 t __seccomp_filter
 ffffffff8148bc80 T __secure_computing
 ffffffff8148bd00 t seccomp_check_filter.isra.0
 ffffffff8148be00 D some_data
+ffffffff82000000 T _etext
 ";
 
     #[test]
     fn stacks_are_told_apart_by_their_frames() {
         let k = Kallsyms::parse(SYMS);
-        assert_eq!(k.name(0xffffffff8148a370), Some("populate_seccomp_data"));
-        assert_eq!(k.name(0xffffffff8148bd10), Some("seccomp_check_filter"));
-        assert_eq!(k.name(0x10), None);
         // A JIT'd filter (unknown ip) called from __seccomp_filter, inside the slow path.
         let jit = [
             0xffffffffc0001234,
@@ -192,6 +231,54 @@ ffffffff8148be00 D some_data
             (26, 7, 3, 5)
         );
         assert_eq!(c.seccomp(), 10);
+        c.add(Class::ReturnLanding, WORK_SECCOMP, 2);
+        c.add(Class::ReturnLanding, WORK_SECCOMP | 0b10, 4);
+        c.add(Class::FilterEntry, WORK_SECCOMP, 1);
+        assert_eq!(
+            (c.return_landing, c.slow_path_shared, c.filter_entry),
+            (2, 9, 1)
+        );
+        assert_eq!(c.seccomp(), 13);
+    }
+
+    #[test]
+    fn the_filters_entry_and_the_return_into_the_syscall_entry_are_seccomps() {
+        let k = Kallsyms::parse(SYMS);
+        let mut landings = Landings::default();
+        // A filtered call's stack: the filter, the slow path, then the syscall entry at the
+        // return address 0xffffffff81424520.
+        let stack = [
+            0xffffffff8148aac0,
+            0xffffffff8148bc90,
+            0xffffffff814241a0,
+            0xffffffff81424520,
+            0xffffffff81000100,
+        ];
+        landings.learn(&stack, &k);
+        assert_eq!(landings.0, vec![0xffffffff81424520]);
+        // Learned once.
+        landings.learn(&stack, &k);
+        assert_eq!(landings.0.len(), 1);
+        let landed = [0xffffffff81424523, 0xffffffff81000100];
+        assert_eq!(
+            class_of_sample(&landed, false, &k, &landings),
+            Class::ReturnLanding
+        );
+        // Elsewhere in do_syscall_64: not the return.
+        let elsewhere = [0xffffffff81424410, 0xffffffff81000100];
+        assert_eq!(
+            class_of_sample(&elsewhere, false, &k, &landings),
+            Class::Other
+        );
+        // A JIT'd filter's first instruction: one unnamed frame, flagged by the sampler.
+        let jit = [0xffffffffc0001000];
+        assert_eq!(
+            class_of_sample(&jit, true, &k, &landings),
+            Class::FilterEntry
+        );
+        assert_eq!(class_of_sample(&jit, false, &k, &landings), Class::Other);
+        // A named leaf with the flag (a callee of the filter) keeps its stack's class.
+        assert_eq!(class_of_sample(&stack, true, &k, &landings), Class::Filter);
     }
 
     #[test]

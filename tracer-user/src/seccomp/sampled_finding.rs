@@ -17,8 +17,12 @@ use crate::{
     shared::{Finding, Severity, Subject},
 };
 
-/// A live process of the container with a filter, for the subject and the cross-checks.
+/// A live process of the container with a filter (or the row's own host process), for the
+/// subject and the cross-checks.
 fn filtered_pid(report: &SeccompReport, r: &SampledRow) -> Option<u32> {
+    if r.pid.is_some() {
+        return r.pid;
+    }
     let id = r.container_id.as_deref()?;
     r.pids
         .iter()
@@ -33,7 +37,8 @@ fn filtered_pid(report: &SeccompReport, r: &SampledRow) -> Option<u32> {
         })
 }
 
-/// One finding per filtered container whose sampled loss reaches WARN_SHARE of a CPU.
+/// One finding per filtered container (or host process with a row of its own) whose sampled
+/// loss reaches WARN_SHARE of a CPU.
 /// `cal`: the calibration, only where every syscall probe is gone.
 pub fn findings(report: &SeccompReport, mut cal: Option<&mut Worker>) -> Vec<Finding> {
     let Some(s) = report.sampled.as_ref() else {
@@ -42,15 +47,18 @@ pub fn findings(report: &SeccompReport, mut cal: Option<&mut Worker>) -> Vec<Fin
     let (major, minor) = node::kernel_version();
     let mut out = Vec::new();
     for r in s.containers.iter().filter(|r| {
-        r.container_id.is_some() && (r.seccomp_mode == "filter" || r.seccomp_mode == "mixed")
+        (r.container_id.is_some() || r.pid.is_some())
+            && (r.seccomp_mode == "filter" || r.seccomp_mode == "mixed")
     }) {
         let share = r.seccomp.ms_per_s / 1000.0;
         if share < WARN_SHARE {
             continue;
         }
         let pid = filtered_pid(report, r);
-        let id = r.container_id.clone().unwrap_or_default();
-        let traced = report.containers.iter().find(|c| c.container_id == id);
+        let id = r.container_id.clone();
+        let traced = id
+            .as_deref()
+            .and_then(|id| report.containers.iter().find(|c| c.container_id == id));
         let mut method = s.method.clone();
         let mut checks = serde_json::Map::new();
         if s.syscall_probes {
@@ -116,8 +124,8 @@ pub fn findings(report: &SeccompReport, mut cal: Option<&mut Worker>) -> Vec<Fin
             },
             subject: Subject {
                 pid,
-                comm: pid.and_then(node::proc_comm),
-                container_id: Some(id),
+                comm: pid.and_then(node::proc_comm).or_else(|| r.comm.clone()),
+                container_id: id,
                 container_name: r.container_name.clone(),
                 origin: crate::attrib::Origin {
                     runtime: r.runtime.clone(),
@@ -168,12 +176,15 @@ mod tests {
             filter,
             slow_path: slow,
             slow_path_shared: shared,
+            ..Counts::default()
         };
         let r = |n| rate(n, 1_001_001, 10.0);
         SampledRow {
             container_id: Some(id.into()),
             container_name: Some(format!("{id}-name")),
             runtime: Some("docker".into()),
+            pid: None,
+            comm: None,
             seccomp_mode: mode.into(),
             samples,
             seccomp: r(filter + slow),
@@ -233,5 +244,29 @@ mod tests {
         assert!(e["method"].as_str().unwrap().contains("shown apart"), "{e}");
         assert!(e["slow_path_shared_ms_per_s"].as_f64().unwrap() > 80.0);
         assert!((e["ms_lost_per_s"].as_f64().unwrap() - 30.03).abs() < 0.01);
+    }
+
+    /// Above the largest pid_max: no live process lends the subject its name.
+    const NO_SUCH_PID: u32 = 4_194_305;
+
+    #[test]
+    fn a_filtered_host_process_has_its_own_finding_and_the_rest_of_the_host_none() {
+        let mut own = row("x", "filter", 200, 100, 0);
+        (own.container_id, own.container_name, own.runtime) = (None, None, None);
+        (own.pid, own.comm) = (Some(NO_SUCH_PID), Some("loop".into()));
+        let mut rest = row("x", "mixed", 0, 0, 0);
+        (rest.container_id, rest.container_name, rest.runtime) = (None, None, None);
+        let f = findings(&report(vec![own, rest], false), None);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        let s = &f[0].subject;
+        assert_eq!(
+            (s.pid, s.container_id.as_deref()),
+            (Some(NO_SUCH_PID), None)
+        );
+        assert_eq!(s.comm.as_deref(), Some("loop"));
+        assert!(
+            f[0].explanation
+                .starts_with("Host process loop (pid 4194305)")
+        );
     }
 }

@@ -233,11 +233,12 @@ fn sampled(out: &mut String, s: &super::sampled::SampledSection, top: usize) {
         ))
     );
     for r in s.containers.iter().take(top.max(1)) {
-        let who = r.container_name.clone().unwrap_or_else(|| {
-            r.container_id
-                .as_deref()
-                .map_or("(host)".into(), |id| short_id(id).to_string())
-        });
+        let who = match (&r.container_name, &r.container_id, r.pid) {
+            (Some(name), _, _) => name.clone(),
+            (None, Some(id), _) => short_id(id).to_string(),
+            (None, None, Some(pid)) => format!("{} ({pid})", r.comm.as_deref().unwrap_or("?")),
+            _ => "(host)".into(),
+        };
         let _ = writeln!(
             out,
             "{}",
