@@ -76,6 +76,10 @@ pub enum Cmd {
         #[arg(long)]
         filters: PathBuf,
     },
+    /// Internal: one twin of the sampled residual's calibration (getppid under an allow-all
+    /// filter, or none, until stdin closes).
+    #[command(name = "__seccomp-twin", hide = true)]
+    SeccompTwin { filter: String },
     /// Internal: exec a command under the filters in a file.
     #[command(name = "__seccomp-exec", hide = true)]
     SeccompExec {

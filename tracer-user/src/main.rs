@@ -103,6 +103,9 @@ fn main() -> ExitCode {
             iterations,
             filters,
         } => seccomp::bench::child(workload, iterations, &filters).map(|()| ExitCode::SUCCESS),
+        Cmd::SeccompTwin { filter } => {
+            seccomp::residual::twin::run(&filter).map(|()| ExitCode::SUCCESS)
+        }
         Cmd::SeccompExec { filters, command } => {
             seccomp::bench::exec(&filters, &command).map(|()| ExitCode::SUCCESS)
         }

@@ -15,6 +15,7 @@ pub mod filter_time;
 pub mod kallsyms;
 mod proc_meta;
 pub mod profile;
+pub mod residual;
 pub mod run;
 pub mod sampled;
 pub mod sampled_class;

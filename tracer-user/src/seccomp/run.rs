@@ -232,9 +232,7 @@ impl SeccompRun {
             return format!(
                 "seccomp: sampled {} containers/host, busiest {} {:.1} ms/s in seccomp, drops={}",
                 sec.containers.len(),
-                busiest
-                    .and_then(|r| r.container_name.clone().or(r.container_id.clone()))
-                    .unwrap_or_else(|| "-".into()),
+                busiest.map_or_else(|| "-".into(), |r| r.label()),
                 busiest.map_or(0.0, |r| r.seccomp.ms_per_s),
                 drops + sec.drops
             );

@@ -25,7 +25,10 @@ use tracer_common::seccomp::{NO_STACK, SAMPLE_DROPS, SAMPLE_PROGRAM, SAMPLES, ST
 use super::{
     kallsyms,
     proc_meta::proc_meta,
-    sampled_class::{Class, Counts, Kallsyms, Landings, Rate, class_of_sample, rate},
+    residual::Residual,
+    sampled_class::{
+        Class, Counts, Kallsyms, Landings, Rate, class_of_sample, rate, rate_with_residual,
+    },
 };
 use crate::attrib::{Attributor, ProcMeta};
 
@@ -82,11 +85,26 @@ pub struct SampledRow {
     /// The slow path of tasks that took it for other reasons too (ctrace's own syscall
     /// probes among them): shown apart, not blamed on seccomp.
     pub slow_path_shared: Rate,
+    /// Of `seccomp`, what the classifier can't name, from the calibrated residual (zero
+    /// without one, or with ctrace's syscall probes attached).
+    pub residual: Rate,
     /// Of one CPU, for the seccomp figure.
     pub cpu_share_pct: f64,
     /// Its sampled processes, lowest pid first (a finding's subject stays the same one).
     #[serde(skip)]
     pub pids: Vec<u32>,
+}
+
+impl SampledRow {
+    /// The container's name (or id), the host process's name and pid, or `(host)`.
+    pub fn label(&self) -> String {
+        match (&self.container_name, &self.container_id, self.pid) {
+            (Some(name), _, _) => name.clone(),
+            (None, Some(id), _) => id.clone(),
+            (None, None, Some(pid)) => format!("{} ({pid})", self.comm.as_deref().unwrap_or("?")),
+            _ => "(host)".into(),
+        }
+    }
 }
 
 /// What a row stands for.
@@ -107,6 +125,8 @@ pub struct SampledSection {
     /// Whether ctrace's syscall probes were attached meanwhile (then every task took the
     /// slow path, and only the filter's own time is seccomp's).
     pub syscall_probes: bool,
+    /// The calibration behind each row's `residual`, where one applied.
+    pub residual: Option<Residual>,
     pub containers: Vec<SampledRow>,
 }
 
@@ -305,6 +325,9 @@ impl Sampler {
                 (sum, w.min(elapsed).as_secs_f64())
             }
         };
+        // The residual holds for the untraced slow path only: with ctrace's syscall probes
+        // attached, that path is shared and not counted.
+        let residual = super::residual::current().filter(|_| !syscall_probes);
         let mut rows: HashMap<RowKey, SampledRow> = HashMap::new();
         for (t, c) in &counts {
             let m = self.meta.get(t);
@@ -328,6 +351,7 @@ impl Sampler {
                 filter: rate(0, 1, 1.0),
                 slow_path: rate(0, 1, 1.0),
                 slow_path_shared: rate(0, 1, 1.0),
+                residual: rate(0, 1, 1.0),
                 cpu_share_pct: 0.0,
                 pids: Vec::new(),
             });
@@ -346,6 +370,11 @@ impl Sampler {
             .map(|mut r| {
                 let s = r.samples;
                 r.seccomp = rate(s.seccomp(), self.period_ns, secs);
+                if let Some(k) = residual {
+                    let k = (k.per_slow_path_sample, k.low, k.high);
+                    (r.seccomp, r.residual) =
+                        rate_with_residual(s.seccomp(), s.slow_path_all(), k, self.period_ns, secs);
+                }
                 r.filter = rate(s.filter_all(), self.period_ns, secs);
                 r.slow_path = rate(s.slow_path_all(), self.period_ns, secs);
                 r.slow_path_shared = rate(s.slow_path_shared, self.period_ns, secs);
@@ -366,6 +395,7 @@ impl Sampler {
             method: method(self.hz),
             drops: self.drops,
             syscall_probes,
+            residual: residual.cloned(),
             containers,
         }
     }

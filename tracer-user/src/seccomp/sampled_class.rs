@@ -185,6 +185,37 @@ pub fn rate(n: u64, period_ns: u64, secs: f64) -> Rate {
     }
 }
 
+/// The seccomp figure with the calibrated residual, `k` = (median, low, high) samples more
+/// per slow-path sample: (the whole figure, its interval widened by the calibration's spread;
+/// the residual alone).
+pub fn rate_with_residual(
+    seccomp: u64,
+    slow: u64,
+    k: (f64, f64, f64),
+    period_ns: u64,
+    secs: f64,
+) -> (Rate, Rate) {
+    let per = period_ns as f64 / 1e6 / secs.max(1e-9);
+    let n = |k: f64| (seccomp as f64 + k * slow as f64).max(0.0);
+    let (mid, lo, hi) = (n(k.0), n(k.1), n(k.2));
+    let whole = Rate {
+        ms_per_s: mid * per,
+        low: (lo - 1.96 * lo.sqrt()).max(0.0) * per,
+        high: if hi == 0.0 {
+            3.0
+        } else {
+            hi + 1.96 * hi.sqrt()
+        } * per,
+    };
+    let s = slow as f64 * per;
+    let residual = Rate {
+        ms_per_s: k.0 * s,
+        low: k.1 * s,
+        high: k.2 * s,
+    };
+    (whole, residual)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +321,16 @@ ffffffff82000000 T _etext
         let z = rate(0, 1_000_000, 10.0);
         assert_eq!((z.ms_per_s, z.low), (0.0, 0.0));
         assert!(z.high > 0.0);
+    }
+
+    #[test]
+    fn the_residual_adds_per_slow_path_sample_and_widens_the_interval() {
+        // 100 seccomp samples of which 40 slow path, k = 0.5 (0.4 to 0.6): 120 samples.
+        let (whole, residual) = rate_with_residual(100, 40, (0.5, 0.4, 0.6), 1_000_000, 1.0);
+        assert!((whole.ms_per_s - 120.0).abs() < 1e-9);
+        assert!((residual.ms_per_s - 20.0).abs() < 1e-9);
+        assert!((residual.low - 16.0).abs() < 1e-9 && (residual.high - 24.0).abs() < 1e-9);
+        let plain = rate(120, 1_000_000, 1.0);
+        assert!(whole.low < plain.low && whole.high > plain.high);
     }
 }

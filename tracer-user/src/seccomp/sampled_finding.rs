@@ -61,6 +61,13 @@ pub fn findings(report: &SeccompReport, mut cal: Option<&mut Worker>) -> Vec<Fin
             .and_then(|id| report.containers.iter().find(|c| c.container_id == id));
         let mut method = s.method.clone();
         let mut checks = serde_json::Map::new();
+        if let Some(k) = &s.residual {
+            method.push_str(&format!(
+                "; plus the residual no frame shows, {:.2} samples per slow-path sample ({}, \
+                 calibrated on twins for this kernel and CPU)",
+                k.per_slow_path_sample, k.source
+            ));
+        }
         if s.syscall_probes {
             method.push_str(
                 "; ctrace's own syscall probes were attached, so every task took the slow path: \
@@ -140,6 +147,7 @@ pub fn findings(report: &SeccompReport, mut cal: Option<&mut Worker>) -> Vec<Fin
                 "filter_ms_per_s": r.filter.ms_per_s,
                 "slow_path_ms_per_s": r.slow_path.ms_per_s,
                 "slow_path_shared_ms_per_s": r.slow_path_shared.ms_per_s,
+                "residual_ms_per_s": r.residual.ms_per_s,
                 "samples": r.samples,
                 "sample_hz": s.hz,
                 "seconds": s.seconds,
@@ -191,6 +199,7 @@ mod tests {
             filter: r(filter),
             slow_path: r(slow),
             slow_path_shared: r(shared),
+            residual: r(0),
             cpu_share_pct: r(filter + slow).ms_per_s / 10.0,
             pids: Vec::new(),
         }
@@ -204,6 +213,7 @@ mod tests {
             method: super::super::sampled::method(999),
             drops: 0,
             syscall_probes: probes,
+            residual: None,
             containers: rows,
         });
         r

@@ -79,6 +79,10 @@ impl Session {
             crate::say!("ctrace: mounted tracefs at {}", node::TRACEFS);
         }
         node::bump_memlock()?;
+        // Before anything is attached: the calibration samples twins on an untraced node.
+        if args.sampled && asked.contains(&Problem::Seccomp) {
+            crate::seccomp::residual::prepare();
+        }
         // Feature probes (in an object of their own), only when a problem with a kernel tier may
         // use one; before the pid scan, so they don't widen the gap between it and the fork hook.
         let wish = tier::wished().map_err(|e| anyhow!(e))?;
