@@ -78,6 +78,16 @@ impl Files {
             ("in no directory", self.path("missing/out")),
         ]
     }
+
+    /// Paths no output directory can be (a missing one is made, as `mkdir -p` would).
+    fn bad_output_dirs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("a file", self.path("empty")),
+            ("a fifo", self.path("fifo")),
+            ("unwritable", "/proc/ctrace-filters".into()),
+            ("under a file", self.path("empty/filters")),
+        ]
+    }
 }
 
 impl Drop for Files {
@@ -205,6 +215,14 @@ fn every_output_path_is_tried_before_anything_runs() {
         refused(
             &args(&["serve", "sem", "--duration", "60s", "--findings-out", &p]),
             "--findings-out",
+            what,
+        );
+    }
+    for (what, p) in f.bad_output_dirs() {
+        // Five rounds of every workload: a bench that reached its timing would miss the deadline.
+        refused(
+            &args(&["bench", "seccomp", "--save-filters", &p]),
+            "--save-filters",
             what,
         );
     }

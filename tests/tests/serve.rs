@@ -169,3 +169,98 @@ fn state_is_capped_and_evictions_are_counted() {
     assert!(later >= first, "counter went back: {first} -> {later}");
     assert!(agent.tracer.terminate().success());
 }
+
+/// A pid namespace whose PID 1 never reaps: three children and three orphans stay zombies
+/// until it ends, as it does when dropped (a failing test leaves no tree behind).
+struct NoReapTree {
+    helper: Child,
+    init: u32,
+}
+
+impl NoReapTree {
+    fn start() -> NoReapTree {
+        let (helper, line) = spawn_ready(
+            env!("CARGO_BIN_EXE_zombie-helper"),
+            &["ns-tree", "noreap", "3"],
+        );
+        let init = line.strip_prefix("ready ").unwrap().parse().unwrap();
+        NoReapTree { helper, init }
+    }
+
+    /// Killing the namespace's PID 1 ends the namespace: its zombies are reaped.
+    fn end(&mut self) {
+        // SAFETY: signals the namespace's PID 1, a process of this test.
+        unsafe { libc::kill(self.init as i32, libc::SIGKILL) };
+        let _ = self.helper.wait();
+    }
+}
+
+impl Drop for NoReapTree {
+    fn drop(&mut self) {
+        if matches!(self.helper.try_wait(), Ok(None)) {
+            self.end();
+        }
+    }
+}
+
+/// The agent's /report, parsed, and its zombie_accumulation finding for `init`'s namespace.
+fn zombie_finding_of(agent: &Agent, init: u32) -> (serde_json::Value, Option<serde_json::Value>) {
+    let (_, body) = agent.get("/report");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let f = report["findings"].as_array().and_then(|fs| {
+        fs.iter()
+            .find(|f| f["kind"] == "zombie_accumulation" && f["evidence"]["pid1_pid"] == init)
+            .cloned()
+    });
+    (report, f)
+}
+
+/// A finding raised and resolved while serve runs stays in /report, marked so, with when it
+/// held: as `trace`'s report keeps the findings of its window. /findings has what holds now.
+#[test]
+fn report_keeps_a_finding_resolved_meanwhile() {
+    if !root() {
+        return;
+    }
+    let agent = Agent::start(
+        "serve-resolved",
+        &["zombie", "--zombie-age", "1s", "--interval", "300ms"],
+    );
+    let mut tree = NoReapTree::start();
+    let init = tree.init;
+    let poll = |what: &str, done: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (report, f) = zombie_finding_of(&agent, init);
+            if let Some(f) = f.filter(|f| done(f)) {
+                return (report, f);
+            }
+            assert!(Instant::now() < deadline, "never {what}: {report:#}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    // Held now: `active` true (or, as /findings lists it, no window at all).
+    let (_, raised) = poll("raised", &|f| f["active"] != false);
+    tree.end();
+    let (report, resolved) = poll("resolved", &|f| f["active"] == false);
+    let (first, last) = (
+        resolved["first_seen_s"].as_f64().unwrap(),
+        resolved["last_seen_s"].as_f64().unwrap(),
+    );
+    assert_eq!(
+        first,
+        raised["first_seen_s"].as_f64().unwrap(),
+        "{resolved:#}"
+    );
+    assert!(first <= last, "{resolved:#}");
+    assert!(last < report["duration_s"].as_f64().unwrap(), "{report:#}");
+    let (_, body) = agent.get("/findings");
+    let now: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let still = now["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "zombie_accumulation" && f["evidence"]["pid1_pid"] == init);
+    assert!(!still, "/findings lists a resolved finding: {now:#}");
+    assert!(agent.tracer.terminate().success());
+}

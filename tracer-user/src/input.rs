@@ -114,6 +114,34 @@ pub fn check_writable(path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether ctrace can write files into the directory `dir` at the end (`--save-filters`): it is
+/// made now with its missing parents and a file is made in it, then all that was made is
+/// removed again.
+pub fn check_dir_writable(dir: &Path, what: &str) -> Result<()> {
+    let name = dir.display();
+    // Made by this check, deepest first: removed again at the end.
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && a.symlink_metadata().is_err())
+        .collect();
+    if missing.is_empty() && !dir.is_dir() {
+        return Err(Usage(format!("{what} {name}: not a directory")).into());
+    }
+    let tried = std::fs::create_dir_all(dir).and_then(|()| {
+        let probe = dir.join(format!(".ctrace-try-{}", std::process::id()));
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .and_then(|_| std::fs::remove_file(&probe))
+    });
+    for d in &missing {
+        let _ = std::fs::remove_dir(d);
+    }
+    tried.map_err(|e| Usage(format!("{what} {name}: cannot write in it: {e}")))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +183,24 @@ mod tests {
         assert!(!p.exists());
         assert!(check_writable(Path::new("/nonexistent-dir/x.html"), "--html").is_err());
         assert!(check_writable(Path::new("/"), "--html").is_err());
+    }
+
+    #[test]
+    fn an_output_directory_is_tried_and_left_as_it_was() {
+        let d = scratch("filters");
+        check_dir_writable(&d.join("a/b"), "--save-filters").unwrap();
+        assert!(!d.exists());
+        std::fs::create_dir(&d).unwrap();
+        check_dir_writable(&d, "--save-filters").unwrap();
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
+        std::fs::write(d.join("f"), b"").unwrap();
+        for bad in [d.join("f"), d.join("f/sub"), "/proc/ctrace-x".into()] {
+            let e = check_dir_writable(&bad, "--save-filters").unwrap_err();
+            assert!(
+                e.is::<Usage>() && e.to_string().contains("--save-filters"),
+                "{e}"
+            );
+        }
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

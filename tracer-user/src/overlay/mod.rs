@@ -10,6 +10,7 @@ pub mod explain;
 pub mod host_overlays;
 pub mod kernel_tier;
 pub mod layers;
+pub mod metacopy;
 pub mod mount_tables;
 pub mod mounts;
 pub mod paths;

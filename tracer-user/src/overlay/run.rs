@@ -14,7 +14,9 @@ use super::{
     analyzer::{Analyzer, CopyUp, ExdevRename, HardlinkBreak, OverlayReport, StaleMapping},
     is_rename,
     kernel_tier::{self, CopyUpProbe, TierCheck},
-    layers, module_param,
+    layers,
+    metacopy::{self, Metacopied},
+    module_param,
     mount_tables::MountTables,
     mounts,
     paths::{self, Source},
@@ -43,6 +45,8 @@ pub struct OverlayRun {
     clock: Clock,
     /// Upper copies already counted, by path and birth time: a file is copied up once.
     counted: HashSet<(String, u64)>,
+    /// Upper files a metadata-only copy-up left without their data: a later write copies it.
+    metacopied: Metacopied,
     tier: Tier,
     /// Kernel tier: both tiers' answers.
     check: TierCheck,
@@ -80,6 +84,7 @@ impl OverlayRun {
             analyzer: Analyzer::default(),
             clock: Clock::new(),
             counted: HashSet::new(),
+            metacopied: Metacopied::default(),
             tier,
             check: TierCheck::default(),
             stale,
@@ -210,11 +215,36 @@ impl OverlayRun {
         let (Some(upper), Some(now_at)) = (m.upper.as_deref(), now_at) else {
             return;
         };
-        let Some(copy) = mounts::stat(&format!("{upper}/{now_at}")) else {
+        let upper_file = format!("{upper}/{now_at}");
+        let Some(copy) = mounts::stat(&upper_file) else {
             return;
         };
         let born = copy.btime.unwrap_or(copy.ctime);
         let done = self.clock.unix(ev.exit_ns);
+        let data = rec.trigger == "open for write" || rec.trigger == "truncate";
+        let truncating = ev.nr as u32 == nr::CREAT || ev.flags & O_TRUNC != 0;
+        // Before the birth-time proof: a write just after a metadata-only copy-up finds an
+        // upper file born within the inode clock's slack, already counted.
+        if data {
+            let call = metacopy::Call {
+                upper_file: &upper_file,
+                after: &copy,
+                at: rec.at,
+                slack: BIRTH_SLACK_S,
+                kernel_copy_ups: (self.tier != Tier::Tracepoint).then_some(ev.copy_ups),
+                metacopy_on: layers::metacopy_on(m),
+            };
+            if let Some(how) = self.metacopied.completed_by(&call) {
+                // The whole lower file (rec.size), unless an O_TRUNC open asked for none of it.
+                if rec.trigger == "open for write" && truncating {
+                    rec.size = 0;
+                }
+                rec.completes_metacopy = Some(how);
+                rec.copy_up_ns = (self.tier != Tier::Tracepoint).then_some(ev.copy_up_ns);
+                self.analyzer.copy_ups.push(rec);
+                return;
+            }
+        }
         log::debug!(
             "overlay: {syscall} {abs}: upper born {born:.6}, call {:.6}..{done:.6}",
             rec.at
@@ -239,12 +269,11 @@ impl OverlayRun {
             }
             return;
         }
-        let data = rec.trigger == "open for write" || rec.trigger == "truncate";
-        let truncating = ev.nr as u32 == nr::CREAT || ev.flags & O_TRUNC != 0;
         if rec.trigger == "open for write" && truncating {
             rec.size = 0;
         } else if !data && layers::metacopy_on(m) {
             (rec.size, rec.metadata_only) = (0, true);
+            self.metacopied.remember(upper_file, copy.ino);
         }
         rec.copy_up_ns = (self.tier != Tier::Tracepoint).then_some(ev.copy_up_ns);
         if lst.nlink > 1 && !layers::index_on(m) {
@@ -303,6 +332,10 @@ impl OverlayRun {
         // A second guard only: copy-ups are proven by the upper file's birth time.
         if self.counted.len() > keep * 4 {
             self.counted.clear();
+        }
+        // Forgotten metacopies: their data copy-up is then seen in the kernel tier only.
+        if self.metacopied.len() > keep * 4 {
+            self.metacopied.clear();
         }
         (c, e)
     }

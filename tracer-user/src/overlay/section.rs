@@ -19,6 +19,12 @@ pub struct CopyUp {
     /// Only the metadata was copied (metacopy on, and a chmod, chown, utimes or xattr change).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub metadata_only: bool,
+    /// The data copy-up that completes an earlier metadata-only one (the upper file existed,
+    /// without its data): how that is known, `metadata_copy_up_seen` (this run recorded the
+    /// metadata-only copy-up) or `kernel_copy_up` (the kernel tier timed a copy-up inside the
+    /// call). The upper file no longer holds the metacopy xattr after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completes_metacopy: Option<&'static str>,
     /// Where the path came from: "kernel" (captured at the call) or "proc" (read afterwards).
     pub evidence: &'static str,
     /// A failed copy-up: the errno of the call (ENOSPC, EDQUOT).

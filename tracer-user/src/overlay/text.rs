@@ -52,9 +52,17 @@ pub fn render(out: &mut String, o: &OverlayReport, top: usize) {
             ))
         );
         for c in g.largest.iter().take(top) {
+            // Under metacopy one file is copied up twice: say which half each line is.
+            let half = if c.metadata_only {
+                ", metadata only"
+            } else if c.completes_metacopy.is_some() {
+                ", the data after a metadata-only copy-up"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "  {:>10} B {:>9.2} ms  {:<15} {} ({} pid {})",
+                "  {:>10} B {:>9.2} ms  {:<15} {} ({} pid {}{half})",
                 c.size,
                 c.latency_ns as f64 / 1e6,
                 c.trigger,

@@ -88,9 +88,9 @@ impl Serialize for Report {
 }
 
 impl Report {
-    /// The findings of the whole window (`close` of what the trace saw): resolved ones too.
-    pub fn keep_window(&mut self, seen: crate::shared::Seen) {
-        let all = seen.close(std::mem::take(&mut self.findings), self.duration_s);
+    /// The findings of the whole window (what `seen` saw until now): resolved ones too.
+    pub fn keep_window(&mut self, seen: &mut crate::shared::Seen) {
+        let all = seen.windows(std::mem::take(&mut self.findings), self.duration_s);
         (self.findings, self.windows) = all.into_iter().unzip();
     }
 

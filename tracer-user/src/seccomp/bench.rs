@@ -241,6 +241,9 @@ pub fn run(args: &BenchSeccompArgs) -> Result<()> {
     if let Some(out) = &args.html {
         crate::input::check_writable(out, "--html")?;
     }
+    if let Some(dir) = &args.save_filters {
+        crate::input::check_dir_writable(dir, "--save-filters")?;
+    }
     for path in &args.profiles {
         let text = crate::input::read_text(path, crate::input::PROFILE_MAX, "--profile")?;
         profile::parse(&text, &format!("--profile {}", path.display()))?;

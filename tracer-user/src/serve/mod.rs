@@ -26,7 +26,7 @@ use crate::{
     events::unix_now,
     report::Report,
     shared::{
-        Caps,
+        Caps, Seen,
         series::{Ctr, Touched},
     },
     trace::{Session, TICK, stop_flag, ticker, until},
@@ -34,6 +34,9 @@ use crate::{
 use bounds::Bounds;
 use http::{Documents, Health, Http};
 use metrics::Snapshot;
+
+/// How long /report keeps a finding after it last held (at most --max-records of them).
+const RESOLVED_KEEP_S: f64 = 3600.0;
 
 /// Why the loop went round.
 enum Woke {
@@ -111,6 +114,7 @@ pub fn run(args: ServeArgs, verbose: u8) -> Result<()> {
         bounds: Bounds::default(),
         caps,
         top: t.top,
+        seen: Seen::default(),
     };
     let started = session.started;
     let deadline = crate::trace::deadline(started, t.duration);
@@ -188,6 +192,8 @@ struct Agent {
     bounds: Bounds,
     caps: Caps,
     top: usize,
+    /// Findings of earlier intervals: /report lists those resolved lately too.
+    seen: Seen,
 }
 
 impl Agent {
@@ -200,7 +206,7 @@ impl Agent {
         docs: &Mutex<Documents>,
         stream: &mut ndjson::Stream,
     ) -> Result<()> {
-        let report = s.snapshot(self.top)?;
+        let mut report = s.snapshot(self.top)?;
         let now = unix_now();
         self.touched.tick += 1;
         let touched = &mut self.touched;
@@ -218,6 +224,11 @@ impl Agent {
             "uptime_s": report.duration_s,
             "findings": report.findings,
         }))?;
+        // /report as `trace` reports its window: those resolved within the last while too, with
+        // first and last seen (/findings and the metrics stay what holds now).
+        report.keep_window(&mut self.seen);
+        self.seen
+            .forget_resolved(RESOLVED_KEEP_S, self.caps.records);
         let whole = report.to_json();
         if let Ok(mut d) = docs.lock() {
             d.findings = Some(findings.into());

@@ -101,7 +101,7 @@ pub fn run(args: TraceArgs, verbose: u8) -> Result<()> {
     // What follows the detach (seccomp's calibration) may take seconds: shown as it goes.
     progress::enable();
     let mut report = session.finish(args.top)?;
-    report.keep_window(feed.seen);
+    report.keep_window(&mut feed.seen);
     // The page may fail (a disk filled during the trace): the report on stdout comes first.
     let page = crate::html::hook(args.html.as_deref(), args.top, || {
         Ok(serde_json::from_str(&report.to_json())?)

@@ -199,10 +199,17 @@ pub fn runs_on(binary: &str, kernel: &str, tier: &str, ci: bool) -> bool {
 
 /// Tests that force their own tiers: run once, in the automatic pass, not again under
 /// CTRACE_TIER=tracepoint.
-pub const ONCE: [(&str, &str); 1] = [(
-    "tiers",
-    "doctor_load_agrees_with_trace_under_every_forced_tier",
-)];
+pub const ONCE: [(&str, &str); 2] = [
+    (
+        "tiers",
+        "doctor_load_agrees_with_trace_under_every_forced_tier",
+    ),
+    // Both tests (the name is a prefix of the tracepoint one's): one per tier already.
+    (
+        "overlay_metacopy",
+        "the_write_after_a_metadata_only_copy_up_copies_the_data_up",
+    ),
+];
 
 /// Problems in table order; `core` is the CLI, doctor, detach and tracefs tests.
 pub const PROBLEMS: [&str; 6] = ["core", "seccomp", "overlay", "sigpipe", "sem", "zombie"];
@@ -214,7 +221,7 @@ pub const TIERED: [&str; 2] = ["seccomp", "overlay"];
 pub fn problem(binary: &str) -> &'static str {
     match binary {
         "seccomp" | "seccomp_bench" | "tiers" => "seccomp",
-        "overlay" | "overlay_docker" => "overlay",
+        "overlay" | "overlay_docker" | "overlay_metacopy" => "overlay",
         "sigpipe" => "sigpipe",
         "sem" => "sem",
         "zombie" => "zombie",
