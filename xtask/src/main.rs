@@ -84,6 +84,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--sampled`'s residual is calibrated once per kernel and CPU (about 10 s of twins, more in
+/// a debug build) and cached: done here, before the tests, so that no test that waits for
+/// ctrace's `attached` line waits for a calibration instead. Best effort: the tests don't
+/// need it, and without root ctrace refuses at once.
+fn warm_seccomp_residual(bin: &std::path::Path) {
+    let ran = Command::new(bin)
+        .args(["trace", "seccomp", "--sampled", "--duration", "1s", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !ran.is_ok_and(|s| s.success()) {
+        eprintln!("xtask: the seccomp residual's calibration did not run (tests go on without it)");
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Setup => setup::toolchain().and_then(|()| setup::build_packages()),
@@ -95,6 +110,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Test { args } => {
             let bin = build(false)?;
             setup::test_packages()?;
+            warm_seccomp_residual(&bin);
             let mut cmd = cargo();
             cmd.arg("test").args(&args).env("CTRACE_BIN", &bin);
             status(&mut cmd)

@@ -113,8 +113,12 @@ fn script(out: &Path, ctrace: &Path, bins: &[TestBinary], here: Plan) -> String 
     let root = setup::workspace_root();
     let o = sh_quote(&out.display().to_string());
     let mut s = scratch_fs(SCRATCH);
+    // No residual calibration for --sampled: under emulation its twins measure no real CPU's
+    // costs, and each boot would pay for it again (the host's root, and its cache, are
+    // read-only here).
     s += &format!(
         "cd {}\nexport CI=true CTRACE_BIN={} TMPDIR={SCRATCH} CTRACE_SCRATCH={SCRATCH} HOME={SCRATCH} RUST_BACKTRACE=1\n\
+         export CTRACE_SECCOMP_RESIDUAL=off\n\
          export CTRACE_MEASURE_LOG={o}/measured.txt\n{verbose}\
          export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          uname -r > {o}/uname\n\
