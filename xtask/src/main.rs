@@ -90,7 +90,14 @@ fn main() -> ExitCode {
 /// need it, and without root ctrace refuses at once.
 fn warm_seccomp_residual(bin: &std::path::Path) {
     let ran = Command::new(bin)
-        .args(["trace", "seccomp", "--sampled", "--duration", "1s", "--json"])
+        .args([
+            "trace",
+            "seccomp",
+            "--sampled",
+            "--duration",
+            "1s",
+            "--json",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();

@@ -1,7 +1,7 @@
 //! The residual's cache: one calibration per kernel release, CPU model and mitigations, in
 //! /var/cache/ctrace (or `CTRACE_CACHE_DIR`), so a node pays for it once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
@@ -68,10 +68,9 @@ fn path() -> PathBuf {
         .join("seccomp-residual.json")
 }
 
-fn read_all() -> Vec<Residual> {
-    let p = path();
-    match std::fs::metadata(&p) {
-        Ok(m) if m.is_file() && m.len() <= MAX_BYTES => std::fs::read(&p)
+fn read_all(p: &Path) -> Vec<Residual> {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() && m.len() <= MAX_BYTES => std::fs::read(p)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default(),
@@ -80,19 +79,29 @@ fn read_all() -> Vec<Residual> {
 }
 
 pub fn load(key: &Key) -> Option<Residual> {
-    read_all().into_iter().rev().find(|r| key.matches(r))
+    load_from(&path(), key)
 }
 
 pub fn store(r: &Residual) -> Result<()> {
+    store_to(&path(), r)
+}
+
+fn load_from(p: &Path, key: &Key) -> Option<Residual> {
+    read_all(p).into_iter().rev().find(|r| key.matches(r))
+}
+
+fn store_to(p: &Path, r: &Residual) -> Result<()> {
     let key = Key {
         release: r.release.clone(),
         cpu: r.cpu.clone(),
         mitigations: r.mitigations.clone(),
     };
-    let mut all: Vec<Residual> = read_all().into_iter().filter(|o| !key.matches(o)).collect();
+    let mut all: Vec<Residual> = read_all(p)
+        .into_iter()
+        .filter(|o| !key.matches(o))
+        .collect();
     all.push(r.clone());
     let skip = all.len().saturating_sub(KEPT);
-    let p = path();
     if let Some(dir) = p.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -100,6 +109,58 @@ pub fn store(r: &Residual) -> Result<()> {
     let tmp = p.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&all[skip..])?)
         .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &p).with_context(|| format!("renaming to {}", p.display()))?;
+    std::fs::rename(&tmp, p).with_context(|| format!("renaming to {}", p.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn residual(release: &str, k: f64) -> Residual {
+        Residual {
+            per_slow_path_sample: k,
+            low: k,
+            high: k,
+            rounds: 3,
+            release: release.into(),
+            cpu: "cpu".into(),
+            mitigations: "m".into(),
+            source: String::new(),
+        }
+    }
+
+    #[test]
+    fn one_calibration_per_kernel_the_newest_kept() {
+        let dir = std::env::temp_dir().join(format!("ctrace-residual-{}", std::process::id()));
+        let p = dir.join("seccomp-residual.json");
+        let key = |release: &str| Key {
+            release: release.into(),
+            cpu: "cpu".into(),
+            mitigations: "m".into(),
+        };
+        assert_eq!(load_from(&p, &key("6.1")), None);
+        store_to(&p, &residual("6.1", 0.5)).unwrap();
+        store_to(&p, &residual("6.12", 0.7)).unwrap();
+        store_to(&p, &residual("6.1", 0.6)).unwrap();
+        assert_eq!(
+            load_from(&p, &key("6.1")).unwrap().per_slow_path_sample,
+            0.6
+        );
+        assert_eq!(
+            load_from(&p, &key("6.12")).unwrap().per_slow_path_sample,
+            0.7
+        );
+        assert_eq!(read_all(&p).len(), 2);
+        // Other mitigations: another calibration.
+        let other = Key {
+            mitigations: "n".into(),
+            ..key("6.1")
+        };
+        assert_eq!(load_from(&p, &other), None);
+        // Garbage is no calibration, not an error.
+        std::fs::write(&p, b"not json").unwrap();
+        assert_eq!(load_from(&p, &key("6.1")), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
