@@ -189,11 +189,12 @@ pub const FULL_KERNEL: &str = "6.12";
 /// overlay, every attach type (the dispatcher's three, fentry, kprobe, tracepoints), doctor's
 /// load check and the tiers' checks. The rest (the CLI's output, HTTP, pages, the Go runtime,
 /// the seccomp bench) does not depend on the kernel beyond what these cover.
-pub const CI_OTHER_KERNELS: [&str; 11] = [
+pub const CI_OTHER_KERNELS: [&str; 12] = [
     "seccomp",
     "tiers",
     "overlay",
     "overlay_proof",
+    "overlay_metacopy",
     "sigpipe",
     "sigpipe_kernel",
     "sem",
