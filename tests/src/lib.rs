@@ -6,6 +6,7 @@ pub mod cbpf;
 pub mod chromium;
 pub mod containerd;
 pub mod docker;
+pub mod filters;
 pub mod links;
 mod node_lock;
 pub mod overlay;

@@ -8,66 +8,7 @@
 
 use std::time::Instant;
 
-#[repr(C)]
-struct Insn {
-    code: u16,
-    jt: u8,
-    jf: u8,
-    k: u32,
-}
-
-#[repr(C)]
-struct Prog {
-    len: u16,
-    filter: *const Insn,
-}
-
-const LD_W_ABS: u16 = 0x20;
-const JEQ_K: u16 = 0x15;
-const RET_K: u16 = 0x06;
-const ALLOW: u32 = 0x7fff_0000;
-
-fn insn(code: u16, k: u32) -> Insn {
-    Insn {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn install(insns: &[Insn]) {
-    let prog = Prog {
-        len: insns.len() as u16,
-        filter: insns.as_ptr(),
-    };
-    // SAFETY: prctl reads `prog` and the instructions it points to, both alive for the call.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER,
-            &prog as *const Prog,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "installing a filter: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-fn allow_all() -> Vec<Insn> {
-    vec![insn(RET_K, ALLOW)]
-}
-
-/// seccomp_data's args[0] is at offset 16; comparing it defeats the action cache.
-fn with_args() -> Vec<Insn> {
-    let mut v = vec![insn(LD_W_ABS, 16)];
-    v.extend((0..200).map(|i| insn(JEQ_K, 0xdead_0000 + i)));
-    v.push(insn(RET_K, ALLOW));
-    v
-}
+use tests::filters::{allow_all, install, with_args};
 
 fn pin(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity only
@@ -103,18 +44,13 @@ fn main() {
     let cpu: usize = cpu.parse().expect(usage);
     let secs: f64 = secs.parse().expect(usage);
     pin(cpu);
-    // SAFETY: prctl with integer arguments only.
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
-        0
-    );
     match filter.as_str() {
         "none" => {}
         "allow" => install(&allow_all()),
-        "args" => install(&with_args()),
+        "args" => install(&with_args(200)),
         "stacked" => {
             install(&allow_all());
-            install(&with_args());
+            install(&with_args(200));
         }
         other => panic!("unknown filter {other}: {usage}"),
     }

@@ -84,11 +84,9 @@ pub fn filter_text() -> [u64; 2] {
         .map_or([0, 0], |(s, e)| [s, e])
 }
 
+/// A small /proc/kallsyms for the classifier's tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SYMS: &str = "\
+pub const TEST_SYMS: &str = "\
 0000000000000000 T hidden
 ffffffff81000000 T _stext
 ffffffff81424190 T syscall_trace_enter
@@ -103,9 +101,13 @@ ffffffff83000000 T _einittext
 ffffffffc0100000 t ovl_open [overlay]
 ";
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
     #[test]
     fn names_extents_and_code_without_a_symbol() {
-        let k = Kallsyms::parse(SYMS);
+        let k = Kallsyms::parse(TEST_SYMS);
         assert_eq!(k.name(0xffffffff8148a370), Some("populate_seccomp_data"));
         assert_eq!(k.name(0xffffffff8148bd10), Some("seccomp_check_filter"));
         assert_eq!(k.name(0x10), None);

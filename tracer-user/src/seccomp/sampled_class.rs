@@ -220,17 +220,7 @@ pub fn rate_with_residual(
 mod tests {
     use super::*;
 
-    const SYMS: &str = "\
-0000000000000000 T hidden
-ffffffff81424190 T syscall_trace_enter
-ffffffff81424400 T do_syscall_64
-ffffffff8148a360 t populate_seccomp_data
-ffffffff8148aab0 t __seccomp_filter
-ffffffff8148bc80 T __secure_computing
-ffffffff8148bd00 t seccomp_check_filter.isra.0
-ffffffff8148be00 D some_data
-ffffffff82000000 T _etext
-";
+    use super::super::kallsyms::TEST_SYMS as SYMS;
 
     #[test]
     fn stacks_are_told_apart_by_their_frames() {
