@@ -84,7 +84,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--sampled`'s residual is calibrated once per kernel and CPU (about 10 s of twins, more in
+/// `--sampled`'s residual is calibrated once per kernel and CPU (about 15 s of twins, more in
 /// a debug build) and cached: done here, before the tests, so that no test that waits for
 /// ctrace's `attached` line waits for a calibration instead. Best effort: the tests don't
 /// need it, and without root ctrace refuses at once.

@@ -2,7 +2,7 @@
 //! times itself. `seccomp-twin FILTER CPU SECONDS`; FILTER is `none`, `allow` (one instruction,
 //! which the kernel's action cache skips), `args` (loads args[0], then 200 comparisons: the
 //! filter runs on every call) or `stacked` (`allow` and `args`, two filters). It prints `ready`
-//! once the filter is in, then every 100 ms until SECONDS one JSON line of running totals:
+//! once the filter is in, then every 10 ms until SECONDS one JSON line of running totals:
 //! calls, its own CPU time (the thread's clock) and the wall time, from which the oracle takes
 //! ns per call and the rate over any window it picks.
 
@@ -58,7 +58,7 @@ fn main() {
     let wall = Instant::now();
     let cpu0 = thread_cpu_ns();
     let mut calls: u64 = 0;
-    let mut next_line = 0.1;
+    let mut next_line = 0.01;
     loop {
         for _ in 0..1000 {
             // SAFETY: getppid takes no arguments and cannot fail.
@@ -72,7 +72,7 @@ fn main() {
                 thread_cpu_ns() - cpu0,
                 wall.elapsed().as_nanos()
             );
-            next_line += 0.1;
+            next_line += 0.01;
         }
         if at >= secs {
             break;

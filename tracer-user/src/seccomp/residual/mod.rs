@@ -7,28 +7,31 @@
 
 mod cache;
 pub mod twin;
+mod twins;
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _},
-    process::{Child, Command, Stdio},
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
     sync::OnceLock,
+    time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
+use twins::Twin;
 
-/// Rounds of the calibration, each round's sampled window, and its sampling rate (five times
-/// the default: the residual is a ratio of counts, so more samples make it steadier).
-const ROUNDS: usize = 3;
-const WINDOW: &str = "2s";
-const HZ: &str = "4999";
+/// Rounds of the calibration and each round's sampled window, at the default sampling rate:
+/// a faster one walks the filtered twin's stack more often, which its own clock counts as
+/// seccomp's time and so inflates the residual.
+const ROUNDS: usize = 5;
+const WINDOW: &str = "4s";
 /// Set to `off`: no calibration, no residual (the calibration's own child runs so).
 pub const ENV: &str = "CTRACE_SECCOMP_RESIDUAL";
 
 /// Samples the classifier misses per slow-path sample, for this kernel and CPU.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Residual {
-    /// The median over rounds, and the lowest and highest round.
+    /// Over all rounds pooled, and the lowest and highest round's own.
     pub per_slow_path_sample: f64,
     pub low: f64,
     pub high: f64,
@@ -57,7 +60,7 @@ pub fn prepare() -> Option<&'static Residual> {
                 r.source = "cached".into();
                 return Some(r);
             }
-            crate::say!("ctrace: calibrating the sampled seccomp residual for this kernel and CPU (once, about 10 s)");
+            crate::say!("ctrace: calibrating the sampled seccomp residual for this kernel and CPU (once, about 30 s)");
             match measure(&key) {
                 Ok(mut r) => {
                     if let Err(e) = cache::store(&r) {
@@ -80,73 +83,62 @@ pub fn current() -> Option<&'static Residual> {
     CURRENT.get().and_then(Option::as_ref)
 }
 
-struct Twin(Child);
-
-impl Twin {
-    fn start(filter: &str) -> Result<Twin> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["__seccomp-twin", filter])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting a calibration twin")?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line)?;
-        if line.trim() != "ready" {
-            let _ = child.kill();
-            bail!("the calibration twin ({filter}) did not start: {line:?}");
-        }
-        Ok(Twin(child))
-    }
-
-    /// Stops it (its stdin closes) and returns its ns per call.
-    fn ns_per_call(&mut self) -> Result<f64> {
-        drop(self.0.stdin.take());
-        let mut totals = String::new();
-        if let Some(out) = self.0.stdout.as_mut() {
-            out.read_to_string(&mut totals)?;
-        }
-        self.0.wait()?;
-        let v: serde_json::Value = serde_json::from_str(&totals)
-            .map_err(|e| anyhow!("the calibration twin's totals: {e}"))?;
-        let calls = v["calls"].as_f64().unwrap_or(0.0);
-        if calls <= 0.0 {
-            bail!("the calibration twin made no call");
-        }
-        Ok(v["cpu_ns"].as_f64().unwrap_or(0.0) / calls)
-    }
-}
-
-impl Drop for Twin {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One round: the filtered twin's sample counts, and its true seccomp share of CPU time.
-fn round() -> Result<f64> {
-    let mut filtered = Twin::start("allow")?;
-    let mut open = Twin::start("none")?;
-    let (f, u) = (filtered.0.id().to_string(), open.0.id().to_string());
-    let out = Command::new(std::env::current_exe()?)
+/// Runs the calibration's trace on the twins: its report, and when it said it had attached
+/// (the sampled window starts there).
+fn traced(f: u32, u: u32) -> Result<(serde_json::Value, Instant)> {
+    let (f, u) = (f.to_string(), u.to_string());
+    let mut child = Command::new(std::env::current_exe()?)
         .args(["trace", "seccomp", "--sampled", "--pid", &f, "--pid", &u])
         .args(["--duration", WINDOW, "--json"])
         .env(ENV, "off")
-        .env("CTRACE_SAMPLE_HZ", HZ)
+        .env_remove("CTRACE_SAMPLE_HZ")
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .output()?;
-    let ns_f = filtered.ns_per_call()?;
-    let ns_u = open.ns_per_call()?;
+        .spawn()?;
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let watcher = std::thread::spawn(move || {
+        let (mut at, mut last) = (None, String::new());
+        for l in err.lines().map_while(Result::ok) {
+            if at.is_none() && l.starts_with("ctrace: attached") {
+                at = Some(Instant::now());
+            }
+            last = l;
+        }
+        (at, last)
+    });
+    let out = child.wait_with_output()?;
+    let (at, last) = watcher
+        .join()
+        .map_err(|_| anyhow!("the stderr reader panicked"))?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        bail!("its trace failed: {}", err.lines().last().unwrap_or(""));
+        bail!("its trace failed: {last}");
     }
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let at = at.ok_or_else(|| anyhow!("its trace never said it had attached"))?;
+    Ok((serde_json::from_slice(&out.stdout)?, at))
+}
+
+/// One round: (samples the classes missed, slow-path samples), against the twins' clocks over
+/// the sampled window.
+fn round() -> Result<(f64, f64)> {
+    let mut filtered = Twin::start("allow")?;
+    let mut open = Twin::start("none")?;
+    let traced = traced(filtered.pid(), open.pid());
+    filtered.stop();
+    open.stop();
+    let (report, start) = traced?;
+    let secs = report["seccomp"]["sampled"]["seconds"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let end = start + Duration::from_secs_f64(secs);
+    let ns_f = filtered.ns_per_call(start, end)?;
+    let ns_u = open.ns_per_call(start, end)?;
     let row = report["seccomp"]["sampled"]["containers"]
         .as_array()
-        .and_then(|rows| rows.iter().find(|r| r["pid"].as_u64() == f.parse().ok()))
+        .and_then(|rows| {
+            rows.iter()
+                .find(|r| r["pid"].as_u64() == Some(u64::from(filtered.pid())))
+        })
         .ok_or_else(|| anyhow!("no row for the filtered twin"))?;
     let n = |k: &str| row["samples"][k].as_f64().unwrap_or(0.0);
     if n("slow_path_shared") > 0.0 {
@@ -161,17 +153,22 @@ fn round() -> Result<f64> {
     }
     let seccomp = n("filter") + n("filter_entry") + slow;
     let truth_share = ((ns_f - ns_u) / ns_f).max(0.0);
-    Ok((truth_share * n("total") - seccomp) / slow)
+    Ok((truth_share * n("total") - seccomp, slow))
 }
 
+/// The rounds pooled (all missed samples over all slow-path samples: steadier than a median
+/// of ratios of small counts), with the lowest and highest round's own ratio.
 fn measure(key: &cache::Key) -> Result<Residual> {
-    let mut ks = Vec::with_capacity(ROUNDS);
+    let mut rounds = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
-        ks.push(round()?);
+        rounds.push(round()?);
     }
+    let missed: f64 = rounds.iter().map(|r| r.0).sum();
+    let slow: f64 = rounds.iter().map(|r| r.1).sum();
+    let mut ks: Vec<f64> = rounds.iter().map(|(m, s)| m / s).collect();
     ks.sort_by(f64::total_cmp);
     Ok(Residual {
-        per_slow_path_sample: ks[ks.len() / 2],
+        per_slow_path_sample: missed / slow,
         low: ks[0],
         high: ks[ks.len() - 1],
         rounds: ks.len(),

@@ -1,6 +1,6 @@
 //! `ctrace __seccomp-twin allow|none`: one twin of the residual's calibration. A getppid loop
-//! on the last CPU, under an allow-all filter or none, until its stdin closes; then one JSON
-//! line with its calls and its own CPU time (the thread's clock).
+//! on the last CPU, under an allow-all filter or none, until its stdin closes, printing its
+//! calls and its own CPU time (the thread's clock) as running totals every 10 ms.
 
 use std::{
     io::Read as _,
@@ -8,9 +8,13 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use anyhow::{Result, bail};
+
+/// How often the running totals are printed: the parent takes the window's from them.
+const EVERY: Duration = Duration::from_millis(10);
 
 /// `RET ALLOW`: one instruction, so the kernel's action cache skips the program (5.11+) and
 /// what is measured is the slow path every filter costs.
@@ -45,6 +49,8 @@ pub fn run(filter: &str) -> Result<()> {
     }
     println!("ready");
     let cpu0 = thread_cpu_ns();
+    let start = Instant::now();
+    let mut next = EVERY;
     let mut calls: u64 = 0;
     while !done.load(Ordering::Relaxed) {
         for _ in 0..1000 {
@@ -52,10 +58,13 @@ pub fn run(filter: &str) -> Result<()> {
             unsafe { libc::syscall(libc::SYS_getppid) };
         }
         calls += 1000;
+        if start.elapsed() >= next {
+            println!(
+                "{{\"calls\":{calls},\"cpu_ns\":{}}}",
+                thread_cpu_ns() - cpu0
+            );
+            next += EVERY;
+        }
     }
-    println!(
-        "{{\"calls\":{calls},\"cpu_ns\":{}}}",
-        thread_cpu_ns() - cpu0
-    );
     Ok(())
 }
