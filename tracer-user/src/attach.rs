@@ -98,12 +98,6 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
     let inflight_mask = crate::map_sizes::inflight_slots(g.pid_max) - 1;
     let ovl_offsets = crate::btf_offsets::overlay();
     let work_at = crate::btf_offsets::seccomp_work_at();
-    // Only the sampler reads it, and kallsyms is a large file to parse.
-    let filter_text = if g.seccomp_sampled {
-        crate::seccomp::kallsyms::filter_text()
-    } else {
-        [0, 0]
-    };
     let walk_steps = crate::btf_offsets::overlay_walk_steps()?;
     let walk_whole = crate::btf_offsets::overlay_walk_whole();
     let mut loader = EbpfLoader::new();
@@ -128,7 +122,11 @@ pub fn load(g: &Globals) -> Result<Ebpf> {
         .override_global(syscalls::INFLIGHT_MASK, &inflight_mask, true)
         .override_global(tracer_common::overlay::OFFSETS, &ovl_offsets, true)
         .override_global(tracer_common::seccomp::WORK_AT, &work_at, true)
-        .override_global(tracer_common::seccomp::FILTER_TEXT, &filter_text, true)
+        .override_global(
+            tracer_common::seccomp::FILTER_TEXT,
+            &g.seccomp_filter_text,
+            true,
+        )
         .override_global(tracer_common::overlay::WALK_STEPS, &walk_steps, true)
         .override_global(tracer_common::overlay::WALK_WHOLE, &walk_whole, true)
         .override_global(tracer_common::origin::OFFSETS, &g.origin_offsets, true);

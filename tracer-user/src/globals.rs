@@ -19,6 +19,9 @@ pub struct Globals {
     pub zombie: bool,
     /// seccomp is asked with `--sampled`: no dispatcher, but the exec records still matter.
     pub seccomp_sampled: bool,
+    /// `__seccomp_filter`'s text `[start, end)` for the sampler (zeros: not sampled, or
+    /// kallsyms hidden).
+    pub seccomp_filter_text: [u64; 2],
     /// Cap of the per-(process, syscall) maps; 0: the default for this node's CPUs.
     pub max_keys: u32,
     /// Kernel struct offsets for the events' origin header (namespaces, seccomp state); all

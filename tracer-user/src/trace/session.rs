@@ -115,6 +115,12 @@ impl Session {
             seccomp_mode: syscalls::seccomp_mode(args.count_only),
             zombie: asked.contains(&Problem::Zombie),
             seccomp_sampled: args.sampled && asked.contains(&Problem::Seccomp),
+            // Only the sampler reads it, and kallsyms is a large file to parse.
+            seccomp_filter_text: if args.sampled && asked.contains(&Problem::Seccomp) {
+                crate::seccomp::kallsyms::filter_text()
+            } else {
+                [0, 0]
+            },
             max_keys: args.max_syscall_keys,
             origin_offsets: crate::btf::kernel_origin_offsets(),
         };
