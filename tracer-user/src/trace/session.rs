@@ -79,8 +79,10 @@ impl Session {
             crate::say!("ctrace: mounted tracefs at {}", node::TRACEFS);
         }
         node::bump_memlock()?;
-        // Before anything is attached: the calibration samples twins on an untraced node.
-        if args.sampled && asked.contains(&Problem::Seccomp) {
+        // seccomp's cost from cpu-clock samples: its residual is calibrated before anything is
+        // attached (the calibration samples twins on an untraced node).
+        let sampled = args.sampled && asked.contains(&Problem::Seccomp);
+        if sampled {
             crate::seccomp::residual::prepare();
         }
         // Feature probes (in an object of their own), only when a problem with a kernel tier may
@@ -114,9 +116,9 @@ impl Session {
             ),
             seccomp_mode: syscalls::seccomp_mode(args.count_only),
             zombie: asked.contains(&Problem::Zombie),
-            seccomp_sampled: args.sampled && asked.contains(&Problem::Seccomp),
+            seccomp_sampled: sampled,
             // Only the sampler reads it, and kallsyms is a large file to parse.
-            seccomp_filter_text: if args.sampled && asked.contains(&Problem::Seccomp) {
+            seccomp_filter_text: if sampled {
                 crate::seccomp::kallsyms::filter_text()
             } else {
                 [0, 0]
